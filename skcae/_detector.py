@@ -1,0 +1,268 @@
+"""ConvAutoencoderOutlierDetector: reconstruction error as an outlier score."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import OutlierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseAutoencoder
+
+# contamination="auto" flags this fraction of the training data.
+AUTO_CONTAMINATION = 0.01
+
+
+class ReconstructionOutlierMixin(OutlierMixin):
+    """Outlier contract on top of a per-sample reconstruction error (private).
+
+    Subclasses provide ``_fit_autoencoder`` and ``_reconstruction_errors``.
+    """
+
+    def _set_offset(self, images):
+        if self.threshold is not None:
+            self.offset_ = -float(self.threshold)
+            return
+        contamination = (
+            AUTO_CONTAMINATION if self.contamination == "auto" else self.contamination
+        )
+        scores = -self._reconstruction_errors(images)
+        if not np.all(np.isfinite(scores)):
+            raise FloatingPointError(
+                "The fitted network gives non-finite reconstruction errors on the "
+                f"training data (lr={self.lr}); expected finite errors. Try a "
+                "lower lr or scale the input."
+            )
+        self.offset_ = float(np.percentile(scores, 100.0 * contamination))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on X and set the outlier threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+or (n_samples, C, H, W)
+            Training data, assumed to be (mostly) normal.
+        y : Ignored
+            Not used, present so that labelled data can flow through
+            :class:`~sklearn.model_selection.GridSearchCV`.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        images = self._fit_autoencoder(X)
+        self._set_offset(images)
+        return self
+
+    def score_samples(self, X):
+        """Minus the mean squared reconstruction error of each sample.
+
+        Higher is more normal, as for :class:`~sklearn.ensemble.IsolationForest`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+or (n_samples, C, H, W)
+            Samples in the form the detector was fitted on.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-mean((x - reconstruction(x)) ** 2)`` per sample, in the squared
+            units of X.
+        """
+        images, _ = self._images(X)
+        return -self._reconstruction_errors(images)
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+or (n_samples, C, H, W)
+            Samples in the form the detector was fitted on.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """+1 for inliers and -1 for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+or (n_samples, C, H, W)
+            Samples in the form the detector was fitted on.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), dtype int
+        """
+        decision = self.decision_function(X)
+        return np.where(decision < 0, -1, 1)
+
+
+class ConvAutoencoderOutlierDetector(ReconstructionOutlierMixin, BaseAutoencoder):
+    """Outlier detection with a convolutional autoencoder.
+
+    A small convolutional autoencoder is trained to reconstruct the training
+    images; samples it reconstructs badly are outliers. The score of a
+    sample is minus its mean squared reconstruction error, so the detector
+    follows the contract of :class:`~sklearn.ensemble.IsolationForest`:
+    higher :meth:`score_samples` means more normal, :meth:`decision_function`
+    is negative for outliers and :meth:`predict` returns +1 / -1.
+
+    Training runs through a :class:`skorch.NeuralNet` built in :meth:`fit`
+    and kept as ``net_``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` of one image when X is 2-D
+        ``(n_samples, C*H*W)``, e.g. after a scaler in a Pipeline. With
+        None, a 2-D X is read as one-channel signals of length n_features,
+        and 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` arrays carry their own
+        shape.
+    channels : tuple of int, default=(16, 32)
+        Output channels of each encoder block (convolution, activation, 2x2
+        max pooling); the decoder mirrors them with nearest-neighbour
+        upsampling and convolutions.
+    kernel_size : int, default=3
+        Odd side of the square convolution kernels.
+    latent_dim : int, default=16
+        Size of the code the encoder compresses each image to.
+    activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}, \
+default="relu"
+        Non-linearity after each hidden layer.
+    max_epochs : int, default=20
+        Number of passes over the training data.
+    batch_size : int, default=64
+        Samples per training step.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
+default="adam"
+        Optimiser; "sgd" uses momentum 0.9.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimiser.
+    validation_fraction : float in (0, 1), default=None
+        Fraction of the training data held out to measure a validation loss
+        each epoch (``history_["valid_loss"]``). None trains on all of X.
+    n_iter_no_change : int, default=None
+        Stop when the monitored loss (validation loss if
+        ``validation_fraction`` is set, else training loss) has not improved
+        for this many epochs, and restore the best weights. None trains for
+        ``max_epochs``.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected fraction of outliers in the training data: ``offset_`` is
+        set at this quantile of the training scores, so that fraction of X
+        is flagged, as in :class:`~sklearn.ensemble.IsolationForest`.
+        "auto" flags 1% (a false-positive rate of about 1% on clean
+        training data). Ignored when ``threshold`` is set.
+    threshold : float, default=None
+        Absolute cutoff on the mean squared reconstruction error: samples
+        whose error exceeds it are outliers (``offset_ = -threshold``). When
+        set, it takes precedence over ``contamination``.
+    device : str, default="auto"
+        Torch device for training and scoring: "cpu", "cuda", "cuda:1" ...
+        "auto" uses CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split
+        inside ``fit``, without touching torch's or numpy's global generator.
+        An int gives bit-identical results on CPU.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar and the per-epoch loss table.
+    callbacks : list of skorch callbacks, default=None
+        Extra :mod:`skorch.callbacks` added to the network (copied in fit).
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained network.
+    offset_ : float
+        ``decision_function = score_samples - offset_``.
+    image_shape_ : tuple of int
+        ``(C, H, W)`` of the training images.
+    history_ : dict of list
+        Per-epoch ``"train_loss"`` (and ``"valid_loss"``).
+    n_iter_ : int
+        Number of epochs run.
+    device_ : str
+        The device used.
+    n_features_in_ : int
+        ``C * H * W``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.ensemble.IsolationForest : The tree-based detector to compare with.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skcae import ConvAutoencoderOutlierDetector
+    >>> X, y = load_digits(return_X_y=True)
+    >>> det = ConvAutoencoderOutlierDetector(
+    ...     image_shape=(8, 8), max_epochs=2, random_state=0)
+    >>> det.fit(X[y == 1]).predict(X[:5]).shape
+    (5,)
+    >>> sorted(set(det.predict(X)))
+    [-1, 1]
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "contamination": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, 0.5, closed="right"),
+        ],
+        "threshold": [Interval(Real, 0, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        image_shape=None,
+        channels=(16, 32),
+        kernel_size=3,
+        latent_dim=16,
+        activation="relu",
+        max_epochs=20,
+        batch_size=64,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        validation_fraction=None,
+        n_iter_no_change=None,
+        contamination="auto",
+        threshold=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.image_shape = image_shape
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.contamination = contamination
+        self.threshold = threshold
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks

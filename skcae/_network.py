@@ -1,0 +1,134 @@
+"""The convolutional autoencoder as a plain :mod:`torch` module.
+
+Nothing in this module imports scikit-learn: it is the network alone, so it can
+be trained by skorch, by a hand-written loop or exported to ONNX alike.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def _pool_factors(height, width):
+    """Pool by 2 along every axis longer than one pixel (1-D data keeps H=1)."""
+    return (2 if height > 1 else 1, 2 if width > 1 else 1)
+
+
+def _padded(size, factor, n_blocks):
+    multiple = factor**n_blocks
+    return int(math.ceil(size / multiple) * multiple)
+
+
+class ConvAutoencoderModule(nn.Module):
+    """Convolutional autoencoder: conv+pool encoder, dense latent, upsample+conv decoder.
+
+    The module takes images of shape ``(n, C, H, W)`` in the caller's units and
+    returns reconstructions of the same shape and units. Each input channel is
+    standardised inside the module with the fixed ``shift`` and ``scale``
+    buffers (set them before training, e.g. to the per-channel mean and standard
+    deviation of the training data) and the output is mapped back, so the
+    reconstruction error is measured in the units of the data.
+
+    Heights and widths that do not divide by ``2 ** len(channels)`` are
+    zero-padded (after standardisation, so the padding is the channel mean)
+    and the output is cropped back. An axis of length one is never pooled, so
+    1-D signals of shape ``(n, C, 1, W)`` work too.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)`` of one image.
+    channels : sequence of int, default=(16, 32)
+        Output channels of each encoder block; the decoder mirrors them.
+    kernel_size : int, default=3
+        Odd side of every square convolution kernel ("same" padding).
+    latent_dim : int, default=16
+        Size of the code between encoder and decoder.
+    activation : str, default="relu"
+        One of ``ACTIVATIONS``.
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        channels=(16, 32),
+        kernel_size=3,
+        latent_dim=16,
+        activation="relu",
+    ):
+        super().__init__()
+        n_channels, height, width = (int(v) for v in input_shape)
+        channels = tuple(int(c) for c in channels)
+        self.input_shape = (n_channels, height, width)
+        act = ACTIVATIONS[activation]
+        pad = kernel_size // 2
+        n_blocks = len(channels)
+        fh, fw = _pool_factors(height, width)
+        self._pool = (fh, fw)
+        self._padded_hw = (_padded(height, fh, n_blocks), _padded(width, fw, n_blocks))
+        code_h = self._padded_hw[0] // fh**n_blocks
+        code_w = self._padded_hw[1] // fw**n_blocks
+        self._code_shape = (channels[-1] if channels else n_channels, code_h, code_w)
+
+        self.register_buffer("shift", torch.zeros(1, n_channels, 1, 1))
+        self.register_buffer("scale", torch.ones(1, n_channels, 1, 1))
+
+        layers, c_in = [], n_channels
+        for c_out in channels:
+            layers += [
+                nn.Conv2d(c_in, c_out, kernel_size, padding=pad),
+                act(),
+                nn.MaxPool2d(self._pool),
+            ]
+            c_in = c_out
+        self.encoder_conv = nn.Sequential(*layers)
+        n_code = math.prod(self._code_shape)
+        self.encoder_fc = nn.Linear(n_code, latent_dim)
+        self.decoder_fc = nn.Sequential(nn.Linear(latent_dim, n_code), act())
+
+        layers = []
+        rev = channels[::-1]
+        for i, c in enumerate(rev):
+            c_out = rev[i + 1] if i + 1 < len(rev) else c
+            layers += [
+                nn.Upsample(scale_factor=self._pool, mode="nearest"),
+                nn.Conv2d(c, c_out, kernel_size, padding=pad),
+                act(),
+            ]
+        layers.append(nn.Conv2d(rev[-1] if rev else n_channels, n_channels,
+                                kernel_size, padding=pad))
+        self.decoder_conv = nn.Sequential(*layers)
+
+    def _pad(self, z):
+        ph = self._padded_hw[0] - z.shape[-2]
+        pw = self._padded_hw[1] - z.shape[-1]
+        if ph or pw:
+            z = F.pad(z, (0, pw, 0, ph))
+        return z
+
+    def encode(self, x):
+        """Map images ``(n, C, H, W)`` to codes ``(n, latent_dim)``."""
+        z = self._pad((x - self.shift) / self.scale)
+        return self.encoder_fc(self.encoder_conv(z).flatten(1))
+
+    def decode(self, code):
+        """Map codes ``(n, latent_dim)`` back to images ``(n, C, H, W)``."""
+        z = self.decoder_fc(code).unflatten(1, self._code_shape)
+        z = self.decoder_conv(z)
+        _, height, width = self.input_shape
+        z = z[..., :height, :width]
+        return z * self.scale + self.shift
+
+    def forward(self, x):
+        return self.decode(self.encode(x))

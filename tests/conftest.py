@@ -1,0 +1,16 @@
+import os
+
+# Lets scikit-learn's array-API estimator check run instead of skipping.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    """Fixed global seeds, so a test never depends on the order tests run in."""
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
