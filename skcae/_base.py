@@ -162,7 +162,9 @@ class BaseAutoencoder(BaseEstimator):
         self._check_params()
         images, _ = check_images(self, X, reset=True)
         self.device_ = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
         mean, std = _channel_stats(images)
         on_cuda = self.device_.startswith("cuda")
         fork_devices = [torch.device(self.device_).index or 0] if on_cuda else []
@@ -171,8 +173,12 @@ class BaseAutoencoder(BaseEstimator):
             self.net_ = self._build_net(seed)
             self.net_.initialize()
             module = self.net_.module_
-            module.shift.copy_(torch.as_tensor(mean, dtype=torch.float32).view_as(module.shift))
-            module.scale.copy_(torch.as_tensor(std, dtype=torch.float32).view_as(module.scale))
+            module.shift.copy_(
+                torch.as_tensor(mean, dtype=torch.float32).view_as(module.shift)
+            )
+            module.scale.copy_(
+                torch.as_tensor(std, dtype=torch.float32).view_as(module.scale)
+            )
             self.net_.partial_fit(ImageDataset(images), None)
         history = self.net_.history
         self.n_iter_ = len(history)

@@ -31,7 +31,7 @@ def _padded(size, factor, n_blocks):
 
 
 class ConvAutoencoderModule(nn.Module):
-    """Convolutional autoencoder: conv+pool encoder, dense latent, upsample+conv decoder.
+    """Convolutional autoencoder: conv+pool encoder, dense code, upsample+conv decoder.
 
     The module takes images of shape ``(n, C, H, W)`` in the caller's units and
     returns reconstructions of the same shape and units. Each input channel is

@@ -10,7 +10,11 @@ EXPECTED_FAILED_CHECKS = {}
 
 def _cheap(estimator):
     return estimator.set_params(
-        channels=(4,), latent_dim=2, max_epochs=2, batch_size=32, device="cpu",
+        channels=(4,),
+        latent_dim=2,
+        max_epochs=2,
+        batch_size=32,
+        device="cpu",
         random_state=0,
     )
 
