@@ -213,7 +213,7 @@ default="adam"
     ...     image_shape=(8, 8), max_epochs=2, random_state=0)
     >>> det.fit(X[y == 1]).predict(X[:5]).shape
     (5,)
-    >>> sorted(set(det.predict(X)))
+    >>> sorted(set(det.predict(X).tolist()))
     [-1, 1]
     """
 
