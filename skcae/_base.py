@@ -15,6 +15,7 @@ from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from ._data import check_images
 from ._network import ACTIVATIONS, ConvAutoencoderModule
 from ._training import (
+    INFERENCE_CHUNK,
     BatchIterator,
     DivergenceGuard,
     ImageDataset,
@@ -36,8 +37,9 @@ def _channel_stats(images):
     n, n_channels = images.shape[:2]
     mean = np.zeros(n_channels)
     sq = np.zeros(n_channels)
-    step = max(1, 2**22 // max(1, int(np.prod(images.shape[1:]))))
-    for start in range(0, n, step):  # chunked: memory-mapped data stay on disk
+    # blocks of at most INFERENCE_CHUNK rows and ~32 MB: out-of-core data stream
+    step = max(1, min(INFERENCE_CHUNK, 2**22 // int(np.prod(images.shape[1:]))))
+    for start in range(0, n, step):
         chunk = np.asarray(images[start : start + step], dtype=np.float64)
         mean += chunk.sum(axis=(0, 2, 3))
         sq += np.square(chunk).sum(axis=(0, 2, 3))

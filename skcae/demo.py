@@ -36,7 +36,8 @@ def run_digit(digit, images, target, *, random_state=0):
         start = time.perf_counter()
         det.fit(X_train)
         seconds = time.perf_counter() - start
-        results[name] = (roc_auc_score(split.y_test, det.score_samples(X_test)), seconds)
+        auroc = roc_auc_score(split.y_test, det.score_samples(X_test))
+        results[name] = (auroc, seconds)
     return results
 
 
