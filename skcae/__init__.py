@@ -1,11 +1,20 @@
 """skcae: convolutional-autoencoder outlier detection for scikit-learn."""
 
+from ._dense import AutoencoderOutlierDetector
 from ._detector import ConvAutoencoderOutlierDetector
-from ._network import ConvAutoencoderModule
+from ._network import ConvAutoencoderModule, DenseAutoencoderModule
+from ._transformer import ConvAutoencoder
 
 try:
     from ._version import __version__
 except ImportError:  # pragma: no cover - running from a tree without metadata
     __version__ = "0.0.0"
 
-__all__ = ["ConvAutoencoderModule", "ConvAutoencoderOutlierDetector", "__version__"]
+__all__ = [
+    "AutoencoderOutlierDetector",
+    "ConvAutoencoder",
+    "ConvAutoencoderModule",
+    "ConvAutoencoderOutlierDetector",
+    "DenseAutoencoderModule",
+    "__version__",
+]

@@ -5,11 +5,21 @@ from numbers import Real
 import numpy as np
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseAutoencoder
+from ._base import BaseConvAutoencoder
 
 # contamination="auto" flags this fraction of the training data.
 AUTO_CONTAMINATION = 0.01
+
+# The parameters of the outlier contract, beside BaseAutoencoder's.
+OUTLIER_CONSTRAINTS = {
+    "contamination": [
+        StrOptions({"auto"}),
+        Interval(Real, 0, 0.5, closed="right"),
+    ],
+    "threshold": [Interval(Real, 0, None, closed="left"), None],
+}
 
 
 class ReconstructionOutlierMixin(OutlierMixin):
@@ -19,20 +29,92 @@ class ReconstructionOutlierMixin(OutlierMixin):
     """
 
     def _set_offset(self, images):
+        if hasattr(self, "validation_scores_"):
+            del self.validation_scores_
+        scores = None
+        if self.threshold is None or self.validation_fraction:
+            scores = -self._reconstruction_errors(images)
+            if not np.all(np.isfinite(scores)):
+                raise FloatingPointError(
+                    "The fitted network gives non-finite reconstruction errors on "
+                    f"the training data (lr={self.lr}); expected finite errors. "
+                    "Try a lower lr or scale the input."
+                )
+        if self.validation_fraction:
+            _, valid = self.net_.train_split.indices(len(scores))
+            self.validation_scores_ = scores[valid]
         if self.threshold is not None:
             self.offset_ = -float(self.threshold)
             return
         contamination = (
             AUTO_CONTAMINATION if self.contamination == "auto" else self.contamination
         )
-        scores = -self._reconstruction_errors(images)
-        if not np.all(np.isfinite(scores)):
-            raise FloatingPointError(
-                "The fitted network gives non-finite reconstruction errors on the "
-                f"training data (lr={self.lr}); expected finite errors. Try a "
-                "lower lr or scale the input."
-            )
         self.offset_ = float(np.percentile(scores, 100.0 * contamination))
+
+    def set_threshold_from(self, X_normal=None, *, false_positive_rate=0.01):
+        """Set ``offset_`` for a target false-positive rate, without retraining.
+
+        ``offset_`` becomes the largest cutoff that flags at most
+        ``false_positive_rate`` of the held-out normal samples: their scores
+        sorted, it is the ``k``-th lowest with
+        ``k = floor(false_positive_rate * n_samples)``, so :meth:`predict`
+        flags the ``k`` normal samples that score below it. The network is
+        untouched; a later :meth:`fit` sets ``offset_`` again from
+        ``contamination`` or ``threshold``.
+
+        Use data the network was not trained on: the training scores are
+        optimistic, so a cutoff taken from them (as ``contamination`` does)
+        flags more than its rate of new normal data. The rate can only be
+        resolved to ``1 / n_samples``; take at least ``1 /
+        false_positive_rate`` samples (e.g. 100 or more for 1%).
+
+        Parameters
+        ----------
+        X_normal : array-like of shape (n_samples, ...), default=None
+            Held-out normal samples, in a form :meth:`score_samples`
+            accepts. None uses ``validation_scores_``: the scores of the
+            rows that ``validation_fraction`` held out of training.
+        false_positive_rate : float in (0, 1), default=0.01
+            Fraction of normal samples that may be flagged as outliers.
+
+        Returns
+        -------
+        self : object
+            The detector, with ``offset_`` set.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skcae import ConvAutoencoderOutlierDetector
+        >>> X, y = load_digits(return_X_y=True)
+        >>> normal = X[y == 0]
+        >>> det = ConvAutoencoderOutlierDetector(
+        ...     image_shape=(8, 8), channels=(4,), latent_dim=2, max_epochs=1,
+        ...     device="cpu", random_state=0).fit(normal[:100])
+        >>> det = det.set_threshold_from(normal[100:], false_positive_rate=0.05)
+        >>> int((det.predict(normal[100:]) == -1).sum())  # floor(0.05 * 78)
+        3
+        """
+        check_is_fitted(self)
+        rate = false_positive_rate
+        if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 < rate < 1:
+            raise ValueError(
+                f"Got false_positive_rate={rate!r}, but expected a float in the "
+                "open interval (0, 1), e.g. 0.01."
+            )
+        if X_normal is None:
+            if not hasattr(self, "validation_scores_"):
+                raise ValueError(
+                    "Got X_normal=None, but this detector has no validation "
+                    "scores: expected held-out normal samples as X_normal, or "
+                    "a detector fitted with validation_fraction set (e.g. 0.2)."
+                )
+            scores = self.validation_scores_
+        else:
+            scores = self.score_samples(X_normal)
+        k = int(np.floor(rate * len(scores) + 1e-9))
+        self.offset_ = float(np.partition(scores, k)[k])
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -108,7 +190,7 @@ or (n_samples, C, H, W)
         return np.where(decision < 0, -1, 1)
 
 
-class ConvAutoencoderOutlierDetector(ReconstructionOutlierMixin, BaseAutoencoder):
+class ConvAutoencoderOutlierDetector(ReconstructionOutlierMixin, BaseConvAutoencoder):
     """Outlier detection with a convolutional autoencoder.
 
     A small convolutional autoencoder is trained to reconstruct the training
@@ -159,16 +241,35 @@ default="adam"
         ``validation_fraction`` is set, else training loss) has not improved
         for this many epochs, and restore the best weights. None trains for
         ``max_epochs``.
+    noise_std : float, default=0.0
+        Denoising: standard deviation of the Gaussian noise added to each
+        standardised input value (per-channel z-scores, so 1.0 is as large
+        as the data's own spread) during training only. The network learns
+        to reconstruct the clean input; scoring never adds noise.
+    mask_fraction : float in [0, 1), default=0.0
+        Denoising: fraction of input values set to the channel mean (masked)
+        during training only, at random each step.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Expected fraction of outliers in the training data: ``offset_`` is
         set at this quantile of the training scores, so that fraction of X
         is flagged, as in :class:`~sklearn.ensemble.IsolationForest`.
         "auto" flags 1% (a false-positive rate of about 1% on clean
-        training data). Ignored when ``threshold`` is set.
+        training data). Ignored when ``threshold`` is set. To target a
+        false-positive rate on held-out normal data instead, call
+        :meth:`set_threshold_from` after fit.
     threshold : float, default=None
         Absolute cutoff on the mean squared reconstruction error: samples
         whose error exceeds it are outliers (``offset_ = -threshold``). When
         set, it takes precedence over ``contamination``.
+    memory : str, joblib.Memory or None, default=None
+        Caches the trained network, as :class:`~sklearn.pipeline.Pipeline`
+        caches its transformers: a str is a cache folder. The key is the
+        training data and the parameters that change the network; those
+        that do not (``contamination``, ``threshold``, ``memory``) are left
+        out, so e.g. a :class:`~sklearn.model_selection.GridSearchCV` over
+        ``contamination`` trains once per split. ``random_state`` enters as
+        the seed drawn from it, so a network is reused only where training
+        again would give the same one: with an int ``random_state``.
     device : str, default="auto"
         Torch device for training and scoring: "cpu", "cuda", "cuda:1" ...
         "auto" uses CUDA when available.
@@ -187,6 +288,10 @@ default="adam"
         The trained network.
     offset_ : float
         ``decision_function = score_samples - offset_``.
+    validation_scores_ : ndarray of shape (n_validation,)
+        :meth:`score_samples` of the training rows held out by
+        ``validation_fraction`` (only set when it is), for
+        :meth:`set_threshold_from`.
     image_shape_ : tuple of int
         ``(C, H, W)`` of the training images.
     history_ : dict of list
@@ -197,12 +302,14 @@ default="adam"
         The device used.
     n_features_in_ : int
         ``C * H * W``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
     --------
     sklearn.ensemble.IsolationForest : The tree-based detector to compare with.
+    AutoencoderOutlierDetector : The fully connected version, for tabular data.
+    ConvAutoencoder : The same network as a transformer (codes).
 
     Examples
     --------
@@ -218,12 +325,8 @@ default="adam"
     """
 
     _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
-        "contamination": [
-            StrOptions({"auto"}),
-            Interval(Real, 0, 0.5, closed="right"),
-        ],
-        "threshold": [Interval(Real, 0, None, closed="left"), None],
+        **BaseConvAutoencoder._parameter_constraints,
+        **OUTLIER_CONSTRAINTS,
     }
 
     def __init__(
@@ -241,8 +344,11 @@ default="adam"
         weight_decay=0.0,
         validation_fraction=None,
         n_iter_no_change=None,
+        noise_std=0.0,
+        mask_fraction=0.0,
         contamination="auto",
         threshold=None,
+        memory=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -260,8 +366,11 @@ default="adam"
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.noise_std = noise_std
+        self.mask_fraction = mask_fraction
         self.contamination = contamination
         self.threshold = threshold
+        self.memory = memory
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -1,4 +1,4 @@
-"""The convolutional autoencoder as a plain :mod:`torch` module.
+"""The autoencoders (convolutional and fully connected) as plain :mod:`torch` modules.
 
 Nothing in this module imports scikit-learn: it is the network alone, so it can
 be trained by skorch, by a hand-written loop or exported to ONNX alike.
@@ -18,6 +18,21 @@ ACTIVATIONS = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
 }
+
+
+def corrupt(z, noise_std=0.0, mask_fraction=0.0):
+    """Corrupt standardised inputs ``z`` for denoising training.
+
+    Adds Gaussian noise of standard deviation ``noise_std`` (in standardised
+    units), then sets each value to 0 (the training mean) with probability
+    ``mask_fraction``. Draws come from torch's global generator; with both
+    at 0, ``z`` is returned as is and nothing is drawn.
+    """
+    if noise_std > 0:
+        z = z + noise_std * torch.randn_like(z)
+    if mask_fraction > 0:
+        z = z * (torch.rand_like(z) >= mask_fraction)
+    return z
 
 
 def _pool_factors(height, width):
@@ -57,6 +72,11 @@ class ConvAutoencoderModule(nn.Module):
         Size of the code between encoder and decoder.
     activation : str, default="relu"
         One of ``ACTIVATIONS``.
+    noise_std, mask_fraction : float, default=0.0
+        Denoising: in training mode only (``module.training``), the
+        standardised input is corrupted by :func:`corrupt` before encoding;
+        the loss still compares the output with the clean input. Eval mode
+        never corrupts.
     """
 
     def __init__(
@@ -66,11 +86,16 @@ class ConvAutoencoderModule(nn.Module):
         kernel_size=3,
         latent_dim=16,
         activation="relu",
+        noise_std=0.0,
+        mask_fraction=0.0,
     ):
         super().__init__()
         n_channels, height, width = (int(v) for v in input_shape)
         channels = tuple(int(c) for c in channels)
         self.input_shape = (n_channels, height, width)
+        self.latent_dim = int(latent_dim)
+        self.noise_std = float(noise_std)
+        self.mask_fraction = float(mask_fraction)
         act = ACTIVATIONS[activation]
         pad = kernel_size // 2
         n_blocks = len(channels)
@@ -118,17 +143,146 @@ class ConvAutoencoderModule(nn.Module):
         return z
 
     def encode(self, x):
-        """Map images ``(n, C, H, W)`` to codes ``(n, latent_dim)``."""
-        z = self._pad((x - self.shift) / self.scale)
-        return self.encoder_fc(self.encoder_conv(z).flatten(1))
+        """Map images to codes.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images in the caller's units.
+
+        Returns
+        -------
+        code : torch.Tensor of shape (n, latent_dim)
+        """
+        z = (x - self.shift) / self.scale
+        if self.training:
+            z = corrupt(z, self.noise_std, self.mask_fraction)
+        return self.encoder_fc(self.encoder_conv(self._pad(z)).flatten(1))
 
     def decode(self, code):
-        """Map codes ``(n, latent_dim)`` back to images ``(n, C, H, W)``."""
+        """Map codes back to images.
+
+        Parameters
+        ----------
+        code : torch.Tensor of shape (n, latent_dim)
+            Codes, e.g. from :meth:`encode`.
+
+        Returns
+        -------
+        images : torch.Tensor of shape (n, C, H, W)
+            Reconstructions in the caller's units.
+        """
         z = self.decoder_fc(code).unflatten(1, self._code_shape)
         z = self.decoder_conv(z)
         _, height, width = self.input_shape
         z = z[..., :height, :width]
         return z * self.scale + self.shift
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
+class DenseAutoencoderModule(nn.Module):
+    """Fully connected autoencoder for tabular rows ``(n, n_features)``.
+
+    Each feature is standardised inside the module with the fixed ``shift``
+    and ``scale`` buffers of shape ``(1, n_features)`` (set them before
+    training, e.g. to the per-feature mean and standard deviation of the
+    training data) and the output is mapped back, so the reconstruction
+    error is measured in the units of the data.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    hidden_layer_sizes : sequence of int, default=(64, 32)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+        An empty sequence gives a linear autoencoder.
+    latent_dim : int, default=8
+        Size of the code.
+    activation : str, default="relu"
+        One of ``ACTIVATIONS``, after each hidden layer (the code and the
+        output are linear).
+    noise_std, mask_fraction : float, default=0.0
+        Denoising corruption of the standardised input in training mode
+        only, as in :class:`ConvAutoencoderModule`.
+
+    See Also
+    --------
+    skcae.AutoencoderOutlierDetector : Trains this module with scikit-learn's API.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skcae import DenseAutoencoderModule
+    >>> module = DenseAutoencoderModule(30, hidden_layer_sizes=(16,), latent_dim=4)
+    >>> x = torch.zeros(5, 30)
+    >>> module.encode(x).shape
+    torch.Size([5, 4])
+    >>> module(x).shape
+    torch.Size([5, 30])
+    """
+
+    def __init__(
+        self,
+        n_features,
+        hidden_layer_sizes=(64, 32),
+        latent_dim=8,
+        activation="relu",
+        noise_std=0.0,
+        mask_fraction=0.0,
+    ):
+        super().__init__()
+        self.n_features = int(n_features)
+        self.latent_dim = int(latent_dim)
+        self.noise_std = float(noise_std)
+        self.mask_fraction = float(mask_fraction)
+        act = ACTIVATIONS[activation]
+        self.register_buffer("shift", torch.zeros(1, self.n_features))
+        self.register_buffer("scale", torch.ones(1, self.n_features))
+        sizes = [self.n_features, *(int(h) for h in hidden_layer_sizes)]
+
+        def stack(widths, last):
+            layers = []
+            for w_in, w_out in zip(widths[:-1], widths[1:]):
+                layers += [nn.Linear(w_in, w_out), act()]
+            layers.append(nn.Linear(widths[-1], last))
+            return nn.Sequential(*layers)
+
+        self.encoder = stack(sizes, self.latent_dim)
+        self.decoder = stack([self.latent_dim, *sizes[:0:-1]], self.n_features)
+
+    def encode(self, x):
+        """Map rows to codes.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            Rows in the caller's units.
+
+        Returns
+        -------
+        code : torch.Tensor of shape (n, latent_dim)
+        """
+        z = (x - self.shift) / self.scale
+        if self.training:
+            z = corrupt(z, self.noise_std, self.mask_fraction)
+        return self.encoder(z)
+
+    def decode(self, code):
+        """Map codes back to rows.
+
+        Parameters
+        ----------
+        code : torch.Tensor of shape (n, latent_dim)
+            Codes, e.g. from :meth:`encode`.
+
+        Returns
+        -------
+        rows : torch.Tensor of shape (n, n_features)
+            Reconstructions in the caller's units.
+        """
+        return self.decoder(code) * self.scale + self.shift
 
     def forward(self, x):
         return self.decode(self.encode(x))

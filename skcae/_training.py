@@ -102,7 +102,14 @@ class ValidationSplit:
         self.seed = seed
 
     def __call__(self, dataset, y=None, **fit_params):
-        n = len(dataset)
+        train, valid = self.indices(len(dataset))
+        return (
+            ImageDataset(dataset.images, train),
+            ImageDataset(dataset.images, valid),
+        )
+
+    def indices(self, n):
+        """The sorted ``(train, valid)`` row indices of a dataset of ``n`` rows."""
         n_valid = int(round(n * self.fraction))
         if n_valid < 1 or n_valid >= n:
             raise ValueError(
@@ -112,11 +119,7 @@ class ValidationSplit:
                 "validation_fraction=None."
             )
         perm = np.random.RandomState(self.seed).permutation(n)
-        valid, train = np.sort(perm[:n_valid]), np.sort(perm[n_valid:])
-        return (
-            ImageDataset(dataset.images, train),
-            ImageDataset(dataset.images, valid),
-        )
+        return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
 
 
 class DivergenceGuard(Callback):
@@ -136,30 +139,50 @@ class DivergenceGuard(Callback):
             )
 
 
-def reconstruction_errors(module, images, device, fn=None):
-    """Per-sample mean squared error of ``module`` on ``images`` (float64).
+def batched_inference(module, data, device, fn):
+    """``fn(module, x)`` over the rows of ``data``, in eval and inference mode.
 
-    Runs in eval mode and inference mode, chunk by chunk (see
-    ``INFERENCE_CHUNK``), so memory stays bounded and the result does not
-    depend on how the caller batches or orders the rows. ``fn(x, recon)``
-    replaces the mean squared error when given and must return one row per
-    sample.
+    This is the one inference path of skcae: scores, codes, reconstructions
+    and anomaly maps all go through it. ``data`` is any array whose rows can
+    be sliced (images ``(n, C, H, W)``, tabular rows or codes); it is read in
+    chunks of ``INFERENCE_CHUNK`` rows, each cast to a float32 tensor on
+    ``device`` and zero-padded to a multiple of ``_PAD_MULTIPLE`` rows (see
+    the comment there), so memory stays bounded and each row's result does
+    not depend on how the caller batches or orders the rows. ``fn`` must
+    return a tensor with one row per input row (padding rows included; they
+    are dropped).
+
+    Returns
+    -------
+    out : ndarray
+        The rows of ``fn``'s output, concatenated, in ``fn``'s dtype.
     """
     module.eval()
-    n = len(images)
+    n = len(data)
     out = []
     with torch.inference_mode():
         for start in range(0, n, INFERENCE_CHUNK):
-            x = _batch_tensor(images, slice(start, start + INFERENCE_CHUNK))
+            x = _batch_tensor(data, slice(start, start + INFERENCE_CHUNK))
             m = x.shape[0]
             n_pad = -m % _PAD_MULTIPLE
             if n_pad:
                 x = torch.cat([x, x.new_zeros((n_pad, *x.shape[1:]))])
-            x = x.to(device)
-            recon = module(x)
-            if fn is None:
-                err = (recon - x).square().flatten(1).mean(1, dtype=torch.float64)
-            else:
-                err = fn(x, recon)
-            out.append(err[:m].cpu())
+            out.append(fn(module, x.to(device))[:m].cpu())
     return torch.cat(out).numpy()
+
+
+def reconstruction_errors(module, images, device, fn=None):
+    """Per-sample mean squared error of ``module`` on ``images`` (float64).
+
+    A :func:`batched_inference` of the reconstruction error, so it shares its
+    guarantees. ``fn(x, recon)`` replaces the mean squared error when given
+    and must return one row per sample.
+    """
+
+    def error(module, x):
+        recon = module(x)
+        if fn is not None:
+            return fn(x, recon)
+        return (recon - x).square().flatten(1).mean(1, dtype=torch.float64)
+
+    return batched_inference(module, images, device, error)

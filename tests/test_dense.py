@@ -1,0 +1,145 @@
+"""AutoencoderOutlierDetector: the fully connected autoencoder on tabular data."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skcae import AutoencoderOutlierDetector, DenseAutoencoderModule
+
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    latent_dim=2,
+    max_epochs=3,
+    batch_size=32,
+    device="cpu",
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    return load_breast_cancer(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(cancer):
+    X, y = cancer
+    return AutoencoderOutlierDetector(**FAST).fit(X[y == 1])
+
+
+def test_contract_matches_isolation_forest(cancer):
+    X = cancer[0][:300]
+    det = AutoencoderOutlierDetector(contamination=0.1, **FAST)
+    iso = IsolationForest(contamination=0.1, random_state=0)
+    for est in (det, iso):
+        labels = est.fit(X).predict(X)
+        assert labels.dtype.kind == "i" and set(np.unique(labels)) == {-1, 1}
+        scores, decision = est.score_samples(X), est.decision_function(X)
+        assert scores.dtype == np.float64 and scores.shape == (300,)
+        np.testing.assert_allclose(decision, scores - est.offset_)
+        np.testing.assert_array_equal(labels, np.where(decision < 0, -1, 1))
+        assert np.mean(labels == -1) == pytest.approx(0.1, abs=0.01)
+
+
+def test_network_is_dense_and_standardises_each_feature(fitted, cancer):
+    X, y = cancer
+    X = X[y == 1]
+    module = fitted.net_.module_
+    assert isinstance(module, DenseAutoencoderModule)
+    assert [m.out_features for m in module.encoder if hasattr(m, "out_features")] == [
+        8,
+        2,
+    ]
+    np.testing.assert_allclose(module.shift.numpy()[0], X.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(module.scale.numpy()[0], X.std(axis=0), rtol=1e-5)
+
+
+def test_constant_feature_gets_unit_scale():
+    X = np.random.RandomState(0).randn(40, 3)
+    X[:, 1] = 7.0
+    det = AutoencoderOutlierDetector(**FAST).fit(X)
+    assert det.net_.module_.scale[0, 1].item() == 1.0
+    assert np.all(np.isfinite(det.score_samples(X)))
+
+
+def test_scores_are_minus_mean_squared_error(fitted, cancer):
+    X = cancer[0][:50]
+    module = fitted.net_.module_.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(X, dtype=torch.float32)
+        mse = ((module(x) - x) ** 2).mean(1).numpy()
+    np.testing.assert_allclose(fitted.score_samples(X), -mse, rtol=1e-5)
+
+
+def test_inference_methods_are_tabular(fitted, cancer):
+    X = cancer[0][:20]
+    assert fitted.encode(X).shape == (20, 2)
+    assert fitted.decode(fitted.encode(X)).shape == (20, 30)
+    assert fitted.reconstruct(X).shape == (20, 30)
+    maps = fitted.anomaly_map(X)
+    assert maps.shape == (20, 30)
+    np.testing.assert_allclose(maps.mean(axis=1), -fitted.score_samples(X), rtol=1e-6)
+
+
+def test_only_2d_input(fitted):
+    X = np.zeros((10, 2, 3))
+    with pytest.raises(ValueError, match="dim 3"):
+        AutoencoderOutlierDetector(**FAST).fit(X)
+    with pytest.raises(ValueError, match="X has 4 features.*expecting 30"):
+        fitted.predict(np.zeros((3, 4)))
+
+
+def test_breast_cancer_auroc_beats_chance_and_isolation_forest(cancer):
+    """Benign tumours are the inliers (y == 1), malignant ones the outliers."""
+    X, y = cancer
+    benign = np.random.RandomState(0).permutation(np.flatnonzero(y == 1))
+    train = benign[:250]
+    test = np.concatenate([benign[250:], np.flatnonzero(y == 0)])
+    det = AutoencoderOutlierDetector(
+        max_epochs=20, batch_size=32, device="cpu", random_state=0
+    ).fit(X[train])
+    auroc = roc_auc_score(y[test], det.score_samples(X[test]))
+    iso = IsolationForest(random_state=0).fit(X[train])
+    iso_auroc = roc_auc_score(y[test], iso.score_samples(X[test]))
+    # measured 0.967-0.978 over seeds 0-9; IsolationForest 0.947-0.949 (seeds 0-2)
+    assert auroc > 0.96
+    assert auroc > iso_auroc
+
+
+def test_pipeline_and_feature_names(cancer):
+    pd = pytest.importorskip("pandas")
+    data = load_breast_cancer(as_frame=True)
+    pipe = make_pipeline(StandardScaler(), AutoencoderOutlierDetector(**FAST))
+    pipe.set_output(transform="pandas").fit(data.data)
+    assert isinstance(pipe[:-1].transform(data.data), pd.DataFrame)
+    assert pipe[-1].feature_names_in_.tolist() == data.feature_names.tolist()
+    assert pipe.predict(data.data[:5]).shape == (5,)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"hidden_layer_sizes": (8, 0)}, "positive ints"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"contamination": 0.7}, "contamination"),
+    ],
+)
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        AutoencoderOutlierDetector(**{**FAST, **params}).fit(np.zeros((10, 3)))
+
+
+def test_linear_autoencoder_without_hidden_layers(cancer):
+    det = AutoencoderOutlierDetector(**{**FAST, "hidden_layer_sizes": ()})
+    det.fit(cancer[0][:100])
+    assert len(det.net_.module_.encoder) == 1  # one Linear layer
+    np.testing.assert_array_equal(
+        clone(det).fit(cancer[0][:100]).score_samples(cancer[0][:10]),
+        det.score_samples(cancer[0][:10]),
+    )
