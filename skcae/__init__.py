@@ -3,6 +3,8 @@
 from ._dense import AutoencoderOutlierDetector
 from ._detector import ConvAutoencoderOutlierDetector
 from ._network import ConvAutoencoderModule, DenseAutoencoderModule
+from ._onnx import to_onnx
+from ._persistence import load, save
 from ._transformer import ConvAutoencoder
 
 try:
@@ -17,4 +19,7 @@ __all__ = [
     "ConvAutoencoderOutlierDetector",
     "DenseAutoencoderModule",
     "__version__",
+    "load",
+    "save",
+    "to_onnx",
 ]
