@@ -9,12 +9,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
-from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
 from ._data import check_images
 from ._network import ACTIVATIONS, ConvAutoencoderModule
 from ._training import (
+    AutoencoderNet,
     INFERENCE_CHUNK,
     BatchIterator,
     DivergenceGuard,
@@ -110,6 +110,7 @@ class BaseAutoencoder(BaseEstimator):
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "mixed_precision": ["boolean"],
         "callbacks": [list, None],
     }
 
@@ -176,8 +177,9 @@ class BaseAutoencoder(BaseEstimator):
         )
         extra = {f"optimizer__{k}": v for k, v in optimizer_kwargs.items()}
         on_cuda = str(self.device_).startswith("cuda")
-        return NeuralNet(
+        return AutoencoderNet(
             module=self._module_class,
+            mixed_precision=self.mixed_precision,
             **{f"module__{k}": v for k, v in module_kwargs.items()},
             criterion=torch.nn.MSELoss,
             optimizer=optimizer,
@@ -255,13 +257,19 @@ class BaseAutoencoder(BaseEstimator):
         return self._check_input(X, reset=False)
 
     def _reconstruction_errors(self, images):
-        return reconstruction_errors(self.net_.module_, images, self.net_.device)
+        return reconstruction_errors(
+            self.net_.module_, images, self.net_.device,
+            mixed_precision=self.net_.mixed_precision,
+        )
 
     def _infer(self, fn, data):
         """``fn(module, batch)`` over data, in data's float dtype."""
         # net_.device, not device_: skorch maps a CUDA net unpickled on a
         # CPU-only machine to the CPU.
-        out = batched_inference(self.net_.module_, data, self.net_.device, fn)
+        out = batched_inference(
+            self.net_.module_, data, self.net_.device, fn,
+            mixed_precision=self.net_.mixed_precision,
+        )
         return out.astype(data.dtype, copy=False)
 
     def encode(self, X):

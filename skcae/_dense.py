@@ -83,6 +83,11 @@ default="adam"
     device : str, default="auto"
         Torch device: "cpu", "cuda", "cuda:1" ... "auto" uses CUDA when
         available.
+    mixed_precision : bool, default=False
+        Train and score under bfloat16 autocast (:func:`torch.autocast`),
+        which is faster on GPUs with bf16 tensor cores; the loss and the
+        scores are still accumulated in float32/float64. Off by default,
+        since on CPUs without bf16 support it is slower.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the validation split
         inside ``fit``, without touching the global generators.
@@ -159,6 +164,7 @@ default="adam"
         threshold=None,
         memory=None,
         device="auto",
+        mixed_precision=False,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -179,6 +185,7 @@ default="adam"
         self.threshold = threshold
         self.memory = memory
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

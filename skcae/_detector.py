@@ -273,6 +273,11 @@ default="adam"
     device : str, default="auto"
         Torch device for training and scoring: "cpu", "cuda", "cuda:1" ...
         "auto" uses CUDA when available.
+    mixed_precision : bool, default=False
+        Train and score under bfloat16 autocast (:func:`torch.autocast`),
+        which is faster on GPUs with bf16 tensor cores; the loss and the
+        scores are still accumulated in float32/float64. Off by default,
+        since on CPUs without bf16 support it is slower.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the validation split
         inside ``fit``, without touching torch's or numpy's global generator.
@@ -350,6 +355,7 @@ default="adam"
         threshold=None,
         memory=None,
         device="auto",
+        mixed_precision=False,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -372,6 +378,7 @@ default="adam"
         self.threshold = threshold
         self.memory = memory
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

@@ -6,10 +6,12 @@ train/validation split, a guard against diverging losses, and the batched
 no-grad inference used for scoring.
 """
 
+import contextlib
 import math
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import Callback
 
 # Scoring runs in chunks of this many rows, the last one zero-padded up to a
@@ -18,6 +20,35 @@ from skorch.callbacks import Callback
 # so this keeps scores independent of how the caller batches the data.
 INFERENCE_CHUNK = 1024
 _PAD_MULTIPLE = 64
+
+
+def autocast(device, enabled):
+    """bfloat16 autocast on ``device`` when enabled, else a no-op context.
+
+    bfloat16 keeps float32's exponent range, so no gradient scaling is needed.
+    """
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+class AutoencoderNet(NeuralNet):
+    """skorch's NeuralNet with optional mixed-precision (bf16) training.
+
+    The forward pass runs under :func:`autocast` when ``mixed_precision`` is
+    true; the loss is computed in float32 on the reconstruction.
+    """
+
+    def __init__(self, module, criterion, *, mixed_precision=False, **kwargs):
+        super().__init__(module, criterion, **kwargs)
+        self.mixed_precision = mixed_precision
+
+    def infer(self, x, **fit_params):
+        with autocast(self.device, self.mixed_precision):
+            return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return super().get_loss(y_pred.float(), y_true, X=X, training=training)
 
 
 def resolve_device(device):
@@ -139,7 +170,7 @@ class DivergenceGuard(Callback):
             )
 
 
-def batched_inference(module, data, device, fn):
+def batched_inference(module, data, device, fn, mixed_precision=False):
     """``fn(module, x)`` over the rows of ``data``, in eval and inference mode.
 
     This is the one inference path of skcae: scores, codes, reconstructions
@@ -167,11 +198,18 @@ def batched_inference(module, data, device, fn):
             n_pad = -m % _PAD_MULTIPLE
             if n_pad:
                 x = torch.cat([x, x.new_zeros((n_pad, *x.shape[1:]))])
-            out.append(fn(module, x.to(device))[:m].cpu())
+            if torch.device(device).type == "cuda":
+                x = x.pin_memory()  # lets the copy below overlap compute
+            x = x.to(device, non_blocking=True)
+            with autocast(device, mixed_precision):
+                rows = fn(module, x)[:m]
+            if rows.dtype in (torch.bfloat16, torch.float16):
+                rows = rows.float()
+            out.append(rows.cpu())
     return torch.cat(out).numpy()
 
 
-def reconstruction_errors(module, images, device, fn=None):
+def reconstruction_errors(module, images, device, fn=None, mixed_precision=False):
     """Per-sample mean squared error of ``module`` on ``images`` (float64).
 
     A :func:`batched_inference` of the reconstruction error, so it shares its
@@ -185,4 +223,4 @@ def reconstruction_errors(module, images, device, fn=None):
             return fn(x, recon)
         return (recon - x).square().flatten(1).mean(1, dtype=torch.float64)
 
-    return batched_inference(module, images, device, error)
+    return batched_inference(module, images, device, error, mixed_precision)

@@ -102,7 +102,10 @@ or (n_inliers, C, H, W)
         was_training = module.training
         try:
             for key, images in self.sets_:
-                cost = reconstruction_errors(module, images, net.device).mean()
+                cost = reconstruction_errors(
+                    module, images, net.device,
+                    mixed_precision=getattr(net, "mixed_precision", False),
+                ).mean()
                 net.history.record(key, float(cost))
         finally:
             module.train(was_training)
