@@ -14,8 +14,8 @@ from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from ._data import check_images
 from ._network import ACTIVATIONS, ConvAutoencoderModule
 from ._training import (
-    AutoencoderNet,
     INFERENCE_CHUNK,
+    AutoencoderNet,
     BatchIterator,
     DivergenceGuard,
     ImageDataset,
