@@ -221,7 +221,12 @@ def test_verbose_zero_is_silent_and_one_prints(digits, capsys):
     assert captured.out == "" and captured.err == ""
     ConvAutoencoderOutlierDetector(image_shape=(8, 8), verbose=1, **FAST).fit(X)
     captured = capsys.readouterr()
+    # the per-epoch loss table on stdout, one row per epoch ...
     assert "train_loss" in captured.out
+    rows = [line.split()[0] for line in captured.out.splitlines()[2:]]
+    assert rows == [str(epoch) for epoch in range(1, FAST["max_epochs"] + 1)]
+    # ... and tqdm's progress bar over each epoch's 4 batches on stderr
+    assert "0/4 [" in captured.err and "it/s" in captured.err
 
 
 def test_user_callbacks_run_and_are_not_modified(digits):
