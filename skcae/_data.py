@@ -189,6 +189,29 @@ def _resolve_image_shape(estimator, own_shape, n_features, input_shape):
     return (1, 1, n_features)
 
 
+def validate_numeric(estimator, X, *, reset):
+    """``validate_data`` for a 2-D float X, with a clear message for non-numbers.
+
+    Sets (``reset=True``) or checks ``n_features_in_`` and
+    ``feature_names_in_``; fitting needs at least two samples.
+    """
+    try:
+        return validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=2 if reset else 1,
+        )
+    except ValueError as exc:
+        if "could not convert" in str(exc) or "string" in str(exc):
+            raise ValueError(
+                f"Expected numeric data (ints or floats), but X holds values "
+                f"that are not numbers: {exc}"
+            ) from exc
+        raise
+
+
 def check_images(estimator, X, *, reset):
     """Validate X and return it as a float array of shape ``(n, C, H, W)``.
 
@@ -211,21 +234,7 @@ def check_images(estimator, X, *, reset):
     if own_shape is not None:
         n = X.shape[0]
         X = X.reshape(n, -1)
-    try:
-        X = validate_data(
-            estimator,
-            X,
-            reset=reset,
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=2 if reset else 1,
-        )
-    except ValueError as exc:
-        if "could not convert" in str(exc) or "string" in str(exc):
-            raise ValueError(
-                f"Expected numeric data (ints or floats), but X holds values "
-                f"that are not numbers: {exc}"
-            ) from exc
-        raise
+    X = validate_numeric(estimator, X, reset=reset)
     input_shape = X.shape if own_shape is None else (X.shape[0], *own_shape)
     if n_dims == 3:
         input_shape = (X.shape[0], *own_shape[1:])

@@ -3,9 +3,9 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils.validation import validate_data
 
 from ._base import BaseAutoencoder
+from ._data import validate_numeric
 from ._detector import OUTLIER_CONSTRAINTS, ReconstructionOutlierMixin
 from ._network import DenseAutoencoderModule
 
@@ -203,21 +203,7 @@ default="adam"
         super()._check_params()
 
     def _check_input(self, X, *, reset):
-        try:
-            X = validate_data(
-                self,
-                X,
-                reset=reset,
-                dtype=[np.float32, np.float64],
-                ensure_min_samples=2 if reset else 1,
-            )
-        except ValueError as exc:
-            if "could not convert" in str(exc) or "string" in str(exc):
-                raise ValueError(
-                    f"Expected numeric data (ints or floats), but X holds values "
-                    f"that are not numbers: {exc}"
-                ) from exc
-            raise
+        X = validate_numeric(self, X, reset=reset)
         return X, X.shape
 
     def _input_stats(self, data):
