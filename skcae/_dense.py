@@ -43,8 +43,10 @@ default="relu"
         Non-linearity after each hidden layer.
     max_epochs : int, default=50
         Number of passes over the training data.
-    batch_size : int, default=64
-        Samples per training step.
+    batch_size : int or "auto", default="auto"
+        Samples per training step. "auto" takes ``n_samples // 32`` clipped
+        to [8, 64]: about 32 steps per epoch, so small training sets are not
+        left with a couple of steps per epoch.
     lr : float, default=1e-3
         Learning rate.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
@@ -152,7 +154,7 @@ default="adam"
         latent_dim=8,
         activation="relu",
         max_epochs=50,
-        batch_size=64,
+        batch_size="auto",
         lr=1e-3,
         optimizer="adam",
         weight_decay=0.0,

@@ -51,6 +51,16 @@ class AutoencoderNet(NeuralNet):
         return super().get_loss(y_pred.float(), y_true, X=X, training=training)
 
 
+def auto_batch_size(n_samples):
+    """``batch_size="auto"``: about 32 steps per epoch, between 8 and 64.
+
+    Small sets (e.g. one digit of scikit-learn's 8x8 digits, ~130 images)
+    otherwise get only a couple of optimiser steps per epoch and stay
+    undertrained; large sets get 64.
+    """
+    return int(min(64, max(8, n_samples // 32)))
+
+
 def resolve_device(device):
     """Map ``"auto"`` to ``"cuda"`` when a GPU is available, else ``"cpu"``."""
     if device == "auto":
@@ -105,6 +115,8 @@ class BatchIterator:
 
     def __init__(self, dataset, batch_size=128, shuffle=False, pin_memory=False):
         self.dataset = dataset
+        if batch_size == "auto":
+            batch_size = auto_batch_size(len(dataset))
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.pin_memory = pin_memory

@@ -333,3 +333,15 @@ def test_diverging_loss_raises_and_suggests_lower_lr(digits):
     )
     with pytest.raises(FloatingPointError, match="lower lr"):
         det.fit(digits[0][:100])
+
+
+def test_auto_batch_size_gives_small_sets_enough_steps(digits):
+    X = digits[0][:130]
+    params = {**FAST, "batch_size": "auto"}
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **params).fit(X)
+    # 130 // 32 = 4, clipped up to 8 samples per step: 17 steps per epoch
+    assert det.net_.history[-1, "train_batch_count"] == 17
+    assert set(det.net_.history[-1, "batches", :, "train_batch_size"]) <= {8, 2}
+    from skcae._training import auto_batch_size
+
+    assert auto_batch_size(6000) == 64 and auto_batch_size(1000) == 31
