@@ -34,7 +34,14 @@ OPTIMIZERS = {
 
 # Parameters that do not change the trained network, left out of ``memory``'s
 # cache key (``random_state`` is replaced there by the seed drawn from it).
-_NOT_TRAINING_PARAMS = ("contamination", "threshold", "memory", "random_state")
+_NOT_TRAINING_PARAMS = (
+    "contamination",
+    "threshold",
+    "score_smoothing",
+    "score_top_fraction",
+    "memory",
+    "random_state",
+)
 
 
 def _channel_stats(images):

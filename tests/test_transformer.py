@@ -32,7 +32,8 @@ def fitted(digits):
 
 def test_parameters_are_the_detectors_minus_the_threshold():
     det = set(ConvAutoencoderOutlierDetector().get_params())
-    assert set(ConvAutoencoder().get_params()) == det - {"contamination", "threshold"}
+    scoring = {"contamination", "threshold", "score_smoothing", "score_top_fraction"}
+    assert set(ConvAutoencoder().get_params()) == det - scoring
 
 
 def test_transform_is_encode_and_matches_the_detector_network(fitted, digits):
