@@ -244,7 +244,7 @@ class ConvAutoencoderOutlierDetector(ReconstructionOutlierMixin, BaseConvAutoenc
         None, a 2-D X is read as one-channel signals of length n_features,
         and 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` arrays carry their own
         shape.
-    channels : tuple of int, default=(16, 32)
+    channels : tuple of int, default=(8, 16)
         Output channels of each encoder block (convolution, activation, 2x2
         max pooling); the decoder mirrors them with nearest-neighbour
         upsampling and convolutions.
@@ -403,7 +403,7 @@ default="adam"
         self,
         *,
         image_shape=None,
-        channels=(16, 32),
+        channels=(8, 16),
         kernel_size=3,
         latent_dim=16,
         activation="relu",

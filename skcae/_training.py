@@ -18,7 +18,7 @@ from skorch.callbacks import Callback
 # multiple of _PAD_MULTIPLE: the CPU kernels give bit-identical per-sample
 # results for equal batch sizes, whatever the order, but not for tiny batches,
 # so this keeps scores independent of how the caller batches the data.
-INFERENCE_CHUNK = 1024
+INFERENCE_CHUNK = 256
 _PAD_MULTIPLE = 64
 
 

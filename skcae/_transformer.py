@@ -24,7 +24,7 @@ class ConvAutoencoder(
         ``(n_samples, C*H*W)``. With None, a 2-D X is read as one-channel
         signals of length n_features, and 3-D ``(n, H, W)`` or 4-D
         ``(n, C, H, W)`` arrays carry their own shape.
-    channels : tuple of int, default=(16, 32)
+    channels : tuple of int, default=(8, 16)
         Output channels of each encoder block (convolution, activation, 2x2
         max pooling); the decoder mirrors them.
     kernel_size : int, default=3
@@ -122,7 +122,7 @@ default="adam"
         self,
         *,
         image_shape=None,
-        channels=(16, 32),
+        channels=(8, 16),
         kernel_size=3,
         latent_dim=16,
         activation="relu",

@@ -117,10 +117,11 @@ def test_batched_inference_pads_chunks_and_drops_the_padding():
         seen.append(x.shape[0])
         return x.sum(dim=1, keepdim=True)
 
-    data = np.arange(2 * 1100, dtype=np.float64).reshape(1100, 2)
+    n = 4 * INFERENCE_CHUNK + 76
+    data = np.arange(2 * n, dtype=np.float64).reshape(n, 2)
     out = batched_inference(torch.nn.Identity(), data, "cpu", fn)
-    assert seen == [INFERENCE_CHUNK, 128]  # 76 rows padded to 128
-    assert out.shape == (1100, 1) and out.dtype == np.float32
+    assert seen == [INFERENCE_CHUNK] * 4 + [128]  # the last 76 rows padded to 128
+    assert out.shape == (n, 1) and out.dtype == np.float32
     np.testing.assert_array_equal(out[:, 0], data.sum(axis=1))
 
 
