@@ -457,7 +457,7 @@ class BaseConvAutoencoder(BaseAutoencoder):
         ):
             raise ValueError(
                 f"Got channels={self.channels!r}, but expected a non-empty "
-                "tuple of positive ints, e.g. (16, 32)."
+                "tuple of positive ints, e.g. (8, 16)."
             )
         if self.kernel_size % 2 == 0:
             raise ValueError(
