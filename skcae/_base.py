@@ -1,104 +1,55 @@
-"""The parameters, training and inference shared by skcae's estimators."""
+"""The base of every skcae estimator: parameters, training and inference.
+
+:class:`BaseAutoencoder` turns the estimator's flat parameters into a
+:class:`~skcae._training.TrainingSpec`, trains the network (through
+``memory=`` when set) and runs the fitted network over new data with
+:func:`~skcae._scoring.batched_inference`. Subclasses choose the network
+(``_module_class``, ``_module_kwargs``) and whether X holds images.
+
+``ESTIMATORS`` is the registry of the public estimator classes, which
+:mod:`skcae._persistence` uses to find a saved file's class by name.
+"""
 
 import copy
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
-from skorch.callbacks import Callback, EarlyStopping, ProgressBar
+from skorch.callbacks import Callback
 
-from ._data import check_images
+from ._data import Standardizer
 from ._network import ACTIVATIONS, ConvAutoencoderModule
+from ._scoring import batched_inference, squared_errors
+from ._sklearn_compat import HasMethods, Interval, StrOptions
+from ._threads import torch_threads
 from ._training import (
-    INFERENCE_CHUNK,
-    AutoencoderNet,
-    BatchIterator,
-    DivergenceGuard,
-    ImageDataset,
-    ValidationSplit,
-    batched_inference,
-    reconstruction_errors,
+    OPTIMIZERS,
+    TrainingSpec,
+    auto_batch_size,
     resolve_device,
+    train_network,
 )
+from ._validation import validate_input
 
-OPTIMIZERS = {
-    "adam": (torch.optim.Adam, {}),
-    "adamw": (torch.optim.AdamW, {}),
-    "sgd": (torch.optim.SGD, {"momentum": 0.9}),
-    "rmsprop": (torch.optim.RMSprop, {}),
-}
-
-# Parameters that do not change the trained network, left out of ``memory``'s
-# cache key (``random_state`` is replaced there by the seed drawn from it).
-_NOT_TRAINING_PARAMS = (
-    "contamination",
-    "threshold",
-    "score_smoothing",
-    "score_top_fraction",
-    "memory",
-    "random_state",
-)
+#: The public estimator classes by name (filled by :func:`register`).
+ESTIMATORS = {}
 
 
-def _channel_stats(images):
-    """Per-channel mean and standard deviation (1 where the data are constant)."""
-    n, n_channels = images.shape[:2]
-    mean = np.zeros(n_channels)
-    sq = np.zeros(n_channels)
-    # blocks of at most INFERENCE_CHUNK rows and ~32 MB: out-of-core data stream
-    step = max(1, min(INFERENCE_CHUNK, 2**22 // int(np.prod(images.shape[1:]))))
-    for start in range(0, n, step):
-        chunk = np.asarray(images[start : start + step], dtype=np.float64)
-        mean += chunk.sum(axis=(0, 2, 3))
-        sq += np.square(chunk).sum(axis=(0, 2, 3))
-    count = n * images.shape[2] * images.shape[3]
-    mean /= count
-    std = np.sqrt(np.maximum(sq / count - mean**2, 0.0))
-    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return mean, std
-
-
-def _silent(*args, **kwargs):
-    """EarlyStopping's sink at verbose=0 (module-level, so the net pickles)."""
-
-
-def _train_network(estimator, data, seed, module_kwargs):
-    """Train a new network of ``estimator`` on ``data`` and return it.
-
-    Module-level so that :class:`joblib.Memory` can cache it: ``estimator``
-    is a parameter-only copy without the parameters that do not change the
-    network (``_NOT_TRAINING_PARAMS``), so the arguments are the cache key.
-    """
-    return estimator._train_network(data, seed, module_kwargs)
-
-
-def _encode(module, x):
-    return module.encode(x)
-
-
-def _decode(module, code):
-    return module.decode(code)
-
-
-def _reconstruct(module, x):
-    return module(x)
-
-
-def _squared_error(module, x):
-    return (module(x) - x).square()
+def register(cls):
+    """Class decorator: add a public estimator to :data:`ESTIMATORS`."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
 
 
 class BaseAutoencoder(BaseEstimator):
     """Parameters, training and inference shared by every skcae estimator.
 
-    Not public. A subclass chooses its network and input form through the
-    hooks ``_module_class``, ``_module_kwargs``, ``_check_input``,
-    ``_input_stats`` (the standardisation statistics loaded into the
-    module's ``shift`` and ``scale`` buffers) and ``_anomaly_map_form``.
+    Not public. A subclass sets ``_module_class`` and ``_takes_images`` and
+    may extend ``_module_kwargs`` and ``_check_params``.
     """
 
     _parameter_constraints: dict = {
@@ -110,7 +61,7 @@ class BaseAutoencoder(BaseEstimator):
             StrOptions({"auto"}),
         ],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["step", "zero_grad"])],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
@@ -118,25 +69,48 @@ class BaseAutoencoder(BaseEstimator):
         "mask_fraction": [Interval(Real, 0, 1, closed="left")],
         "memory": [None, str, HasMethods(["cache"])],
         "device": [str],
+        "mixed_precision": ["boolean"],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "mixed_precision": ["boolean"],
         "callbacks": [list, None],
     }
 
-    # -- hooks for subclasses ------------------------------------------------
     _module_class = None
+    _takes_images = True
 
-    def _check_input(self, X, *, reset):
-        """Validate X; return ``(data in the module's form, X's shape)``."""
-        raise NotImplementedError
-
-    def _input_stats(self, data):
-        """``(shift, scale)`` arrays for the module's standardisation buffers."""
-        raise NotImplementedError
+    # -- parameters ------------------------------------------------------------
+    def _check_params(self):
+        """Checks beyond ``_parameter_constraints`` (run at the start of fit)."""
+        if isinstance(self.optimizer, type) and not issubclass(
+            self.optimizer, torch.optim.Optimizer
+        ):
+            raise ValueError(
+                f"Got optimizer={self.optimizer!r}, but expected one of "
+                f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer subclass."
+            )
+        if not isinstance(self.optimizer, (str, type)):
+            raise ValueError(
+                f"Got optimizer={self.optimizer!r}, but expected one of "
+                f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer class (not "
+                "an instance)."
+            )
+        if self.n_jobs == 0:
+            raise ValueError(
+                "Got n_jobs=0, but expected None (the idle CPUs), a positive "
+                "number of threads, or -1 for every CPU."
+            )
+        for cb in self.callbacks or ():
+            if not isinstance(cb, Callback) and not (
+                isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[1], Callback)
+            ):
+                raise ValueError(
+                    f"Got {cb!r} in callbacks, but expected skorch Callback "
+                    "instances or (name, Callback) tuples."
+                )
 
     def _module_kwargs(self):
-        """Keyword arguments of ``_module_class`` (called after _check_input)."""
+        """Keyword arguments of ``_module_class`` (after the input is validated)."""
         return {
             "latent_dim": self.latent_dim,
             "activation": self.activation,
@@ -144,143 +118,132 @@ class BaseAutoencoder(BaseEstimator):
             "mask_fraction": self.mask_fraction,
         }
 
-    def _anomaly_map_form(self, maps):
-        """Reshape per-value squared errors for :meth:`anomaly_map`."""
-        return maps
+    # -- input -----------------------------------------------------------------
+    def _validate(self, X, *, reset):
+        """Validate X (sets the input attributes when ``reset``)."""
+        if not reset:
+            check_is_fitted(self)
+        return validate_input(self, X, reset=reset, images=self._takes_images)
 
-    # -- training ------------------------------------------------------------
-    def _check_params(self):
-        for cb in self.callbacks or ():
-            if not isinstance(cb, (Callback, tuple)):
-                raise ValueError(
-                    f"Got {cb!r} in callbacks, but expected skorch Callback "
-                    "instances or (name, Callback) tuples."
-                )
+    def _standardizer(self):
+        return Standardizer(self.center_, self.scale_, *self.data_range_)
 
-    def _build_net(self, seed, module_kwargs):
-        optimizer, optimizer_kwargs = (
-            OPTIMIZERS[self.optimizer]
-            if isinstance(self.optimizer, str)
-            else (self.optimizer, {})
-        )
-        callbacks = [("divergence_guard", DivergenceGuard(lr=self.lr))]
-        if self.n_iter_no_change is not None:
-            monitor = "valid_loss" if self.validation_fraction else "train_loss"
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor=monitor,
-                        patience=self.n_iter_no_change,
-                        load_best=True,
-                        sink=print if self.verbose else _silent,
-                    ),
-                )
-            )
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-        callbacks += copy.deepcopy(list(self.callbacks or []))
-        train_split = (
-            ValidationSplit(self.validation_fraction, seed)
-            if self.validation_fraction
-            else None
-        )
-        extra = {f"optimizer__{k}": v for k, v in optimizer_kwargs.items()}
-        on_cuda = str(self.device_).startswith("cuda")
-        return AutoencoderNet(
-            module=self._module_class,
-            mixed_precision=self.mixed_precision,
-            **{f"module__{k}": v for k, v in module_kwargs.items()},
-            criterion=torch.nn.MSELoss,
-            optimizer=optimizer,
-            optimizer__weight_decay=self.weight_decay,
-            **extra,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=BatchIterator,
-            iterator_train__shuffle=True,
-            iterator_train__pin_memory=on_cuda,
-            iterator_valid=BatchIterator,
-            iterator_valid__pin_memory=on_cuda,
-            dataset=ImageDataset,
-            train_split=train_split,
-            callbacks=callbacks,
-            device=self.device_,
-            verbose=int(self.verbose),
-        )
+    # -- training --------------------------------------------------------------
+    def _training_spec(self, n_train, seed, validation_fraction=None):
+        """The :class:`TrainingSpec` of this estimator's parameters.
 
-    def _training_copy(self):
-        """A parameter-only copy of self without ``_NOT_TRAINING_PARAMS``."""
-        params = self.get_params(deep=False)  # not clone(): callbacks may not clone
-        params.update({name: None for name in _NOT_TRAINING_PARAMS if name in params})
-        estimator = type(self)(**params)
-        estimator.device_ = self.device_
-        return estimator
-
-    def _train_network(self, data, seed, module_kwargs):
-        """Build a network and train it to reconstruct ``data``; return it."""
-        shift, scale = self._input_stats(data)
-        on_cuda = self.device_.startswith("cuda")
-        fork_devices = [torch.device(self.device_).index or 0] if on_cuda else []
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
-            net = self._build_net(seed, module_kwargs)
-            net.initialize()
-            module = net.module_
-            module.shift.copy_(
-                torch.as_tensor(shift, dtype=torch.float32).view_as(module.shift)
-            )
-            module.scale.copy_(
-                torch.as_tensor(scale, dtype=torch.float32).view_as(module.scale)
-            )
-            net.partial_fit(ImageDataset(data), None)
-        return net
-
-    def _fit_autoencoder(self, X):
-        """Validate X and set ``net_``: trained on X, or from ``memory``'s cache.
-
-        The cache key is X and the parameters that change the network, with
-        ``random_state`` as the seed drawn from it: a network is reused only
-        where training again would give the same one.
+        ``validation_fraction`` overrides the parameter of that name (the
+        detectors hold out a calibration split of their own).
         """
-        self._check_params()
-        data, _ = self._check_input(X, reset=True)
-        self.device_ = resolve_device(self.device)
-        seed = int(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        if validation_fraction is None:
+            validation_fraction = self.validation_fraction
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = auto_batch_size(n_train)
+        callbacks = tuple(copy.deepcopy(list(self.callbacks or [])))
+        return TrainingSpec(
+            module_class=self._module_class,
+            module_kwargs=tuple(sorted(self._module_kwargs().items())),
+            optimizer=self.optimizer,
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            max_epochs=int(self.max_epochs),
+            batch_size=int(batch_size),
+            validation_fraction=validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            device=self.device_,
+            mixed_precision=bool(self.mixed_precision),
+            callbacks=callbacks,
+            seed=seed,
         )
-        train = _train_network
-        if self.memory is not None:
-            train = check_memory(self.memory).cache(_train_network)
-        self.net_ = train(self._training_copy(), data, seed, self._module_kwargs())
-        history = self.net_.history
+
+    def _train(self, data, seed=None, validation_fraction=None):
+        """Train the network on ``data``; set ``net_`` and what goes with it.
+
+        Sets the standardisation (``center_``, ``scale_``, ``data_range_``),
+        ``device_``, ``net_``, ``history_`` and ``n_iter_``, and returns the
+        :class:`TrainingSpec` it trained with.
+        """
+        self.device_ = resolve_device(self.device)
+        standardizer = Standardizer.fit(data.rows)
+        self.center_, self.scale_ = standardizer.center, standardizer.scale
+        self.data_range_ = np.stack([standardizer.data_min, standardizer.data_max])
+        if seed is None:
+            seed = int(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            )
+        spec = self._training_spec(len(data), seed, validation_fraction)
+        net = self._train_network(spec, data.rows)
+        history = net.history
+        self.net_ = net
         self.n_iter_ = len(history)
         self.history_ = {"train_loss": history[:, "train_loss"]}
-        if self.validation_fraction:
+        if spec.validation_fraction:
             self.history_["valid_loss"] = history[:, "valid_loss"]
-        return data
+        return spec
 
-    # -- inference -----------------------------------------------------------
-    def _images(self, X):
-        check_is_fitted(self)
-        return self._check_input(X, reset=False)
+    def _train_network(self, spec, rows, indices=None):
+        """A network trained by ``spec`` on ``rows`` (the ``indices`` subset).
 
-    def _reconstruction_errors(self, images):
-        return reconstruction_errors(
-            self.net_.module_, images, self.net_.device,
-            mixed_precision=self.net_.mixed_precision,
+        With ``memory`` it comes from the cache when one was trained on the
+        same rows with the same spec; the standardisation is the fitted one.
+        """
+        train = train_network
+        if self.memory is not None:
+            train = check_memory(self.memory).cache(
+                train_network, ignore=["verbose", "n_jobs"]
+            )
+        return train(
+            spec,
+            rows,
+            self._standardizer(),
+            indices,
+            verbose=self.verbose,
+            n_jobs=self.n_jobs,
         )
 
-    def _infer(self, fn, data):
-        """``fn(module, batch)`` over data, in data's float dtype."""
-        # net_.device, not device_: skorch maps a CUDA net unpickled on a
-        # CPU-only machine to the CPU.
-        out = batched_inference(
-            self.net_.module_, data, self.net_.device, fn,
-            mixed_precision=self.net_.mixed_precision,
-        )
-        return out.astype(data.dtype, copy=False)
+    def _clear_fitted(self):
+        """Remove every fitted attribute (after a failed fit)."""
+        for name in [
+            k for k in vars(self) if k.endswith("_") and not k.startswith("_")
+        ]:
+            delattr(self, name)
+
+    # -- inference -------------------------------------------------------------
+    def _infer(self, rows, fn, *, standardize=True, check_range=False):
+        """``fn(module, z)`` over ``rows`` with the fitted network (chunked).
+
+        ``net_.device``, not ``device_``: skorch maps a CUDA net unpickled on
+        a CPU-only machine to the CPU.
+        """
+        with torch_threads(self.n_jobs):
+            return batched_inference(
+                self.net_.module_,
+                rows,
+                self._standardizer() if standardize else None,
+                self.net_.device,
+                fn,
+                mixed_precision=self.net_.mixed_precision,
+                check_range=check_range,
+            )
+
+    def _weights(self, ndim, device):
+        """Squared scales as a float64 tensor: standardised -> data units."""
+        weights = self._standardizer().squared_scale(ndim)
+        return torch.as_tensor(weights, dtype=torch.float64, device=device)
+
+    def _out_dtype(self, X):
+        """float32 when X is float32, else float64 (as scikit-learn does)."""
+        return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+
+    def _to_input_form(self, values, data):
+        """``(n, C, H, W)`` outputs back in the form X was given in."""
+        if (
+            getattr(self, "data_format", None) == "channels_last"
+            and len(data.input_shape) == 4
+        ):
+            values = values.transpose(0, 2, 3, 1)
+        return values.reshape(data.input_shape)
 
     def encode(self, X):
         """Compress each sample to its code, the output of the encoder.
@@ -309,8 +272,9 @@ or (n_samples, C, H, W)
         >>> codes.shape, codes.dtype.name
         ((100, 3), 'float64')
         """
-        data, _ = self._images(X)
-        return self._infer(_encode, data)
+        data = self._validate(X, reset=False)
+        codes = self._infer(data.rows, _encode)
+        return codes.astype(self._out_dtype(X), copy=False)
 
     def decode(self, Z):
         """Map codes back to samples with the decoder.
@@ -350,7 +314,9 @@ or (n_samples, C, H, W)
                 f"expected codes of shape (n_samples, {latent_dim}): this "
                 f"estimator was fitted with latent_dim={latent_dim}."
             )
-        return self._infer(_decode, Z)
+        z = self._infer(Z, _decode, standardize=False)
+        decoded = self._standardizer().inverse(z)
+        return decoded.astype(self._out_dtype(Z), copy=False)
 
     def reconstruct(self, X):
         """Encode and decode X: the autoencoder's reconstruction of each sample.
@@ -381,14 +347,16 @@ or (n_samples, C, H, W)
         >>> det.reconstruct(X.reshape(-1, 8, 8)).shape
         (100, 8, 8)
         """
-        data, input_shape = self._images(X)
-        return self._infer(_reconstruct, data).reshape(input_shape)
+        data = self._validate(X, reset=False)
+        recon = self._standardizer().inverse(self._infer(data.rows, _reconstruct))
+        return self._to_input_form(recon, data).astype(self._out_dtype(X), copy=False)
 
     def anomaly_map(self, X):
         """Squared reconstruction error of every pixel (or feature).
 
-        Its mean over everything but the first axis is the mean squared error
-        of each sample, i.e. ``-score_samples(X)`` for the detectors.
+        Its mean over everything but the first axis is the mean squared
+        error of each sample, which is ``-score_samples(X)`` for the
+        detectors with ``score_type="reconstruction"``.
 
         Parameters
         ----------
@@ -399,8 +367,8 @@ or (n_samples, C, H, W)
         Returns
         -------
         errors : ndarray
-            ``(x - reconstruct(x)) ** 2`` value by value, whatever form X was
-            given in. For the convolutional estimators: shape
+            ``(x - reconstruct(x)) ** 2`` value by value, in the squared
+            units of X. For the convolutional estimators: shape
             ``(n_samples, H, W)`` when the images have one channel
             (``image_shape_[0] == 1``, gray images and 2-D signals), else
             ``(n_samples, C, H, W)``. For
@@ -416,21 +384,23 @@ or (n_samples, C, H, W)
         >>> X = load_digits().data[:100]
         >>> det = ConvAutoencoderOutlierDetector(
         ...     image_shape=(8, 8), channels=(4,), latent_dim=3, max_epochs=1,
-        ...     device="cpu", random_state=0).fit(X)
+        ...     score_type="reconstruction", device="cpu", random_state=0).fit(X)
         >>> maps = det.anomaly_map(X)
         >>> maps.shape
         (100, 8, 8)
         >>> bool(np.allclose(maps.mean(axis=(1, 2)), -det.score_samples(X)))
         True
         """
-        data, _ = self._images(X)
-        return self._anomaly_map_form(self._infer(_squared_error, data))
+        data = self._validate(X, reset=False)
+        weights = self._weights(len(data.rows.shape), self.net_.device)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.non_deterministic = False
-        return tags
+        def error(module, z):
+            return squared_errors(z, module(z), weights)
+
+        maps = self._infer(data.rows, error)
+        if maps.ndim == 4 and maps.shape[1] == 1:
+            maps = maps[:, 0]
+        return maps.astype(self._out_dtype(X), copy=False)
 
 
 class BaseConvAutoencoder(BaseAutoencoder):
@@ -443,6 +413,7 @@ class BaseConvAutoencoder(BaseAutoencoder):
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
         "image_shape": [tuple, list, None],
+        "data_format": [StrOptions({"channels_first", "channels_last"}), None],
         "channels": [tuple, list],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
     }
@@ -466,19 +437,98 @@ class BaseConvAutoencoder(BaseAutoencoder):
             )
         super()._check_params()
 
-    def _check_input(self, X, *, reset):
-        return check_images(self, X, reset=reset)
-
-    def _input_stats(self, data):
-        return _channel_stats(data)
-
     def _module_kwargs(self):
         return {
             "input_shape": self.image_shape_,
-            "channels": tuple(self.channels),
+            "channels": tuple(int(c) for c in self.channels),
             "kernel_size": self.kernel_size,
             **super()._module_kwargs(),
         }
 
-    def _anomaly_map_form(self, maps):
-        return maps[:, 0] if maps.shape[1] == 1 else maps
+
+def _encode(module, z):
+    return module.encode(z)
+
+
+def _decode(module, code):
+    return module.decode(code)
+
+
+def _reconstruct(module, z):
+    return module(z)
+
+
+# -- what other modules of skcae use (public within the package) -----------------
+def validate_parameters(estimator):
+    """Validate an estimator's parameters as ``fit`` does (ValueError if bad)."""
+    estimator._validate_params()
+    estimator._check_params()
+
+
+def fitted_attribute_names(estimator):
+    """The documented fitted attributes of ``estimator``'s class, but ``net_``.
+
+    The list :mod:`skcae._persistence` saves and restores, and nothing else.
+    """
+    names = ["center_", "scale_", "data_range_", "device_", "history_", "n_iter_"]
+    names += ["n_features_in_", "feature_names_in_"]
+    if estimator._takes_images:
+        names += ["image_shape_", "input_shape_"]
+    if hasattr(type(estimator), "score_samples"):
+        names += ["offset_", "validation_scores_"]
+    return names
+
+
+def module_spec(estimator):
+    """``(module class, keyword arguments)`` of a fitted estimator's network."""
+    return estimator._module_class, estimator._module_kwargs()
+
+
+def restore_network(estimator, state_dict, history=None):
+    """Give a fitted estimator (without ``net_``) its network from saved weights.
+
+    ``state_dict`` must hold tensors of the shapes the estimator's
+    parameters give (checked by the caller against the meta-device module).
+    """
+    from skorch.history import History
+
+    from ._training import build_net
+
+    spec = estimator._training_spec(2, 0)
+    net = build_net(replace(spec, callbacks=()), verbose=0)
+    net.initialize()
+    net.module_.load_state_dict(state_dict)
+    net.module_.eval()
+    if history is not None:
+        net.history_ = History(history)
+    estimator.net_ = net
+    return net
+
+
+def reconstruction_views(estimator, X):
+    """Inputs, reconstructions and per-value squared errors of X, as images.
+
+    One validation and one pass through the network, for the plots.
+
+    Returns
+    -------
+    images, reconstructions, errors : ndarray of shape (n_samples, C, H, W)
+        In data units (``errors`` in squared units); tabular rows come as
+        ``(n_samples, 1, 1, n_features)``.
+    """
+    data = estimator._validate(X, reset=False)
+    rows = data.rows
+    weights = estimator._weights(len(rows.shape), estimator.net_.device)
+
+    def views(module, z):
+        recon = module(z)
+        return z, recon.float(), squared_errors(z, recon, weights)
+
+    z, recon, errors = estimator._infer(rows, views)
+    standardizer = estimator._standardizer()
+    images = standardizer.inverse(z)
+    recon = standardizer.inverse(recon)
+    if images.ndim == 2:
+        shape = (len(images), 1, 1, images.shape[1])
+        images, recon, errors = (a.reshape(shape) for a in (images, recon, errors))
+    return images, recon, errors

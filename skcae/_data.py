@@ -1,251 +1,192 @@
-"""Input validation: flat ``(n, n_features)`` or image arrays to ``(n, C, H, W)``."""
+"""The data as the network sees it: standardised float32 batches.
 
-import mmap
-import numbers
+The estimators standardise every channel (images) or feature (tabular rows)
+with the training data's mean and standard deviation, computed and applied
+in float64 before the cast to float32. Float32 would lose data far from
+zero (``1e9 + N(0, 1)`` has no significant digits left) and overflow for
+data at scale ``1e19``; standardised values are of order one whatever the
+units, so the network, its loss and the learning rate never see the units.
+"""
 
 import numpy as np
-from sklearn.utils.validation import validate_data
+import torch
+
+# Rows per block when statistics are computed (and per scoring chunk).
+BLOCK_ROWS = 256
+# Standardised values are clipped to this many standard deviations: the
+# network stays finite for absurd inputs (1e300 in data at scale 1), which
+# still get huge, finite outlier scores.
+Z_LIMIT = 1e6
+# A channel whose standard deviation is below this fraction of its mean's
+# magnitude is constant (up to float64 rounding): it is centred, not scaled.
+_RELATIVE_CONSTANT = 1e-12
 
 
-def _as_image_shape(image_shape):
-    """Normalise ``image_shape`` to a ``(C, H, W)`` tuple, or None."""
-    if image_shape is None:
-        return None
-    shape = tuple(image_shape)
-    if len(shape) not in (2, 3) or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-        for v in shape
-    ):
-        raise ValueError(
-            f"Got image_shape={image_shape!r}, but expected a tuple of positive "
-            "ints (H, W) or (C, H, W)."
+def _block_rows(sample_shape):
+    """Rows per block: at most BLOCK_ROWS and about 32 MB of float64."""
+    return max(1, min(BLOCK_ROWS, 2**22 // max(1, int(np.prod(sample_shape)))))
+
+
+def _reduce_axes(ndim):
+    """Axes averaged over for one statistic per channel (or per feature)."""
+    return (0, 2, 3) if ndim == 4 else (0,)
+
+
+class Standardizer:
+    """Per-channel (images) or per-feature (rows) centre and scale, in float64.
+
+    Parameters
+    ----------
+    center, scale : ndarray of shape (n_channels,)
+        Mean and standard deviation of the training data (scale 1 where a
+        channel is constant).
+    data_min, data_max : ndarray of shape (n_channels,)
+        The training data's range, to warn when new data live in other units.
+    """
+
+    def __init__(self, center, scale, data_min, data_max):
+        self.center = np.asarray(center, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.data_min = np.asarray(data_min, dtype=np.float64)
+        self.data_max = np.asarray(data_max, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, rows):
+        """Statistics of ``rows`` ((n, C, H, W) or (n, F)), block by block.
+
+        Means and variances of the blocks are merged with Chan et al.'s
+        pairwise update, which stays exact far from zero (no
+        ``E[x^2] - E[x]^2`` cancellation).
+        """
+        n = len(rows)
+        axes = _reduce_axes(len(rows.shape))
+        step = _block_rows(rows.shape[1:])
+        count, mean, m2 = 0, 0.0, 0.0
+        low = high = None
+        for start in range(0, n, step):
+            block = np.asarray(rows[start : start + step], dtype=np.float64)
+            b_count = block.size // block.shape[1]
+            b_mean = block.mean(axis=axes)
+            b_m2 = np.square(block - np.expand_dims(b_mean, axes)).sum(axis=axes)
+            b_low, b_high = block.min(axis=axes), block.max(axis=axes)
+            delta = b_mean - mean
+            total = count + b_count
+            mean = mean + delta * (b_count / total)
+            m2 = m2 + b_m2 + np.square(delta) * (count * b_count / total)
+            count = total
+            low = b_low if low is None else np.minimum(low, b_low)
+            high = b_high if high is None else np.maximum(high, b_high)
+        std = np.sqrt(m2 / count)
+        constant = ~(std > _RELATIVE_CONSTANT * np.abs(mean))
+        return cls(mean, np.where(constant, 1.0, std), low, high)
+
+    def _shaped(self, values, ndim):
+        return values.reshape((1, -1, 1, 1) if ndim == 4 else (1, -1))
+
+    def transform(self, block):
+        """Standardise a float64 block and return it as a float32 tensor."""
+        z = (block - self._shaped(self.center, block.ndim)) / self._shaped(
+            self.scale, block.ndim
         )
-    shape = tuple(int(v) for v in shape)
-    return (1, *shape) if len(shape) == 2 else shape
+        np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
+        return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+
+    def inverse(self, z):
+        """Map standardised values (ndarray) back to data units, in float64."""
+        z = np.asarray(z, dtype=np.float64)
+        return z * self._shaped(self.scale, z.ndim) + self._shaped(self.center, z.ndim)
+
+    def squared_scale(self, ndim):
+        """``scale ** 2`` shaped to multiply squared standardised errors."""
+        return self._shaped(np.square(self.scale), ndim)
+
+    def state(self):
+        """The statistics as a dict of arrays (fitted attributes, persistence)."""
+        return {
+            "center": self.center,
+            "scale": self.scale,
+            "data_min": self.data_min,
+            "data_max": self.data_max,
+        }
 
 
-def _to_array(X):
-    """Return X as an ndarray when it has more than two axes, else unchanged."""
-    if hasattr(X, "iloc") or hasattr(X, "tocsr"):  # DataFrame / sparse: 2-D
-        return X
-    ndim = getattr(X, "ndim", None)
-    if ndim is None:
-        try:
-            X = np.asarray(X)
-        except ValueError as exc:  # ragged nested lists
-            raise ValueError(
-                f"Expected X as an array of shape (n_samples, n_features), "
-                f"(n_samples, H, W) or (n_samples, C, H, W); could not convert "
-                f"it to an array: {exc}"
-            ) from exc
-        ndim = X.ndim
-    if ndim > 2:
-        X = np.asarray(X)
-        if X.ndim > 4:
-            raise ValueError(
-                f"Got an array with {X.ndim} dimensions (shape={X.shape}), but "
-                "expected 2 (n_samples, n_features), 3 (n_samples, H, W) or 4 "
-                "(n_samples, C, H, W)."
-            )
-    return X
+def read_block(rows, index):
+    """Rows ``index`` (a slice or sorted int array) as a float64 ndarray."""
+    return np.asarray(rows[index], dtype=np.float64)
 
 
-def _shape_from_array(X):
-    """The ``(C, H, W)`` an array of 3 or 4 dims carries, else None."""
-    ndim = len(X.shape) if hasattr(X, "shape") else 2
-    if ndim == 3:
-        return (1, *X.shape[1:])
-    if ndim == 4:
-        return tuple(X.shape[1:])
-    return None
+class RangeTracker:
+    """The per-channel spread and range of the data read for scoring."""
+
+    def __init__(self):
+        self.low = self.high = None
+        self.n_rows = 0
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def update(self, block):
+        axes = _reduce_axes(block.ndim)
+        self.n_rows += len(block)
+        low, high = block.min(axis=axes), block.max(axis=axes)
+        self.low = low if self.low is None else np.minimum(self.low, low)
+        self.high = high if self.high is None else np.maximum(self.high, high)
+        b_count = block.size // block.shape[1]
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd values: inf
+            b_mean = block.mean(axis=axes)
+            b_m2 = np.square(block - np.expand_dims(b_mean, axes)).sum(axis=axes)
+            delta = b_mean - self.mean
+            total = self.count + b_count
+            self.mean = self.mean + delta * (b_count / total)
+            self.m2 = self.m2 + b_m2 + np.square(delta) * (self.count * b_count / total)
+        self.count = total
+
+    def mismatch(self, standardizer, factor=10.0, min_rows=10):
+        """A message when the data look like they are in other units.
+
+        Compares each channel's standard deviation over the scored data with
+        the training data's; when their median ratio is beyond ``factor``
+        either way (uint8 0-255 at fit and floats in [0, 1] now: 255x) it
+        returns a message, else None. A few extreme samples (outliers) move
+        a standard deviation far less than a range. Fewer than ``min_rows``
+        rows, blank data and channels constant in training never warn.
+        """
+        if self.low is None or self.n_rows < min_rows:
+            return None
+        varying = standardizer.data_max > standardizer.data_min
+        with np.errstate(over="ignore", invalid="ignore"):
+            std = np.sqrt(self.m2 / self.count)
+            if not varying.any() or not (std[varying] > 0).all():
+                return None
+            ratio = float(np.median(std[varying] / standardizer.scale[varying]))
+        if 1 / factor < ratio < factor:
+            return None
+        return (
+            f"X's values span [{np.min(self.low):.4g}, {np.max(self.high):.4g}] "
+            f"with {ratio:.3g} times the training data's spread, which spanned "
+            f"[{np.min(standardizer.data_min):.4g}, "
+            f"{np.max(standardizer.data_max):.4g}]: X looks like it is in "
+            "other units. Scores are only meaningful for data in the units of "
+            "the training data (e.g. both uint8 0-255 or both floats in "
+            "[0, 1]); scale X like the training data."
+        )
 
 
-def is_out_of_core(X):
-    """True for data read block by block: a memmap, or a lazy array-like.
+class RowSubset:
+    """The rows at sorted ``positions`` of any sliceable rows, read lazily."""
 
-    A lazy array-like is any object with ``shape``, ``__len__`` and
-    ``__getitem__`` that is not an ndarray, list, DataFrame, sparse matrix
-    or tensor, e.g. an HDF5 or zarr dataset.
-    """
-    if isinstance(X, np.memmap):
-        return True
-    if isinstance(X, (np.ndarray, list, tuple)) or hasattr(X, "iloc"):
-        return False
-    if hasattr(X, "tocsr") or type(X).__module__.startswith("torch"):
-        return False
-    return all(hasattr(X, a) for a in ("shape", "__len__", "__getitem__"))
-
-
-class LazyImages:
-    """Read-only view of out-of-core data as float32 images ``(n, C, H, W)``.
-
-    Indexing (a slice or a sorted int array) reads only those rows, casts them
-    to float32 and checks them, so a memmap is never loaded or copied whole.
-    """
-
-    def __init__(self, source, image_shape):
-        self.source = source
-        self.image_shape = tuple(image_shape)
-        self.shape = (len(source), *self.image_shape)
-        self.dtype = np.dtype(np.float32)
-        self.ndim = 4
+    def __init__(self, rows, positions):
+        self.rows = rows
+        self.positions = np.sort(np.asarray(positions))
+        self.shape = (len(self.positions), *rows.shape[1:])
 
     def __len__(self):
-        return self.shape[0]
+        return len(self.positions)
 
     def __getitem__(self, index):
-        batch = np.asarray(self.source[index])
-        if batch.dtype.kind not in "biuf":
-            raise ValueError(
-                f"Expected numeric data (ints or floats), but X has dtype "
-                f"{batch.dtype}."
-            )
-        batch = np.array(batch, dtype=np.float32).reshape(-1, *self.image_shape)
-        self._release_pages()
-        if not np.isfinite(batch).all():
-            bad = "NaN" if np.isnan(batch).any() else "infinity"
-            raise ValueError(f"Input X contains {bad}; expected finite values.")
-        return batch
+        return self.rows[self.positions[index]]
 
 
-    def _release_pages(self):
-        """Unmap the memmap's pages once a block is copied out.
-
-        File pages a process has touched count in its resident memory until
-        unmapped, so streaming a large memmap would grow RSS by the file size.
-        ``MADV_DONTNEED`` drops them from this process only (they stay in the
-        page cache); it is applied to shared or read-only maps alone, never to
-        copy-on-write ones (mode "c"), whose private changes it would discard.
-        """
-        mapped = getattr(self.source, "_mmap", None)
-        if (
-            mapped is not None
-            and getattr(self.source, "mode", None) in ("r", "r+", "w+")
-            and hasattr(mmap, "MADV_DONTNEED")
-        ):
-            try:
-                mapped.madvise(mmap.MADV_DONTNEED)
-            except (OSError, ValueError):  # closed or unsupported: harmless
-                pass
-
-
-def _check_lazy(estimator, X, reset):
-    """``check_images`` for out-of-core data: checks shapes now, values per block."""
-    shape = tuple(X.shape)
-    if len(shape) not in (2, 3, 4):
-        raise ValueError(
-            f"Got an array with {len(shape)} dimensions (shape={shape}), but "
-            "expected 2 (n_samples, n_features), 3 (n_samples, H, W) or 4 "
-            "(n_samples, C, H, W)."
-        )
-    n_min = 2 if reset else 1
-    if shape[0] < n_min:
-        raise ValueError(
-            f"Found array with {shape[0]} sample(s) (shape={shape}) while a "
-            f"minimum of {n_min} is required."
-        )
-    n_features = int(np.prod(shape[1:]))
-    own_shape = _shape_from_array(X)
-    if reset:
-        estimator.n_features_in_ = n_features
-        if hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
-        estimator.image_shape_ = _resolve_image_shape(
-            estimator, own_shape, n_features, shape
-        )
-    elif n_features != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input."
-        )
-    elif own_shape is not None and own_shape != estimator.image_shape_:
-        raise ValueError(
-            f"X holds images of shape {own_shape}, but this estimator was fitted "
-            f"on images of shape {estimator.image_shape_} (C, H, W)."
-        )
-    return LazyImages(X, estimator.image_shape_), shape
-
-
-def _resolve_image_shape(estimator, own_shape, n_features, input_shape):
-    """The ``(C, H, W)`` to fit on, from X's own shape and ``image_shape``."""
-    wanted = _as_image_shape(estimator.image_shape)
-    if own_shape is not None:
-        if wanted is not None and wanted != own_shape:
-            raise ValueError(
-                f"Got image_shape={estimator.image_shape!r}, but X holds "
-                f"images of shape {tuple(input_shape[1:])} (X.shape="
-                f"{tuple(input_shape)}); leave image_shape=None or make it match."
-            )
-        return own_shape
-    if wanted is not None:
-        if np.prod(wanted) != n_features:
-            raise ValueError(
-                f"Got image_shape={estimator.image_shape!r} "
-                f"({int(np.prod(wanted))} values per image), but X has "
-                f"{n_features} features per sample; expected an image_shape "
-                "with C*H*W == n_features."
-            )
-        return wanted
-    return (1, 1, n_features)
-
-
-def validate_numeric(estimator, X, *, reset):
-    """``validate_data`` for a 2-D float X, with a clear message for non-numbers.
-
-    Sets (``reset=True``) or checks ``n_features_in_`` and
-    ``feature_names_in_``; fitting needs at least two samples.
-    """
-    try:
-        return validate_data(
-            estimator,
-            X,
-            reset=reset,
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=2 if reset else 1,
-        )
-    except ValueError as exc:
-        if "could not convert" in str(exc) or "string" in str(exc):
-            raise ValueError(
-                f"Expected numeric data (ints or floats), but X holds values "
-                f"that are not numbers: {exc}"
-            ) from exc
-        raise
-
-
-def check_images(estimator, X, *, reset):
-    """Validate X and return it as a float array of shape ``(n, C, H, W)``.
-
-    With ``reset=True`` (in ``fit``) this sets ``n_features_in_`` (C*H*W) and
-    ``image_shape_``; otherwise the input must match them. The returned array
-    is a view of the caller's data whenever no conversion is needed and is
-    never written to.
-
-    Returns
-    -------
-    images : ndarray of shape (n_samples, C, H, W), float32 or float64
-    input_shape : tuple
-        The shape of X as given (without converting), to shape outputs alike.
-    """
-    if is_out_of_core(X):
-        return _check_lazy(estimator, X, reset)
-    X = _to_array(X)
-    own_shape = _shape_from_array(X)
-    n_dims = getattr(X, "ndim", 2)
-    if own_shape is not None:
-        n = X.shape[0]
-        X = X.reshape(n, -1)
-    X = validate_numeric(estimator, X, reset=reset)
-    input_shape = X.shape if own_shape is None else (X.shape[0], *own_shape)
-    if n_dims == 3:
-        input_shape = (X.shape[0], *own_shape[1:])
-
-    if reset:
-        estimator.image_shape_ = _resolve_image_shape(
-            estimator, own_shape, X.shape[1], input_shape
-        )
-    elif own_shape is not None and own_shape != estimator.image_shape_:
-        raise ValueError(
-            f"X holds images of shape {own_shape}, but this estimator was fitted "
-            f"on images of shape {estimator.image_shape_} (C, H, W)."
-        )
-    return X.reshape(X.shape[0], *estimator.image_shape_), input_shape
+def take_rows(rows, positions):
+    """The rows at ``positions``: a copy for in-memory arrays, else lazy."""
+    if isinstance(rows, np.ndarray):
+        return rows[np.sort(np.asarray(positions))]
+    return RowSubset(rows, positions)

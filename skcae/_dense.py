@@ -2,23 +2,25 @@
 
 from numbers import Integral
 
-import numpy as np
-
-from ._base import BaseAutoencoder
-from ._data import validate_numeric
-from ._detector import OUTLIER_CONSTRAINTS, ReconstructionOutlierMixin
+from . import _docstrings as docs
+from ._base import register
 from ._network import DenseAutoencoderModule
+from ._outlier import BaseOutlierDetector
 
 
-def _feature_stats(X):
-    """Per-feature mean and standard deviation (1 where a feature is constant)."""
-    mean = X.mean(axis=0, dtype=np.float64)
-    std = X.std(axis=0, dtype=np.float64)
-    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return mean, std
-
-
-class AutoencoderOutlierDetector(ReconstructionOutlierMixin, BaseAutoencoder):
+@register
+@docs.Substitution(
+    training=docs.TRAINING % {"max_epochs": 50},
+    outlier=docs.OUTLIER
+    % {
+        "default_score": '"hybrid"',
+        "hybrid_terms": "the mean squared error and the latent kNN distance",
+    },
+    running=docs.RUNNING,
+    common_attributes=docs.COMMON_ATTRIBUTES,
+    outlier_attributes=docs.OUTLIER_ATTRIBUTES,
+)
+class AutoencoderOutlierDetector(BaseOutlierDetector):
     """Outlier detection on tabular data with a fully connected autoencoder.
 
     The "standard" autoencoder: a multilayer perceptron squeezes each row
@@ -41,82 +43,14 @@ class AutoencoderOutlierDetector(ReconstructionOutlierMixin, BaseAutoencoder):
     activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}, \
 default="relu"
         Non-linearity after each hidden layer.
-    max_epochs : int, default=50
-        Number of passes over the training data.
-    batch_size : int or "auto", default="auto"
-        Samples per training step. "auto" takes ``n_samples // 32`` clipped
-        to [8, 64]: about 32 steps per epoch, so small training sets are not
-        left with a couple of steps per epoch.
-    lr : float, default=1e-3
-        Learning rate.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
-default="adam"
-        Optimiser; "sgd" uses momentum 0.9.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimiser.
-    validation_fraction : float in (0, 1), default=None
-        Fraction of the training data held out to measure a validation loss
-        each epoch; its scores are kept as ``validation_scores_`` for
-        :meth:`set_threshold_from`. None trains on all of X.
-    n_iter_no_change : int, default=None
-        Stop when the monitored loss (validation loss if
-        ``validation_fraction`` is set, else training loss) has not improved
-        for this many epochs, and restore the best weights.
-    noise_std : float, default=0.0
-        Denoising: standard deviation of the Gaussian noise added to each
-        standardised feature (z-score) during training only. The network
-        learns to reconstruct the clean row; scoring never adds noise.
-    mask_fraction : float in [0, 1), default=0.0
-        Denoising: fraction of feature values set to the feature mean
-        (masked) during training only.
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Expected fraction of outliers in the training data: ``offset_`` is
-        set at this quantile of the training scores, as in
-        :class:`~sklearn.ensemble.IsolationForest`. "auto" flags 1%.
-        Ignored when ``threshold`` is set. See also
-        :meth:`set_threshold_from`.
-    threshold : float, default=None
-        Absolute cutoff on the mean squared reconstruction error
-        (``offset_ = -threshold``); takes precedence over ``contamination``.
-    memory : str, joblib.Memory or None, default=None
-        Caches the trained network, keyed by the training data and the
-        parameters that change it (not ``contamination`` or ``threshold``),
-        as in :class:`~skcae.ConvAutoencoderOutlierDetector`.
-    device : str, default="auto"
-        Torch device: "cpu", "cuda", "cuda:1" ... "auto" uses CUDA when
-        available.
-    mixed_precision : bool, default=False
-        Train and score under bfloat16 autocast (:func:`torch.autocast`),
-        which is faster on GPUs with bf16 tensor cores; the loss and the
-        scores are still accumulated in float32/float64. Off by default,
-        since on CPUs without bf16 support it is slower.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the validation split
-        inside ``fit``, without touching the global generators.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar and the per-epoch loss table.
-    callbacks : list of skorch callbacks, default=None
-        Extra :mod:`skorch.callbacks` added to the network (copied in fit).
+    %(training)s
+    %(outlier)s
+    %(running)s
 
     Attributes
     ----------
-    net_ : skorch.NeuralNet
-        The trained network (a :class:`~skcae.DenseAutoencoderModule`).
-    offset_ : float
-        ``decision_function = score_samples - offset_``.
-    validation_scores_ : ndarray of shape (n_validation,)
-        Scores of the rows held out by ``validation_fraction`` (only set
-        when it is).
-    history_ : dict of list
-        Per-epoch ``"train_loss"`` (and ``"valid_loss"``).
-    n_iter_ : int
-        Number of epochs run.
-    device_ : str
-        The device used.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string column names.
+    %(outlier_attributes)s
+    %(common_attributes)s
 
     See Also
     --------
@@ -140,12 +74,17 @@ default="adam"
     """
 
     _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
-        **OUTLIER_CONSTRAINTS,
+        **BaseOutlierDetector._parameter_constraints,
         "hidden_layer_sizes": [tuple, list],
     }
 
     _module_class = DenseAutoencoderModule
+    _takes_images = False
+    _score_terms = {
+        "reconstruction": ("mse",),
+        "latent": ("latent",),
+        "hybrid": ("mse", "latent"),
+    }
 
     def __init__(
         self,
@@ -162,11 +101,14 @@ default="adam"
         n_iter_no_change=None,
         noise_std=0.0,
         mask_fraction=0.0,
+        score_type="hybrid",
+        n_neighbors=5,
         contamination="auto",
         threshold=None,
         memory=None,
         device="auto",
         mixed_precision=False,
+        n_jobs=None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -183,11 +125,14 @@ default="adam"
         self.n_iter_no_change = n_iter_no_change
         self.noise_std = noise_std
         self.mask_fraction = mask_fraction
+        self.score_type = score_type
+        self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.threshold = threshold
         self.memory = memory
         self.device = device
         self.mixed_precision = mixed_precision
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -203,13 +148,6 @@ default="adam"
                 "a tuple of positive ints, e.g. (64, 32) (or () for none)."
             )
         super()._check_params()
-
-    def _check_input(self, X, *, reset):
-        X = validate_numeric(self, X, reset=reset)
-        return X, X.shape
-
-    def _input_stats(self, data):
-        return _feature_stats(data)
 
     def _module_kwargs(self):
         return {

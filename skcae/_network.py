@@ -5,6 +5,7 @@ be trained by skorch, by a hand-written loop or exported to ONNX alike.
 """
 
 import math
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -20,19 +21,81 @@ ACTIVATIONS = {
 }
 
 
-def corrupt(z, noise_std=0.0, mask_fraction=0.0):
+def corrupt(z, noise_std=0.0, mask_fraction=0.0, generator=None):
     """Corrupt standardised inputs ``z`` for denoising training.
 
     Adds Gaussian noise of standard deviation ``noise_std`` (in standardised
     units), then sets each value to 0 (the training mean) with probability
-    ``mask_fraction``. Draws come from torch's global generator; with both
-    at 0, ``z`` is returned as is and nothing is drawn.
+    ``mask_fraction``. Draws come from ``generator`` (a
+    :class:`torch.Generator` on ``z``'s device), or torch's global generator
+    when it is None; with both at 0, ``z`` is returned as is and nothing is
+    drawn.
     """
     if noise_std > 0:
-        z = z + noise_std * torch.randn_like(z)
+        noise = torch.randn(
+            z.shape, generator=generator, device=z.device, dtype=z.dtype
+        )
+        z = z + noise_std * noise
     if mask_fraction > 0:
-        z = z * (torch.rand_like(z) >= mask_fraction)
+        keep = torch.rand(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+        z = z * (keep >= mask_fraction)
     return z
+
+
+def init_parameters(module, generator=None):
+    """(Re-)initialise every parameter of ``module`` from ``generator``.
+
+    The same distributions as PyTorch's defaults for
+    :class:`~torch.nn.Conv2d` and :class:`~torch.nn.Linear` (Kaiming-uniform
+    weights, uniform biases in ``±1/sqrt(fan_in)``), drawn from a local
+    :class:`torch.Generator` instead of the global one, so that networks
+    built in concurrent threads are reproducible and the caller's global
+    generator is left alone. Buffers are reset to the identity
+    standardisation (``shift`` 0, ``scale`` 1).
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(
+                    layer.weight, a=math.sqrt(5), generator=generator
+                )
+                if layer.bias is not None:
+                    fan_in = layer.weight[0].numel()
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+        if hasattr(module, "shift"):
+            module.shift.zero_()
+            module.scale.fill_(1.0)
+    return module
+
+
+def build_module(module_class, kwargs, *, generator=None, device="cpu"):
+    """A new ``module_class(**kwargs)`` on ``device``, initialised from ``generator``.
+
+    The module is first built on PyTorch's ``meta`` device, which allocates
+    no memory and draws no random numbers, then materialised on ``device``
+    and initialised by :func:`init_parameters`. Loading a saved network
+    builds it the same way and overwrites every value.
+    """
+    with torch.device("meta"):
+        module = module_class(**kwargs)
+    module = module.to_empty(device=device)
+    return init_parameters(module, generator)
+
+
+def max_pooling_blocks(height, width):
+    """How many 2x2 pooling blocks an image of this size can take.
+
+    Each block halves every axis longer than one pixel, padding it first to
+    an even size. An axis of ``s`` pixels is down to one pixel after
+    ``ceil(log2(s))`` blocks; one more is allowed (the input is then padded
+    to at most four times its size), more would only pad. Images of one
+    pixel are never pooled, so any depth fits them.
+    """
+    sides = [s for s in (height, width) if s > 1]
+    if not sides:
+        return 64
+    return min(math.ceil(math.log2(s)) + 1 for s in sides)
 
 
 def _pool_factors(height, width):
@@ -64,8 +127,10 @@ class ConvAutoencoderModule(nn.Module):
     ----------
     input_shape : tuple of int
         ``(C, H, W)`` of one image.
-    channels : sequence of int, default=(16, 32)
+    channels : sequence of int, default=(8, 16)
         Output channels of each encoder block; the decoder mirrors them.
+        At most :func:`max_pooling_blocks` blocks for the image size (e.g. 4
+        for 8x8 images, 6 for 28x28).
     kernel_size : int, default=3
         Odd side of every square convolution kernel ("same" padding).
     latent_dim : int, default=16
@@ -76,13 +141,14 @@ class ConvAutoencoderModule(nn.Module):
         Denoising: in training mode only (``module.training``), the
         standardised input is corrupted by :func:`corrupt` before encoding;
         the loss still compares the output with the clean input. Eval mode
-        never corrupts.
+        never corrupts. Draws come from the ``generator`` attribute (a
+        :class:`torch.Generator`; None uses the global one).
     """
 
     def __init__(
         self,
         input_shape,
-        channels=(16, 32),
+        channels=(8, 16),
         kernel_size=3,
         latent_dim=16,
         activation="relu",
@@ -92,7 +158,23 @@ class ConvAutoencoderModule(nn.Module):
         super().__init__()
         n_channels, height, width = (int(v) for v in input_shape)
         channels = tuple(int(c) for c in channels)
+        if not channels or not all(
+            isinstance(c, Integral) and c >= 1 for c in channels
+        ):
+            raise ValueError(
+                f"Got channels={channels!r}, but expected a non-empty tuple of "
+                "positive ints, e.g. (8, 16)."
+            )
+        limit = max_pooling_blocks(height, width)
+        if len(channels) > limit:
+            raise ValueError(
+                f"Got channels={channels!r}: {len(channels)} pooling blocks, but "
+                f"images of {height}x{width} pixels can be pooled at most "
+                f"{limit} times (each block halves them); expected at most "
+                f"{limit} entries, e.g. {channels[:limit]!r}."
+            )
         self.input_shape = (n_channels, height, width)
+        self.generator = None
         self.latent_dim = int(latent_dim)
         self.noise_std = float(noise_std)
         self.mask_fraction = float(mask_fraction)
@@ -131,8 +213,11 @@ class ConvAutoencoderModule(nn.Module):
                 nn.Conv2d(c, c_out, kernel_size, padding=pad),
                 act(),
             ]
-        layers.append(nn.Conv2d(rev[-1] if rev else n_channels, n_channels,
-                                kernel_size, padding=pad))
+        layers.append(
+            nn.Conv2d(
+                rev[-1] if rev else n_channels, n_channels, kernel_size, padding=pad
+            )
+        )
         self.decoder_conv = nn.Sequential(*layers)
         # Channels-last convolutions (and pooling/upsampling on them) run about
         # twice as fast on CPU as NCHW for these small channel counts
@@ -160,7 +245,7 @@ class ConvAutoencoderModule(nn.Module):
         """
         z = (x - self.shift) / self.scale
         if self.training:
-            z = corrupt(z, self.noise_std, self.mask_fraction)
+            z = corrupt(z, self.noise_std, self.mask_fraction, self.generator)
         z = self._pad(z).contiguous(memory_format=torch.channels_last)
         return self.encoder_fc(self.encoder_conv(z).flatten(1))
 
@@ -242,6 +327,7 @@ class DenseAutoencoderModule(nn.Module):
         self.latent_dim = int(latent_dim)
         self.noise_std = float(noise_std)
         self.mask_fraction = float(mask_fraction)
+        self.generator = None
         act = ACTIVATIONS[activation]
         self.register_buffer("shift", torch.zeros(1, self.n_features))
         self.register_buffer("scale", torch.ones(1, self.n_features))
@@ -271,7 +357,7 @@ class DenseAutoencoderModule(nn.Module):
         """
         z = (x - self.shift) / self.scale
         if self.training:
-            z = corrupt(z, self.noise_std, self.mask_fraction)
+            z = corrupt(z, self.noise_std, self.mask_fraction, self.generator)
         return self.encoder(z)
 
     def decode(self, code):

@@ -1,25 +1,34 @@
-"""Training and inference plumbing shared by every skcae estimator.
+"""Training: one network trained to reconstruct standardised data, by skorch.
 
-skorch runs the training loop; this module gives it a batch iterator that
-slices arrays instead of collating one sample at a time, a seeded
-train/validation split, a guard against diverging losses, and the batched
-no-grad inference used for scoring.
+skorch runs the loop; this module gives it a batch iterator that slices
+arrays (instead of collating one sample at a time) in an order drawn from a
+local :class:`torch.Generator`, a seeded train/validation split, and guards
+that turn a diverging loss, a diverged final network or an interrupt into
+an exception. :func:`train_network` is the one entry point; it is a plain
+function of its arguments so that ``memory=`` can cache it.
 """
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
-# Scoring runs in chunks of this many rows, the last one zero-padded up to a
-# multiple of _PAD_MULTIPLE: the CPU kernels give bit-identical per-sample
-# results for equal batch sizes, whatever the order, but not for tiny batches,
-# so this keeps scores independent of how the caller batches the data.
-INFERENCE_CHUNK = 256
-_PAD_MULTIPLE = 64
+from ._data import BLOCK_ROWS, read_block
+from ._network import build_module
+from ._threads import adapt_threads, torch_threads
+
+OPTIMIZERS = {
+    "adam": (torch.optim.Adam, {}),
+    "adamw": (torch.optim.AdamW, {}),
+    "sgd": (torch.optim.SGD, {"momentum": 0.9}),
+    "rmsprop": (torch.optim.RMSprop, {}),
+}
+# Rows used to check the final network for divergence.
+_CHECK_ROWS = 2048
 
 
 def autocast(device, enabled):
@@ -30,25 +39,6 @@ def autocast(device, enabled):
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-
-
-class AutoencoderNet(NeuralNet):
-    """skorch's NeuralNet with optional mixed-precision (bf16) training.
-
-    The forward pass runs under :func:`autocast` when ``mixed_precision`` is
-    true; the loss is computed in float32 on the reconstruction.
-    """
-
-    def __init__(self, module, criterion, *, mixed_precision=False, **kwargs):
-        super().__init__(module, criterion, **kwargs)
-        self.mixed_precision = mixed_precision
-
-    def infer(self, x, **fit_params):
-        with autocast(self.device, self.mixed_precision):
-            return super().infer(x, **fit_params)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        return super().get_loss(y_pred.float(), y_true, X=X, training=training)
 
 
 def auto_batch_size(n_samples):
@@ -62,44 +52,106 @@ def auto_batch_size(n_samples):
 
 
 def resolve_device(device):
-    """Map ``"auto"`` to ``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    """The torch device string for the ``device`` parameter, or a clear error.
+
+    ``"auto"`` is ``"cuda"`` when a GPU is available, else ``"cpu"``.
+    """
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"Got device={device!r}, which torch does not know ({exc}); "
+            "expected 'auto', 'cpu', 'cuda' or 'cuda:<index>'."
+        ) from exc
+    if parsed.type == "meta":
+        raise ValueError(
+            f"Got device={device!r}, but the meta device holds no data; "
+            "expected 'auto', 'cpu', 'cuda' or 'cuda:<index>'."
+        )
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"Got device={device!r}, but CUDA is not available on this "
+                "machine (torch.cuda.is_available() is False); use "
+                "device='cpu' or 'auto'."
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"Got device={device!r}, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+    elif parsed.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"Got device={device!r}, but MPS is not available.")
+    elif parsed.type != "cpu":
+        raise ValueError(
+            f"Got device={device!r}; expected 'auto', 'cpu', 'cuda', "
+            "'cuda:<index>' or 'mps'."
+        )
+    return str(parsed)
 
 
-def _batch_tensor(images, index):
-    """Rows ``index`` (a slice or sorted int array) as a float32 CPU tensor."""
-    batch = images[index]
-    if (
-        batch.dtype != np.float32
-        or not batch.flags.writeable
-        or not batch.flags.c_contiguous
-    ):
-        batch = np.array(batch, dtype=np.float32, order="C")
-    return torch.from_numpy(batch)
+def make_generator(seed, device):
+    """A :class:`torch.Generator` on ``device`` seeded with ``seed``."""
+    kind = torch.device(device).type
+    generator = torch.Generator(device=kind if kind != "cpu" else "cpu")
+    generator.manual_seed(int(seed))
+    return generator
 
 
-class ImageDataset(torch.utils.data.Dataset):
-    """Images ``(n, C, H, W)`` (any array that supports slicing), a row subset.
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Everything that decides the trained network, as plain values.
 
-    Only the rows in ``indices`` (all when None) belong to the dataset; they
-    are read batch by batch, so a memory-mapped array is never loaded whole.
+    It is the cache key of ``memory=`` together with the data, so it holds
+    only what changes the network, never a scoring or threshold parameter.
     """
 
-    def __init__(self, images, indices=None):
-        self.images = images
+    module_class: type
+    module_kwargs: tuple  # sorted (name, value) pairs
+    optimizer: object
+    lr: float
+    weight_decay: float
+    max_epochs: int
+    batch_size: int
+    validation_fraction: object
+    n_iter_no_change: object
+    device: str
+    mixed_precision: bool
+    callbacks: tuple
+    seed: int
+
+
+class StandardizedRows(torch.utils.data.Dataset):
+    """Rows of the training data (a subset), standardised batch by batch.
+
+    ``rows`` is any array whose rows can be sliced (in memory, memmap or
+    lazy); only the rows in ``indices`` (all when None) belong to the
+    dataset, and they are read in sorted order batch by batch, so an
+    out-of-core array is never loaded whole.
+    """
+
+    def __init__(self, rows, standardizer, indices=None):
+        self.rows = rows
+        self.standardizer = standardizer
         self.indices = indices
 
     def __len__(self):
-        return len(self.images) if self.indices is None else len(self.indices)
+        return len(self.rows) if self.indices is None else len(self.indices)
+
+    def subset(self, positions):
+        """The dataset of the rows at ``positions`` (of this dataset)."""
+        positions = np.asarray(positions)
+        indices = positions if self.indices is None else self.indices[positions]
+        return StandardizedRows(self.rows, self.standardizer, np.sort(indices))
 
     def batch(self, positions):
-        """The rows at ``positions`` (a slice or int array) as a float32 tensor."""
-        if self.indices is None:
-            return _batch_tensor(self.images, positions)
-        rows = np.sort(self.indices[positions])  # sorted reads are fastest
-        return _batch_tensor(self.images, rows)
+        """The rows at ``positions`` (a slice or sorted int array), a tensor."""
+        if self.indices is not None:
+            positions = np.sort(self.indices[positions])
+        return self.standardizer.transform(read_block(self.rows, positions))
 
     def __getitem__(self, i):
         x = self.batch(slice(i, i + 1))[0]
@@ -109,24 +161,26 @@ class ImageDataset(torch.utils.data.Dataset):
 class BatchIterator:
     """Yield ``(X, X)`` batches by slicing, as skorch's ``iterator_train``.
 
-    The order is drawn from torch's global generator, which ``fit`` seeds
-    inside :func:`torch.random.fork_rng`.
+    With ``shuffle`` the order of each pass is drawn from ``generator``.
     """
 
-    def __init__(self, dataset, batch_size=128, shuffle=False, pin_memory=False):
+    def __init__(
+        self, dataset, batch_size=64, shuffle=False, pin_memory=False, generator=None
+    ):
         self.dataset = dataset
-        if batch_size == "auto":
-            batch_size = auto_batch_size(len(dataset))
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.pin_memory = pin_memory
+        self.generator = generator
 
     def __len__(self):
         return math.ceil(len(self.dataset) / self.batch_size)
 
     def __iter__(self):
         n, bs = len(self.dataset), self.batch_size
-        order = torch.randperm(n).numpy() if self.shuffle else None
+        order = None
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).numpy()
         for start in range(0, n, bs):
             if order is None:
                 xb = self.dataset.batch(slice(start, start + bs))
@@ -146,13 +200,10 @@ class ValidationSplit:
 
     def __call__(self, dataset, y=None, **fit_params):
         train, valid = self.indices(len(dataset))
-        return (
-            ImageDataset(dataset.images, train),
-            ImageDataset(dataset.images, valid),
-        )
+        return dataset.subset(train), dataset.subset(valid)
 
     def indices(self, n):
-        """The sorted ``(train, valid)`` row indices of a dataset of ``n`` rows."""
+        """The sorted ``(train, valid)`` positions of a dataset of ``n`` rows."""
         n_valid = int(round(n * self.fraction))
         if n_valid < 1 or n_valid >= n:
             raise ValueError(
@@ -177,62 +228,218 @@ class DivergenceGuard(Callback):
             raise FloatingPointError(
                 f"The training loss became {loss.item()} in epoch {epoch}: "
                 f"training diverged with lr={self.lr}. Expected a finite loss; "
-                "try a lower lr (e.g. ten times lower), scale the input, or "
-                "check X for extreme values."
+                "try a lower lr (e.g. ten times lower) or check X for extreme "
+                "values."
             )
 
 
-def batched_inference(module, data, device, fn, mixed_precision=False):
-    """``fn(module, x)`` over the rows of ``data``, in eval and inference mode.
+class ThreadPolicy(Callback):
+    """Re-measure the idle CPUs at each epoch (``n_jobs=None``) and record
+    torch's thread count in the history (``"torch_threads"``)."""
 
-    This is the one inference path of skcae: scores, codes, reconstructions
-    and anomaly maps all go through it. ``data`` is any array whose rows can
-    be sliced (images ``(n, C, H, W)``, tabular rows or codes); it is read in
-    chunks of ``INFERENCE_CHUNK`` rows, each cast to a float32 tensor on
-    ``device`` and zero-padded to a multiple of ``_PAD_MULTIPLE`` rows (see
-    the comment there), so memory stays bounded and each row's result does
-    not depend on how the caller batches or orders the rows. ``fn`` must
-    return a tensor with one row per input row (padding rows included; they
-    are dropped).
+    def __init__(self, n_jobs=None):
+        self.n_jobs = n_jobs
+
+    def on_epoch_begin(self, net, **kwargs):
+        adapt_threads(self.n_jobs)
+        net.history.record("torch_threads", torch.get_num_threads())
+
+
+class _StopTraining(Exception):
+    """skorch's EarlyStopping asked to stop (it signals with KeyboardInterrupt)."""
+
+
+def _silent(*args, **kwargs):
+    """EarlyStopping's sink at verbose=0 (module-level, so the net pickles)."""
+
+
+class AutoencoderNet(NeuralNet):
+    """skorch's NeuralNet for skcae: seeded, interruptible, optionally bf16.
+
+    * The module is built on the meta device and initialised from a local
+      :class:`torch.Generator` seeded with ``seed``, which also draws the
+      batch order and the denoising corruption: nothing touches torch's
+      global generator, so concurrent fits are reproducible.
+    * ``partial_fit`` lets ``KeyboardInterrupt`` through (skorch's own
+      swallows it and returns a half-trained net); only the stop signal of
+      an :class:`~skorch.callbacks.EarlyStopping` callback, which skorch
+      sends as a KeyboardInterrupt, ends training quietly.
+    * With ``mixed_precision`` the forward pass runs under bf16 autocast;
+      the loss is computed in float32.
+    """
+
+    def __init__(self, module, criterion, *, seed=0, mixed_precision=False, **kw):
+        super().__init__(module, criterion, **kw)
+        self.seed = seed
+        self.mixed_precision = mixed_precision
+
+    def initialize_module(self):
+        self.generator_ = make_generator(self.seed, self.device)
+        cpu_generator = make_generator(self.seed, "cpu")
+        self.module_ = build_module(
+            self.module,
+            self.get_params_for("module"),
+            generator=cpu_generator,
+            device=self.device,
+        )
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training:
+            iterator.generator = make_generator(self.seed + 1, "cpu")
+        return iterator
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        if not self.initialized_:
+            self.initialize()
+        self.module_.generator = self.generator_
+        try:
+            self.notify("on_train_begin", X=X, y=y)
+            try:
+                self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
+            except _StopTraining:
+                pass
+            self.notify("on_train_end", X=X, y=y)
+        finally:
+            self.module_.generator = None
+        return self
+
+    def notify(self, method_name, **cb_kwargs):
+        try:
+            super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt:
+            if method_name == "on_epoch_end" and any(
+                isinstance(cb, EarlyStopping) and cb.misses_ == cb.patience
+                for _, cb in self.callbacks_
+            ):
+                raise _StopTraining from None
+            raise
+
+    def infer(self, x, **fit_params):
+        with autocast(self.device, self.mixed_precision):
+            return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return super().get_loss(y_pred.float(), y_true, X=X, training=training)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("generator_", None)  # only needed while training
+        return state
+
+
+def build_net(spec, *, verbose=0, n_jobs=None):
+    """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`."""
+    optimizer, optimizer_kwargs = (
+        OPTIMIZERS[spec.optimizer]
+        if isinstance(spec.optimizer, str)
+        else (spec.optimizer, {})
+    )
+    callbacks = [
+        ("divergence_guard", DivergenceGuard(lr=spec.lr)),
+        ("thread_policy", ThreadPolicy(n_jobs)),
+    ]
+    if spec.n_iter_no_change is not None:
+        monitor = "valid_loss" if spec.validation_fraction else "train_loss"
+        callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor=monitor,
+                    patience=spec.n_iter_no_change,
+                    load_best=True,
+                    sink=print if verbose else _silent,
+                ),
+            )
+        )
+    if verbose:
+        callbacks.append(("progress_bar", ProgressBar()))
+    callbacks += list(spec.callbacks)
+    on_cuda = torch.device(spec.device).type == "cuda"
+    return AutoencoderNet(
+        module=spec.module_class,
+        criterion=torch.nn.MSELoss,
+        seed=spec.seed,
+        mixed_precision=spec.mixed_precision,
+        **{f"module__{k}": v for k, v in spec.module_kwargs},
+        optimizer=optimizer,
+        optimizer__weight_decay=spec.weight_decay,
+        **{f"optimizer__{k}": v for k, v in optimizer_kwargs.items()},
+        lr=spec.lr,
+        max_epochs=spec.max_epochs,
+        batch_size=spec.batch_size,
+        iterator_train=BatchIterator,
+        iterator_train__shuffle=True,
+        iterator_train__pin_memory=on_cuda,
+        iterator_valid=BatchIterator,
+        iterator_valid__pin_memory=on_cuda,
+        train_split=(
+            ValidationSplit(spec.validation_fraction, spec.seed)
+            if spec.validation_fraction
+            else None
+        ),
+        callbacks=callbacks,
+        device=spec.device,
+        verbose=int(verbose),
+    )
+
+
+def _check_final_network(net, dataset, lr):
+    """Raise if the trained network diverged after its last recorded loss.
+
+    The mean squared (standardised) reconstruction error of the final
+    weights on up to ``_CHECK_ROWS`` training rows must be finite and at
+    most ``max(10 x the last epoch's training loss, 2 x the error of
+    predicting the mean)``; the loss is recorded before each update, so a
+    last step that blows the weights up is only seen here.
+    """
+    n = len(dataset)
+    positions = np.unique(np.linspace(0, n - 1, min(n, _CHECK_ROWS)).astype(int))
+    module = net.module_
+    module.eval()
+    error = trivial = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(positions), BLOCK_ROWS):
+            x = dataset.batch(positions[start : start + BLOCK_ROWS]).to(net.device)
+            error += float((module(x).float() - x).square().sum())
+            trivial += float(x.square().sum())
+    count = len(positions) * int(np.prod(dataset.rows.shape[1:]))
+    error, trivial = error / count, trivial / count
+    last = float(net.history[-1, "train_loss"])
+    if not math.isfinite(error) or error > max(10 * last, 2 * trivial, 1e-12):
+        raise FloatingPointError(
+            f"Training diverged: the final network's reconstruction error "
+            f"({error:.4g}, standardised units) is far above the last epoch's "
+            f"loss ({last:.4g}) and the error of predicting the mean "
+            f"({trivial:.4g}), with lr={lr}. Expected a network that "
+            "reconstructs its training data; try a lower lr (e.g. ten times "
+            "lower) or optimizer='adam'."
+        )
+
+
+def train_network(spec, rows, standardizer, indices=None, *, verbose=0, n_jobs=None):
+    """Train a new network on ``rows`` (the ``indices`` subset) and return it.
+
+    A plain function of its arguments: with ``memory=`` it is cached by
+    :class:`joblib.Memory` with ``verbose`` and ``n_jobs`` ignored, so a
+    network is reused exactly when training again would give the same one.
+    An exception (divergence, ``KeyboardInterrupt``) leaves nothing cached.
 
     Returns
     -------
-    out : ndarray
-        The rows of ``fn``'s output, concatenated, in ``fn``'s dtype.
+    net : AutoencoderNet
+        The trained net; ``net.module_`` maps standardised inputs to
+        standardised reconstructions.
     """
-    module.eval()
-    n = len(data)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, n, INFERENCE_CHUNK):
-            x = _batch_tensor(data, slice(start, start + INFERENCE_CHUNK))
-            m = x.shape[0]
-            n_pad = -m % _PAD_MULTIPLE
-            if n_pad:
-                x = torch.cat([x, x.new_zeros((n_pad, *x.shape[1:]))])
-            if torch.device(device).type == "cuda":
-                x = x.pin_memory()  # lets the copy below overlap compute
-            x = x.to(device, non_blocking=True)
-            with autocast(device, mixed_precision):
-                rows = fn(module, x)[:m]
-            if rows.dtype in (torch.bfloat16, torch.float16):
-                rows = rows.float()
-            out.append(rows.cpu())
-    return torch.cat(out).numpy()
-
-
-def reconstruction_errors(module, images, device, fn=None, mixed_precision=False):
-    """Per-sample mean squared error of ``module`` on ``images`` (float64).
-
-    A :func:`batched_inference` of the reconstruction error, so it shares its
-    guarantees. ``fn(x, recon)`` replaces the mean squared error when given
-    and must return one row per sample.
-    """
-
-    def error(module, x):
-        recon = module(x)
-        if fn is not None:
-            return fn(x, recon)
-        return (recon - x).square().flatten(1).mean(1, dtype=torch.float64)
-
-    return batched_inference(module, images, device, error, mixed_precision)
+    dataset = StandardizedRows(rows, standardizer, indices)
+    net = build_net(spec, verbose=verbose, n_jobs=n_jobs)
+    with (
+        torch_threads(n_jobs),
+        torch.inference_mode(False),
+        torch.enable_grad(),
+    ):
+        net.initialize()
+        net.partial_fit(dataset, None)
+        _check_final_network(net, dataset, spec.lr)
+    return net

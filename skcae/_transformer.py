@@ -1,10 +1,20 @@
 """ConvAutoencoder: the convolutional autoencoder as a scikit-learn transformer."""
 
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
-from ._base import BaseConvAutoencoder
+from . import _docstrings as docs
+from ._base import BaseConvAutoencoder, register
+from ._sklearn_compat import fit_context
 
 
+@register
+@docs.Substitution(
+    image_input=docs.IMAGE_INPUT,
+    training=docs.TRAINING % {"max_epochs": 20},
+    running=docs.RUNNING,
+    common_attributes=docs.COMMON_ATTRIBUTES,
+    image_attributes=docs.IMAGE_ATTRIBUTES,
+)
 class ConvAutoencoder(
     ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseConvAutoencoder
 ):
@@ -19,83 +29,19 @@ class ConvAutoencoder(
 
     Parameters
     ----------
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)`` of one image when X is 2-D
-        ``(n_samples, C*H*W)``. With None, a 2-D X is read as one-channel
-        signals of length n_features, and 3-D ``(n, H, W)`` or 4-D
-        ``(n, C, H, W)`` arrays carry their own shape.
-    channels : tuple of int, default=(8, 16)
-        Output channels of each encoder block (convolution, activation, 2x2
-        max pooling); the decoder mirrors them.
-    kernel_size : int, default=3
-        Odd side of the square convolution kernels.
+    %(image_input)s
     latent_dim : int, default=16
         Size of the code: the number of output features of :meth:`transform`.
     activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}, \
 default="relu"
         Non-linearity after each hidden layer.
-    max_epochs : int, default=20
-        Number of passes over the training data.
-    batch_size : int or "auto", default="auto"
-        Samples per training step. "auto" takes ``n_samples // 32`` clipped
-        to [8, 64]: about 32 steps per epoch, so small training sets are not
-        left with a couple of steps per epoch.
-    lr : float, default=1e-3
-        Learning rate.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
-default="adam"
-        Optimiser; "sgd" uses momentum 0.9.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimiser.
-    validation_fraction : float in (0, 1), default=None
-        Fraction of the training data held out to measure a validation loss
-        each epoch (``history_["valid_loss"]``). None trains on all of X.
-    n_iter_no_change : int, default=None
-        Stop when the monitored loss has not improved for this many epochs
-        and restore the best weights. None trains for ``max_epochs``.
-    noise_std : float, default=0.0
-        Denoising: standard deviation of the Gaussian noise added to each
-        standardised input value during training only; the network learns
-        to reconstruct the clean input.
-    mask_fraction : float in [0, 1), default=0.0
-        Denoising: fraction of input values set to the channel mean during
-        training only.
-    memory : str, joblib.Memory or None, default=None
-        Caches the trained network, keyed by the training data and the
-        parameters (``random_state`` as the seed drawn from it), as in
-        :class:`~skcae.ConvAutoencoderOutlierDetector`.
-    device : str, default="auto"
-        Torch device: "cpu", "cuda", "cuda:1" ... "auto" uses CUDA when
-        available.
-    mixed_precision : bool, default=False
-        Train and score under bfloat16 autocast (:func:`torch.autocast`),
-        which is faster on GPUs with bf16 tensor cores; the loss and the
-        scores are still accumulated in float32/float64. Off by default,
-        since on CPUs without bf16 support it is slower.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the validation split
-        inside ``fit``, without touching the global generators.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar and the per-epoch loss table.
-    callbacks : list of skorch callbacks, default=None
-        Extra :mod:`skorch.callbacks` added to the network (copied in fit).
+    %(training)s
+    %(running)s
 
     Attributes
     ----------
-    net_ : skorch.NeuralNet
-        The trained network.
-    image_shape_ : tuple of int
-        ``(C, H, W)`` of the training images.
-    history_ : dict of list
-        Per-epoch ``"train_loss"`` (and ``"valid_loss"``).
-    n_iter_ : int
-        Number of epochs run.
-    device_ : str
-        The device used.
-    n_features_in_ : int
-        ``C * H * W``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string column names.
+    %(common_attributes)s
+    %(image_attributes)s
 
     See Also
     --------
@@ -122,6 +68,7 @@ default="adam"
         self,
         *,
         image_shape=None,
+        data_format=None,
         channels=(8, 16),
         kernel_size=3,
         latent_dim=16,
@@ -138,11 +85,13 @@ default="adam"
         memory=None,
         device="auto",
         mixed_precision=False,
+        n_jobs=None,
         random_state=None,
         verbose=0,
         callbacks=None,
     ):
         self.image_shape = image_shape
+        self.data_format = data_format
         self.channels = channels
         self.kernel_size = kernel_size
         self.latent_dim = latent_dim
@@ -159,11 +108,12 @@ default="adam"
         self.memory = memory
         self.device = device
         self.mixed_precision = mixed_precision
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the autoencoder to reconstruct X.
 
@@ -180,7 +130,12 @@ or (n_samples, C, H, W)
         self : object
             The fitted transformer.
         """
-        self._fit_autoencoder(X)
+        self._check_params()
+        try:
+            self._train(self._validate(X, reset=True))
+        except BaseException:
+            self._clear_fitted()
+            raise
         return self
 
     def transform(self, X):

@@ -6,24 +6,13 @@ back from the fitted estimator's ``net_.history``, not from the callback
 object you created.
 """
 
-import numpy as np
+import torch
 from skorch.callbacks import Callback
 
-from ._training import reconstruction_errors
+from ._scoring import batched_inference, pooled_error, squared_errors
+from ._validation import as_samples
 
 __all__ = ["ReconstructionMonitor"]
-
-
-def _module_input_shape(module):
-    """The per-sample input shape of an skcae module: ``(C, H, W)`` or ``(n,)``."""
-    if hasattr(module, "input_shape"):  # convolutional
-        return tuple(int(v) for v in module.input_shape)
-    if hasattr(module, "n_features"):  # dense
-        return (int(module.n_features),)
-    raise ValueError(
-        f"Cannot tell the input shape of {type(module).__name__}: expected an "
-        "'input_shape' or 'n_features' attribute."
-    )
 
 
 class ReconstructionMonitor(Callback):
@@ -31,8 +20,9 @@ class ReconstructionMonitor(Callback):
 
     At the end of every epoch the network reconstructs ``X_inliers`` (and
     ``X_outliers``) in evaluation mode without gradients, and the mean of the
-    per-sample mean squared reconstruction errors (the *cost*, i.e.
-    ``-score_samples``) is written to the net's history as
+    per-sample mean squared reconstruction errors (the *cost*, in the
+    squared units of the data: ``-score_samples`` of a detector with
+    ``score_type="reconstruction"``) is written to the net's history as
     ``"inlier_cost"`` (and ``"outlier_cost"``). The module is then put back
     in training mode. The monitor sets never take part in training.
 
@@ -43,7 +33,7 @@ class ReconstructionMonitor(Callback):
     ----------
     X_inliers : array-like of shape (n_inliers, n_features), (n_inliers, H, W) \
 or (n_inliers, C, H, W)
-        Normal samples, in any form the estimator accepts.
+        Normal samples, flat or in the network's image shape.
     X_outliers : array-like of shape (n_outliers, ...), default=None
         Outlying samples; None records ``"inlier_cost"`` only.
 
@@ -78,34 +68,44 @@ or (n_inliers, C, H, W)
         self.X_inliers = X_inliers
         self.X_outliers = X_outliers
 
-    def _as_images(self, X, name, shape):
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim < 2 or X[0].size != np.prod(shape):
-            raise ValueError(
-                f"Got {name} of shape {X.shape}, but the network takes samples "
-                f"of {int(np.prod(shape))} values (shape {shape}); expected an "
-                "array of shape (n_samples, n_features) or (n_samples, *shape)."
-            )
-        return X.reshape(len(X), *shape)
-
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        shape = _module_input_shape(net.module_)
-        inliers = self._as_images(self.X_inliers, "X_inliers", shape)
-        self.sets_ = [("inlier_cost", inliers)]
+        # X is the training dataset: its rows' shape and standardisation
+        sample_shape = X.rows.shape[1:]
+        self.standardizer_ = X.standardizer
+        self.sets_ = [
+            ("inlier_cost", as_samples(self.X_inliers, sample_shape, "X_inliers"))
+        ]
         if self.X_outliers is not None:
             self.sets_.append(
-                ("outlier_cost", self._as_images(self.X_outliers, "X_outliers", shape))
+                (
+                    "outlier_cost",
+                    as_samples(self.X_outliers, sample_shape, "X_outliers"),
+                )
             )
 
     def on_epoch_end(self, net, **kwargs):
         module = net.module_
         was_training = module.training
+        weights = None
         try:
-            for key, images in self.sets_:
-                cost = reconstruction_errors(
-                    module, images, net.device,
+            for key, samples in self.sets_:
+                if weights is None:
+                    weights = self.standardizer_.squared_scale(samples.ndim)
+                    weights = torch.as_tensor(
+                        weights, dtype=torch.float64, device=net.device
+                    )
+
+                def cost(module, z):
+                    return pooled_error(squared_errors(z, module(z), weights))
+
+                values = batched_inference(
+                    module,
+                    samples,
+                    self.standardizer_,
+                    net.device,
+                    cost,
                     mixed_precision=getattr(net, "mixed_precision", False),
-                ).mean()
-                net.history.record(key, float(cost))
+                )
+                net.history.record(key, float(values.mean()))
         finally:
             module.train(was_training)

@@ -4,7 +4,10 @@ Everything here is pure NumPy / scikit-learn: nothing is downloaded, and
 MNIST is read from the original IDX files in any local folder.
 """
 
+import contextlib
 import gzip
+import math
+import os
 import zlib
 from numbers import Integral, Real
 from pathlib import Path
@@ -13,6 +16,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
+
+from ._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["load_mnist", "load_digits_images", "make_one_class_split"]
 
@@ -23,6 +28,13 @@ _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+#: Largest payload (bytes) an IDX file may declare; MNIST's largest is 47 MB.
+#: Checked right after the header, before any data is read, so a hostile
+#: header cannot make the loader allocate or decompress more than this.
+_MAX_IDX_BYTES = 2**31
+#: Bytes read (and decompressed) per call: memory grows with the data that is
+#: really there, never with the size a header declares.
+_CHUNK_BYTES = 2**20
 
 
 def _find_file(folder, name):
@@ -33,57 +45,166 @@ def _find_file(folder, name):
     return None
 
 
-def _read_idx(path, magic):
-    """Read one unsigned-byte IDX file and validate its header and size."""
+@contextlib.contextmanager
+def _read_errors(path):
+    """Turn the errors of opening, reading or decompressing ``path`` into ValueError.
+
+    zlib.error, EOFError (a gzip stream cut short) and OSError (e.g.
+    gzip.BadGzipFile, PermissionError) become a ValueError naming the file;
+    FileNotFoundError (the file vanished) and our own ValueErrors pass through.
+    """
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
+        yield
+    except FileNotFoundError:
+        raise
     except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"Cannot read IDX file '{path}': {exc}") from exc
+        kind = "gzip-compressed " if path.suffix == ".gz" else ""
+        name = type(exc).__qualname__
+        if type(exc).__module__ != "builtins":
+            name = f"{type(exc).__module__}.{name}"  # zlib.error, gzip.BadGzipFile
+        raise ValueError(
+            f"Cannot read IDX file '{path}': {name}: {exc}. "
+            f"Expected a readable {kind}IDX file; it is corrupt or truncated."
+        ) from exc
+
+
+def _open_idx(path):
+    """Open ``path`` for binary reading, decompressing it if it ends in .gz."""
+    with _read_errors(path):
+        return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _read_upto(f, n):
+    """Read ``n`` bytes from ``f``, fewer only at the end of the stream.
+
+    Reads in chunks of at most ``_CHUNK_BYTES``, so memory grows with the data
+    the file really holds, never with the size a header declares.
+    """
+    chunks, found = [], 0
+    while found < n:
+        chunk = f.read(min(_CHUNK_BYTES, n - found))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        found += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_header(f, path, magic):
+    """Read and check an IDX header; return the declared dimensions.
+
+    Reads exactly ``4 + 4 * ndim`` bytes. The dimensions must all be >= 1 and
+    their product (the payload size, computed with Python ints so it cannot
+    overflow) at most ``_MAX_IDX_BYTES``.
+    """
     ndim = magic & 0xFF
     header_size = 4 * (1 + ndim)
+    with _read_errors(path):
+        raw = _read_upto(f, 4)
+        if len(raw) == 4 and int.from_bytes(raw, "big") != magic:
+            hint = ""
+            if raw[:2] == b"\x1f\x8b":
+                hint = " It looks gzip-compressed: name it with a .gz suffix."
+            raise ValueError(
+                f"IDX file '{path}' has magic number "
+                f"0x{int.from_bytes(raw, 'big'):08X}, expected 0x{magic:08X}; "
+                f"the file is corrupt or of another kind.{hint}"
+            )
+        if len(raw) == 4:
+            raw += _read_upto(f, header_size - 4)
     if len(raw) < header_size:
         raise ValueError(
             f"IDX file '{path}' is truncated: found {len(raw)} bytes, expected "
-            f"a header of at least {header_size} bytes."
+            f"a header of {header_size} bytes (magic number and {ndim} "
+            "dimension(s))."
         )
-    header = np.frombuffer(raw, dtype=">u4", count=1 + ndim)
-    if int(header[0]) != magic:
+    dims = tuple(
+        int.from_bytes(raw[i : i + 4], "big") for i in range(4, header_size, 4)
+    )
+    if 0 in dims:
         raise ValueError(
-            f"IDX file '{path}' has magic number 0x{int(header[0]):08X}, "
-            f"expected 0x{magic:08X}; the file is corrupt or of another kind."
+            f"IDX file '{path}' declares dimensions {dims}, expected every "
+            "dimension to be at least 1."
         )
-    dims = tuple(int(d) for d in header[1:])
-    expected = header_size + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
+    size = math.prod(dims)  # Python ints: exact, whatever the dimensions
+    if size > _MAX_IDX_BYTES:
         raise ValueError(
-            f"IDX file '{path}' declares dimensions {dims}, i.e. {expected} "
-            f"bytes, but holds {len(raw)} bytes; the file is truncated or corrupt."
+            f"IDX file '{path}' declares dimensions {dims}, i.e. {size} bytes of "
+            f"data, expected at most {_MAX_IDX_BYTES} bytes; the header is "
+            "corrupt or the file is not an MNIST file."
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(dims)
+    return dims
+
+
+def _read_payload(f, path, dims):
+    """Read exactly ``prod(dims)`` bytes after the header, then expect the end.
+
+    One byte past the payload is read, so trailing data (e.g. a
+    decompression bomb behind a small header) is detected without being
+    decompressed, and a gzip stream's end (its CRC check) is reached.
+    """
+    size = math.prod(dims)
+    with _read_errors(path):
+        data = _read_upto(f, size)
+        extra = f.read(1) if len(data) == size else b""
+    if len(data) < size:
+        raise ValueError(
+            f"IDX file '{path}' declares dimensions {dims}, i.e. {size} bytes of "
+            f"data after its {4 * (1 + len(dims))}-byte header, but holds only "
+            f"{len(data)}; the file is truncated or corrupt."
+        )
+    if extra:
+        raise ValueError(
+            f"IDX file '{path}' holds more than the {size} bytes of data its "
+            f"dimensions {dims} declare; expected the file to end there. It has "
+            "trailing data: the file is corrupt or its header is wrong."
+        )
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def _load_mnist_part(folder, part):
-    """Load the (images, labels) uint8 pair of one MNIST part."""
+    """Load the (images, labels) uint8 pair of one MNIST part.
+
+    Both headers are checked (image size, matching counts) before any
+    payload is read.
+    """
     images_path, labels_path = (_find_file(folder, n) for n in _MNIST_FILES[part])
-    images = _read_idx(images_path, _IDX_IMAGES_MAGIC)
-    if images.shape[1:] != _MNIST_SHAPE:
+    with _open_idx(images_path) as fi, _open_idx(labels_path) as fl:
+        image_dims = _read_header(fi, images_path, _IDX_IMAGES_MAGIC)
+        if image_dims[1:] != _MNIST_SHAPE:
+            raise ValueError(
+                f"IDX file '{images_path}' holds images of size "
+                f"{image_dims[1]}x{image_dims[2]}, expected 28x28."
+            )
+        label_dims = _read_header(fl, labels_path, _IDX_LABELS_MAGIC)
+        if label_dims[0] != image_dims[0]:
+            raise ValueError(
+                f"IDX file '{images_path}' holds {image_dims[0]} images but "
+                f"'{labels_path}' holds {label_dims[0]} labels; expected one "
+                "label per image."
+            )
+        images = _read_payload(fi, images_path, image_dims)
+        labels = _read_payload(fl, labels_path, label_dims)
+    bad = np.unique(labels[labels > 9])
+    if bad.size:
+        shown = bad[:10].tolist()
+        more = f" and {bad.size - 10} other value(s)" if bad.size > 10 else ""
         raise ValueError(
-            f"IDX file '{images_path}' holds images of size "
-            f"{images.shape[1]}x{images.shape[2]}, expected 28x28."
-        )
-    labels = _read_idx(labels_path, _IDX_LABELS_MAGIC)
-    if labels.shape[0] != images.shape[0]:
-        raise ValueError(
-            f"IDX file '{images_path}' holds {images.shape[0]} images but "
-            f"'{labels_path}' holds {labels.shape[0]} labels."
+            f"IDX file '{labels_path}' holds labels {shown}{more}, expected "
+            "digit labels 0-9."
         )
     return images, labels
 
 
+@validate_params(
+    {
+        "path": [str, os.PathLike],
+        "subset": [StrOptions({"train", "test", "all"})],
+        "return_X_y": ["boolean"],
+        "normalize": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_mnist(path, *, subset="train", return_X_y=False, normalize=True):
     """Load MNIST from the original IDX files in a local folder.
 
@@ -93,6 +214,9 @@ def load_mnist(path, *, subset="train", return_X_y=False, normalize=True):
         Folder holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
         ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each gzipped
         (``.gz``, preferred when both exist) or raw. Nothing is downloaded.
+        The files are treated as untrusted: each header is checked before
+        its data is read, the declared data may not exceed 2 GiB, and a file
+        must hold exactly the data its header declares.
     subset : {"train", "test", "all"}, default="train"
         Which part to load; ``"all"`` concatenates train then test.
     return_X_y : bool, default=False
@@ -114,7 +238,10 @@ def load_mnist(path, *, subset="train", return_X_y=False, normalize=True):
     FileNotFoundError
         If a needed file is missing from ``path``.
     ValueError
-        If a file is corrupt or truncated, or ``subset`` is unknown.
+        If a parameter is invalid, or a file cannot be read or decompressed,
+        has the wrong magic number, declares empty or oversized dimensions,
+        is truncated or has trailing data, holds images that are not 28x28,
+        labels outside 0-9, or a different number of labels than images.
 
     Examples
     --------
@@ -136,10 +263,6 @@ def load_mnist(path, *, subset="train", return_X_y=False, normalize=True):
     >>> import shutil; shutil.rmtree(folder)
     >>> X, y = load_mnist("path/to/mnist", return_X_y=True)  # doctest: +SKIP
     """
-    if subset not in ("train", "test", "all"):
-        raise ValueError(
-            f"subset must be one of 'train', 'test' or 'all'; got {subset!r}."
-        )
     folder = Path(path)
     parts = ["train", "test"] if subset == "all" else [subset]
     needed = [name for part in parts for name in _MNIST_FILES[part]]
@@ -172,6 +295,10 @@ def load_mnist(path, *, subset="train", return_X_y=False, normalize=True):
     )
 
 
+@validate_params(
+    {"return_X_y": ["boolean"], "normalize": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def load_digits_images(*, return_X_y=False, normalize=True):
     """Load scikit-learn's 8x8 digits as images (the embedded default dataset).
 
@@ -222,14 +349,23 @@ def _check_labels(y, X, y_name, X_name):
         )
 
 
-def _check_fraction(value, name, low_inclusive):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a float; got {value!r}.")
-    if not ((0.0 <= value if low_inclusive else 0.0 < value) and value < 1.0):
-        interval = "[0, 1)" if low_inclusive else "(0, 1)"
-        raise ValueError(f"{name} must be in {interval}; got {value!r}.")
-
-
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "normal_class": [Integral, Real, str, "array-like"],
+        "validation_size": [Interval(Real, 0, 1, closed="left")],
+        "test_size": [
+            Interval(Real, 0, 1, closed="neither"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
+        "X_test": ["array-like", None],
+        "y_test": ["array-like", None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_one_class_split(
     X,
     y,
@@ -304,19 +440,15 @@ def make_one_class_split(
             f"normal_class {absent.tolist()} not present in y; labels present "
             f"are {labels.tolist()}."
         )
-    _check_fraction(validation_size, "validation_size", low_inclusive=True)
 
     if X_test is None and y_test is None:
         if test_size is None:
             test_size = 0.3
-        if isinstance(test_size, Integral) and not isinstance(test_size, bool):
-            if not 1 <= test_size < len(X):
-                raise ValueError(
-                    f"test_size as an int must be in [1, {len(X) - 1}]; "
-                    f"got {test_size}."
-                )
-        else:
-            _check_fraction(test_size, "test_size", low_inclusive=False)
+        if isinstance(test_size, Integral) and not 1 <= test_size < len(X):
+            raise ValueError(
+                f"test_size as an int must be in [1, {len(X) - 1}] (fewer than "
+                f"the {len(X)} samples of X); got {test_size!r}."
+            )
         train_idx, test_idx = train_test_split(
             np.arange(len(X)),
             test_size=test_size,

@@ -18,6 +18,12 @@ def _cheap(estimator):
         if isinstance(estimator, AutoencoderOutlierDetector)
         else {"channels": (4,)}
     )
+    if hasattr(estimator, "contamination"):
+        # IsolationForest's contamination: a fraction of the training data.
+        # (The default "auto" aims at 1% of *new* data, calibrated on data
+        # the network did not see, so on its own training data a detector
+        # of two epochs may flag none, which check_outliers_train refuses.)
+        network["contamination"] = 0.1
     return estimator.set_params(
         **network,
         latent_dim=2,

@@ -1,9 +1,12 @@
 import gzip
+import re
+import tracemalloc
 
 import numpy as np
 import pytest
 from sklearn.utils import Bunch
 
+from skcae import datasets
 from skcae.datasets import load_digits_images, load_mnist, make_one_class_split
 
 N_TRAIN, N_TEST = 6, 4
@@ -86,45 +89,267 @@ def test_load_mnist_missing_files(tmp_path):
         load_mnist(tmp_path, subset="all")
     with pytest.raises(FileNotFoundError, match="missing in folder"):
         load_mnist(tmp_path / "nowhere")
+    (tmp_path / "directory").mkdir()
+    with pytest.raises(FileNotFoundError, match="missing in folder"):
+        load_mnist(tmp_path / "directory")
 
 
-def test_load_mnist_bad_subset(tmp_path):
-    with pytest.raises(ValueError, match="subset must be one of"):
-        load_mnist(tmp_path, subset="validation")
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            dict(subset="validation"),
+            r"'subset' parameter of load_mnist must be a "
+            r"str among .*'test'.* Got 'validation' instead",
+        ),
+        (dict(return_X_y=1), "'return_X_y' parameter of load_mnist must be"),
+        (dict(normalize="yes"), "'normalize' parameter of load_mnist must be"),
+    ],
+)
+def test_load_mnist_bad_parameters(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_mnist(tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="'path' parameter of load_mnist must be"):
+        load_mnist(None)
 
 
-def test_load_mnist_bad_magic(tmp_path):
-    _fake_mnist(tmp_path)
-    images = np.zeros((N_TRAIN, 28, 28), dtype=np.uint8)
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images, magic=0x0801)
-    with pytest.raises(
-        ValueError, match=r"train-images.*0x00000801, expected 0x00000803"
-    ):
-        load_mnist(tmp_path)
+# -- hostile IDX files ---------------------------------------------------------
+# Each case writes one corrupt or hostile file over a valid tiny test set and
+# expects a ValueError (exactly that type) naming the file and what was wrong.
+
+IMAGES, LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 
 
-@pytest.mark.parametrize("gz", [True, False])
-def test_load_mnist_truncated(tmp_path, gz):
+def _idx(magic, dims, payload=b""):
+    """Raw IDX bytes: big-endian magic and dims (any Python ints), then payload."""
+    header = b"".join(int(v).to_bytes(4, "big") for v in (magic, *dims))
+    return header + bytes(payload)
+
+
+def _images(n=N_TEST, shape=(28, 28), extra=b"", cut=0):
+    size = n * shape[0] * shape[1]
+    payload = (bytes(range(256)) * (size // 256 + 1))[:size] + extra
+    return _idx(0x0803, (n, *shape), payload[: len(payload) - cut])
+
+
+def _labels(values=(3, 1, 4, 1)):
+    return _idx(0x0801, (len(values),), bytes(values))
+
+
+HOSTILE = {
+    # name: (file, content, error message pattern)
+    "header_cut_in_magic": (IMAGES, _images()[:2], r"truncated: found 2 bytes, .*16"),
+    "header_cut_in_dims": (IMAGES, _images()[:6], r"truncated: found 6 bytes, .*16"),
+    "header_only_magic": (LABELS, _labels()[:4], r"truncated: found 4 bytes, .*8"),
+    "payload_truncated": (
+        IMAGES,
+        _images(cut=10),
+        r"declares dimensions \(4, 28, 28\), i\.e\. 3136 bytes .* holds only 3126; "
+        "the file is truncated",
+    ),
+    "labels_truncated": (LABELS, _labels()[:-1], "holds only 3; the file is trunc"),
+    "trailing_bytes": (
+        IMAGES,
+        _images(extra=b"\x00\x01"),
+        r"more than the 3136 bytes .* \(4, 28, 28\) declare; .* trailing data",
+    ),
+    "labels_trailing_byte": (LABELS, _labels() + b"\x07", "trailing data"),
+    "wrong_magic_labels_for_images": (
+        IMAGES,
+        _labels(),
+        r"magic number 0x00000801, expected 0x00000803",
+    ),
+    "wrong_magic_float_dtype": (
+        IMAGES,
+        _idx(0x0D03, (N_TEST, 28, 28), bytes(4 * N_TEST * 784)),
+        r"magic number 0x00000D03, expected 0x00000803; .* of another kind",
+    ),
+    "wrong_magic_text_file": (LABELS, b"hello world\n", r"magic number 0x68656C6C"),
+    "zero_images": (
+        IMAGES,
+        _idx(0x0803, (0, 28, 28)),
+        r"\(0, 28, 28\), expected every",
+    ),
+    "zero_width": (IMAGES, _idx(0x0803, (N_TEST, 28, 0)), r"\(4, 28, 0\), expected"),
+    "zero_labels": (LABELS, _idx(0x0801, (0,)), r"dimensions \(0,\), expected every"),
+    "dims_overflow_int64": (
+        IMAGES,
+        _idx(0x0803, (2**31, 2**31, 2**31), bytes(64)),
+        r"\(2147483648, 2147483648, 2147483648\), i\.e\. "
+        f"{2**93} bytes of data, expected at most {2**31} bytes",
+    ),
+    "dims_max_uint32": (
+        IMAGES,
+        _idx(0x0803, (2**32 - 1, 28, 28)),
+        f"i\\.e\\. {(2**32 - 1) * 784} bytes of data, expected at most",
+    ),
+    "huge_dims_above_bound_tiny_file": (
+        IMAGES,
+        _idx(0x0803, (3_000_000, 28, 28), bytes(100)),
+        r"\(3000000, 28, 28\), i\.e\. 2352000000 bytes .* expected at most",
+    ),
+    "huge_label_count_tiny_file": (
+        LABELS,
+        _idx(0x0801, (2**31 + 1,), bytes(4)),
+        f"dimensions \\({2**31 + 1},\\), i\\.e\\. {2**31 + 1} bytes",
+    ),
+    "images_8x8": (IMAGES, _images(shape=(8, 8)), "size 8x8, expected 28x28"),
+    "images_28x29": (IMAGES, _images(shape=(28, 29)), "size 28x29, expected 28x28"),
+    "more_labels_than_images": (
+        LABELS,
+        _labels((1, 2, 3, 4, 5)),
+        r"t10k-images\S* holds 4 images but .*t10k-labels\S* holds 5 labels",
+    ),
+    "fewer_labels_than_images": (LABELS, _labels((1, 2, 3)), "4 images but .* 3 lab"),
+    "label_10": (
+        LABELS,
+        _labels((3, 10, 4, 1)),
+        r"t10k-labels\S* holds labels \[10\], expected digit labels 0-9",
+    ),
+    "labels_out_of_range": (
+        LABELS,
+        _labels((255, 10, 200, 10)),
+        r"holds labels \[10, 200, 255\], expected digit labels 0-9",
+    ),
+}
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_load_mnist_hostile_file(tmp_path, case, gz):
+    name, content, match = HOSTILE[case]
+    _fake_mnist(tmp_path, gz=gz)
+    path = tmp_path / (name + (".gz" if gz else ""))
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(ValueError, match=f"'[^']*{name}(\\.gz)?'") as excinfo:
+        load_mnist(tmp_path, subset="test")
+    assert type(excinfo.value) is ValueError
+    assert re.search(match, str(excinfo.value)), str(excinfo.value)
+
+
+def test_load_mnist_many_bad_labels(tmp_path):
+    _fake_mnist(tmp_path, gz=False)
+    _write_idx(tmp_path / f"{IMAGES}", np.zeros((20, 28, 28)))
+    _write_idx(tmp_path / f"{LABELS}", np.arange(236, 256))
+    with pytest.raises(ValueError, match=r"\[236, .*245\] and 10 other value"):
+        load_mnist(tmp_path, subset="test")
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
+def test_load_mnist_huge_dims_read_lazily(tmp_path, gz):
+    """A header declaring 1.5 GB over a tiny file costs no more than the file."""
     _fake_mnist(tmp_path, gz=gz)
     suffix = ".gz" if gz else ""
-    path = tmp_path / f"t10k-images-idx3-ubyte{suffix}"
-    payload = _write_idx(path, np.zeros((N_TEST, 28, 28)), compress=gz)
-    truncated = payload[:-10]
-    path.write_bytes(gzip.compress(truncated) if gz else truncated)
-    with pytest.raises(ValueError, match=r"t10k-images.*truncated or corrupt"):
+    n = 2_000_000  # 2e6 x 28 x 28 = 1.57e9 bytes: below the 2 GiB bound
+    content = _idx(0x0803, (n, 28, 28), bytes(5000))
+    (tmp_path / (IMAGES + suffix)).write_bytes(
+        gzip.compress(content) if gz else content
+    )
+    _write_idx(tmp_path / (LABELS + suffix), np.zeros(n, dtype=np.uint8)[:4])
+    # the labels file disagrees (4 labels): caught from the headers alone
+    with pytest.raises(ValueError, match=f"{n} images but .* 4 labels"):
         load_mnist(tmp_path, subset="test")
-    # header itself cut short
-    path.write_bytes(gzip.compress(payload[:6]) if gz else payload[:6])
-    with pytest.raises(ValueError, match="truncated: found 6 bytes"):
-        load_mnist(tmp_path, subset="test")
+    (tmp_path / (LABELS + suffix)).write_bytes(
+        (gzip.compress if gz else bytes)(_idx(0x0801, (n,), bytes(10)))
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="holds only 5000; the file is trunc"):
+            load_mnist(tmp_path, subset="test")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"peak {peak} bytes"
 
 
-def test_load_mnist_broken_gzip(tmp_path):
+def _bomb(tmp_path, n_declared, *, n_zeros=4 * 2**20):
+    """A gzip bomb: ``n_zeros`` zero bytes after a header declaring
+    ``n_declared`` 28x28 images, compressed to a few KB."""
     _fake_mnist(tmp_path)
-    path = tmp_path / "train-labels-idx1-ubyte.gz"
-    path.write_bytes(path.read_bytes()[:-8])
-    with pytest.raises(ValueError, match="Cannot read IDX file .*train-labels"):
-        load_mnist(tmp_path)
+    compressed = gzip.compress(_idx(0x0803, (n_declared, 28, 28), bytes(n_zeros)))
+    assert len(compressed) < 16 * 2**10  # the bomb: 4 MB in under 16 KB
+    (tmp_path / f"{IMAGES}.gz").write_bytes(compressed)
+    _write_idx(tmp_path / f"{LABELS}.gz", np.zeros(n_declared))
+
+
+def test_load_mnist_gzip_bomb_trailing_data(tmp_path):
+    _bomb(tmp_path, n_declared=10)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="more than the 7840 bytes .* trailing"):
+            load_mnist(tmp_path, subset="test")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"peak {peak} bytes: the bomb was decompressed"
+
+
+def test_load_mnist_gzip_bomb_over_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "_MAX_IDX_BYTES", 2**20)
+    _bomb(tmp_path, n_declared=5350)  # 5350 * 784 = 4194400 bytes declared
+    with pytest.raises(
+        ValueError,
+        match=r"\(5350, 28, 28\), i\.e\. 4194400 bytes of data, expected at most "
+        r"1048576 bytes",
+    ) as excinfo:
+        load_mnist(tmp_path, subset="test")
+    assert type(excinfo.value) is ValueError
+    # under a higher bound the file is read, and found shorter than declared
+    monkeypatch.setattr(datasets, "_MAX_IDX_BYTES", 2**23)
+    with pytest.raises(ValueError, match="holds only 4194304; the file is trunc"):
+        load_mnist(tmp_path, subset="test")
+
+
+def _gzip_cases():
+    good = gzip.compress(_images(), mtime=0)
+    return {
+        # a stream cut short: EOFError inside gzip
+        "truncated_stream": (good[:-8], "EOFError: Compressed file ended"),
+        # the payload is complete but the CRC is wrong: only detected by
+        # reading past the payload
+        "bad_crc": (
+            good[:-8] + bytes(b ^ 0xFF for b in good[-8:-4]) + good[-4:],
+            "gzip.BadGzipFile: CRC check failed",
+        ),
+        # garbage inside the deflate stream: zlib.error
+        "corrupt_deflate": (
+            good[:10] + b"\xff" * 40 + good[50:],
+            "zlib.error: Error -3 .*invalid",
+        ),
+        "not_gzip": (_images(), "gzip.BadGzipFile: Not a gzipped file"),
+        "empty_file": (b"", r"truncated: found 0 bytes"),
+        "gzip_of_nothing": (gzip.compress(b""), r"truncated: found 0 bytes"),
+        "garbage_member": (good + b"\x1f\x8bXYZ", "(BadGzipFile|EOFError)"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_gzip_cases()))
+def test_load_mnist_broken_gzip(tmp_path, case):
+    content, match = _gzip_cases()[case]
+    _fake_mnist(tmp_path)
+    (tmp_path / f"{IMAGES}.gz").write_bytes(content)
+    with pytest.raises(ValueError, match=f"IDX file '[^']*{IMAGES}.gz'") as excinfo:
+        load_mnist(tmp_path, subset="test")
+    assert type(excinfo.value) is ValueError
+    assert re.search(match, str(excinfo.value)), str(excinfo.value)
+
+
+def test_load_mnist_gzip_without_suffix(tmp_path):
+    _fake_mnist(tmp_path, gz=False)
+    (tmp_path / IMAGES).write_bytes(gzip.compress(_images()))
+    with pytest.raises(ValueError, match="looks gzip-compressed: name it with a .gz"):
+        load_mnist(tmp_path, subset="test")
+
+
+def test_load_mnist_unreadable_file(tmp_path, monkeypatch):
+    _fake_mnist(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(datasets.gzip, "open", refuse)
+    with pytest.raises(ValueError, match="Cannot read IDX file .*Permission denied"):
+        load_mnist(tmp_path, subset="test")
 
 
 def test_load_mnist_inconsistent_files(tmp_path):
@@ -245,14 +470,26 @@ def test_split_test_size(toy):
         ),
         (dict(normal_class=[]), "at least one label"),
         (dict(normal_class=[0, 1, 2, 3]), "no outliers"),
-        (dict(normal_class=0, test_size=1.5), r"test_size must be in \(0, 1\)"),
-        (dict(normal_class=0, test_size=0), r"test_size .* must be in \[1, 99\]"),
+        (
+            dict(normal_class=0, test_size=1.5),
+            r"'test_size' parameter .* a float in the range \(0.0, 1.0\), an int "
+            r"in the range \[1, inf\) or None. Got 1.5 instead",
+        ),
+        (dict(normal_class=0, test_size=0), r"'test_size' .* Got 0 instead"),
+        (dict(normal_class=0, test_size="10%"), r"'test_size' .* Got '10%'"),
+        (
+            dict(normal_class=0, test_size=100),
+            r"test_size as an int must be in \[1, 99\]",
+        ),
         (
             dict(normal_class=0, validation_size=1.0),
-            r"validation_size must be in \[0, 1\)",
+            r"'validation_size' parameter of make_one_class_split must be a float "
+            r"in the range \[0.0, 1.0\). Got 1.0 instead",
         ),
-        (dict(normal_class=0, validation_size=-0.1), "validation_size"),
-        (dict(normal_class=0, validation_size="half"), "must be a float"),
+        (dict(normal_class=0, validation_size=-0.1), "'validation_size' .* Got -0.1"),
+        (dict(normal_class=0, validation_size="half"), "'validation_size' .* 'half'"),
+        (dict(normal_class=None), "'normal_class' parameter .* Got None instead"),
+        (dict(normal_class=0, random_state="seed"), "'random_state' parameter"),
         (dict(normal_class=0, X_test=np.zeros((3, 3, 3))), "given together"),
         (
             dict(

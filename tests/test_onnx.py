@@ -18,27 +18,13 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 ort = pytest.importorskip("onnxruntime")
 
-FAST = dict(latent_dim=2, max_epochs=1, contamination=0.2, device="cpu", random_state=0)
+SMALL = dict(latent_dim=2, max_epochs=1, device="cpu", random_state=0)
 
 
 @pytest.fixture(scope="module")
-def data():
-    # 7x9 images: the network pads them to 8x10 and crops the output back.
-    return np.random.RandomState(0).rand(50, 63) * 4.0
-
-
-@pytest.fixture(scope="module")
-def detector(data):
-    return ConvAutoencoderOutlierDetector(
-        image_shape=(7, 9), channels=(4,), **FAST
-    ).fit(data[:40])
-
-
-@pytest.fixture(scope="module")
-def exported(detector, tmp_path_factory):
-    path = tmp_path_factory.mktemp("onnx") / "detector.onnx"
-    skcae.to_onnx(detector, path)
-    return path
+def images():
+    """7x9 gray images: the network pads them to 8x10 and crops back."""
+    return np.random.RandomState(0).rand(60, 7, 9) * 4.0
 
 
 def _session(path):
@@ -47,65 +33,106 @@ def _session(path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _check_matches(session, detector, X):
+def _check_matches(path, detector, X):
+    session = _session(path)
     for n in (1, 3, len(X)):  # the graph was traced with a batch of 2
         score, label = session.run(None, {"X": X[:n].astype(np.float32)})
         assert score.shape == (n,) and score.dtype == np.float64
         assert label.dtype == np.int64
         np.testing.assert_allclose(
-            score, detector.score_samples(X[:n]), rtol=1e-5, atol=1e-5
+            score, detector.score_samples(X[:n]), rtol=1e-4, atol=1e-6
         )
         np.testing.assert_array_equal(label, detector.predict(X[:n]))
 
 
-def test_onnxruntime_matches_score_samples_and_predict(detector, exported, data):
-    assert detector.net_.module_._padded_hw != (7, 9)  # padding is exercised
-    labels = detector.predict(data)
-    assert set(labels.tolist()) == {-1, 1}  # both sides of the threshold
-    _check_matches(_session(exported), detector, data)
+@pytest.mark.parametrize("score_type", ["hybrid", "reconstruction", "latent"])
+def test_every_score_type_matches(images, score_type, tmp_path):
+    det = ConvAutoencoderOutlierDetector(
+        channels=(4,), score_type=score_type, contamination=0.2, **SMALL
+    ).fit(images[:40])
+    assert det.net_.module_._padded_hw != (7, 9)  # padding is exercised
+    skcae.to_onnx(det, tmp_path / "det.onnx")
+    X = np.r_[images[40:], images[40:] * 3]  # inliers and outliers
+    assert set(det.predict(X).tolist()) == {-1, 1}  # both sides of the threshold
+    _check_matches(tmp_path / "det.onnx", det, X)
 
 
-def test_graph_inputs_outputs_and_metadata(detector, exported):
-    model = onnx.load(str(exported))
+def test_the_graph_takes_the_fitted_form_or_flat_rows(tmp_path):
+    X = np.random.RandomState(0).rand(40, 6, 5, 3)
+    det = ConvAutoencoderOutlierDetector(
+        channels=(4,), data_format="channels_last", **SMALL
+    ).fit(X)
+    skcae.to_onnx(det, tmp_path / "fitted.onnx")
+    _check_matches(tmp_path / "fitted.onnx", det, X)  # (n, 6, 5, 3) as fitted
+    skcae.to_onnx(det, tmp_path / "flat.onnx", input_form="flat")
+    score, _ = _session(tmp_path / "flat.onnx").run(
+        None, {"X": X.reshape(40, -1).astype(np.float32)}
+    )
+    np.testing.assert_allclose(score, det.score_samples(X), rtol=1e-4, atol=1e-6)
+
+
+def test_smoothed_top_fraction_scores_export(images, tmp_path):
+    det = ConvAutoencoderOutlierDetector(
+        channels=(4,),
+        score_type="reconstruction",
+        score_smoothing=3,
+        score_top_fraction=0.2,
+        **SMALL,
+    ).fit(images[:40])
+    skcae.to_onnx(det, tmp_path / "det.onnx")
+    _check_matches(tmp_path / "det.onnx", det, images[40:])
+
+
+def test_graph_inputs_outputs_and_metadata(images, tmp_path):
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(images[:40])
+    skcae.to_onnx(det, tmp_path / "det.onnx")
+    model = onnx.load(str(tmp_path / "det.onnx"))
     onnx.checker.check_model(model)
     (inp,) = model.graph.input
     assert inp.name == "X"
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    batch, features = inp.type.tensor_type.shape.dim
+    batch, height, width = inp.type.tensor_type.shape.dim
     assert batch.dim_param and not batch.dim_value  # dynamic batch
-    assert features.dim_value == 63
+    assert (height.dim_value, width.dim_value) == (7, 9)
     outputs = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
     assert outputs == {
         "score": onnx.TensorProto.DOUBLE,
         "label": onnx.TensorProto.INT64,
     }
     meta = {p.key: p.value for p in model.metadata_props}
-    assert float(meta["offset"]) == detector.offset_
+    assert float(meta["offset"]) == det.offset_
     assert meta["estimator"] == "ConvAutoencoderOutlierDetector"
+    assert meta["score_type"] == "hybrid" and meta["input_shape"] == "[7, 9]"
 
 
-def test_dense_detector_exports_too(data, tmp_path):
-    det = AutoencoderOutlierDetector(hidden_layer_sizes=(8,), **FAST).fit(data[:40])
+@pytest.mark.parametrize("score_type", ["hybrid", "reconstruction"])
+def test_dense_detector_exports_too(images, score_type, tmp_path):
+    X = images.reshape(60, -1)
+    det = AutoencoderOutlierDetector(
+        hidden_layer_sizes=(8,), score_type=score_type, **SMALL
+    ).fit(X[:40])
     skcae.to_onnx(det, tmp_path / "dense.onnx")
-    _check_matches(_session(tmp_path / "dense.onnx"), det, data)
+    _check_matches(tmp_path / "dense.onnx", det, X)
 
 
-def test_refuses_what_it_cannot_export(detector, data, tmp_path):
+def test_refuses_what_it_cannot_export(images, tmp_path):
     with pytest.raises(NotFittedError):
         skcae.to_onnx(ConvAutoencoderOutlierDetector(), tmp_path / "a.onnx")
-    transformer = ConvAutoencoder(
-        image_shape=(7, 9), channels=(4,), max_epochs=1, latent_dim=2, device="cpu"
-    ).fit(data[:10])
-    with pytest.raises(TypeError, match="exports outlier detectors"):
+    transformer = ConvAutoencoder(channels=(4,), **SMALL).fit(images[:10])
+    with pytest.raises(TypeError, match="exports skcae's outlier detectors"):
         skcae.to_onnx(transformer, tmp_path / "b.onnx")
-    changed = pickle.loads(pickle.dumps(detector))
-    changed.score_samples = lambda X: 2 * detector.score_samples(X)
-    with pytest.raises(NotImplementedError, match="score_samples is not minus"):
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(images[:40])
+    changed = pickle.loads(pickle.dumps(det))
+    changed.score_samples = lambda X: 2 * det.score_samples(X) - 1
+    with pytest.raises(NotImplementedError, match="differ from"):
         skcae.to_onnx(changed, tmp_path / "c.onnx")
     assert not (tmp_path / "c.onnx").exists()
+    with pytest.raises(ValueError, match="input_form"):
+        skcae.to_onnx(det, tmp_path / "d.onnx", input_form="nchw")
 
 
-def test_missing_onnx_names_the_extra(detector, monkeypatch, tmp_path):
+def test_missing_onnx_names_the_extra(images, monkeypatch, tmp_path):
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(images[:40])
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r'pip install "skcae\[onnx\]"'):
-        skcae.to_onnx(detector, tmp_path / "a.onnx")
+        skcae.to_onnx(det, tmp_path / "a.onnx")

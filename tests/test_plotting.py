@@ -1,13 +1,15 @@
-"""skcae.plotting displays and the ReconstructionMonitor callback."""
+"""skcae.plotting: the three displays, drawn from fitted estimators."""
 
-import pickle
 import sys
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from sklearn.ensemble import IsolationForest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
 
-from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector
+import skcae._base
+from skcae import ConvAutoencoderOutlierDetector
 from skcae.callbacks import ReconstructionMonitor
 from skcae.plotting import (
     ReconstructionDisplay,
@@ -15,7 +17,7 @@ from skcae.plotting import (
     TrainingCurveDisplay,
 )
 
-FAST = dict(latent_dim=2, batch_size=32, device="cpu", random_state=0)
+TINY = dict(channels=(4,), latent_dim=2, max_epochs=3, device="cpu", random_state=0)
 
 
 @pytest.fixture
@@ -29,187 +31,342 @@ def plt():
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
+def monitored(digits):
+    """score_type="reconstruction", a monitor, 3 epochs: 158 inliers (0s)."""
+    X, y = digits
     zeros, others = X[y == 0], X[y != 0]
-    return {
-        "train": zeros[30:],
-        "inliers": zeros[:30],
-        "outliers": others[:30],
-        "test": np.concatenate([zeros[:30], others[:30]]),
-        "y_test": np.r_[np.ones(30, int), -np.ones(30, int)],
-    }
-
-
-@pytest.fixture(scope="module")
-def monitor(digits):
-    return ReconstructionMonitor(digits["inliers"], digits["outliers"])
-
-
-@pytest.fixture(scope="module")
-def detector(digits, monitor):
+    monitor = ReconstructionMonitor(zeros[:20], others[:20])
     return ConvAutoencoderOutlierDetector(
         image_shape=(8, 8),
-        channels=(4,),
-        max_epochs=3,
+        score_type="reconstruction",
         contamination=0.1,
         callbacks=[monitor],
-        **FAST,
-    ).fit(digits["train"])
+        **TINY,
+    ).fit(zeros[20:])
 
 
-# -- ReconstructionMonitor ------------------------------------------------------
-def test_monitor_records_per_epoch_costs_in_the_fitted_net(detector, digits, monitor):
-    history = detector.net_.history
-    inlier, outlier = history[:, "inlier_cost"], history[:, "outlier_cost"]
-    assert len(inlier) == len(outlier) == detector.n_iter_ == 3
-    assert len(set(inlier)) == 3  # a new value every epoch
-    # the last epoch's weights are the final ones: the cost is -score_samples
-    np.testing.assert_allclose(
-        inlier[-1], -detector.score_samples(digits["inliers"]).mean(), rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        outlier[-1], -detector.score_samples(digits["outliers"]).mean(), rtol=1e-6
-    )
-    assert not hasattr(monitor, "sets_")  # the estimator used a copy
+@pytest.fixture(scope="module")
+def signals():
+    """60 1-D signals of 32 values (sine waves of random amplitude)."""
+    rng = np.random.RandomState(0)
+    return np.sin(np.linspace(0, 6, 32)) * rng.uniform(0.5, 1.5, size=(60, 1))
 
 
-def test_monitor_uses_eval_mode_and_restores_train_mode(detector, digits):
-    det = pickle.loads(pickle.dumps(detector))
-    net, module = det.net_, det.net_.module_
-    module.train()
-    seen = []
-    hook = module.register_forward_pre_hook(lambda m, args: seen.append(m.training))
-    callback = ReconstructionMonitor(digits["inliers"].reshape(-1, 1, 8, 8))
-    callback.on_train_begin(net)
-    net.history.new_epoch()
-    callback.on_epoch_end(net)
-    hook.remove()
-    assert seen and not any(seen)  # scored in eval mode
-    assert module.training  # and put back in train mode
-    np.testing.assert_allclose(
-        net.history[-1, "inlier_cost"],
-        -det.score_samples(digits["inliers"]).mean(),
-        rtol=1e-6,
-    )
+@pytest.fixture(scope="module")
+def signal_detector(signals):
+    """A hybrid detector of 1-D signals with validation_fraction and a monitor."""
+    return ConvAutoencoderOutlierDetector(
+        image_shape=(1, 32),
+        validation_fraction=0.25,
+        callbacks=[ReconstructionMonitor(signals[:10])],
+        **TINY,
+    ).fit(signals)
 
 
-def test_monitor_rejects_samples_of_the_wrong_size(digits):
-    det = ConvAutoencoderOutlierDetector(
-        image_shape=(8, 8),
-        channels=(4,),
-        max_epochs=1,
-        callbacks=[ReconstructionMonitor(np.zeros((5, 63)))],
-        **FAST,
-    )
-    with pytest.raises(ValueError, match=r"X_inliers of shape \(5, 63\)"):
-        det.fit(digits["train"])
+def _legend(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 # -- ReconstructionDisplay ------------------------------------------------------
-def test_reconstruction_display_grid(plt, detector, digits):
-    X = digits["test"][25:35]  # 5 inliers then 5 outliers
-    disp = ReconstructionDisplay.from_estimator(detector, X, n_images=6)
+def test_reconstruction_display_gray(plt, fitted_mse, digits):
+    X = digits[0][:10]
+    disp = ReconstructionDisplay.from_estimator(fitted_mse, X, n_images=6)
     assert disp.ax_.shape == (3, 6)
     assert disp.figure_ is disp.ax_[0, 0].figure
-    np.testing.assert_array_equal(disp.images, X[:6].reshape(6, 1, 8, 8))
+    assert disp.colorbar_ is not None
+    # the input comes back from the network's float32 standardised form
+    np.testing.assert_allclose(disp.images, X[:6].reshape(6, 1, 8, 8), atol=1e-4)
     np.testing.assert_allclose(
-        disp.reconstructions, detector.reconstruct(X[:6]).reshape(6, 1, 8, 8)
+        disp.reconstructions,
+        fitted_mse.reconstruct(X[:6]).reshape(6, 1, 8, 8),
+        rtol=1e-5,
+        atol=1e-5,
     )
-    assert disp.anomaly_maps.shape == (6, 8, 8)
     np.testing.assert_allclose(
-        disp.anomaly_maps.mean(axis=(1, 2)), -detector.score_samples(X[:6]), rtol=1e-5
+        disp.anomaly_maps, fitted_mse.anomaly_map(X[:6]), rtol=1e-5, atol=1e-6
     )
+    np.testing.assert_allclose(
+        disp.anomaly_maps.mean(axis=(1, 2)),
+        -fitted_mse.score_samples(X[:6]),
+        rtol=1e-5,
+    )
+    np.testing.assert_array_equal(disp.scores, fitted_mse.score_samples(X[:6]))
     assert all(len(a.get_images()) == 1 for a in disp.ax_.ravel())
     red = [a.title.get_color() == "tab:red" for a in disp.ax_[0]]
-    assert red == list(detector.predict(X[:6]) == -1)
+    assert red == list(fitted_mse.predict(X[:6]) == -1)
+    labels = [a.get_ylabel() for a in disp.ax_[:, 0]]
+    assert labels == ["input", "reconstruction", "anomaly map"]
 
+
+def test_reconstruction_display_on_given_axes(plt, fitted_mse, digits):
     _, axes = plt.subplots(3, 2)
-    disp = ReconstructionDisplay.from_estimator(detector, X, n_images=2, ax=axes)
+    disp = ReconstructionDisplay.from_estimator(
+        fitted_mse, digits[0], n_images=2, ax=axes
+    )
     assert disp.ax_[1, 1] is axes[1, 1]
-    with pytest.raises(
-        ValueError, match=r"expected an array of Axes of shape \(3, 2\)"
-    ):
+    assert disp.colorbar_ is None  # the caller's figure is left as laid out
+    disp.plot(ax=axes.ravel())  # any array of 3 * n Axes
+    with pytest.raises(ValueError, match=r"expected an array of Axes of shape \(3, 2"):
         disp.plot(ax=axes[:2])
 
 
-def test_reconstruction_display_other_shapes(plt, digits):
-    X = digits["train"][:40]
-    dense = AutoencoderOutlierDetector(hidden_layer_sizes=(8,), max_epochs=1, **FAST)
-    dense.fit(X)
-    with pytest.raises(ValueError, match="pass image_shape"):
-        ReconstructionDisplay.from_estimator(dense, X)
-    with pytest.raises(ValueError, match=r"expected C\*H\*W == 64"):
-        ReconstructionDisplay.from_estimator(dense, X, image_shape=(7, 7))
-    with pytest.raises(ValueError, match="n_images=0"):
-        ReconstructionDisplay.from_estimator(dense, X, n_images=0, image_shape=(8, 8))
-    disp = ReconstructionDisplay.from_estimator(
-        dense, X, n_images=3, image_shape=(8, 8)
+def test_reconstruction_display_rgb(plt, fitted_rgb, rgb):
+    disp = ReconstructionDisplay.from_estimator(fitted_rgb, rgb, n_images=2)
+    assert disp.images.shape == disp.reconstructions.shape == (2, 3, 6, 5)
+    assert disp.ax_[0, 0].get_images()[0].get_array().shape == (6, 5, 3)
+    assert disp.ax_[1, 1].get_images()[0].get_array().shape == (6, 5, 3)
+    # the map is the per-pixel error averaged over channels
+    np.testing.assert_allclose(
+        disp.anomaly_maps,
+        fitted_rgb.anomaly_map(rgb[:2]).mean(axis=1),
+        rtol=1e-5,
+        atol=1e-7,
     )
-    assert disp.images.shape == (3, 1, 8, 8) and disp.anomaly_maps.shape == (3, 8, 8)
+    assert disp.anomaly_maps.shape == (2, 6, 5)
 
-    rgb = np.random.RandomState(0).rand(20, 3, 4, 4)
-    det = ConvAutoencoderOutlierDetector(channels=(4,), max_epochs=1, **FAST).fit(rgb)
-    disp = ReconstructionDisplay.from_estimator(det, rgb, n_images=2)
-    assert disp.ax_[0, 0].get_images()[0].get_array().shape == (4, 4, 3)
-    assert disp.anomaly_maps.shape == (2, 4, 4)
+
+def test_reconstruction_display_signal(plt, signal_detector, signals):
+    disp = ReconstructionDisplay.from_estimator(signal_detector, signals, n_images=3)
+    assert disp.images.shape == (3, 1, 1, 32) and disp.anomaly_maps.shape == (3, 1, 32)
+    assert all(a.get_aspect() == "auto" for a in disp.ax_.ravel())  # strips
+    assert all(a.title.get_text() for a in disp.ax_[0])  # hybrid scores shown
+
+
+def test_reconstruction_display_tabular(plt, fitted_dense, digits):
+    X = digits[0]
+    disp = ReconstructionDisplay.from_estimator(fitted_dense, X, n_images=3)
+    assert disp.images.shape == (3, 1, 1, 64)  # rows as strips by default
+    for image_shape in [(8, 8), [1, 8, 8]]:
+        disp = ReconstructionDisplay.from_estimator(
+            fitted_dense, X, n_images=3, image_shape=image_shape
+        )
+        assert disp.images.shape == (3, 1, 8, 8)
+        assert disp.anomaly_maps.shape == (3, 8, 8)
+        np.testing.assert_allclose(disp.images, X[:3].reshape(3, 1, 8, 8), atol=1e-4)
+        np.testing.assert_allclose(
+            disp.anomaly_maps.mean(axis=(1, 2)),
+            -fitted_dense.score_samples(X[:3]),
+            rtol=1e-5,
+        )
+    disp = ReconstructionDisplay.from_estimator(
+        fitted_dense, X, n_images=2, image_shape=(4, 4, 4)
+    )
+    assert disp.images.shape == (2, 4, 4, 4) and disp.anomaly_maps.shape == (2, 4, 4)
+    with pytest.raises(ValueError, match=r"expected an image_shape.*C\*H\*W == 64"):
+        ReconstructionDisplay.from_estimator(fitted_dense, X, image_shape=(7, 7))
+    with pytest.raises(ValueError, match=r"expected a tuple \(H, W\) or \(C, H, W\)"):
+        ReconstructionDisplay.from_estimator(fitted_dense, X, image_shape=(64,))
+
+
+def test_from_estimator_validates_once_and_runs_one_forward_pass(
+    plt, monkeypatch, fitted_transformer, fitted_mse, digits
+):
+    calls = {"validate": 0, "encode": 0, "forward": 0}
+    validate_input = skcae._base.validate_input
+
+    def counting_validate(*args, **kwargs):
+        calls["validate"] += 1
+        return validate_input(*args, **kwargs)
+
+    monkeypatch.setattr(skcae._base, "validate_input", counting_validate)
+
+    def count(estimator):
+        module_class = type(estimator.net_.module_)
+        for name in ("encode", "forward"):
+            original = getattr(module_class, name)
+
+            def counted(self, *args, _name=name, _original=original, **kwargs):
+                calls[_name] += 1
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(module_class, name, counted)
+
+    # a transformer: no scores, one validation and one pass (of 1 chunk)
+    count(fitted_transformer)
+    ReconstructionDisplay.from_estimator(fitted_transformer, digits[0], n_images=5)
+    assert calls == {"validate": 1, "encode": 1, "forward": 1}
+
+    # a detector: the same, plus score_samples' own validation and pass
+    calls.update(validate=0, encode=0, forward=0)
+    ReconstructionDisplay.from_estimator(fitted_mse, digits[0], n_images=5)
+    assert calls["validate"] == 2 and calls["encode"] == 2
 
 
 # -- ScoreHistogramDisplay -------------------------------------------------------
-def test_score_histogram_with_threshold(plt, detector, digits):
-    X, y = digits["test"], digits["y_test"]
-    disp = ScoreHistogramDisplay.from_estimator(detector, X, y, inlier_label=1)
-    assert disp.line_.get_xdata()[0] == detector.offset_  # threshold on scores
-    np.testing.assert_array_equal(disp.scores, detector.score_samples(X))
-    np.testing.assert_array_equal(disp.is_inlier, y == 1)
-    labels = [t.get_text() for t in disp.ax_.get_legend().get_texts()]
-    threshold = f"threshold ({detector.offset_:.3g})"
-    assert labels == ["inliers (30)", "outliers (30)", threshold]
-    counts = [sum(p.get_height() for p in c) for c in disp.ax_.containers]
-    assert counts == [30, 30]
-    assert disp.ax_.get_ylabel() == "number of samples"
-
-    disp = ScoreHistogramDisplay.from_estimator(detector, X, y == 1, density=True)
+def test_score_histogram_density_per_group_by_default(plt, fitted_mse, digits):
+    X, y = digits[0][:600], digits[1][:600] == 0  # ~60 inliers, ~540 outliers
+    n_in, n_out = int(y.sum()), int((~y).sum())
+    disp = ScoreHistogramDisplay.from_estimator(fitted_mse, X, y)
+    np.testing.assert_array_equal(disp.scores, fitted_mse.score_samples(X))
+    np.testing.assert_array_equal(disp.is_inlier, y)
+    assert disp.line_.get_xdata()[0] == fitted_mse.offset_
+    assert _legend(disp.ax_) == [
+        f"inliers (n={n_in})",
+        f"outliers (n={n_out:,})",
+        f"threshold offset_ = {fitted_mse.offset_:.3g}",
+    ]
     areas = [
         sum(p.get_height() * p.get_width() for p in c) for c in disp.ax_.containers
     ]
-    np.testing.assert_allclose(areas, [1.0, 1.0])
-    assert disp.ax_.get_ylabel() == "density"
+    np.testing.assert_allclose(areas, [1.0, 1.0])  # each group to unit area
+    assert disp.ax_.get_ylabel() == "density per group"
+    assert disp.ax_.get_yscale() == "linear"
+    widths = {round(p.get_width(), 9) for c in disp.ax_.containers for p in c}
+    assert len(widths) == 1  # shared bins
 
-    disp = ScoreHistogramDisplay.from_estimator(detector, X)
-    assert [t.get_text() for t in disp.ax_.get_legend().get_texts()][0] == (
-        "all samples (60)"
+
+def test_score_histogram_counts(plt, fitted_mse, digits):
+    X = digits[0][:60]
+    y = np.where(digits[1][:60] == 0, 1, -1)  # scikit-learn's +1/-1 labels
+    disp = ScoreHistogramDisplay.from_estimator(
+        fitted_mse, X, y, density=False, log_scale=True, bins=10
     )
-    with pytest.raises(ValueError, match=r"expected y of shape \(60,\)"):
-        ScoreHistogramDisplay.from_estimator(detector, X, y[:5])
+    counts = [sum(p.get_height() for p in c) for c in disp.ax_.containers]
+    assert counts == [(y == 1).sum(), (y == -1).sum()]
+    assert all(len(c) == 10 for c in disp.ax_.containers)
+    assert disp.ax_.get_ylabel() == "number of samples"
+    assert disp.ax_.get_yscale() == "log"
+
+    disp = ScoreHistogramDisplay.from_estimator(
+        fitted_mse, X, digits[1][:60], inlier_label=3
+    )
+    assert disp.is_inlier.sum() == (digits[1][:60] == 3).sum()  # a class label
+
+    disp = ScoreHistogramDisplay.from_estimator(fitted_mse, X)
+    assert _legend(disp.ax_)[0] == "all samples (n=60)"
+
+    disp = ScoreHistogramDisplay(disp.scores).plot(bins="auto")  # no threshold
+    assert disp.line_ is None and _legend(disp.ax_) == ["all samples (n=60)"]
 
 
 # -- TrainingCurveDisplay ------------------------------------------------------
-def test_training_curve_with_threshold(plt, detector, digits):
-    disp = TrainingCurveDisplay.from_estimator(detector, log_scale=True)
-    history = detector.net_.history
-    lines = {line.get_label(): line for line in disp.ax_.get_lines()}
-    assert set(lines) == {
-        "training loss",
-        "inliers (monitor)",
-        "outliers (monitor)",
-        f"threshold ({-detector.offset_:.3g})",
+def test_training_curve_with_a_monitor(plt, monitored):
+    disp = TrainingCurveDisplay.from_estimator(monitored)
+    history = monitored.net_.history
+    assert set(disp.lines_) == {
+        "train_loss",
+        "inlier_cost",
+        "outlier_cost",
+        "threshold",
     }
-    np.testing.assert_array_equal(
-        lines["inliers (monitor)"].get_ydata(), history[:, "inlier_cost"]
+    # the losses on the left axis, the costs and the threshold on its twin
+    assert disp.lines_["train_loss"].axes is disp.ax_
+    assert all(
+        disp.lines_[k].axes is disp.cost_ax_
+        for k in ("inlier_cost", "outlier_cost", "threshold")
     )
     np.testing.assert_array_equal(
-        lines["outliers (monitor)"].get_ydata(), history[:, "outlier_cost"]
+        disp.lines_["train_loss"].get_ydata(), monitored.history_["train_loss"]
     )
-    threshold = lines[f"threshold ({-detector.offset_:.3g})"]
-    assert threshold.get_ydata()[0] == -detector.offset_
-    assert disp.ax_.get_yscale() == "log"
+    np.testing.assert_array_equal(
+        disp.lines_["inlier_cost"].get_ydata(), history[:, "inlier_cost"]
+    )
+    np.testing.assert_array_equal(
+        disp.lines_["outlier_cost"].get_ydata(), history[:, "outlier_cost"]
+    )
+    assert disp.lines_["threshold"].get_ydata()[0] == -monitored.offset_
+    assert "standardised" in disp.ax_.get_ylabel()
+    assert "squared data units" in disp.cost_ax_.get_ylabel()
+    assert _legend(disp.cost_ax_) == [
+        "training loss",
+        "inlier cost (monitor)",
+        "outlier cost (monitor)",
+        f"threshold -offset_ = {-monitored.offset_:.3g}",
+    ]
+    # integer epochs, 1 to n_iter_
+    np.testing.assert_array_equal(disp.lines_["train_loss"].get_xdata(), [1, 2, 3])
+    ticks = disp.ax_.get_xticks()
+    np.testing.assert_array_equal(ticks, np.round(ticks))
 
-    plain = ConvAutoencoderOutlierDetector(
-        image_shape=(8, 8), channels=(4,), max_epochs=1, **FAST
-    ).fit(digits["train"][:40])
-    with pytest.raises(ValueError, match="ReconstructionMonitor"):
-        TrainingCurveDisplay.from_estimator(plain)
+    disp = TrainingCurveDisplay.from_estimator(monitored, log_scale=True)
+    assert disp.ax_.get_yscale() == disp.cost_ax_.get_yscale() == "log"
+
+
+def test_training_curve_without_a_monitor(plt, fitted_dense):
+    disp = TrainingCurveDisplay.from_estimator(fitted_dense)
+    assert disp.cost_ax_ is None and set(disp.lines_) == {"train_loss"}
+    np.testing.assert_array_equal(
+        disp.lines_["train_loss"].get_ydata(), fitted_dense.history_["train_loss"]
+    )
+    assert _legend(disp.ax_) == ["training loss"]
+    ticks = disp.ax_.get_xticks()
+    np.testing.assert_array_equal(ticks, np.round(ticks))
+
+
+def test_training_curve_with_validation_and_a_hybrid_score(plt, signal_detector):
+    disp = TrainingCurveDisplay.from_estimator(signal_detector)
+    # a hybrid score is no threshold on the monitor's cost: no line
+    assert set(disp.lines_) == {"train_loss", "valid_loss", "inlier_cost"}
+    np.testing.assert_array_equal(
+        disp.lines_["valid_loss"].get_ydata(), signal_detector.history_["valid_loss"]
+    )
+    assert disp.lines_["valid_loss"].axes is disp.ax_
+
+
+# -- arguments -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "draw, message",
+    [
+        (
+            lambda det, X: ReconstructionDisplay.from_estimator(det, X, n_images=0),
+            r"'n_images' parameter of ReconstructionDisplay.from_estimator must be "
+            r"an int in the range \[1, inf\)",
+        ),
+        (
+            lambda det, X: ReconstructionDisplay.from_estimator(det, X, n_images=2.0),
+            "'n_images' parameter",
+        ),
+        (
+            lambda det, X: ReconstructionDisplay.from_estimator(det, X, cmap=3),
+            "'cmap' parameter",
+        ),
+        (
+            lambda det, X: ReconstructionDisplay.from_estimator(
+                det, X, image_shape="8x8"
+            ),
+            "'image_shape' parameter",
+        ),
+        (
+            lambda det, X: ReconstructionDisplay.from_estimator(IsolationForest(), X),
+            "object implementing 'reconstruct' and 'anomaly_map'",
+        ),
+        (
+            lambda det, X: ScoreHistogramDisplay.from_estimator(det, X, bins=0),
+            "'bins' parameter of ScoreHistogramDisplay.from_estimator",
+        ),
+        (
+            lambda det, X: ScoreHistogramDisplay.from_estimator(det, X, density="yes"),
+            "'density' parameter",
+        ),
+        (
+            lambda det, X: ScoreHistogramDisplay(det.offset_).plot(log_scale=1),
+            "'log_scale' parameter of ScoreHistogramDisplay.plot",
+        ),
+        (
+            lambda det, X: TrainingCurveDisplay.from_estimator(det, log_scale="no"),
+            "'log_scale' parameter of TrainingCurveDisplay.from_estimator",
+        ),
+    ],
+)
+def test_bad_arguments(plt, fitted_mse, digits, draw, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        draw(fitted_mse, digits[0][:20])
+
+
+def test_bad_data(plt, fitted_mse, digits):
+    X, y = digits[0][:60], digits[1][:60]
+    with pytest.raises(ValueError, match=r"expected y of shape \(60,\)"):
+        ScoreHistogramDisplay.from_estimator(fitted_mse, X, y[:5])
+    with pytest.raises(ValueError, match=r"is_inlier of shape \(5,\).*shape \(60,\)"):
+        ScoreHistogramDisplay(np.zeros(60), is_inlier=y[:5] == 0).plot()
+    unfitted = ConvAutoencoderOutlierDetector(image_shape=(8, 8))
+    for draw in (
+        lambda: ReconstructionDisplay.from_estimator(unfitted, X),
+        lambda: ScoreHistogramDisplay.from_estimator(unfitted, X),
+        lambda: TrainingCurveDisplay.from_estimator(unfitted),
+    ):
+        with pytest.raises(NotFittedError):
+            draw()
 
 
 # -- matplotlib is optional ------------------------------------------------------
@@ -219,12 +376,14 @@ def test_training_curve_with_threshold(plt, detector, digits):
         lambda det, X: ReconstructionDisplay.from_estimator(det, X),
         lambda det, X: ScoreHistogramDisplay.from_estimator(det, X),
         lambda det, X: TrainingCurveDisplay.from_estimator(det),
-        lambda det, X: ScoreHistogramDisplay(det.score_samples(X)).plot(),
+        lambda det, X: ScoreHistogramDisplay(np.zeros(3)).plot(),
+        lambda det, X: TrainingCurveDisplay([1.0]).plot(),
+        lambda det, X: ReconstructionDisplay(*np.zeros((3, 1, 1, 2, 2))).plot(),
     ],
-    ids=["reconstructions", "histogram", "training_curve", "plot"],
+    ids=["reconstruction", "histogram", "training_curve", "plot", "plot2", "plot3"],
 )
-def test_missing_matplotlib_names_the_extra(detector, digits, monkeypatch, draw):
+def test_missing_matplotlib_names_the_extra(fitted_mse, digits, monkeypatch, draw):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'pip install "skcae\[plot\]"'):
-        draw(detector, digits["test"])
+        draw(fitted_mse, digits[0][:10])

@@ -32,7 +32,14 @@ def fitted(digits):
 
 def test_parameters_are_the_detectors_minus_the_threshold():
     det = set(ConvAutoencoderOutlierDetector().get_params())
-    scoring = {"contamination", "threshold", "score_smoothing", "score_top_fraction"}
+    scoring = {
+        "contamination",
+        "threshold",
+        "score_smoothing",
+        "score_top_fraction",
+        "score_type",
+        "n_neighbors",
+    }
     assert set(ConvAutoencoder().get_params()) == det - scoring
 
 

@@ -1,0 +1,164 @@
+"""How easy the package is to walk: the numbers of the house issue.
+
+Prints, for the ``skcae`` package of this checkout:
+
+* the size (lines) of every module;
+* the modules that ``fit`` and ``score_samples`` of
+  :class:`~skcae.ConvAutoencoderOutlierDetector` pass through: every skcae
+  function called while they run is traced, and the distinct modules and
+  distinct module changes (caller module -> callee module) are counted;
+* the private scikit-learn names each module imports;
+* the private names (one leading underscore) used outside the module that
+  defines them: imported from another skcae module (``from ._x import _y``)
+  or read as an attribute of another module's object (``estimator._images``).
+  Attributes of the module's own classes (``self._x``) do not count.
+
+Run from the repository root::
+
+    python benchmarks/code_metrics.py
+"""
+
+import ast
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "skcae"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def module_files():
+    return sorted(p for p in PACKAGE.rglob("*.py") if p.name != "_version.py")
+
+
+def defined_names(tree):
+    """Names a module defines: top-level and class-level functions, classes,
+    assignments, and attributes assigned on ``self``."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        names.add(sub.id)
+                    elif isinstance(sub, ast.Attribute):
+                        names.add(sub.attr)
+    return names
+
+
+def is_private(name):
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_uses():
+    """``{(module, name)}`` of private names used outside their module."""
+    uses = set()
+    trees = {path: ast.parse(path.read_text()) for path in module_files()}
+    for path, tree in trees.items():
+        own = defined_names(tree)
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or 0) > 0:
+                for alias in node.names:
+                    if is_private(alias.name):
+                        uses.add((rel, alias.name))
+            elif isinstance(node, ast.Attribute) and is_private(node.attr):
+                base = node.value
+                if isinstance(base, ast.Name) and base.id in ("self", "cls"):
+                    if node.attr in own:
+                        continue
+                if node.attr in own:
+                    continue  # the module's own private name on another object
+                uses.add((rel, node.attr))
+    return uses
+
+
+def trace_modules(call):
+    """Distinct skcae modules and module changes while ``call()`` runs."""
+    sequence = []
+
+    def tracer(frame, event, arg):
+        if event == "call":
+            filename = frame.f_code.co_filename
+            if filename.startswith(str(PACKAGE)):
+                module = Path(filename).relative_to(ROOT).as_posix()
+                if not sequence or sequence[-1] != module:
+                    sequence.append(module)
+        return None
+
+    sys.setprofile(None)
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+    edges = set(zip(sequence, sequence[1:]))
+    return sorted(set(sequence)), len(edges)
+
+
+def main():
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from skcae import ConvAutoencoderOutlierDetector
+
+    print("## Module sizes (lines)\n")
+    total = 0
+    for path in module_files():
+        n = len(path.read_text().splitlines())
+        total += n
+        print(f"{n:5d}  {path.relative_to(ROOT).as_posix()}")
+    print(f"{total:5d}  total\n")
+
+    X = np.random.RandomState(0).rand(64, 8, 8)
+    det = ConvAutoencoderOutlierDetector(
+        channels=(4,), latent_dim=2, max_epochs=1, device="cpu", random_state=0
+    )
+    fit_modules, fit_changes = trace_modules(lambda: det.fit(X))
+    score_modules, score_changes = trace_modules(lambda: det.score_samples(X))
+    print("## Modules X passes through\n")
+    print(f"fit: {len(fit_modules)} modules, {fit_changes} distinct module changes")
+    print("    " + ", ".join(fit_modules))
+    print(
+        f"score_samples: {len(score_modules)} modules, "
+        f"{score_changes} distinct module changes"
+    )
+    print("    " + ", ".join(score_modules) + "\n")
+
+    print("## Private scikit-learn imports\n")
+    for path in module_files():
+        found = sorted(
+            set(re.findall(r"from sklearn[\w.]* import \(?([^)\n]*)", path.read_text()))
+        )
+        names = [
+            n.strip()
+            for group in found
+            for n in group.split(",")
+            if n.strip().startswith("_") or "._" in group
+        ]
+        private_modules = re.findall(r"from (sklearn[\w.]*\._\w+)", path.read_text())
+        if names or private_modules:
+            print(
+                f"{path.relative_to(ROOT).as_posix()}: "
+                f"{', '.join(sorted(set(names + private_modules)))}"
+            )
+    print()
+
+    uses = private_uses()
+    by_module = defaultdict(list)
+    for module, name in sorted(uses):
+        by_module[module].append(name)
+    print(f"## Private names used outside their module: {len(uses)}\n")
+    for module, names in by_module.items():
+        print(f"{module}: {', '.join(names)}")
+
+
+if __name__ == "__main__":
+    main()

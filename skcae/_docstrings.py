@@ -1,0 +1,215 @@
+"""Parameter descriptions shared by the estimators' docstrings.
+
+Each estimator's docstring names the blocks it shares as ``%(name)s``
+placeholders and :class:`Substitution` fills them in, as imbalanced-learn
+does, so a shared parameter is described once and cannot drift.
+"""
+
+import textwrap
+
+
+class Substitution:
+    """Decorator: fill ``%(name)s`` placeholders of a docstring.
+
+    Each value is indented like the placeholder's line, so a multi-line
+    block can stand in for one line of an indented docstring. A literal
+    ``%`` in a docstring using it must be written ``%%``.
+    """
+
+    def __init__(self, **params):
+        self.params = params
+
+    def __call__(self, obj):
+        doc = obj.__doc__
+        if doc:
+            lines = []
+            for line in doc.splitlines():
+                stripped = line.strip()
+                name = stripped[2:-2] if stripped.startswith("%(") else None
+                if name is not None and stripped == f"%({name})s":
+                    indent = line[: len(line) - len(line.lstrip())]
+                    block = textwrap.indent(self.params[name].strip("\n"), indent)
+                    lines.append(block)
+                else:
+                    lines.append(line % self.params if "%(" in line else line)
+            obj.__doc__ = "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
+        return obj
+
+
+IMAGE_INPUT = """\
+image_shape : tuple of int, default=None
+    ``(H, W)`` or ``(C, H, W)`` of one image when X is 2-D
+    ``(n_samples, C*H*W)``, e.g. after a scaler in a Pipeline. With
+    None, a 2-D X is read as one-channel signals of length n_features,
+    and 3-D ``(n, H, W)`` or 4-D arrays carry their own shape.
+data_format : {"channels_first", "channels_last"}, default=None
+    How images are laid out: ``"channels_first"`` is ``(n, C, H, W)``
+    (PyTorch), ``"channels_last"`` is ``(n, H, W, C)`` (PIL, matplotlib,
+    OpenCV); with it, a 3-entry ``image_shape`` is ``(H, W, C)`` and flat
+    rows hold each image's values in that order.
+    None reads ``(n, C, H, W)`` but refuses, with an error that names
+    this parameter, arrays that look channels-last (a last axis of 1 to 4
+    next to larger ones, e.g. ``(n, 32, 32, 3)``), so they are never
+    misread silently.
+channels : tuple of int, default=(8, 16)
+    Output channels of each encoder block (convolution, activation, 2x2
+    max pooling); the decoder mirrors them with nearest-neighbour
+    upsampling and convolutions. At most one block more than the image
+    can be halved (4 for 8x8 images, 6 for 28x28).
+kernel_size : int, default=3
+    Odd side of the square convolution kernels."""
+
+TRAINING = """\
+max_epochs : int, default=%(max_epochs)s
+    Number of passes over the training data.
+batch_size : int or "auto", default="auto"
+    Samples per training step. "auto" takes ``n_samples // 32`` clipped
+    to [8, 64]: about 32 steps per epoch, so small training sets are not
+    left with a couple of steps per epoch.
+lr : float, default=1e-3
+    Learning rate.
+optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
+default="adam"
+    Optimiser; "sgd" uses momentum 0.9.
+weight_decay : float, default=0.0
+    L2 penalty passed to the optimiser.
+validation_fraction : float in (0, 1), default=None
+    Fraction of the training data held out to measure a validation loss
+    each epoch (``history_["valid_loss"]``). None trains on all of X.
+n_iter_no_change : int, default=None
+    Stop when the monitored loss (validation loss if
+    ``validation_fraction`` is set, else training loss) has not improved
+    for this many epochs, and restore the best weights. None trains for
+    ``max_epochs``.
+noise_std : float, default=0.0
+    Denoising: standard deviation of the Gaussian noise added to each
+    standardised input value (per-channel z-scores, so 1.0 is as large
+    as the data's own spread) during training only. The network learns
+    to reconstruct the clean input; scoring never adds noise.
+mask_fraction : float in [0, 1), default=0.0
+    Denoising: fraction of input values set to the channel mean (masked)
+    during training only, at random each step."""
+
+RUNNING = """\
+memory : str, joblib.Memory or None, default=None
+    Caches the trained network, as :class:`~sklearn.pipeline.Pipeline`
+    caches its transformers: a str is a cache folder. The key is the
+    training data and the parameters that change the network; the
+    parameters of scoring and thresholds are not part of it, so a
+    :class:`~sklearn.model_selection.GridSearchCV` over them trains once
+    per split. ``random_state`` enters as the seed drawn from it, so a
+    network is reused only where training again would give the same one:
+    with an int ``random_state``.
+device : str, default="auto"
+    Torch device for training and scoring: "cpu", "cuda", "cuda:1" ...
+    "auto" uses CUDA when available.
+mixed_precision : bool, default=False
+    Train and score under bfloat16 autocast (:func:`torch.autocast`),
+    which is faster on GPUs with bf16 tensor cores; the loss and the
+    scores are still accumulated in float32/float64. Off by default,
+    since on CPUs without bf16 support it is slower.
+n_jobs : int, default=None
+    Threads torch may use on the CPU while this estimator fits and
+    scores (torch's setting is restored afterwards). None uses the CPUs
+    that other processes leave idle, measured at the start and at every
+    epoch, at most ``torch.get_num_threads()``: as fast as all threads on
+    an idle machine, and not 5-18x slower beside a busy process, as a
+    fixed thread count is. ``-1`` uses every CPU.
+random_state : int, RandomState instance or None, default=None
+    Seeds weight initialisation, shuffling, denoising and data splits
+    inside ``fit`` with generators of its own, so torch's and numpy's
+    global generators are never touched and concurrent fits in threads
+    are reproducible. An int gives bit-identical results on CPU.
+verbose : int, default=0
+    0 is silent; 1 shows a progress bar and the per-epoch loss table.
+callbacks : list of skorch callbacks, default=None
+    Extra :mod:`skorch.callbacks` added to the network (copied in fit)."""
+
+COMMON_ATTRIBUTES = """\
+net_ : skorch.NeuralNet
+    The trained network; ``net_.module_`` maps standardised inputs to
+    standardised reconstructions.
+center_, scale_ : ndarray of shape (n_channels,) or (n_features,)
+    Per-channel (images) or per-feature (rows) mean and standard
+    deviation of the training data, with which the input is standardised
+    (in float64) before the network sees it.
+data_range_ : ndarray of shape (2, n_channels) or (2, n_features)
+    Minimum and maximum of the training data, to warn when new data come
+    in other units.
+history_ : dict of list
+    Per-epoch ``"train_loss"`` (and ``"valid_loss"``), in standardised
+    units.
+n_iter_ : int
+    Number of epochs run.
+device_ : str
+    The device used.
+n_features_in_ : int
+    Number of values per sample (``C * H * W`` for images).
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of features seen during fit, when X has string column names."""
+
+IMAGE_ATTRIBUTES = """\
+image_shape_ : tuple of int
+    ``(C, H, W)`` of the training images.
+input_shape_ : tuple of int
+    The shape of one sample of X as it was passed to ``fit`` (e.g.
+    ``(64,)``, ``(8, 8)`` or ``(32, 32, 3)``): the form
+    :func:`~skcae.to_onnx` gives its graph's input."""
+
+OUTLIER = """\
+score_type : {"hybrid", "reconstruction", "latent"}, default=%(default_score)s
+    What makes a sample an outlier. "reconstruction": its mean squared
+    reconstruction error (the classic autoencoder score, in the squared
+    units of X). "latent": the mean distance of its code to its
+    ``n_neighbors`` nearest training codes (PCA-whitened). "hybrid":
+    %(hybrid_terms)s, each made scale-free by its distribution on the
+    training data (``t = (log cost - median) / robust spread``, the kNN
+    terms leaving each training sample out of its own neighbours) and
+    combined as ``sqrt(mean(max(t, 0) ** 2))``: 0 for a sample typical
+    in every respect, large when any term is. It finds outliers that
+    reconstruct well but are rare (a latent or colour shift) as well as
+    the reverse; see the user guide's benchmarks.
+n_neighbors : int, default=5
+    Neighbours of the kNN terms of ``score_type="latent"`` and ``"hybrid"``
+    (clipped to the number of training samples minus one).
+contamination : "auto" or float in (0, 0.5], default="auto"
+    Expected fraction of outliers in the training data: ``offset_`` is
+    set at this quantile of the training scores (of the
+    ``validation_fraction`` rows when set, which the network did not
+    train on), so about that fraction of new normal data is flagged, as
+    in :class:`~sklearn.ensemble.IsolationForest`. "auto" flags 1%%.
+    Ignored when ``threshold`` is set. To target a false-positive rate on
+    other held-out normal data, call :meth:`set_threshold_from` after fit.
+threshold : float, default=None
+    Absolute cutoff on the outlier cost ``-score_samples``: samples whose
+    cost exceeds it are outliers (``offset_ = -threshold``). When set, it
+    takes precedence over ``contamination``. ``score_type``, ``n_neighbors``,
+    ``contamination`` and ``threshold`` change scoring only: a grid over
+    them with ``memory`` set does not retrain, and changing them after fit
+    has no effect until the next fit."""
+
+IMAGE_SCORE = """\
+score_smoothing : int, default=1
+    Odd side of a box filter applied to the per-pixel squared error
+    before it is averaged into the reconstruction term (``score_type``'s mean
+    squared error); 1 does not smooth.
+score_top_fraction : float in (0, 1], default=1.0
+    The reconstruction term is the mean of this fraction of the largest
+    (smoothed) per-pixel squared errors. With the defaults it is the mean
+    squared error, and ``anomaly_map(X)`` averages to
+    ``-score_samples(X)`` for ``score_type="reconstruction"``. Smoothing and
+    keeping the top pixels focus that score on a localised defect (e.g.
+    ``score_smoothing=5, score_top_fraction=0.1``); they change scoring
+    only, as ``score_type`` does."""
+
+OUTLIER_ATTRIBUTES = """\
+offset_ : float
+    ``decision_function = score_samples - offset_``.
+score_model_ : object
+    What scoring needs besides the network, fitted on the training data:
+    the kNN reference codes and image statistics and the calibration of
+    each term.
+validation_scores_ : ndarray of shape (n_validation,)
+    :meth:`score_samples` of the training rows held out by
+    ``validation_fraction`` (only set when it is), for
+    :meth:`set_threshold_from`."""

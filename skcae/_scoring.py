@@ -1,0 +1,528 @@
+"""Inference and scoring: the one home of every per-sample quantity.
+
+* :func:`batched_inference` is the one inference path: scores, codes,
+  reconstructions and anomaly maps all run through it, in chunks.
+* :func:`squared_errors` and :func:`pooled_error` are the one definition
+  of the reconstruction error, shared by scoring, ``anomaly_map``, the
+  monitor callback and the ONNX graph.
+* :func:`knn_distance` is the latent-density term: the distance of a code
+  to its nearest training codes.
+* :class:`Calibration` makes the terms scale-free so they can be added.
+"""
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ._data import BLOCK_ROWS, RangeTracker, read_block
+from ._training import autocast
+
+# Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
+# kernels give bit-identical per-sample results for equal batch sizes, but
+# not for tiny batches, so this keeps scores independent of how the caller
+# batches the data.
+_PAD_MULTIPLE = 64
+# kNN queries are compared with the reference codes in chunks of this many.
+_KNN_CHUNK = 1024
+
+
+def _as_images(err):
+    """View per-value errors as images ``(n, C, H, W)`` (rows: one channel)."""
+    return err if err.ndim == 4 else err.reshape(err.shape[0], 1, 1, -1)
+
+
+def squared_errors(z, z_recon, weights):
+    """Squared reconstruction error of every value, in data units.
+
+    Parameters
+    ----------
+    z, z_recon : torch.Tensor of shape (n, C, H, W) or (n, F)
+        Standardised inputs and their reconstructions.
+    weights : torch.Tensor broadcastable to ``z``
+        The squared scale of each channel (or feature), which maps squared
+        standardised errors back to the squared units of the data.
+
+    Returns
+    -------
+    errors : torch.Tensor of the shape of ``z`` (float32)
+    """
+    return (z_recon.float() - z).square() * weights
+
+
+def _box_blur(err, kernel):
+    """Mean over a centred ``kernel`` window, zero padding, in ``err``'s dtype.
+
+    Written as a sum of shifted slices rather than ``avg_pool2d``, so it
+    runs in float64 and exports to ONNX operators that onnxruntime runs in
+    float64 (its AveragePool takes float32 only).
+    """
+    kh, kw = kernel
+    height, width = err.shape[-2:]
+    padded = F.pad(err, (kw // 2, kw // 2, kh // 2, kh // 2))
+    total = None
+    for i in range(kh):
+        for j in range(kw):
+            part = padded[..., i : i + height, j : j + width]
+            total = part if total is None else total + part
+    return total / (kh * kw)
+
+
+def pooled_error(errors, smoothing=1, top_fraction=1.0):
+    """Per-sample reconstruction error from per-value errors (float64).
+
+    The errors are averaged over channels, box-blurred with a
+    ``smoothing`` x ``smoothing`` window (zero padding), and the mean of the
+    largest ``top_fraction`` of pixels is returned. With ``smoothing=1`` and
+    ``top_fraction=1.0`` this is the mean squared error of each sample.
+    """
+    err = _as_images(errors).to(torch.float64)
+    if smoothing > 1 or top_fraction < 1.0:
+        err = err.mean(1, keepdim=True)
+    if smoothing > 1:
+        k = smoothing
+        err = _box_blur(
+            err, (1 if err.shape[-2] == 1 else k, 1 if err.shape[-1] == 1 else k)
+        )
+    flat = err.flatten(1)
+    if top_fraction < 1.0:
+        k_top = max(1, int(np.ceil(top_fraction * flat.shape[1])))
+        if k_top < flat.shape[1]:
+            flat = torch.topk(flat, k_top, dim=1, sorted=False).values
+    return flat.mean(1)
+
+
+def knn_distance(codes, reference, k, *, exclude_self=False, chunk=_KNN_CHUNK):
+    """Mean Euclidean distance of each code to its ``k`` nearest references.
+
+    Computed in float64 and rounded to float32 precision, so that a code's
+    distance does not depend on which other codes are scored with it (the
+    matrix product's rounding may depend on the chunk).
+
+    Parameters
+    ----------
+    codes : torch.Tensor of shape (n, d)
+        Query codes (already standardised).
+    reference : torch.Tensor of shape (m, d)
+        The reference (training) codes.
+    k : int
+        Number of neighbours (clipped to the number of references).
+    exclude_self : bool, default=False
+        The queries are the references themselves: drop each one's match
+        with itself (leave-one-out), which also caps ``k`` at ``m - 1``.
+    chunk : int or None, default=1024
+        Queries compared at once (bounded memory); None compares all at
+        once (one matrix product, as in the ONNX graph).
+
+    Returns
+    -------
+    distance : torch.Tensor of shape (n,) (float64)
+    """
+    reference = reference.to(torch.float64)
+    m = reference.shape[0]
+    k = max(1, min(int(k), m - 1 if exclude_self else m))
+    take = k + 1 if exclude_self else k
+    ref_sq = reference.square().sum(1)
+
+    def distances(q):
+        q = q.to(torch.float64)
+        d2 = q.square().sum(1, keepdim=True) + ref_sq - 2 * q @ reference.T
+        d2 = torch.topk(d2, take, dim=1, largest=False).values
+        if exclude_self:
+            d2 = d2[:, 1:]
+        return d2.clamp_min(0).sqrt().mean(1).to(torch.float32).to(torch.float64)
+
+    if chunk is None:
+        return distances(codes)
+    parts = [distances(codes[i : i + chunk]) for i in range(0, len(codes), chunk)]
+    return torch.cat(parts) if parts else codes.new_zeros(0, dtype=torch.float64)
+
+
+def batched_inference(
+    module, rows, standardizer, device, fn, *, mixed_precision=False, check_range=False
+):
+    """``fn(module, z)`` over the standardised rows of ``rows``, in eval mode.
+
+    ``rows`` is any array whose rows can be sliced (images ``(n, C, H, W)``,
+    tabular rows, or codes with ``standardizer=None``). It is read in chunks
+    of ``BLOCK_ROWS`` rows, standardised in float64, cast to float32, moved
+    to ``device`` and zero-padded to a multiple of ``_PAD_MULTIPLE`` rows, so
+    memory stays bounded and each row's result does not depend on how the
+    caller batches or orders the rows. ``fn`` returns a tensor (or a tuple of
+    tensors) with one row per input row; the rows of each are written into
+    one preallocated array per output, so scoring a memmap never holds more
+    than a chunk of intermediate results.
+
+    Returns
+    -------
+    outputs : ndarray or tuple of ndarray
+        Like ``fn``'s return, in its dtypes (bfloat16 and float16 as float32).
+    mismatch : str or None
+        Only with ``check_range``: a message when the data span a range far
+        from the training data's (see :class:`~skcae._data.RangeTracker`).
+    """
+    module.eval()
+    n = len(rows)
+    outputs = None
+    tracker = RangeTracker() if check_range else None
+    on_cuda = torch.device(device).type == "cuda"
+    with torch.inference_mode():
+        for start in range(0, max(n, 1), BLOCK_ROWS):
+            block = read_block(rows, slice(start, start + BLOCK_ROWS))
+            if tracker is not None and len(block):
+                tracker.update(block)
+            if standardizer is None:
+                x = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
+            else:
+                x = standardizer.transform(block)
+            m = x.shape[0]
+            n_pad = -m % _PAD_MULTIPLE if m else _PAD_MULTIPLE
+            if n_pad:
+                x = torch.cat([x, x.new_zeros((n_pad, *x.shape[1:]))])
+            if on_cuda:
+                x = x.pin_memory()  # lets the copy below overlap compute
+            x = x.to(device, non_blocking=True)
+            with autocast(device, mixed_precision):
+                result = fn(module, x)
+            single = not isinstance(result, tuple)
+            result = (result,) if single else result
+            if outputs is None:
+                outputs = [
+                    np.empty((n, *r.shape[1:]), dtype=_numpy_dtype(r.dtype))
+                    for r in result
+                ]
+            for out, r in zip(outputs, result):
+                if r.dtype in (torch.bfloat16, torch.float16):
+                    r = r.float()
+                out[start : start + m] = r[:m].cpu().numpy()
+    outputs = outputs[0] if single else tuple(outputs)
+    if check_range:
+        return outputs, tracker.mismatch(standardizer)
+    return outputs
+
+
+def _numpy_dtype(dtype):
+    if dtype in (torch.bfloat16, torch.float16):
+        return np.float32
+    return torch.empty(0, dtype=dtype).numpy().dtype
+
+
+class Calibration:
+    """A scale-free version of a positive cost, fitted on normal samples.
+
+    ``t(c) = (log(c + eps) - median) / spread`` where the median and the
+    spread (the interquartile range / 1.349, i.e. a robust standard
+    deviation; the standard deviation if that is 0; else 1) are those of
+    ``log(c + eps)`` over the calibration samples and ``eps`` is a
+    millionth of their median cost (a floor for costs of exactly zero).
+    For normal samples ``t`` is about a standard normal, whatever the units
+    of ``c``, so terms in different units can be combined.
+    """
+
+    def __init__(self, center=0.0, spread=1.0, eps=1e-300):
+        self.center = float(center)
+        self.spread = float(spread)
+        self.eps = float(eps)
+
+    @classmethod
+    def fit(cls, costs):
+        costs = np.asarray(costs, dtype=np.float64)
+        median_cost = float(np.median(costs)) if len(costs) else 0.0
+        eps = max(1e-6 * median_cost, 1e-300)
+        logs = np.log(costs + eps)
+        center = float(np.median(logs))
+        q75, q25 = np.percentile(logs, [75, 25])
+        spread = float((q75 - q25) / 1.349)
+        if not spread > 0:
+            spread = float(np.std(logs))
+        if not spread > 0:
+            spread = 1.0
+        return cls(center, spread, eps)
+
+    def transform(self, costs):
+        """``t`` of costs (a float64 tensor)."""
+        return (torch.log(costs + self.eps) - self.center) / self.spread
+
+    def state(self):
+        return np.array([self.center, self.spread, self.eps])
+
+
+# -- the detectors' scores ------------------------------------------------------
+#: The terms of each ``score_type``; "hybrid" combines all of them.
+SCORE_TERMS = {
+    "reconstruction": ("mse",),
+    "latent": ("latent",),
+    "hybrid": ("mse", "pooled", "latent", "stats"),
+}
+# The pooled reconstruction term: 3x3 box blur, mean of the top 10% pixels.
+POOLED_SMOOTHING = 3
+POOLED_TOP_FRACTION = 0.1
+# At most this many training samples serve as kNN references.
+MAX_REFERENCES = 10_000
+
+
+def image_statistics(z):
+    """Per-channel mean and standard deviation of each image (float64).
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n, C, H, W)
+        Standardised images; the statistics of the data in its own units
+        are an affine map of these per channel, which the standardisation
+        of the statistics (:class:`ScoreModel`) removes.
+
+    Returns
+    -------
+    stats : torch.Tensor of shape (n, 2 * C)
+    """
+    flat = z.to(torch.float64).flatten(2)
+    return torch.cat([flat.mean(2), flat.std(2, correction=0)], dim=1)
+
+
+def _standardize_columns(values):
+    """Per-column mean and scale (1 where a column is constant)."""
+    center = values.mean(0)
+    scale = values.std(0)
+    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(center)))] = 1.0
+    return center, scale
+
+
+def _whitening(codes):
+    """Mean and PCA-whitening matrix of ``codes`` (eigenvalues floored)."""
+    center = codes.mean(0)
+    cov = np.atleast_2d(np.cov(codes - center, rowvar=False, bias=True))
+    eigval, eigvec = np.linalg.eigh(cov)
+    floor = 1e-6 * max(float(eigval.max()), 1e-300)
+    return center, eigvec / np.sqrt(np.maximum(eigval, floor))
+
+
+class ScoreModel:
+    """How a fitted detector turns its network's outputs into scores.
+
+    Each term is a positive cost, higher for more abnormal samples:
+
+    ``mse``
+        Mean squared reconstruction error, in the squared units of the data
+        (the score of ``score_type="reconstruction"``, with the detector's
+        ``score_smoothing`` and ``score_top_fraction``).
+    ``pooled``
+        The squared error box-blurred 3x3, averaged over its 10% largest
+        pixels: a localised defect (a stroke too many) stands out.
+    ``latent``
+        Mean distance of the sample's code to its ``n_neighbors`` nearest
+        training codes, after PCA-whitening the codes: how rare the content
+        is, where the decoder may still reconstruct it well.
+    ``stats``
+        The same kNN distance for the per-channel mean and standard
+        deviation of the image (standardised): brightness, colour and
+        contrast, which a reconstruction can match while being wrong.
+
+    ``score_type="hybrid"`` maps every term to ``t = (log c - median) / spread``
+    with the median and the robust spread of ``log c`` over the training
+    samples (:class:`Calibration`; the kNN terms leave each sample out of
+    its own neighbours), so that each term is about a standard normal on
+    normal data whatever its units, and combines them into the cost
+    ``sqrt(mean(max(t, 0) ** 2))``: zero for a sample that is typical in
+    every respect, and large when any term is, without letting weak terms
+    dilute a strong one.
+    """
+
+    def __init__(
+        self, score_type, terms, *, n_neighbors=5, smoothing=1, top_fraction=1.0
+    ):
+        self.score_type = score_type
+        self.terms = tuple(terms)
+        self.n_neighbors = int(n_neighbors)
+        self.smoothing = int(smoothing)
+        self.top_fraction = float(top_fraction)
+        self.arrays = {}  # fitted arrays, by name (see fit)
+        self.calibrations = {}
+
+    # -- the raw terms ------------------------------------------------------------
+    def _needs(self, term):
+        return term in self.terms
+
+    def network_outputs(self, weights):
+        """``fn(module, z)`` for :func:`batched_inference`: the per-sample
+        outputs the terms need, as a tuple (mse, pooled, code, stats)."""
+        smoothing, top = self.smoothing, self.top_fraction
+        need_pooled = self._needs("pooled")
+        need_code = self._needs("latent")
+        need_stats = self._needs("stats")
+
+        def outputs(module, z):
+            code = module.encode(z)
+            errors = squared_errors(z, module.decode(code), weights)
+            n = z.shape[0]
+            empty = z.new_zeros(n, 0, dtype=torch.float64)
+            return (
+                pooled_error(errors, smoothing, top),
+                pooled_error(errors, POOLED_SMOOTHING, POOLED_TOP_FRACTION)
+                if need_pooled
+                else empty,
+                code.float() if need_code else z.new_zeros(n, 0),
+                image_statistics(z) if need_stats else empty,
+            )
+
+        return outputs
+
+    def terms_of(self, outputs, *, leave_one_out=False, chunk=_KNN_CHUNK, arrays=None):
+        """The positive cost of each term (float64 tensors) from the outputs
+        of :meth:`network_outputs` (tensors).
+
+        ``arrays`` maps the fitted arrays' names to tensors (the ONNX graph's
+        buffers); None reads :attr:`arrays`.
+        """
+        if arrays is None:
+            arrays = {k: torch.from_numpy(v) for k, v in self.arrays.items()}
+        mse, pooled, codes, stats = outputs
+        costs = {"mse": mse, "pooled": pooled}
+        k = self.n_neighbors
+        if self._needs("latent"):
+            features = (codes.to(torch.float64) - arrays["code_center"]) @ arrays[
+                "code_whitening"
+            ]
+            costs["latent"] = knn_distance(
+                features,
+                arrays["latent_reference"],
+                k,
+                exclude_self=leave_one_out,
+                chunk=chunk,
+            )
+        if self._needs("stats"):
+            features = (stats - arrays["stats_center"]) / arrays["stats_scale"]
+            costs["stats"] = knn_distance(
+                features,
+                arrays["stats_reference"],
+                k,
+                exclude_self=leave_one_out,
+                chunk=chunk,
+            )
+        return {term: costs[term] for term in self.terms}
+
+    def combine(self, terms):
+        """The outlier cost of each sample (a float64 tensor) from its terms."""
+        if self.score_type != "hybrid":
+            return terms[self.terms[0]]
+        t = torch.stack(
+            [self.calibrations[name].transform(terms[name]) for name in self.terms]
+        )
+        return t.clamp_min(0).square().mean(0).sqrt()
+
+    # -- fitting ------------------------------------------------------------------
+    def fit_references(self, outputs):
+        """Fit the kNN references on the training samples' outputs."""
+        _, _, codes, stats = outputs
+        if self._needs("latent"):
+            codes = np.asarray(codes, np.float64)
+            center, whitening = _whitening(codes)
+            self.arrays["code_center"] = center
+            self.arrays["code_whitening"] = whitening
+            self.arrays["latent_reference"] = (codes - center) @ whitening
+        if self._needs("stats"):
+            stats = np.asarray(stats, np.float64)
+            center, scale = _standardize_columns(stats)
+            self.arrays["stats_center"] = center
+            self.arrays["stats_scale"] = scale
+            self.arrays["stats_reference"] = (stats - center) / scale
+        return self
+
+    def raw_terms(self, outputs, *, leave_one_out=False):
+        """The raw terms (ndarrays) from :func:`batched_inference` outputs."""
+        tensors = tuple(torch.from_numpy(np.ascontiguousarray(o)) for o in outputs)
+        terms = self.terms_of(tensors, leave_one_out=leave_one_out)
+        return {name: cost.numpy() for name, cost in terms.items()}
+
+    def calibrate(self, terms):
+        """Fit the calibration of each term on the raw terms of normal samples
+        the model has not seen (``score_type="hybrid"`` only); return their
+        outlier costs."""
+        if self.score_type == "hybrid":
+            self.calibrations = {
+                name: Calibration.fit(cost) for name, cost in terms.items()
+            }
+        return self.costs_of(terms)
+
+    def costs_of(self, terms):
+        """Outlier costs (ndarray) from raw terms (ndarrays)."""
+        tensors = {name: torch.from_numpy(np.asarray(c)) for name, c in terms.items()}
+        return self.combine(tensors).numpy()
+
+    def costs(self, outputs):
+        """Outlier costs (ndarray) from :func:`batched_inference` outputs."""
+        return self.costs_of(self.raw_terms(outputs))
+
+    # -- persistence ----------------------------------------------------------------
+    def config(self):
+        """The model's settings and calibrations, as JSON-ready values."""
+        return {
+            "score_type": self.score_type,
+            "terms": list(self.terms),
+            "n_neighbors": self.n_neighbors,
+            "smoothing": self.smoothing,
+            "top_fraction": self.top_fraction,
+            "calibrations": {
+                name: cal.state().tolist() for name, cal in self.calibrations.items()
+            },
+        }
+
+    @classmethod
+    def from_config(cls, config, arrays, *, latent_dim, n_channels):
+        """Rebuild a fitted model, checking everything against what it needs.
+
+        Raises ValueError for anything inconsistent: unknown score types or
+        terms, missing or extra arrays, wrong shapes, non-finite values.
+        """
+        score_type = config.get("score_type")
+        if score_type not in SCORE_TERMS:
+            raise ValueError(f"unknown score_type {score_type!r}")
+        terms = tuple(config.get("terms") or ())
+        known = set(SCORE_TERMS["hybrid"])
+        if not terms or not set(terms) <= known or len(set(terms)) != len(terms):
+            raise ValueError(f"invalid score terms {terms!r}")
+        model = cls(
+            score_type,
+            terms,
+            n_neighbors=int(config["n_neighbors"]),
+            smoothing=int(config["smoothing"]),
+            top_fraction=float(config["top_fraction"]),
+        )
+        if model.n_neighbors < 1 or model.smoothing < 1 or model.smoothing % 2 == 0:
+            raise ValueError("invalid n_neighbors or smoothing")
+        if not 0 < model.top_fraction <= 1:
+            raise ValueError("invalid top_fraction")
+        d, s = int(latent_dim), 2 * int(n_channels)
+        expected = {}
+        if "latent" in terms:
+            expected.update(code_center=(d,), code_whitening=(d, d), latent_reference=d)
+        if "stats" in terms:
+            expected.update(stats_center=(s,), stats_scale=(s,), stats_reference=s)
+        if set(arrays) != set(expected):
+            raise ValueError(
+                f"score arrays {sorted(arrays)} do not match the terms "
+                f"{list(terms)} (expected {sorted(expected)})"
+            )
+        for name, shape in expected.items():
+            array = np.asarray(arrays[name], dtype=np.float64)
+            ok = (
+                array.ndim == 2 and array.shape[1] == shape and len(array) >= 1
+                if isinstance(shape, int)
+                else array.shape == shape
+            )
+            if not ok or not np.isfinite(array).all():
+                raise ValueError(
+                    f"score array {name!r} has shape {array.shape} or non-finite "
+                    f"values; expected shape {shape} (an int: (n, {shape}))"
+                )
+            model.arrays[name] = array
+        calibrations = config.get("calibrations") or {}
+        if score_type == "hybrid":
+            if set(calibrations) != set(terms):
+                raise ValueError("calibrations do not match the score terms")
+            for name, values in calibrations.items():
+                values = np.asarray(values, dtype=np.float64)
+                if values.shape != (3,) or not np.isfinite(values).all():
+                    raise ValueError(f"invalid calibration for {name!r}")
+                if not (values[1] > 0 and values[2] > 0):
+                    raise ValueError(f"invalid calibration for {name!r}")
+                model.calibrations[name] = Calibration(*values)
+        return model

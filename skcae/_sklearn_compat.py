@@ -1,0 +1,27 @@
+"""The private scikit-learn names skcae uses, imported in this one place.
+
+scikit-learn's parameter validation (``_param_validation``) and its
+``_fit_context`` decorator are private: they may move between releases.
+Every skcae module imports them from here, so a move is fixed once.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    Options,
+    StrOptions,
+    validate_params,
+)
+
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "Options",
+    "StrOptions",
+    "fit_context",
+    "validate_params",
+]
+
+#: ``sklearn.base._fit_context``: validates the parameters before ``fit``.
+fit_context = _fit_context

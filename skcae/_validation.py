@@ -1,0 +1,383 @@
+"""Input validation: every form of X an estimator takes, checked in one place.
+
+:func:`validate_input` takes flat rows ``(n, n_features)``, gray images
+``(n, H, W)``, images ``(n, C, H, W)`` (or ``(n, H, W, C)`` with
+``data_format="channels_last"``), DataFrames, tensors, memmaps and lazy
+array-likes (HDF5, zarr), and returns an :class:`InputData`: rows that can
+be sliced, already in the network's form, plus the shape X was given in.
+In-memory arrays are checked whole by scikit-learn's ``validate_data``;
+out-of-core data have their shape checked now and their values block by
+block as they are read (:class:`LazyRows`), with the same messages.
+"""
+
+import mmap
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+# A last axis of this size, next to two larger ones, looks like colour
+# channels stored last (PIL, matplotlib, OpenCV): (n, H, W, C).
+_CHANNEL_COUNTS = (1, 2, 3, 4)
+
+
+@dataclass
+class InputData:
+    """Validated input: ``rows`` in the network's form and X's own shape."""
+
+    rows: object  # ndarray (n, C, H, W) / (n, F), or LazyRows
+    input_shape: tuple  # the shape of X as given, for outputs of the same form
+
+    def __len__(self):
+        return len(self.rows)
+
+
+def _as_image_shape(image_shape, data_format):
+    """Normalise ``image_shape`` to a ``(C, H, W)`` tuple, or None."""
+    if image_shape is None:
+        return None
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else ()
+    if len(shape) not in (2, 3) or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+        for v in shape
+    ):
+        raise ValueError(
+            f"Got image_shape={image_shape!r}, but expected a tuple of positive "
+            "ints (H, W) or (C, H, W) ((H, W, C) with "
+            "data_format='channels_last')."
+        )
+    shape = tuple(int(v) for v in shape)
+    if len(shape) == 2:
+        return (1, *shape)
+    if data_format == "channels_last":
+        return (shape[2], shape[0], shape[1])
+    _refuse_channels_last(shape, "image_shape", image_shape, data_format)
+    return shape
+
+
+def _looks_channels_last(shape):
+    """True for a per-sample shape ``(a, b, c)`` that reads as ``(H, W, C)``."""
+    a, b, c = shape
+    return c in _CHANNEL_COUNTS and a not in _CHANNEL_COUNTS and min(a, b) > 2 * c
+
+
+def _refuse_channels_last(sample_shape, what, given, data_format):
+    if data_format is None and _looks_channels_last(sample_shape):
+        h, w, c = sample_shape
+        raise ValueError(
+            f"Got {what}={given!r}, whose samples of shape {sample_shape} look "
+            f"like channels-last images (H={h}, W={w}, C={c}) as PIL and "
+            f"matplotlib give them, but the default reads them as {h} channels "
+            f"of {w}x{c} images. Pass data_format='channels_last' to read "
+            "them as (H, W, C), data_format='channels_first' to keep "
+            f"(C, H, W), or transpose X to (n_samples, {c}, {h}, {w})."
+        )
+
+
+def _to_array(X):
+    """X as an ndarray, unless it is 2-D tabular data sklearn converts itself."""
+    if hasattr(X, "iloc") or hasattr(X, "tocsr"):  # DataFrame / sparse: 2-D
+        return X
+    if type(X).__module__.startswith("torch"):
+        X = X.detach().cpu().numpy()
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except (ValueError, TypeError) as exc:  # ragged nested lists
+            raise ValueError(
+                "Expected X as an array of shape (n_samples, n_features), "
+                "(n_samples, H, W) or (n_samples, C, H, W); could not convert "
+                f"it to an array: {exc}"
+            ) from exc
+    return X
+
+
+def _check_ndim(shape):
+    if len(shape) not in (2, 3, 4):
+        raise ValueError(
+            f"Got an array with {len(shape)} dimension(s) (shape={shape}), but "
+            "expected 2 (n_samples, n_features), 3 (n_samples, H, W) or 4 "
+            "(n_samples, C, H, W)."
+        )
+
+
+def _own_image_shape(shape, data_format):
+    """The ``(C, H, W)`` a 3-D or 4-D input carries, else None."""
+    if len(shape) == 3:
+        return (1, *shape[1:])
+    if len(shape) == 4:
+        if data_format == "channels_last":
+            return (shape[3], shape[1], shape[2])
+        _refuse_channels_last(tuple(shape[1:]), "X of shape", tuple(shape), data_format)
+        return tuple(shape[1:])
+    return None
+
+
+def _resolve_image_shape(estimator, own_shape, n_features, input_shape):
+    """The ``(C, H, W)`` to fit on, from X's own shape and ``image_shape``."""
+    data_format = getattr(estimator, "data_format", None)
+    wanted = _as_image_shape(estimator.image_shape, data_format)
+    if own_shape is not None:
+        if wanted is not None and wanted != own_shape:
+            raise ValueError(
+                f"Got image_shape={estimator.image_shape!r}, but X holds "
+                f"images of shape {tuple(input_shape[1:])} (X.shape="
+                f"{tuple(input_shape)}); leave image_shape=None or make it match."
+            )
+        return own_shape
+    if wanted is not None:
+        if int(np.prod(wanted)) != n_features:
+            raise ValueError(
+                f"Got image_shape={estimator.image_shape!r} "
+                f"({int(np.prod(wanted))} values per image), but X has "
+                f"{n_features} features per sample; expected an image_shape "
+                "with C*H*W == n_features."
+            )
+        return wanted
+    return (1, 1, n_features)
+
+
+def is_out_of_core(X):
+    """True for data read block by block: a memmap, or a lazy array-like.
+
+    A lazy array-like is any object with ``shape``, ``__len__`` and
+    ``__getitem__`` that is not an ndarray, list, DataFrame, sparse matrix
+    or tensor, e.g. an HDF5 or zarr dataset.
+    """
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, (np.ndarray, list, tuple)) or hasattr(X, "iloc"):
+        return False
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("torch"):
+        return False
+    return all(hasattr(X, a) for a in ("shape", "__len__", "__getitem__"))
+
+
+def check_block(block, what="X"):
+    """Check one block of values: numeric and finite; return it as an ndarray."""
+    block = np.asarray(block)
+    if block.dtype.kind not in "biuf":
+        raise ValueError(
+            f"Expected numeric data (ints or floats), but {what} has dtype "
+            f"{block.dtype}."
+        )
+    if block.dtype.kind == "f" and not np.isfinite(block).all():
+        bad = "NaN" if np.isnan(block).any() else "infinity"
+        raise ValueError(f"Input {what} contains {bad}; expected finite values.")
+    return block
+
+
+class LazyRows:
+    """Out-of-core data in the network's form, read and checked block by block.
+
+    Indexing with a slice or a sorted int array reads only those rows from
+    ``source`` (a memmap, HDF5 or zarr dataset ...), checks them with
+    :func:`check_block`, and returns them as float64 of shape
+    ``(len(rows), *sample_shape)``; ``axes`` reorders a channels-last block.
+    """
+
+    def __init__(self, source, sample_shape, axes=None):
+        self.source = source
+        self.sample_shape = tuple(sample_shape)
+        self.axes = axes
+        self.shape = (len(source), *self.sample_shape)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.float64)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        block = check_block(self.source[index])
+        if self.axes is not None:
+            c, h, w = self.sample_shape
+            block = block.reshape(-1, h, w, c).transpose(self.axes)
+        block = np.asarray(block, dtype=np.float64).reshape(-1, *self.sample_shape)
+        self._release_pages()
+        return block
+
+    def _release_pages(self):
+        """Unmap the memmap's pages once a block is copied out.
+
+        File pages a process has touched count in its resident memory until
+        unmapped, so streaming a large memmap would grow RSS by the file size.
+        ``MADV_DONTNEED`` drops them from this process only (they stay in the
+        page cache); it is applied to shared or read-only maps alone, never to
+        copy-on-write ones (mode "c"), whose private changes it would discard.
+        """
+        mapped = getattr(self.source, "_mmap", None)
+        if (
+            mapped is not None
+            and getattr(self.source, "mode", None) in ("r", "r+", "w+")
+            and hasattr(mmap, "MADV_DONTNEED")
+        ):
+            try:
+                mapped.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # closed or unsupported: harmless
+                pass
+
+
+def _check_n_samples(shape, reset):
+    n_min = 2 if reset else 1
+    if shape[0] < n_min:
+        raise ValueError(
+            f"Found array with {shape[0]} sample(s) (shape={tuple(shape)}) while "
+            f"a minimum of {n_min} is required"
+            + (" to fit (n_samples=1 is too few)." if reset else ".")
+        )
+
+
+def _validate_rows(estimator, X, *, reset):
+    """``validate_data`` for 2-D X, with a clear message for non-numbers."""
+    try:
+        return validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2 if reset else 1,
+        )
+    except ValueError as exc:
+        kind = getattr(getattr(X, "dtype", None), "kind", None)
+        dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns
+        if kind in ("U", "S", "O", "M", "m", "c") or (
+            dtypes is not None and any(d.kind not in "biuf" for d in dtypes)
+        ):
+            raise ValueError(
+                "Expected numeric data (ints or floats), but X holds values "
+                f"that are not numbers: {exc}"
+            ) from exc
+        raise
+
+
+def _check_fitted_shape(estimator, n_features, own_shape):
+    if n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    if own_shape is not None and own_shape != estimator.image_shape_:
+        raise ValueError(
+            f"X holds images of shape {own_shape}, but this estimator was fitted "
+            f"on images of shape {estimator.image_shape_} (C, H, W)."
+        )
+
+
+def validate_input(estimator, X, *, reset, images=True):
+    """Validate X in any accepted form and return it as :class:`InputData`.
+
+    With ``reset=True`` (in ``fit``) this sets ``n_features_in_`` (and
+    ``feature_names_in_`` for DataFrames with string column names) and, for
+    images, ``image_shape_`` ``(C, H, W)`` and ``input_shape_`` (one
+    sample's shape as given); otherwise X must match them. ``images=False``
+    takes 2-D rows only (the tabular estimators).
+
+    The rows returned are a view of the caller's data whenever no conversion
+    is needed, and are never written to.
+
+    Parameters
+    ----------
+    estimator : skcae estimator
+        Reads ``image_shape`` and ``data_format`` (images only).
+    X : array-like, DataFrame, tensor, memmap or lazy array-like
+        The input.
+    reset : bool
+        True in ``fit``.
+    images : bool, default=True
+        Whether X holds images (else tabular rows).
+
+    Returns
+    -------
+    data : InputData
+        ``rows`` of shape ``(n, C, H, W)`` (images) or ``(n, n_features)``
+        and ``input_shape``, X's own shape.
+    """
+    data_format = getattr(estimator, "data_format", None)
+    if is_out_of_core(X):
+        return _validate_lazy(estimator, X, reset=reset, images=images)
+    X = _to_array(X)
+    shape = tuple(getattr(X, "shape", ()))
+    if not images and len(shape) != 2:
+        if len(shape) < 2:
+            _validate_rows(estimator, X, reset=reset)  # sklearn's 1-D message
+        raise ValueError(
+            f"Got X of shape {shape}, but {type(estimator).__name__} takes 2-D "
+            "tabular data (n_samples, n_features); for images use "
+            "ConvAutoencoderOutlierDetector, or flatten them."
+        )
+    if len(shape) > 2:
+        _check_ndim(shape)
+        own_shape = _own_image_shape(shape, data_format)
+        if data_format == "channels_last" and len(shape) == 4:
+            X = X.transpose(0, 3, 1, 2)
+        X = X.reshape(shape[0], int(np.prod(shape[1:])))
+    else:
+        own_shape = None
+    X = _validate_rows(estimator, X, reset=reset)
+    if not images:
+        return InputData(X, X.shape)
+    if reset:
+        estimator.image_shape_ = _resolve_image_shape(
+            estimator, own_shape, X.shape[1], shape or X.shape
+        )
+        estimator.input_shape_ = tuple(shape[1:]) if len(shape) > 2 else X.shape[1:]
+    elif own_shape is not None and own_shape != estimator.image_shape_:
+        _check_fitted_shape(estimator, X.shape[1], own_shape)
+    input_shape = tuple(shape) if len(shape) > 2 else X.shape
+    c, h, w = estimator.image_shape_
+    if len(shape) <= 2 and data_format == "channels_last" and c > 1:
+        # flat rows of channels-last images: (H, W, C) values each
+        return InputData(
+            X.reshape(X.shape[0], h, w, c).transpose(0, 3, 1, 2), input_shape
+        )
+    return InputData(X.reshape(X.shape[0], c, h, w), input_shape)
+
+
+def _validate_lazy(estimator, X, *, reset, images):
+    """:func:`validate_input` for out-of-core data: shapes now, values per block."""
+    shape = tuple(int(v) for v in X.shape)
+    _check_ndim(shape)
+    if not images and len(shape) != 2:
+        raise ValueError(
+            f"Got X of shape {shape}, but {type(estimator).__name__} takes 2-D "
+            "tabular data (n_samples, n_features)."
+        )
+    _check_n_samples(shape, reset)
+    n_features = int(np.prod(shape[1:]))
+    data_format = getattr(estimator, "data_format", None)
+    own_shape = _own_image_shape(shape, data_format) if images else None
+    if reset:
+        estimator.n_features_in_ = n_features
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        if images:
+            estimator.image_shape_ = _resolve_image_shape(
+                estimator, own_shape, n_features, shape
+            )
+            estimator.input_shape_ = shape[1:]
+    else:
+        _check_fitted_shape(estimator, n_features, own_shape if images else None)
+    axes, sample_shape = None, (n_features,)
+    if images:
+        c, h, w = sample_shape = estimator.image_shape_
+        if data_format == "channels_last" and c > 1:
+            axes = (0, 3, 1, 2)  # blocks are read as (n, H, W, C)
+    return InputData(LazyRows(X, sample_shape, axes), shape)
+
+
+def as_samples(X, sample_shape, name="X"):
+    """``X`` as float64 samples of ``sample_shape``, checked, for callbacks.
+
+    Takes ``(n, prod(sample_shape))`` or ``(n, *sample_shape)`` (and gray
+    ``(n, H, W)`` for one-channel images).
+    """
+    X = check_block(_to_array(X), name)
+    size = int(np.prod(sample_shape))
+    if X.ndim < 2 or len(X) < 1 or X[0].size != size:
+        raise ValueError(
+            f"Got {name} of shape {X.shape}, but the network takes samples of "
+            f"{size} values (shape {tuple(sample_shape)}); expected an array of "
+            f"shape (n_samples, {size}) or (n_samples, *{tuple(sample_shape)})."
+        )
+    return np.asarray(X, dtype=np.float64).reshape(len(X), *sample_shape)

@@ -1,0 +1,177 @@
+"""skcae._base: encode / decode / reconstruct / anomaly_map, memory, registry."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from skcae import (
+    AutoencoderOutlierDetector,
+    ConvAutoencoder,
+    ConvAutoencoderOutlierDetector,
+)
+from skcae._base import ESTIMATORS, fitted_attribute_names, reconstruction_views
+
+
+def _network(det, images):
+    """Codes and reconstructions (data units) straight from the module."""
+    module = det.net_.module_.eval()
+    z = (images - det.center_.reshape(1, -1, 1, 1)) / det.scale_.reshape(1, -1, 1, 1)
+    with torch.no_grad():
+        x = torch.as_tensor(z, dtype=torch.float32)
+        recon = module(x).numpy() * det.scale_.reshape(1, -1, 1, 1)
+        return module.encode(x).numpy(), recon + det.center_.reshape(1, -1, 1, 1)
+
+
+def test_encode_is_the_encoder_output(fitted, digits):
+    X = digits[0][:200]
+    codes = fitted.encode(X)
+    assert codes.shape == (200, 2) and codes.dtype == np.float64
+    expected, _ = _network(fitted, X.reshape(-1, 1, 8, 8))
+    np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-6)
+    assert fitted.encode(X.astype(np.float32)).dtype == np.float32
+
+
+def test_decode_returns_nchw_images_and_inverts_encode(fitted, digits):
+    X = digits[0][:200]
+    decoded = fitted.decode(fitted.encode(X))
+    assert decoded.shape == (200, 1, 8, 8) and decoded.dtype == np.float64
+    np.testing.assert_allclose(
+        decoded, fitted.reconstruct(X.reshape(-1, 1, 8, 8)), rtol=1e-5, atol=1e-5
+    )
+    codes32 = fitted.encode(X).astype(np.float32)
+    assert fitted.decode(codes32).dtype == np.float32
+    assert fitted.decode(codes32.tolist()).shape == (200, 1, 8, 8)  # array-like
+
+
+@pytest.mark.parametrize(
+    "shape", [(200, 64), (200, 8, 8), (200, 1, 8, 8)], ids=["2d", "3d", "4d"]
+)
+def test_reconstruct_keeps_the_input_form(fitted, digits, shape):
+    X = digits[0][:200]
+    recon = fitted.reconstruct(X.reshape(shape))
+    assert recon.shape == shape
+    _, expected = _network(fitted, X.reshape(-1, 1, 8, 8))
+    np.testing.assert_allclose(
+        recon.reshape(-1, 1, 8, 8), expected, rtol=1e-5, atol=1e-4
+    )
+
+
+def test_reconstruct_keeps_channels_last(tiny):
+    X = np.random.RandomState(0).rand(30, 6, 5, 3)
+    det = ConvAutoencoderOutlierDetector(data_format="channels_last", **tiny).fit(X)
+    assert det.reconstruct(X).shape == (30, 6, 5, 3)
+    np.testing.assert_allclose(
+        det.reconstruct(X),
+        det.reconstruct(X.transpose(0, 3, 1, 2).copy().transpose(0, 2, 3, 1)),
+    )
+    assert det.anomaly_map(X).shape == (30, 3, 6, 5)
+
+
+def test_anomaly_maps_gray_and_colour(fitted_mse, fitted_rgb, digits, rgb):
+    maps = fitted_mse.anomaly_map(digits[0][:50])
+    assert maps.shape == (50, 8, 8) and maps.dtype == np.float64
+    np.testing.assert_allclose(
+        maps.mean(axis=(1, 2)), -fitted_mse.score_samples(digits[0][:50]), rtol=1e-6
+    )
+    rgb_maps = fitted_rgb.anomaly_map(rgb)
+    assert rgb_maps.shape == (40, 3, 6, 5)
+    recon = fitted_rgb.reconstruct(rgb)
+    np.testing.assert_allclose(rgb_maps, (rgb - recon) ** 2, rtol=1e-4, atol=1e-6)
+
+
+def test_inference_leaves_input_untouched(fitted, digits):
+    X = digits[0][:50].copy()
+    X.flags.writeable = False
+    before = X.copy()
+    for method in ("encode", "reconstruct", "anomaly_map", "score_samples"):
+        getattr(fitted, method)(X)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_decode_rejects_codes_of_the_wrong_width(fitted):
+    with pytest.raises(ValueError, match=r"Z with 3 columns.*latent_dim=2"):
+        fitted.decode(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("method", ["encode", "reconstruct", "anomaly_map", "decode"])
+def test_not_fitted(method):
+    with pytest.raises(NotFittedError):
+        getattr(ConvAutoencoderOutlierDetector(), method)(np.zeros((2, 4)))
+
+
+def test_reconstruction_views_one_pass(fitted_rgb, rgb):
+    images, recon, errors = reconstruction_views(fitted_rgb, rgb[:5])
+    assert images.shape == recon.shape == errors.shape == (5, 3, 6, 5)
+    np.testing.assert_allclose(images, rgb[:5], atol=1e-5)
+    np.testing.assert_allclose(errors, fitted_rgb.anomaly_map(rgb[:5]), rtol=1e-6)
+
+
+def test_reconstruction_views_of_tabular_rows(fitted_dense, digits):
+    images, _, _ = reconstruction_views(fitted_dense, digits[0][:3])
+    assert images.shape == (3, 1, 1, 64)
+
+
+def test_registry_holds_the_public_estimators():
+    assert set(ESTIMATORS) == {
+        "ConvAutoencoderOutlierDetector",
+        "ConvAutoencoder",
+        "AutoencoderOutlierDetector",
+    }
+
+
+def test_fitted_attribute_names_are_all_set(fitted, fitted_transformer, fitted_dense):
+    for est in (fitted, fitted_transformer, fitted_dense):
+        missing = [
+            n
+            for n in fitted_attribute_names(est)
+            if not hasattr(est, n) and n != "feature_names_in_"
+        ]
+        assert missing == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t, d: ConvAutoencoder(**t),
+        lambda t, d: AutoencoderOutlierDetector(**d),
+    ],
+    ids=["transformer", "dense"],
+)
+def test_memory_and_pickle_with_early_stopping(
+    make, digits, tiny, tiny_dense, tmp_path
+):
+    """Cached nets must pickle: this includes the EarlyStopping callback."""
+    X = digits[0][:100]
+    est = make(tiny, tiny_dense).set_params(
+        memory=joblib.Memory(tmp_path, verbose=0),
+        n_iter_no_change=1,
+        validation_fraction=0.2,
+    )
+    first = est.fit(X).encode(X)
+    again = clone(est).fit(X)
+    np.testing.assert_array_equal(again.encode(X), first)
+    restored = pickle.loads(pickle.dumps(again))
+    np.testing.assert_array_equal(restored.encode(X), first)
+
+
+def test_pickle_and_joblib_round_trip(fitted, digits, tmp_path):
+    X = digits[0][:100]
+    joblib.dump(fitted, tmp_path / "det.joblib")
+    for again in (
+        joblib.load(tmp_path / "det.joblib"),
+        pickle.loads(pickle.dumps(fitted)),
+    ):
+        np.testing.assert_array_equal(again.score_samples(X), fitted.score_samples(X))
+        np.testing.assert_array_equal(again.predict(X), fitted.predict(X))
+
+
+def test_clone_is_unfitted_with_same_params(fitted):
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    with pytest.raises(NotFittedError):
+        copy.predict(np.zeros((1, 64)))

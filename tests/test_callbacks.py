@@ -1,0 +1,127 @@
+"""skcae.callbacks: the ReconstructionMonitor."""
+
+import numpy as np
+import pytest
+
+from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector
+from skcae.callbacks import ReconstructionMonitor
+
+TINY = dict(channels=(4,), latent_dim=2, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def sets(digits):
+    """Training 0s (flat), held-out 0s (flat) and other digits (as 8x8 images)."""
+    X, y = digits
+    zeros, others = X[y == 0], X[y != 0]
+    return zeros[20:], zeros[:20], others[:20].reshape(-1, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def monitor(sets):
+    _, inliers, outliers = sets
+    return ReconstructionMonitor(inliers, outliers)
+
+
+@pytest.fixture(scope="module")
+def monitored(sets, monitor):
+    """A reconstruction-score detector fitted with the monitor for 3 epochs."""
+    train, _, _ = sets
+    return ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8),
+        score_type="reconstruction",
+        max_epochs=3,
+        callbacks=[monitor],
+        **TINY,
+    ).fit(train)
+
+
+def test_records_one_inlier_and_one_outlier_cost_per_epoch(monitored, monitor):
+    history = monitored.net_.history
+    inlier, outlier = history[:, "inlier_cost"], history[:, "outlier_cost"]
+    assert len(inlier) == len(outlier) == monitored.n_iter_ == 3
+    assert len(set(inlier)) == 3  # a new value every epoch
+    assert all(i < o for i, o in zip(inlier, outlier))
+    assert not hasattr(monitor, "sets_")  # the estimator trained with a copy
+
+
+def test_costs_are_the_reconstruction_scores_at_the_end(monitored, sets):
+    # the last epoch's weights are the final ones: cost == -score_samples
+    _, inliers, outliers = sets
+    history = monitored.net_.history
+    np.testing.assert_allclose(
+        history[-1, "inlier_cost"], -monitored.score_samples(inliers).mean(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        history[-1, "outlier_cost"],
+        -monitored.score_samples(outliers.reshape(-1, 64)).mean(),
+        rtol=1e-5,
+    )
+
+
+def test_tabular_detector_costs(digits):
+    X = digits[0]
+    det = AutoencoderOutlierDetector(
+        hidden_layer_sizes=(4,),
+        latent_dim=2,
+        max_epochs=2,
+        score_type="reconstruction",
+        device="cpu",
+        random_state=0,
+        callbacks=[ReconstructionMonitor(X[:20])],
+    ).fit(X[20:200])
+    history = det.net_.history
+    assert "outlier_cost" not in history[-1]  # no outlier set, no outlier cost
+    np.testing.assert_allclose(
+        history[-1, "inlier_cost"], -det.score_samples(X[:20]).mean(), rtol=1e-5
+    )
+
+
+class _ModeSpy(ReconstructionMonitor):
+    """Records the module's mode during and after the monitor's forward passes."""
+
+    def on_epoch_end(self, net, **kwargs):
+        module = net.module_
+        module.train()
+        seen = []
+        hook = module.register_forward_pre_hook(lambda m, args: seen.append(m.training))
+        try:
+            super().on_epoch_end(net, **kwargs)
+        finally:
+            hook.remove()
+        net.history.record("modes", (tuple(seen), module.training))
+
+
+def test_monitor_scores_in_eval_mode_and_restores_train_mode(sets):
+    train, inliers, _ = sets
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), max_epochs=2, callbacks=[_ModeSpy(inliers)], **TINY
+    ).fit(train)
+    for seen, after in det.net_.history[:, "modes"]:
+        assert seen and not any(seen)  # every monitor pass in eval mode
+        assert after  # and the module back in train mode
+
+
+@pytest.mark.parametrize(
+    "inliers, outliers, message",
+    [
+        (np.zeros((5, 63)), None, r"X_inliers of shape \(5, 63\)"),
+        (np.zeros((0, 64)), None, r"X_inliers of shape \(0, 64\)"),
+        (np.zeros((5, 64)), np.zeros((5, 7, 7)), r"X_outliers of shape \(5, 7, 7\)"),
+        (np.zeros((5, 64)), np.full((5, 64), np.nan), "X_outliers contains NaN"),
+        (np.full((5, 64), np.inf), None, "X_inliers contains infinity"),
+        (np.full((5, 64), "a"), None, "X_inliers has dtype"),
+    ],
+    ids=["wrong-size", "empty", "wrong-shape", "nan", "inf", "strings"],
+)
+def test_bad_monitor_sets_raise_at_fit(sets, inliers, outliers, message):
+    train, _, _ = sets
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8),
+        max_epochs=1,
+        callbacks=[ReconstructionMonitor(inliers, outliers)],
+        **TINY,
+    )
+    with pytest.raises(ValueError, match=message):
+        det.fit(train)
+    assert not hasattr(det, "net_")  # a failed fit leaves no fitted state

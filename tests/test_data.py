@@ -1,0 +1,77 @@
+"""skcae._data: float64 standardisation and the value-range check."""
+
+import numpy as np
+import pytest
+
+from skcae._data import Z_LIMIT, RangeTracker, Standardizer, take_rows
+
+
+@pytest.mark.parametrize("offset, scale", [(0, 1), (1e9, 1), (0, 1e-20), (5, 1e19)])
+def test_statistics_are_exact_far_from_zero_and_at_any_scale(offset, scale):
+    rng = np.random.RandomState(0)
+    X = offset + scale * rng.randn(1000, 3, 4, 4)  # several blocks
+    s = Standardizer.fit(X)
+    np.testing.assert_allclose(
+        s.center, X.mean(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12 * scale
+    )
+    np.testing.assert_allclose(s.scale, X.std(axis=(0, 2, 3)), rtol=1e-7)
+    z = s.transform(X[:10]).numpy()
+    assert z.dtype == np.float32 and np.abs(z).max() < 10
+    np.testing.assert_allclose(s.inverse(z), X[:10], rtol=1e-6, atol=1e-6 * scale)
+
+
+def test_tabular_rows_get_one_statistic_per_feature():
+    X = np.c_[np.arange(10.0), 100 + np.arange(10.0) * 3]
+    s = Standardizer.fit(X)
+    np.testing.assert_allclose(s.center, [4.5, 113.5])
+    np.testing.assert_allclose(s.scale, X.std(axis=0))
+
+
+@pytest.mark.parametrize("value", [0.0, 7.0, 1e9, -1e-30])
+def test_constant_channels_are_centred_not_scaled(value):
+    s = Standardizer.fit(np.full((20, 2, 3, 3), value))
+    np.testing.assert_array_equal(s.scale, [1.0, 1.0])
+    assert np.abs(s.transform(np.full((2, 2, 3, 3), value)).numpy()).max() == 0
+
+
+def test_absurd_values_are_clipped_not_infinite():
+    s = Standardizer.fit(np.random.RandomState(0).rand(20, 1, 2, 2))
+    z = s.transform(np.full((1, 1, 2, 2), 1e300)).numpy()
+    assert np.isfinite(z).all() and z.max() == pytest.approx(Z_LIMIT)
+
+
+def test_range_tracker_warns_of_other_units_only():
+    fitted = Standardizer.fit(np.random.RandomState(0).rand(50, 1, 4, 4) * 255)
+    same = RangeTracker()
+    same.update(np.random.RandomState(1).rand(10, 1, 4, 4) * 200)
+    assert same.mismatch(fitted) is None
+    other = RangeTracker()
+    other.update(np.random.RandomState(1).rand(10, 1, 4, 4))
+    message = other.mismatch(fitted)
+    assert "training data's spread" in message and "other units" in message
+    outliers = RangeTracker()  # a few extreme samples are not other units
+    batch = np.random.RandomState(2).rand(50, 1, 4, 4) * 255
+    batch[:2] *= 30
+    outliers.update(batch)
+    assert outliers.mismatch(fitted) is None
+    blank = RangeTracker()
+    blank.update(np.zeros((3, 1, 4, 4)))
+    assert blank.mismatch(fitted) is None
+
+
+def test_take_rows_in_memory_and_lazy():
+    X = np.arange(20.0).reshape(10, 2)
+    np.testing.assert_array_equal(take_rows(X, [3, 1]), X[[1, 3]])
+
+    class Lazy:
+        shape = X.shape
+
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, index):
+            return X[index]
+
+    subset = take_rows(Lazy(), [7, 2, 5])
+    assert subset.shape == (3, 2) and len(subset) == 3
+    np.testing.assert_array_equal(subset[0:3], X[[2, 5, 7]])

@@ -1,0 +1,143 @@
+"""skcae._network: the pure-torch autoencoders."""
+
+import numpy as np
+import pytest
+import torch
+
+from skcae import ConvAutoencoderModule, DenseAutoencoderModule
+from skcae._network import build_module, corrupt, max_pooling_blocks
+
+
+@pytest.mark.parametrize(
+    "shape, channels",
+    [
+        ((1, 8, 8), (4, 8)),
+        ((3, 7, 9), (4, 8)),
+        ((1, 1, 30), (4,)),
+        ((2, 28, 28), (8, 16)),
+    ],
+)
+def test_output_has_the_input_shape(shape, channels):
+    module = ConvAutoencoderModule(shape, channels=channels, latent_dim=3)
+    x = torch.rand(5, *shape)
+    assert module(x).shape == x.shape
+    assert module.encode(x).shape == (5, 3)
+    assert module.decode(module.encode(x)).shape == x.shape
+
+
+def test_one_pixel_high_signals_are_pooled_along_the_width_only():
+    module = ConvAutoencoderModule((1, 1, 30), channels=(4, 4), latent_dim=2)
+    assert module._pool == (1, 2)
+    assert module._code_shape == (4, 1, 8)  # 30 padded to 32, halved twice
+
+
+def test_default_channels_are_the_estimators():
+    assert ConvAutoencoderModule((1, 8, 8)).input_shape == (1, 8, 8)
+    sizes = [
+        m.out_channels
+        for m in ConvAutoencoderModule((1, 8, 8)).encoder_conv
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    assert sizes == [8, 16]
+
+
+@pytest.mark.parametrize("side, limit", [(2, 2), (8, 4), (9, 5), (28, 6), (32, 6)])
+def test_max_pooling_blocks(side, limit):
+    assert max_pooling_blocks(side, side) == limit
+    assert max_pooling_blocks(1, side) == limit  # signals: only W is pooled
+    assert max_pooling_blocks(1, 1) == 64  # one pixel: never pooled
+
+
+def test_too_deep_for_the_image_is_refused_before_allocating():
+    with pytest.raises(ValueError, match=r"8x8 pixels can be pooled at most 4 times"):
+        ConvAutoencoderModule((1, 8, 8), channels=(4,) * 14)
+
+
+@pytest.mark.parametrize("channels", [(), (0,), (4, -1)])
+def test_bad_channels(channels):
+    with pytest.raises(ValueError, match="positive ints"):
+        ConvAutoencoderModule((1, 8, 8), channels=channels)
+
+
+def test_build_module_is_reproducible_and_leaves_the_global_generator_alone():
+    state = torch.get_rng_state()
+    a = build_module(
+        ConvAutoencoderModule,
+        {"input_shape": (1, 8, 8)},
+        generator=torch.Generator().manual_seed(3),
+    )
+    b = build_module(
+        ConvAutoencoderModule,
+        {"input_shape": (1, 8, 8)},
+        generator=torch.Generator().manual_seed(3),
+    )
+    c = build_module(
+        ConvAutoencoderModule,
+        {"input_shape": (1, 8, 8)},
+        generator=torch.Generator().manual_seed(4),
+    )
+    assert torch.equal(torch.get_rng_state(), state)
+    for (_, pa), (_, pb), (_, pc) in zip(
+        a.state_dict().items(), b.state_dict().items(), c.state_dict().items()
+    ):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.encoder_fc.weight, c.encoder_fc.weight)
+    assert float(a.shift.abs().sum()) == 0 and float(a.scale.min()) == 1
+
+
+def test_initialisation_matches_pytorch_defaults_in_distribution():
+    module = build_module(
+        DenseAutoencoderModule,
+        {"n_features": 400, "hidden_layer_sizes": (300,)},
+        generator=torch.Generator().manual_seed(0),
+    )
+    weight = module.encoder[0].weight.detach()
+    bound = 1 / np.sqrt(400)  # kaiming_uniform(a=sqrt(5)) gives U(-1/sqrt(fan_in), ..)
+    assert float(weight.abs().max()) <= bound
+    assert float(weight.std()) == pytest.approx(bound / np.sqrt(3), rel=0.05)
+
+
+def test_corrupt_adds_noise_and_masks_from_the_generator():
+    z = torch.ones(200, 500)
+    noisy = corrupt(z, noise_std=0.5, generator=torch.Generator().manual_seed(0))
+    again = corrupt(z, noise_std=0.5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(noisy, again)
+    assert (noisy - z).std().item() == pytest.approx(0.5, rel=0.02)
+    masked = corrupt(z, mask_fraction=0.3)
+    assert set(masked.unique().tolist()) == {0.0, 1.0}
+    assert (masked == 0).float().mean().item() == pytest.approx(0.3, abs=0.01)
+    assert corrupt(z) is z  # nothing drawn at the defaults
+
+
+@pytest.mark.parametrize(
+    "module, x",
+    [
+        (
+            ConvAutoencoderModule(
+                (1, 8, 8), channels=(4,), noise_std=1.0, mask_fraction=0.5
+            ),
+            torch.rand(6, 1, 8, 8),
+        ),
+        (
+            DenseAutoencoderModule(
+                10, hidden_layer_sizes=(4,), noise_std=1.0, mask_fraction=0.5
+            ),
+            torch.rand(6, 10),
+        ),
+    ],
+    ids=["conv", "dense"],
+)
+def test_corruption_in_training_mode_only(module, x):
+    module.eval()
+    assert torch.equal(module(x), module(x))
+    module.train()
+    assert not torch.equal(module(x), module(x))
+
+
+def test_module_standardises_with_its_buffers():
+    module = DenseAutoencoderModule(3, hidden_layer_sizes=())
+    x = torch.tensor([[10.0, 20.0, 30.0]])
+    module.shift.copy_(x)
+    module.scale.fill_(5.0)
+    # the encoder sees zeros: its output is its bias
+    torch.testing.assert_close(module.encode(x), module.encoder[-1].bias[None])

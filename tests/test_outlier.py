@@ -1,0 +1,263 @@
+"""skcae._outlier: the outlier contract, thresholds and scoring parameters."""
+
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.ensemble import IsolationForest
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
+
+from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector, _outlier
+
+
+# -- the contract, side by side with IsolationForest ----
+@pytest.mark.parametrize("score_type", ["hybrid", "reconstruction", "latent"])
+def test_contract_matches_isolation_forest(digits, tiny, score_type):
+    X = digits[0][:300]
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.1, score_type=score_type, **tiny
+    )
+    iso = IsolationForest(contamination=0.1, random_state=0)
+    for est in (det, iso):
+        assert est.fit(X) is est
+        labels = est.predict(X)
+        assert labels.dtype.kind == "i" and set(np.unique(labels)) == {-1, 1}
+        scores, decision = est.score_samples(X), est.decision_function(X)
+        assert scores.dtype == np.float64 and scores.shape == (300,)
+        np.testing.assert_allclose(decision, scores - est.offset_)
+        np.testing.assert_array_equal(labels, np.where(decision < 0, -1, 1))
+        assert np.mean(labels == -1) == pytest.approx(0.1, abs=0.01)
+        np.testing.assert_array_equal(clone(est).fit_predict(X), labels)
+
+
+def test_score_types_are_what_they_say(fitted_mse, digits):
+    X = digits[0][:50]
+    module = fitted_mse.net_.module_
+    z = (X - fitted_mse.center_) / fitted_mse.scale_
+    with torch.no_grad():
+        zt = torch.as_tensor(z, dtype=torch.float32).view(-1, 1, 8, 8)
+        mse = ((module(zt) - zt) ** 2).flatten(1).mean(1).numpy()
+    mse = mse * fitted_mse.scale_[0] ** 2  # back to the squared units of X
+    np.testing.assert_allclose(fitted_mse.score_samples(X), -mse, rtol=1e-5)
+    maps = fitted_mse.anomaly_map(X)
+    np.testing.assert_allclose(maps.mean(axis=(1, 2)), mse, rtol=1e-5)
+
+
+def test_hybrid_scores_are_zero_or_negative(fitted, digits):
+    scores = fitted.score_samples(digits[0])
+    assert np.all(scores <= 0) and np.mean(scores == 0) > 0.05
+
+
+# -- thresholds ----
+def test_threshold_takes_precedence_over_contamination(fitted, digits):
+    X = digits[0][:300]
+    det = clone(fitted).set_params(threshold=5.0, contamination=0.3).fit(X)
+    assert det.offset_ == -5.0
+    np.testing.assert_array_equal(det.predict(X) == -1, -det.score_samples(X) > 5.0)
+
+
+def test_auto_contamination_is_calibrated_on_held_out_samples(zeros, tiny):
+    """Small X: out-of-fold scores of cross-fitted networks (not training scores)."""
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(zeros)
+    assert det.validation_scores_.shape == (len(zeros),)
+    assert det.offset_ == pytest.approx(np.percentile(det.validation_scores_, 1))
+    # the training samples, scored by the network that saw them, look better
+    assert np.mean(det.predict(zeros) == -1) <= 0.01
+
+
+def test_cross_fitting_trains_three_more_networks(
+    zeros, tiny, count_trainings, trainings
+):
+    ConvAutoencoderOutlierDetector(callbacks=[count_trainings()], **tiny).fit(zeros)
+    assert trainings() == 1 + _outlier.CROSS_FIT_FOLDS
+    assert count_trainings.n == 1  # user callbacks run on the kept network only
+
+
+def test_large_sets_hold_out_ten_percent(digits, tiny, trainings, monkeypatch):
+    monkeypatch.setattr(_outlier, "HOLDOUT_MIN_SAMPLES", 200)
+    X = digits[0][:300]
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(X)
+    assert trainings() == 1
+    assert det.validation_scores_.shape == (30,)
+    assert "valid_loss" in det.history_
+
+
+def test_user_validation_split_is_the_calibration_split(digits, tiny):
+    X = digits[0][:300]
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), validation_fraction=0.2, **tiny
+    ).fit(X)
+    assert det.validation_scores_.shape == (60,)
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.05, 0.1, 0.3])
+def test_set_threshold_from_held_out_data(fitted, digits, rate):
+    det = clone(fitted)
+    det.__dict__.update(fitted.__dict__)  # a copy to change offset_ on
+    held_out = digits[0][300:500]
+    assert det.set_threshold_from(held_out, false_positive_rate=rate) is det
+    flagged = det.predict(held_out) == -1
+    assert flagged.sum() == int(np.floor(rate * len(held_out)))
+
+
+def test_set_threshold_from_the_calibration_scores(fitted):
+    det = clone(fitted)
+    det.__dict__.update(fitted.__dict__)
+    det.set_threshold_from(false_positive_rate=0.1)
+    scores = det.validation_scores_
+    assert np.sum(scores < det.offset_) == int(np.floor(0.1 * len(scores)))
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0, -0.1, "0.1"])
+def test_bad_false_positive_rate(fitted, rate):
+    with pytest.raises(ValueError, match="false_positive_rate"):
+        fitted.set_threshold_from(false_positive_rate=rate)
+
+
+def test_false_positive_rate_near_one_flags_all_but_one(fitted_mse, digits):
+    det = clone(fitted_mse)
+    det.__dict__.update(fitted_mse.__dict__)
+    held_out = digits[0][300:320]
+    det.set_threshold_from(held_out, false_positive_rate=1 - 1e-12)
+    assert np.sum(det.predict(held_out) == -1) == 19
+
+
+def test_set_threshold_from_needs_a_fitted_detector():
+    with pytest.raises(NotFittedError):
+        ConvAutoencoderOutlierDetector().set_threshold_from(np.zeros((3, 4)))
+
+
+# -- scoring parameters: frozen at fit, no retraining with memory ----
+def test_changing_scoring_parameters_after_fit_changes_nothing(fitted, digits):
+    """No stale thresholds: score and offset_ come from the same fit."""
+    det = clone(fitted)
+    det.__dict__.update(fitted.__dict__)
+    X = digits[0][:300]
+    before, offset = det.score_samples(X), det.offset_
+    det.set_params(
+        score_type="reconstruction", score_top_fraction=0.05, contamination=0.4
+    )
+    np.testing.assert_array_equal(det.score_samples(X), before)
+    assert det.offset_ == offset
+
+
+def test_grid_over_scoring_parameters_does_not_retrain(
+    digits, tiny, tmp_path, trainings
+):
+    X0, y = digits
+    X = np.concatenate([X0[y == 0][:90], X0[y != 0][:10]])
+    labels = np.r_[np.ones(90, int), -np.ones(10, int)]
+    grid = {
+        "score_type": ["hybrid", "reconstruction", "latent"],
+        "contamination": ["auto", 0.1],
+    }
+
+    def search(memory):
+        before = trainings()
+        det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), memory=memory, **tiny)
+        cv = [
+            (np.arange(0, 100, 2), np.arange(1, 100, 2)),
+            (np.arange(1, 100, 2), np.arange(0, 100, 2)),
+        ]
+        result = GridSearchCV(det, grid, scoring="roc_auc", cv=cv).fit(X, labels)
+        return result, trainings() - before
+
+    plain, n_plain = search(None)
+    cached, n_cached = search(str(tmp_path))
+    per_fit = 1 + _outlier.CROSS_FIT_FOLDS
+    assert n_plain == (2 * 6 + 1) * per_fit
+    assert n_cached == (2 + 1) * per_fit  # once per split, then the refit
+    np.testing.assert_array_equal(
+        cached.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"]
+    )
+    assert np.isfinite(plain.cv_results_["mean_test_score"]).all()
+    assert search(str(tmp_path))[1] == 0  # everything from the cache now
+
+
+def test_memory_retrains_when_the_network_changes(zeros, tiny, tmp_path, trainings):
+    memory = joblib.Memory(tmp_path, verbose=0)
+    det = ConvAutoencoderOutlierDetector(
+        memory=memory, score_type="reconstruction", **tiny
+    )
+    per_fit = 1 + _outlier.CROSS_FIT_FOLDS
+    reference = det.fit(zeros).score_samples(zeros)
+    det.set_params(contamination=0.3, n_neighbors=3).fit(zeros)
+    np.testing.assert_array_equal(det.score_samples(zeros), reference)
+    assert trainings() == per_fit
+    for params in ({"latent_dim": 3}, {"noise_std": 0.1}, {"random_state": 1}):
+        clone(det).set_params(**params).fit(zeros)
+    clone(det).fit(zeros[:-1])  # other data
+    assert trainings() == 5 * per_fit
+
+
+# -- answers are never silently wrong ----
+def test_nan_network_raises_instead_of_predicting(fitted, digits):
+    det = clone(fitted)
+    det.__dict__.update(fitted.__dict__)
+    import copy
+
+    det.net_ = copy.deepcopy(fitted.net_)
+    with torch.no_grad():
+        det.net_.module_.decoder_conv[-1].bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="not finite"):
+        det.predict(digits[0][:5])
+
+
+def test_absurd_values_are_outliers_with_finite_scores(fitted, digits):
+    X = digits[0][:5].copy()
+    X[0, :] = 1e300
+    X[1, 10] = 1e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the range warning
+        scores = fitted.score_samples(X)
+        labels = fitted.predict(X)
+    assert np.isfinite(scores).all()
+    assert labels[0] == -1 and labels[1] == -1
+
+
+def test_data_in_other_units_warns(fitted, digits):
+    with pytest.warns(UserWarning, match="other units"):
+        fitted.score_samples(digits[0][:50] / 16.0)  # fitted on 0-16, now 0-1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.score_samples(digits[0][300:350])  # same units: silent
+
+
+def test_precision_far_from_zero(tiny):
+    """float64 data at 1e9 + N(0, 1) keep their digits (standardised in float64)."""
+    rng = np.random.RandomState(0)
+    normal = 1e9 + rng.randn(200, 1, 4, 4)
+    outliers = 1e9 + 4 * rng.randn(50, 1, 4, 4)
+    det = ConvAutoencoderOutlierDetector(score_type="reconstruction", **tiny)
+    det.fit(normal[:150])
+    scores = det.score_samples(np.r_[normal[150:], outliers])
+    auroc = roc_auc_score(np.r_[np.ones(50), np.zeros(50)], scores)
+    assert auroc > 0.95
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e19])
+def test_tiny_and_huge_units(tiny, scale):
+    rng = np.random.RandomState(0)
+    X = scale * rng.rand(120, 1, 4, 4)
+    det = ConvAutoencoderOutlierDetector(score_type="reconstruction", **tiny).fit(X)
+    scores = det.score_samples(X)
+    assert np.isfinite(scores).all() and np.ptp(scores) > 0
+
+
+def test_dense_detector_shares_the_contract(fitted_dense, digits):
+    X = digits[0][:300]
+    np.testing.assert_allclose(
+        fitted_dense.decision_function(X),
+        fitted_dense.score_samples(X) - fitted_dense.offset_,
+    )
+    assert set(np.unique(fitted_dense.predict(X))) <= {-1, 1}
+    assert isinstance(fitted_dense, AutoencoderOutlierDetector)
+
+
+def test_fit_predict_doc_is_skcae_s(fitted):
+    assert "Added in version" not in type(fitted).fit_predict.__doc__

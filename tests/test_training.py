@@ -1,0 +1,203 @@
+"""skcae._training: seeded, interruptible, guarded training through skorch."""
+
+import threading
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from skorch.callbacks import Callback
+
+from skcae import ConvAutoencoderOutlierDetector
+from skcae._training import auto_batch_size, resolve_device
+
+
+def test_refit_is_bit_identical_and_leaves_global_generators_alone(zeros, tiny):
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    a = ConvAutoencoderOutlierDetector(**tiny).fit(zeros)
+    b = ConvAutoencoderOutlierDetector(**tiny).fit(zeros)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    np.testing.assert_array_equal(a.score_samples(zeros), b.score_samples(zeros))
+    c = clone(a).set_params(random_state=1).fit(zeros)
+    assert not np.array_equal(a.score_samples(zeros), c.score_samples(zeros))
+
+
+def test_denoising_draws_are_seeded_too(zeros, tiny):
+    params = dict(tiny, noise_std=0.5, mask_fraction=0.2)
+    a = ConvAutoencoderOutlierDetector(**params).fit(zeros)
+    b = ConvAutoencoderOutlierDetector(**params).fit(zeros)
+    np.testing.assert_array_equal(a.score_samples(zeros), b.score_samples(zeros))
+
+
+def test_concurrent_fits_in_threads_are_reproducible(zeros, tiny):
+    reference = ConvAutoencoderOutlierDetector(**tiny).fit(zeros).score_samples(zeros)
+    torch_state = torch.get_rng_state()
+    results = [None] * 4
+
+    def fit(i):
+        det = ConvAutoencoderOutlierDetector(**tiny).fit(zeros)
+        results[i] = det.score_samples(zeros)
+
+    threads = [threading.Thread(target=fit, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for scores in results:
+        np.testing.assert_array_equal(scores, reference)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_auto_batch_size_gives_small_sets_enough_steps(zeros, tiny):
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(zeros[:130])
+    # 130 // 32 = 4, clipped up to 8 samples per step: 17 steps per epoch
+    assert det.net_.history[-1, "train_batch_count"] == 17
+    assert auto_batch_size(6000) == 64 and auto_batch_size(1000) == 31
+
+
+def test_verbose_with_the_default_batch_size(zeros, capsys):
+    """The defaults as a user meets them: verbose=1, batch_size="auto"."""
+    ConvAutoencoderOutlierDetector(max_epochs=2, verbose=1, random_state=0).fit(
+        zeros[:64]
+    )
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out
+    assert "it/s" in captured.err  # tqdm's progress bar
+
+
+def test_verbose_zero_is_silent(zeros, tiny, capsys):
+    ConvAutoencoderOutlierDetector(**tiny).fit(zeros)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+class Interrupt(Callback):
+    """Simulates Ctrl-C in the given epoch."""
+
+    def __init__(self, epoch=2):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_interrupt_propagates_and_leaves_the_estimator_unfitted(zeros, tiny, epoch):
+    det = ConvAutoencoderOutlierDetector(**dict(tiny, max_epochs=3))
+    det.fit(zeros)  # fitted before: a failed refit must not look fitted
+    det.set_params(callbacks=[Interrupt(epoch)])
+    with pytest.raises(KeyboardInterrupt):
+        det.fit(zeros)
+    assert not hasattr(det, "net_") and not hasattr(det, "offset_")
+
+
+def test_interrupted_fit_caches_nothing(zeros, tiny, tmp_path):
+    memory = joblib.Memory(tmp_path, verbose=0)
+    det = ConvAutoencoderOutlierDetector(
+        memory=memory, callbacks=[Interrupt(1)], **dict(tiny, max_epochs=3)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        det.fit(zeros)
+    cached = [p for p in tmp_path.rglob("output.pkl")]
+    assert cached == []
+
+
+def test_diverging_loss_raises_and_suggests_lower_lr(zeros, tiny):
+    det = ConvAutoencoderOutlierDetector(**dict(tiny, optimizer="sgd", lr=1e12))
+    with pytest.raises(FloatingPointError, match="lower lr"):
+        det.fit(zeros)
+
+
+class BlowUp(Callback):
+    """Wrecks the weights after the last recorded loss."""
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            for p in net.module_.parameters():
+                p.mul_(1e4)
+
+
+def test_divergence_after_the_last_batch_is_caught(zeros, tiny):
+    det = ConvAutoencoderOutlierDetector(callbacks=[BlowUp()], **tiny)
+    with pytest.raises(FloatingPointError, match="Training diverged"):
+        det.fit(zeros)
+
+
+def test_fit_inside_inference_mode(zeros, tiny):
+    with torch.inference_mode():
+        det = ConvAutoencoderOutlierDetector(**tiny).fit(zeros)
+        scores = det.score_samples(zeros)
+    assert np.isfinite(scores).all()
+
+
+def test_validation_split_and_early_stopping(digits, tiny):
+    X = digits[0][:300]
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8),
+        validation_fraction=0.2,
+        n_iter_no_change=2,
+        **dict(tiny, max_epochs=50, lr=0.05),
+    ).fit(X)
+    assert len(det.history_["valid_loss"]) == det.n_iter_
+    assert det.n_iter_ < 50  # stopped early with this noisy learning rate
+
+
+def test_user_callbacks_run_and_are_not_modified(zeros, tiny):
+    class CountEpochs(Callback):
+        def __init__(self):
+            self.count = 0
+
+        def on_epoch_end(self, net, **kwargs):
+            self.count += 1
+
+    cb = CountEpochs()
+    det = ConvAutoencoderOutlierDetector(callbacks=[cb], **tiny).fit(zeros)
+    assert cb.count == 0  # the user's object is copied, not mutated
+    used = [c for _, c in det.net_.callbacks_ if isinstance(c, CountEpochs)]
+    assert [c.count for c in used] == [tiny["max_epochs"]]
+
+
+@pytest.mark.parametrize(
+    "device, match",
+    [
+        ("gpu", "torch does not know"),
+        ("meta", "meta device holds no data"),
+        ("cuda:7", "CUDA|cuda"),
+        ("tpu", "expected 'auto'"),
+    ],
+)
+def test_bad_devices_are_clear_errors(device, match):
+    if device == "cuda:7" and torch.cuda.device_count() > 7:  # pragma: no cover
+        pytest.skip("this machine has 8 GPUs")
+    with pytest.raises(ValueError, match=match):
+        resolve_device(device)
+
+
+def test_auto_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+
+
+def test_mixed_precision_runs_the_network_in_bfloat16(zeros, tiny):
+    det = ConvAutoencoderOutlierDetector(mixed_precision=True, **tiny).fit(zeros)
+    seen = []
+    conv = det.net_.module_.encoder_conv[0]
+    handle = conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    scores = det.score_samples(zeros)
+    handle.remove()
+    assert torch.bfloat16 in seen and np.isfinite(scores).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_cuda_training_and_scoring(zeros, tiny, mixed_precision):  # pragma: no cover
+    det = ConvAutoencoderOutlierDetector(
+        **dict(tiny, device="cuda", mixed_precision=mixed_precision)
+    ).fit(zeros)
+    assert det.net_.device == "cuda"
+    assert np.isfinite(det.score_samples(zeros)).all()
