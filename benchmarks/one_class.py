@@ -1,115 +1,79 @@
 """One-class benchmark: train on one digit, detect every other digit.
 
-The protocol of issue 3: for each digit, the detector is fitted on that
-digit's *training* images only and scores the whole *test* set; the AUROC
-and average precision treat the digit as the inlier (positive) class.
-MNIST (28x28) is read from a local folder of IDX files; ``--dataset digits``
-uses scikit-learn's bundled 8x8 digits (split 70/30, stratified, seed 0),
-so the script also runs without MNIST.
+For each digit, every detector is fitted on that digit's *training* images
+only and scores the whole *test* set; the AUROC and average precision treat
+the digit as the inlier (positive) class, so higher ``score_samples`` must
+mean "this digit". The test set is only ever scored: nothing is tuned on
+it. MNIST (28x28) is read from a local folder of IDX files; ``--dataset
+digits`` uses scikit-learn's bundled 8x8 digits (split 70/30, stratified,
+seed 0), so the script also runs without MNIST.
 
-Methods:
+Methods (see ``benchmarks/_methods.py``): ``skcae`` (the default
+:class:`~skcae.ConvAutoencoderOutlierDetector`, ``score_type="hybrid"``),
+``skcae-mse`` (the same network, ``score_type="reconstruction"``: refitted
+from a :class:`joblib.Memory` cache, so only the score model is fitted
+again), ``iforest``, ``lof``, ``ocsvm``, ``pca`` and ``pyod-ae`` (when PyOD
+imports). ``--seeds N`` repeats everything with seeds 0..N-1 (the
+detectors' ``random_state``; the data split is fixed).
 
-* ``skcae``: :class:`~skcae.ConvAutoencoderOutlierDetector` with its default
-  parameters (only ``random_state`` is set; ``--skcae-params`` overrides
-  others, e.g. ``--skcae-params '{"channels": [8, 16]}'``).
-* ``skcae-blur``: the ``skcae`` model (the same fit, reused when ``skcae``
-  runs too) scored by a blurred top-k error instead of the mean squared
-  error: the per-pixel squared errors are smoothed by a 3x3 box filter and
-  the mean of the largest 10% is the outlier cost (skcae's
-  ``score_smoothing=3, score_top_fraction=0.1`` where the installed skcae has
-  them, else computed here from ``det.net_.module_``).
-* ``skcae-tuned``: the same, its ``latent_dim`` and score aggregation
-  (``score_smoothing``, ``score_top_fraction``; see ``TUNED_GRID``) chosen by
-  :class:`~sklearn.model_selection.GridSearchCV` (``scoring="roc_auc"``) on a
-  validation split drawn from the *training* set alone: 20% of the training
-  images of every digit are held out; the grid's training fold is the
-  normal digit's remaining training images (so the detector never sees an
-  outlier) and its validation fold is the held-out images of all digits,
-  labelled +1 (the digit) / -1 (others), through a
-  :class:`~sklearn.model_selection.PredefinedSplit`. The best parameters are
-  then refitted on all of the digit's training images. The test set is used
-  for nothing but the final score.
-* ``iforest``: :class:`~sklearn.ensemble.IsolationForest` on raw pixels.
-* ``lof``: :class:`~sklearn.neighbors.LocalOutlierFactor` with
-  ``novelty=True``.
-* ``ocsvm``: :class:`~sklearn.svm.OneClassSVM` (RBF, ``gamma="scale"``,
-  ``nu=0.1``), fitted on at most ``--ocsvm-max-train`` training images
-  (default 2000, a random subsample) to keep it affordable on MNIST.
-* ``pca``: reconstruction error of :class:`~sklearn.decomposition.PCA`
-  with 32 components.
-
-Results go to ``<out>/<dataset>.md`` (Markdown tables), ``<out>/<dataset>.csv``
-(one row per digit, method and seed) and ``<out>/<dataset>.png`` (bar chart).
+Writes ``<out>/<dataset>.md`` (tables of the mean over seeds, wins against
+LOF and PCA, skcae's fit seconds and scoring images/s), ``<out>/<dataset>.csv``
+(one row per digit, method and seed), ``<out>/<dataset>_auroc.csv`` (digit x
+method AUROC) and ``<out>/<dataset>.png`` (bar chart).
 
 Examples (from the repository root)::
 
-    python benchmarks/one_class.py --dataset digits --quick
-    python benchmarks/one_class.py --methods skcae pca iforest --threads 2
+    python benchmarks/one_class.py --dataset digits --quick --threads 1 --out /tmp/b
+    python benchmarks/one_class.py --dataset mnist --threads 2     # ~10 min
 """
 
 import argparse
 import csv
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import (
+    RESULTS,
+    environment_lines,
+    grouped_bars,
+    load_mnist_split,
+    md_table,
+    mean_std,
+    set_threads,
+    signed,
+    uptime,
+    write_csv,
+)
+from _methods import (
+    BASELINES,
+    SKCAE_METHODS,
+    SkcaeCache,
+    make_method,
+    method_notes,
+    skcae_maker,
+    warm_up,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
-
-METHODS = ("skcae", "skcae-blur", "skcae-tuned", "iforest", "lof", "ocsvm", "pca")
-# latent size x score aggregation; with memory= the aggregation grid reuses
-# each trained network, so this trains 2 networks per digit, not 8
-TUNED_GRID = {
-    "latent_dim": [8, 16],
-    "score_smoothing": [1, 3],
-    "score_top_fraction": [1.0, 0.1],
-}
-QUICK_GRID = {"latent_dim": [8, 16], "max_epochs": [2]}
-VALIDATION_SIZE = 0.2
+METHODS = (*SKCAE_METHODS, *BASELINES)
 DATA_SEED = 0
-
-
-# -- data ---------------------------------------------------------------------
-def find_mnist(path):
-    """The MNIST folder: ``path`` if given, else $SKCAE_MNIST, else the
-    ``shared/data/mnist`` folder beside or inside the repository."""
-    if path is not None:
-        return Path(path).expanduser()
-    candidates = []
-    if os.environ.get("SKCAE_MNIST"):
-        candidates.append(Path(os.environ["SKCAE_MNIST"]).expanduser())
-    candidates += [
-        ROOT.parent / "shared" / "data" / "mnist",
-        ROOT / "shared" / "data" / "mnist",
-        Path.cwd().parent / "shared" / "data" / "mnist",
-    ]
-    for folder in candidates:
-        if (folder / "t10k-labels-idx1-ubyte.gz").is_file() or (
-            folder / "t10k-labels-idx1-ubyte"
-        ).is_file():
-            return folder
-    raise SystemExit(
-        "No MNIST folder found; looked in "
-        + ", ".join(str(c) for c in candidates)
-        + ". Pass --mnist-path or set SKCAE_MNIST, or use --dataset digits."
-    )
+QUICK_TRAIN = 500  # --quick: at most this many training images per digit
+FIELDS = [
+    "dataset", "method", "digit", "seed", "n_train", "n_test", "auroc", "ap",
+    "fit_s", "score_s", "score_per_s", "fit_kind", "n_iter", "torch_threads",
+]  # fmt: skip
 
 
 def load(dataset, mnist_path):
     """(X_train, y_train, X_test, y_test), images as float32 in [0, 1]."""
-    from skcae.datasets import load_digits_images, load_mnist
-
     if dataset == "mnist":
-        folder = find_mnist(mnist_path)
-        X_train, y_train = load_mnist(folder, subset="train", return_X_y=True)
-        X_test, y_test = load_mnist(folder, subset="test", return_X_y=True)
+        X_train, y_train = load_mnist_split(mnist_path, "train")
+        X_test, y_test = load_mnist_split(mnist_path, "test")
         return X_train, y_train, X_test, y_test
     from sklearn.model_selection import train_test_split
+
+    from skcae.datasets import load_digits_images
 
     X, y = load_digits_images(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -118,319 +82,215 @@ def load(dataset, mnist_path):
     return X_train, y_train, X_test, y_test
 
 
-# -- methods ------------------------------------------------------------------
-def flat(X):
-    return X.reshape(len(X), -1)
+def run(args, X_train, y_train, X_test, y_test, methods):
+    """Fit and score every (seed, digit, method); one result row each."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
-
-class PCAReconstruction:
-    """Minus the mean squared PCA reconstruction error (higher = more normal)."""
-
-    def __init__(self, n_components=32, random_state=None):
-        self.n_components = n_components
-        self.random_state = random_state
-
-    def fit(self, X):
-        from sklearn.decomposition import PCA
-
-        X = flat(X)
-        n = min(self.n_components, X.shape[0] - 1, X.shape[1])
-        self.pca_ = PCA(n, random_state=self.random_state).fit(X)
-        return self
-
-    def score_samples(self, X):
-        X = flat(X)
-        recon = self.pca_.inverse_transform(self.pca_.transform(X))
-        return -np.mean((X - recon) ** 2, axis=1)
-
-
-class Flat:
-    """Give a scikit-learn detector flat pixel rows."""
-
-    def __init__(self, estimator, max_train=None, random_state=None):
-        self.estimator = estimator
-        self.max_train = max_train
-        self.random_state = random_state
-
-    def fit(self, X):
-        if self.max_train is not None and len(X) > self.max_train:
-            rng = np.random.RandomState(self.random_state)
-            X = X[np.sort(rng.choice(len(X), self.max_train, replace=False))]
-        self.estimator.fit(flat(X))
-        return self
-
-    def score_samples(self, X):
-        return self.estimator.score_samples(flat(X))
-
-
-def blurred_topk_errors(det, X, kernel=3, top=0.1):
-    """Mean of the top ``top`` share of 3x3-box-blurred squared pixel errors."""
-    import torch
-    from torch.nn import functional as F
-
-    module = det.net_.module_
-    module.eval()
-    images = np.asarray(X, dtype=np.float32)
-    images = images[:, None] if images.ndim == 3 else images
-    weight = torch.full((1, 1, kernel, kernel), 1.0 / kernel**2)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(images), 1024):
-            x = torch.from_numpy(images[start : start + 1024]).to(det.device_)
-            err = (module(x) - x).square().mean(1, keepdim=True)
-            err = F.conv2d(err, weight.to(err.device), padding=kernel // 2).flatten(1)
-            k = max(1, int(round(top * err.shape[1])))
-            out.append(err.topk(k, dim=1).values.mean(1).cpu())
-    return torch.cat(out).numpy()
-
-
-class BlurredSkcae:
-    """A fitted (or cached) skcae detector scored by :func:`blurred_topk_errors`."""
-
-    def __init__(self, make, cache, key):
-        self.make, self.cache, self.key = make, cache, key
-
-    def fit(self, X):
-        if self.key not in self.cache:
-            self.cache[self.key] = self.make().fit(X)
-        self.detector_ = self.cache[self.key]
-        return self
-
-    def score_samples(self, X):
-        det = self.detector_
-        if "score_smoothing" in det.get_params():  # skcae's own pooled score
-            saved = det.get_params()
-            det.set_params(score_smoothing=3, score_top_fraction=0.1)
-            try:
-                return det.score_samples(X)
-            finally:
-                det.set_params(
-                    score_smoothing=saved["score_smoothing"],
-                    score_top_fraction=saved["score_top_fraction"],
-                )
-        return -blurred_topk_errors(det, X)
-
-
-class CachedFit:
-    """Fit ``estimator`` and keep it in ``cache`` for skcae-blur to reuse."""
-
-    def __init__(self, estimator, cache, key):
-        self.estimator, self.cache, self.key = estimator, cache, key
-
-    def fit(self, X):
-        self.cache[self.key] = self.estimator.fit(X)
-        return self
-
-    def score_samples(self, X):
-        return self.estimator.score_samples(X)
-
-
-class TunedSkcae:
-    """skcae with a tiny grid searched on a split of the training set only."""
-
-    def __init__(self, grid, X_train, y_train, digit, seed, quick):
-        self.grid = grid
-        self.X_train, self.y_train = X_train, y_train
-        self.digit, self.seed, self.quick = digit, seed, quick
-
-    def fit(self, X):
-        from sklearn.model_selection import (
-            GridSearchCV,
-            PredefinedSplit,
-            train_test_split,
-        )
-
-        from skcae import ConvAutoencoderOutlierDetector
-
-        idx_fit, idx_val = train_test_split(
-            np.arange(len(self.y_train)),
-            test_size=VALIDATION_SIZE,
-            stratify=self.y_train,
-            random_state=DATA_SEED,
-        )
-        normal = idx_fit[self.y_train[idx_fit] == self.digit]
-        X_cv = np.concatenate([self.X_train[normal], self.X_train[idx_val]])
-        y_cv = np.concatenate(
-            [
-                np.ones(len(normal), dtype=int),
-                np.where(self.y_train[idx_val] == self.digit, 1, -1),
-            ]
-        )
-        # -1: always in the training fold (normal images only); 0: the
-        # validation fold (held-out images of every digit)
-        fold = np.r_[np.full(len(normal), -1), np.zeros(len(idx_val), dtype=int)]
-        import tempfile
-
-        cache = tempfile.mkdtemp(prefix="skcae-tuned-")
-        search = GridSearchCV(
-            ConvAutoencoderOutlierDetector(random_state=self.seed, memory=cache),
-            self.grid,
-            scoring="roc_auc",
-            cv=PredefinedSplit(fold),
-            refit=False,  # a refit on X_cv would train on the outliers
-        )
-        search.fit(X_cv, y_cv)
-        self.best_params_ = search.best_params_
-        self.best_score_ = search.best_score_
-        self.detector_ = ConvAutoencoderOutlierDetector(
-            random_state=self.seed, **self.best_params_
-        ).fit(X)
-        return self
-
-    def score_samples(self, X):
-        return self.detector_.score_samples(X)
-
-
-def make_method(name, args, seed, data, digit, cache):
-    from sklearn.ensemble import IsolationForest
-    from sklearn.neighbors import LocalOutlierFactor
-    from sklearn.svm import OneClassSVM
-
-    from skcae import ConvAutoencoderOutlierDetector
-
-    def make_skcae():
-        params = {"max_epochs": 2} if args.quick else {}
-        params.update(args.skcae_params)
-        return ConvAutoencoderOutlierDetector(random_state=seed, **params)
-
-    if name == "skcae":
-        return CachedFit(make_skcae(), cache, (digit, seed))
-    if name == "skcae-blur":
-        return BlurredSkcae(make_skcae, cache, (digit, seed))
-    if name == "skcae-tuned":
-        grid = QUICK_GRID if args.quick else TUNED_GRID
-        return TunedSkcae(grid, data[0], data[1], digit, seed, args.quick)
-    if name == "iforest":
-        return Flat(IsolationForest(random_state=seed))
-    if name == "lof":
-        return Flat(LocalOutlierFactor(novelty=True))
-    if name == "ocsvm":
-        return Flat(
-            OneClassSVM(gamma="scale", nu=0.1),
-            max_train=args.ocsvm_max_train,
-            random_state=seed,
-        )
-    if name == "pca":
-        return PCAReconstruction(32, random_state=seed)
-    raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+    cache = SkcaeCache(skcae_maker(args.n_jobs, args.quick, args.skcae_params))
+    rows = []
+    try:
+        sample = X_train[y_train == args.digits[0]][:64]
+        warm_up(methods, cache, sample, sample)  # training images only
+        for seed in range(args.seeds):
+            for digit in args.digits:
+                cache.task()
+                X_fit = X_train[y_train == digit]
+                if args.quick:
+                    X_fit = X_fit[:QUICK_TRAIN]
+                is_inlier = (y_test == digit).astype(int)
+                for name in methods:
+                    method = make_method(name, seed, cache, args.ocsvm_max_train)
+                    t0 = time.perf_counter()
+                    method.fit(X_fit)
+                    fit_s = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    scores = method.score_samples(X_test)
+                    score_s = time.perf_counter() - t0
+                    row = {
+                        "dataset": args.dataset,
+                        "method": name,
+                        "digit": digit,
+                        "seed": seed,
+                        "n_train": len(X_fit),
+                        "n_test": len(X_test),
+                        "auroc": roc_auc_score(is_inlier, scores),
+                        "ap": average_precision_score(is_inlier, scores),
+                        "fit_s": fit_s,
+                        "score_s": score_s,
+                        "score_per_s": len(X_test) / max(score_s, 1e-9),
+                        **method.info,
+                    }
+                    rows.append(row)
+                    extra = (
+                        f"  [{row['fit_kind']}, {row['n_iter']} epochs, "
+                        f"{row['torch_threads']} thread(s)]"
+                        if "fit_kind" in row
+                        else ""
+                    )
+                    print(
+                        f"[seed {seed}] digit {digit} {name:<9s} "
+                        f"AUROC {row['auroc']:.4f}  AP {row['ap']:.4f}  "
+                        f"fit {fit_s:6.1f}s  score {score_s:5.2f}s{extra}",
+                        flush=True,
+                    )
+    finally:
+        cache.close()
+    return rows
 
 
 # -- reporting ----------------------------------------------------------------
-def _cell(values, fmt):
-    values = np.asarray(values, dtype=float)
-    if len(values) == 1:
-        return format(values[0], fmt)
-    return f"{format(values.mean(), fmt)} ± {format(values.std(ddof=1), fmt)}"
+def _values(rows, method, key, digit=None, seed=None):
+    return [
+        r[key]
+        for r in rows
+        if r["method"] == method
+        and (digit is None or r["digit"] == digit)
+        and (seed is None or r["seed"] == seed)
+    ]
 
 
-def write_auroc_table(rows, methods, path):
-    """Digit x method AUROC (mean over seeds) as a wide CSV, for the docs."""
-    methods = [m for m in methods if any(r["method"] == m for r in rows)]
-    digits = sorted({r["digit"] for r in rows})
-
-    def auroc(method, digit):
-        vals = [r["auroc"] for r in rows if r["method"] == method
-                and (digit is None or r["digit"] == digit)]
-        return f"{np.mean(vals):.3f}"
-
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["digit", *methods])
-        for digit in digits:
-            writer.writerow([digit, *(auroc(m, digit) for m in methods)])
-        writer.writerow(["mean", *(auroc(m, None) for m in methods)])
+def _mean(rows, method, key, digit=None):
+    values = _values(rows, method, key, digit)
+    return float(np.mean(values)) if values else float("nan")
 
 
-def markdown(rows, dataset, methods, digits, args, header_lines):
-    def get(method, digit, key):
-        return [r[key] for r in rows if r["method"] == method and r["digit"] == digit]
+def _over_seeds(rows, method, key):
+    """The mean over digits of each seed (for mean ± std over seeds)."""
+    seeds = sorted({r["seed"] for r in rows if r["method"] == method})
+    return [np.mean(_values(rows, method, key, seed=s)) for s in seeds]
 
-    def mean_over_digits(method, key):
-        # mean over digits for each seed, then mean ± std over seeds
-        seeds = sorted({r["seed"] for r in rows if r["method"] == method})
-        return [
-            np.mean([r[key] for r in rows if r["method"] == method and r["seed"] == s])
-            for s in seeds
+
+def metric_table(rows, methods, digits, key, fmt):
+    body = [
+        [d, *(format(_mean(rows, m, key, d), fmt) for m in methods)] for d in digits
+    ]
+    body.append(
+        [
+            "**mean**",
+            *(f"**{mean_std(_over_seeds(rows, m, key), fmt)}**" for m in methods),
         ]
+    )
+    return md_table(["digit", *methods], body)
 
-    lines = [f"# One-class benchmark: {dataset}", ""] + header_lines + [""]
-    for key, title, fmt in (
-        ("auroc", "AUROC (digit = inlier class)", ".3f"),
-        ("ap", "Average precision (digit = positive class)", ".3f"),
-        ("fit_s", "Fit time (s)", ".1f"),
-        ("score_s", "Score time for the whole test set (s)", ".2f"),
-    ):
-        lines += [
-            f"## {title}",
-            "",
-            "| digit | " + " | ".join(methods) + " |",
-            "|---|" + "---|" * len(methods),
-        ]
-        for d in digits:
-            lines.append(
-                f"| {d} | "
-                + " | ".join(_cell(get(m, d, key), fmt) for m in methods)
-                + " |"
+
+def std_table(rows, methods, digits):
+    """Standard deviation over seeds of each digit's AUROC."""
+    body = [
+        [d, *(f"{np.std(_values(rows, m, 'auroc', d), ddof=1):.3f}" for m in methods)]
+        for d in digits
+    ]
+    return md_table(["digit", *methods], body)
+
+
+def wins_table(rows, methods, digits):
+    """AUROC (and AP) of each skcae method minus LOF's / PCA's, per digit."""
+    pairs = [
+        (m, ref)
+        for m in methods
+        if m in SKCAE_METHODS
+        for ref in ("lof", "pca")
+        if ref in methods
+    ]
+    if not pairs:
+        return []
+    body = []
+    for d in digits:
+        cells = []
+        for m, ref in pairs:
+            diff = _mean(rows, m, "auroc", d) - _mean(rows, ref, "auroc", d)
+            cells.append(("✓ " if diff > 0 else "") + signed(diff))
+        body.append([d, *cells])
+    for key, label in (("auroc", "AUROC wins"), ("ap", "AP wins")):
+        counts = []
+        for m, ref in pairs:
+            wins = sum(
+                _mean(rows, m, key, d) > _mean(rows, ref, key, d) for d in digits
             )
-        lines.append(
-            "| **mean** | "
-            + " | ".join(f"**{_cell(mean_over_digits(m, key), fmt)}**" for m in methods)
-            + " |"
-        )
-        lines.append("")
-    tuned = [r for r in rows if r.get("best_params")]
-    if tuned:
+            counts.append(f"**{wins}/{len(digits)}**")
+        body.append([f"**{label}**", *counts])
+    header = ["digit", *(f"{m} vs {ref}" for m, ref in pairs)]
+    return md_table(header, body)
+
+
+def skcae_table(rows, methods, digits):
+    """skcae's fit seconds, scoring-only refit and scoring images/s."""
+    present = [m for m in SKCAE_METHODS if m in methods]
+    if not present:
+        return []
+    header = ["digit", "n_train"]
+    for m in present:
+        header += [f"{m} fit s", f"{m} score images/s"]
+    header += ["epochs", "torch threads"]
+    body = []
+    for d in [*digits, None]:
+        some = [r for r in rows if r["method"] == present[0]]
+        some = [r for r in some if d is None or r["digit"] == d]
+        cells = [
+            "**mean**" if d is None else d,
+            f"{np.mean([r['n_train'] for r in some]):.0f}",
+        ]
+        for m in present:
+            cells += [
+                f"{_mean(rows, m, 'fit_s', d):.1f}",
+                f"{_mean(rows, m, 'score_per_s', d):,.0f}",
+            ]
+        threads = sorted({str(r["torch_threads"]) for r in some})
+        cells += [f"{np.mean([r['n_iter'] for r in some]):.0f}", ", ".join(threads)]
+        body.append(cells)
+    return md_table(header, body)
+
+
+def markdown(rows, dataset, methods, digits, header, seeds):
+    lines = [f"# One-class benchmark: {dataset}", "", *header, ""]
+    lines += ["## AUROC (digit = inlier class), mean over seeds", ""]
+    lines += metric_table(rows, methods, digits, "auroc", ".3f")
+    if seeds > 1:
+        lines += ["## AUROC: standard deviation over seeds", ""]
+        lines += std_table(rows, methods, digits)
+    lines += ["## Average precision (digit = positive class), mean over seeds", ""]
+    lines += metric_table(rows, methods, digits, "ap", ".3f")
+    wins = wins_table(rows, methods, digits)
+    if wins:
         lines += [
-            "## skcae-tuned: parameters chosen on the training-set split",
+            "## skcae against LOF and PCA",
             "",
-            "| digit | seed | best params | validation AUROC |",
-            "|---|---|---|---|",
+            "AUROC difference per digit (mean over seeds; ✓ = skcae ahead), "
+            "and the digits won on AUROC and on average precision.",
+            "",
+            *wins,
         ]
+    timing = skcae_table(rows, methods, digits)
+    if timing:
         lines += [
-            f"| {r['digit']} | {r['seed']} | {r['best_params']} | "
-            f"{r['val_auroc']:.3f} |"
-            for r in tuned
+            "## skcae: fit seconds and scoring speed",
+            "",
+            "skcae's fit trains the network (and fills the cache); skcae-mse's "
+            "fit is the scoring-only refit from the cache. Scoring images/s: "
+            "the whole test set in one `score_samples` call.",
+            "",
+            *timing,
         ]
-        lines.append("")
+    lines += ["## Fit time (s), mean over seeds", ""]
+    lines += metric_table(rows, methods, digits, "fit_s", ".2f")
+    lines += ["## Score time for the whole test set (s), mean over seeds", ""]
+    lines += metric_table(rows, methods, digits, "score_s", ".2f")
     return "\n".join(lines)
 
 
-def bar_chart(rows, dataset, methods, digits, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [str(d) for d in digits] + ["mean"]
-    width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels)), 4))
-    for i, m in enumerate(methods):
-        per = [
-            np.mean([r["auroc"] for r in rows if r["method"] == m and r["digit"] == d])
-            for d in digits
-        ]
-        per.append(np.mean(per))
-        ax.bar(
-            np.arange(len(labels)) + (i - (len(methods) - 1) / 2) * width,
-            per,
-            width,
-            label=m,
-        )
-    low = min(r["auroc"] for r in rows)
-    ax.set_ylim(max(0.0, low - 0.05), 1.0)
-    ax.set_xticks(np.arange(len(labels)), labels)
-    ax.set_xlabel("inlier digit")
-    ax.set_ylabel("AUROC")
-    ax.set_title(f"One-class detection on {dataset}")
-    ax.legend(ncol=len(methods), fontsize="small", loc="upper center",
-              bbox_to_anchor=(0.5, -0.12), frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def write_auroc_csv(rows, methods, digits, path):
+    """Digit x method AUROC (mean over seeds) as a wide CSV, for the docs."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["digit", *methods])
+        for d in digits:
+            writer.writerow(
+                [d, *(f"{_mean(rows, m, 'auroc', d):.3f}" for m in methods)]
+            )
+        writer.writerow(["mean", *(f"{_mean(rows, m, 'auroc'):.3f}" for m in methods)])
 
 
 # -- main ---------------------------------------------------------------------
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="One-class digit benchmark: train on one digit's training "
         "images, score the whole test set (AUROC, average precision)."
@@ -439,8 +299,8 @@ def main(argv=None):
         "--dataset",
         choices=("mnist", "digits"),
         default="mnist",
-        help="mnist (local IDX files) or digits (sklearn's bundled "
-        "8x8 digits); default: %(default)s",
+        help="mnist (local IDX files) or digits (sklearn's 8x8 "
+        "digits); default: %(default)s",
     )
     p.add_argument(
         "--mnist-path",
@@ -471,21 +331,23 @@ def main(argv=None):
     p.add_argument(
         "--out",
         type=Path,
-        default=ROOT / "benchmarks" / "results",
+        default=RESULTS,
         help="output folder (default: benchmarks/results)",
     )
     p.add_argument(
         "--skcae-params",
         type=json.loads,
         default={},
-        help="JSON dict of ConvAutoencoderOutlierDetector parameters "
-        "for skcae and skcae-blur, e.g. '{\"channels\": [8, 16]}'",
+        help="JSON dict of extra ConvAutoencoderOutlierDetector "
+        "parameters for skcae and skcae-mse, e.g. "
+        "'{\"channels\": [16, 32]}' (default: none)",
     )
     p.add_argument(
         "--threads",
         type=int,
         default=None,
-        help="torch.set_num_threads (default: torch's own choice)",
+        help="torch.set_num_threads, also skcae's n_jobs (default: "
+        "torch's own choice and skcae's adaptive n_jobs=None)",
     )
     p.add_argument(
         "--ocsvm-max-train",
@@ -497,110 +359,60 @@ def main(argv=None):
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke test: 2 epochs for skcae, 500 training images per digit at most",
+        help=f"a smoke test: 2 epochs for skcae, at most {QUICK_TRAIN} "
+        "training images per digit",
     )
-    args = p.parse_args(argv)
+    return p.parse_args(argv)  # fmt: skip
 
-    import torch
-    from sklearn.metrics import average_precision_score, roc_auc_score
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+def main(argv=None):
+    args = parse_args(argv)
+    set_threads(args.threads)
+    args.n_jobs = args.threads
+    methods = list(dict.fromkeys(args.methods))
+    notes = method_notes(methods)
     X_train, y_train, X_test, y_test = load(args.dataset, args.mnist_path)
-    data = (X_train, y_train)
     args.out.mkdir(parents=True, exist_ok=True)
+    size = "x".join(map(str, X_train.shape[1:]))
     header = [
-        f"Train on one digit's training images ({args.dataset}: "
-        f"{len(X_train)} train / {len(X_test)} test images of "
-        f"{X_train.shape[1]}x{X_train.shape[2]}), score the whole test set.",
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
-        f"seeds 0..{args.seeds - 1}" + ("; --quick" if args.quick else "") + ".",
+        f"Train on one digit's training images ({args.dataset}: {len(X_train)} "
+        f"train / {len(X_test)} test images of {size}), score the whole test "
+        f"set; seeds 0..{args.seeds - 1}"
+        + ("; **--quick**" if args.quick else "")
+        + ".",
+        *environment_lines(args.threads, args.n_jobs),
     ]
     if args.skcae_params:
-        header.append(f"skcae parameters: {args.skcae_params}.")
-    if "skcae-blur" in args.methods and "skcae" in args.methods:
-        header.append("skcae-blur reuses skcae's fit (its fit time is ~0).")
-    if "ocsvm" in args.methods:
+        header.append(f"Extra skcae parameters: {args.skcae_params}.")
+    if "ocsvm" in methods:
         header.append(
-            f"ocsvm is fitted on at most {args.ocsvm_max_train} "
-            "training images (random subsample)."
+            f"ocsvm is fitted on at most {args.ocsvm_max_train} training "
+            "images (random subsample)."
         )
-    if "skcae-tuned" in args.methods:
-        grid = QUICK_GRID if args.quick else TUNED_GRID
-        header.append(
-            f"skcae-tuned grid: {grid}, chosen on a 20% hold-out of "
-            "the training set (never the test set)."
-        )
+    header += notes
     print("\n".join(header), flush=True)
 
-    rows, cache = [], {}
-    for seed in range(args.seeds):
-        for digit in args.digits:
-            X_fit = X_train[y_train == digit]
-            if args.quick:
-                X_fit = X_fit[:500]
-            is_inlier = (y_test == digit).astype(int)
-            for name in args.methods:
-                method = make_method(name, args, seed, data, digit, cache)
-                t0 = time.perf_counter()
-                method.fit(X_fit)
-                fit_s = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                scores = method.score_samples(X_test)
-                score_s = time.perf_counter() - t0
-                row = {
-                    "dataset": args.dataset,
-                    "method": name,
-                    "digit": digit,
-                    "seed": seed,
-                    "n_train": len(X_fit),
-                    "auroc": roc_auc_score(is_inlier, scores),
-                    "ap": average_precision_score(is_inlier, scores),
-                    "fit_s": fit_s,
-                    "score_s": score_s,
-                }
-                if hasattr(method, "best_params_"):
-                    row["best_params"] = method.best_params_
-                    row["val_auroc"] = method.best_score_
-                rows.append(row)
-                print(
-                    f"[seed {seed}] digit {digit} {name:<11s} "
-                    f"AUROC {row['auroc']:.4f}  AP {row['ap']:.4f}  "
-                    f"fit {fit_s:6.1f}s  score {score_s:5.2f}s"
-                    + (
-                        f"  best {method.best_params_}"
-                        if hasattr(method, "best_params_")
-                        else ""
-                    ),
-                    flush=True,
-                )
-            cache.clear()
-
+    rows = run(args, X_train, y_train, X_test, y_test, methods)
+    header.append(f"`uptime` at the end: `{uptime()}`.")
     stem = args.out / args.dataset
-    fields = [
-        "dataset",
-        "method",
-        "digit",
-        "seed",
-        "n_train",
-        "auroc",
-        "ap",
-        "fit_s",
-        "score_s",
-        "best_params",
-        "val_auroc",
-    ]
-    with open(stem.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    write_auroc_table(rows, args.methods, stem.parent / f"{args.dataset}_auroc.csv")
-    text = markdown(rows, args.dataset, args.methods, args.digits, args, header)
+    write_csv(rows, stem.with_suffix(".csv"), FIELDS)
+    write_auroc_csv(rows, methods, args.digits, args.out / f"{args.dataset}_auroc.csv")
+    text = markdown(rows, args.dataset, methods, args.digits, header, args.seeds)
     stem.with_suffix(".md").write_text(text + "\n")
-    bar_chart(rows, args.dataset, args.methods, args.digits, stem.with_suffix(".png"))
+    series = {
+        m: [_mean(rows, m, "auroc", d) for d in args.digits] + [_mean(rows, m, "auroc")]
+        for m in methods
+    }
+    grouped_bars(
+        [str(d) for d in args.digits] + ["mean"],
+        series,
+        stem.with_suffix(".png"),
+        title=f"One-class detection on {args.dataset}",
+        xlabel="inlier digit",
+    )
     print()
     print(text)
-    print(f"\nwrote {stem}.md, {stem}.csv and {stem}.png")
+    print(f"\nwrote {stem}.md, {stem}.csv, {stem}_auroc.csv and {stem}.png")
 
 
 if __name__ == "__main__":

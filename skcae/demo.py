@@ -18,10 +18,8 @@ import argparse
 import time
 
 import numpy as np
-import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
-from skorch.callbacks import Callback
 
 from ._detector import ConvAutoencoderOutlierDetector
 from .datasets import load_digits_images, make_one_class_split
@@ -32,27 +30,14 @@ DIGIT_CHOICES = [str(d) for d in range(10)] + ["all"]
 _MAX_SEED = 2**32 - 1  # numpy's RandomState accepts seeds in [0, 2**32 - 1]
 
 
-class _ThreadRecorder(Callback):
-    """Record torch's intra-op thread count of each epoch in the net's history.
-
-    Passive: it changes nothing in training. skcae's own thread policy
-    (``n_jobs=None``: the CPUs other processes leave idle) runs before it at
-    every epoch, so the count recorded is the one the epoch used.
-    """
-
-    def on_epoch_end(self, net, **kwargs):
-        net.history.record("torch_threads", torch.get_num_threads())
-
-
 def make_detector(random_state):
-    """The skcae detector of the demo: the defaults, plus a thread recorder."""
-    return ConvAutoencoderOutlierDetector(
-        random_state=random_state, callbacks=[("torch_threads", _ThreadRecorder())]
-    )
+    """The skcae detector of the demo: the defaults."""
+    return ConvAutoencoderOutlierDetector(random_state=random_state)
 
 
 def _used_threads(detector):
-    """The torch thread counts the fit of ``detector`` used (a sorted list)."""
+    """The torch thread counts the fit of ``detector`` used (a sorted list),
+    as skcae's thread policy records them in the history each epoch."""
     history = detector.net_.history
     return sorted({row["torch_threads"] for row in history if "torch_threads" in row})
 
