@@ -360,3 +360,12 @@ or (n_samples, C, H, W)
         )
         self.offset_ = float(np.partition(scores, k)[k])
         return self
+
+
+def score_model_for(estimator):
+    """An unfitted :class:`ScoreModel` configured from a detector's parameters.
+
+    The model that :meth:`BaseOutlierDetector.fit` builds and fits
+    (:mod:`skcae._persistence` checks a saved score model against it).
+    """
+    return estimator._score_model()

@@ -23,7 +23,7 @@ from ._training import autocast
 # batches the data.
 _PAD_MULTIPLE = 64
 # kNN queries are compared with the reference codes in chunks of this many.
-_KNN_CHUNK = 1024
+_KNN_CHUNK = 512
 
 
 def _as_images(err):
@@ -94,9 +94,12 @@ def pooled_error(errors, smoothing=1, top_fraction=1.0):
 def knn_distance(codes, reference, k, *, exclude_self=False, chunk=_KNN_CHUNK):
     """Mean Euclidean distance of each code to its ``k`` nearest references.
 
-    Computed in float64 and rounded to float32 precision, so that a code's
-    distance does not depend on which other codes are scored with it (the
-    matrix product's rounding may depend on the chunk).
+    Squared distances are ``|q|^2 + |r|^2 - 2 q.r`` with the matrix product
+    in float32; ``|q|^2`` does not change which references are nearest, so
+    it is added to the ``k`` smallest only. Queries go in chunks of exactly
+    ``chunk`` rows (the last one zero-padded), so every query meets the same
+    matrix-product shapes whatever else is scored with it, and its distance
+    does not depend on the batch.
 
     Parameters
     ----------
@@ -117,23 +120,30 @@ def knn_distance(codes, reference, k, *, exclude_self=False, chunk=_KNN_CHUNK):
     -------
     distance : torch.Tensor of shape (n,) (float64)
     """
-    reference = reference.to(torch.float64)
+    reference = reference.to(torch.float32)
     m = reference.shape[0]
     k = max(1, min(int(k), m - 1 if exclude_self else m))
     take = k + 1 if exclude_self else k
     ref_sq = reference.square().sum(1)
 
     def distances(q):
-        q = q.to(torch.float64)
-        d2 = q.square().sum(1, keepdim=True) + ref_sq - 2 * q @ reference.T
-        d2 = torch.topk(d2, take, dim=1, largest=False).values
+        q = q.to(torch.float32)
+        partial = torch.addmm(ref_sq, q, reference.T, alpha=-2.0)
+        partial = torch.topk(partial, take, dim=1, largest=False).values
         if exclude_self:
-            d2 = d2[:, 1:]
-        return d2.clamp_min(0).sqrt().mean(1).to(torch.float32).to(torch.float64)
+            partial = partial[:, 1:]
+        d2 = (partial + q.square().sum(1, keepdim=True)).clamp_min(0)
+        return d2.to(torch.float64).sqrt().mean(1)
 
     if chunk is None:
         return distances(codes)
-    parts = [distances(codes[i : i + chunk]) for i in range(0, len(codes), chunk)]
+    n = len(codes)
+    parts = []
+    for start in range(0, n, chunk):
+        q = codes[start : start + chunk]
+        if len(q) < chunk:
+            q = torch.cat([q, q.new_zeros(chunk - len(q), q.shape[1])])
+        parts.append(distances(q)[: min(chunk, n - start)])
     return torch.cat(parts) if parts else codes.new_zeros(0, dtype=torch.float64)
 
 
@@ -465,6 +475,22 @@ class ScoreModel:
             },
         }
 
+    @staticmethod
+    def array_shapes(terms, *, latent_dim, n_channels):
+        """The shape of each fitted array that the ``terms`` need, by name.
+
+        A tuple is the exact shape; an int ``d`` stands for ``(n, d)`` with
+        any number ``n >= 1`` of rows (the kNN references). ``n_channels``
+        is the number of image channels (two statistics each).
+        """
+        d, s = int(latent_dim), 2 * int(n_channels)
+        shapes = {}
+        if "latent" in terms:
+            shapes.update(code_center=(d,), code_whitening=(d, d), latent_reference=d)
+        if "stats" in terms:
+            shapes.update(stats_center=(s,), stats_scale=(s,), stats_reference=s)
+        return shapes
+
     @classmethod
     def from_config(cls, config, arrays, *, latent_dim, n_channels):
         """Rebuild a fitted model, checking everything against what it needs.
@@ -490,12 +516,7 @@ class ScoreModel:
             raise ValueError("invalid n_neighbors or smoothing")
         if not 0 < model.top_fraction <= 1:
             raise ValueError("invalid top_fraction")
-        d, s = int(latent_dim), 2 * int(n_channels)
-        expected = {}
-        if "latent" in terms:
-            expected.update(code_center=(d,), code_whitening=(d, d), latent_reference=d)
-        if "stats" in terms:
-            expected.update(stats_center=(s,), stats_scale=(s,), stats_reference=s)
+        expected = cls.array_shapes(terms, latent_dim=latent_dim, n_channels=n_channels)
         if set(arrays) != set(expected):
             raise ValueError(
                 f"score arrays {sorted(arrays)} do not match the terms "

@@ -20,8 +20,14 @@ __all__ = [
     "Options",
     "StrOptions",
     "fit_context",
+    "has_output_config",
     "validate_params",
 ]
 
 #: ``sklearn.base._fit_context``: validates the parameters before ``fit``.
 fit_context = _fit_context
+
+
+def has_output_config(estimator):
+    """Whether ``set_output`` configured ``estimator`` (no public way to ask)."""
+    return bool(getattr(estimator, "_sklearn_output_config", None))
