@@ -237,10 +237,12 @@ class BaseAutoencoder(BaseEstimator):
         return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
 
     def _to_input_form(self, values, data):
-        """``(n, C, H, W)`` outputs back in the form X was given in."""
+        """``(n, C, H, W)`` outputs back in the form X was given in (flat rows
+        of channels-last images hold (H, W, C) values each)."""
         if (
             getattr(self, "data_format", None) == "channels_last"
-            and len(data.input_shape) == 4
+            and values.ndim == 4
+            and values.shape[1] > 1
         ):
             values = values.transpose(0, 2, 3, 1)
         return values.reshape(data.input_shape)
@@ -314,7 +316,18 @@ or (n_samples, C, H, W)
                 f"expected codes of shape (n_samples, {latent_dim}): this "
                 f"estimator was fitted with latent_dim={latent_dim}."
             )
+        if np.abs(Z).max() > np.finfo(np.float32).max:
+            raise ValueError(
+                f"Got codes up to {np.abs(Z).max():.3g} in Z, beyond float32's "
+                "range, which the network computes in; expected codes like "
+                "those of encode (of order one)."
+            )
         z = self._infer(Z, _decode, standardize=False)
+        if not np.isfinite(z).all():
+            raise FloatingPointError(
+                "The decoder's output is not finite for some codes of Z; "
+                "expected codes like those of encode (of order one)."
+            )
         decoded = self._standardizer().inverse(z)
         return decoded.astype(self._out_dtype(Z), copy=False)
 

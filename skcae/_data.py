@@ -56,19 +56,26 @@ class Standardizer:
 
         Means and variances of the blocks are merged with Chan et al.'s
         pairwise update, which stays exact far from zero (no
-        ``E[x^2] - E[x]^2`` cancellation).
+        ``E[x^2] - E[x]^2`` cancellation). Each channel is first divided by
+        a power of two near the largest magnitude of the first block, so
+        squares neither overflow (data at 1e200) nor underflow (1e-200).
         """
         n = len(rows)
         axes = _reduce_axes(len(rows.shape))
         step = _block_rows(rows.shape[1:])
         count, mean, m2 = 0, 0.0, 0.0
-        low = high = None
+        low = high = norm = None
         for start in range(0, n, step):
             block = np.asarray(rows[start : start + step], dtype=np.float64)
+            b_low, b_high = block.min(axis=axes), block.max(axis=axes)
+            if norm is None:
+                magnitude = np.maximum(np.abs(b_low), np.abs(b_high))
+                magnitude[magnitude == 0] = 1.0
+                norm = np.exp2(np.round(np.log2(magnitude)))
+            block = block / np.expand_dims(norm, axes)
             b_count = block.size // block.shape[1]
             b_mean = block.mean(axis=axes)
             b_m2 = np.square(block - np.expand_dims(b_mean, axes)).sum(axis=axes)
-            b_low, b_high = block.min(axis=axes), block.max(axis=axes)
             delta = b_mean - mean
             total = count + b_count
             mean = mean + delta * (b_count / total)
@@ -76,7 +83,7 @@ class Standardizer:
             count = total
             low = b_low if low is None else np.minimum(low, b_low)
             high = b_high if high is None else np.maximum(high, b_high)
-        std = np.sqrt(m2 / count)
+        mean, std = mean * norm, np.sqrt(m2 / count) * norm
         constant = ~(std > _RELATIVE_CONSTANT * np.abs(mean))
         return cls(mean, np.where(constant, 1.0, std), low, high)
 
@@ -96,9 +103,15 @@ class Standardizer:
         z = np.asarray(z, dtype=np.float64)
         return z * self._shaped(self.scale, z.ndim) + self._shaped(self.center, z.ndim)
 
-    def squared_scale(self, ndim):
-        """``scale ** 2`` shaped to multiply squared standardised errors."""
-        return self._shaped(np.square(self.scale), ndim)
+    def squared_scale(self, ndim, *, relative=False):
+        """``scale ** 2`` shaped to multiply squared standardised errors.
+
+        ``relative`` divides it by its largest value (the channels' relative
+        weights, which no scale of the data can overflow or underflow).
+        """
+        scale = self.scale / self.scale.max() if relative else self.scale
+        with np.errstate(over="ignore", under="ignore"):
+            return self._shaped(np.square(scale), ndim)
 
     def state(self):
         """The statistics as a dict of arrays (fitted attributes, persistence)."""

@@ -64,7 +64,7 @@ class _ScoringGraph(nn.Module):
             "scale", torch.as_tensor(standardizer.scale).reshape(shape)
         )
         self.register_buffer(
-            "weights", torch.as_tensor(standardizer.squared_scale(ndim))
+            "weights", torch.as_tensor(standardizer.squared_scale(ndim, relative=True))
         )
         self.register_buffer("offset", torch.tensor(float(estimator.offset_)))
         self.names = sorted(self.model.arrays)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import OutlierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -88,20 +89,36 @@ or (n_samples, C, H, W)
             holdout = self.validation_fraction
             if holdout is None and len(data) >= HOLDOUT_MIN_SAMPLES:
                 holdout = HOLDOUT_FRACTION
-            spec = self._train(data, seed=seed, validation_fraction=holdout)
-            self._fit_scores(data, spec)
+            with torch_threads(self.n_jobs):  # the score model's torch work too
+                spec = self._train(data, seed=seed, validation_fraction=holdout)
+                self._fit_scores(data, spec)
         except BaseException:
             self._clear_fitted()
             raise
         return self
 
     def _score_model(self):
+        unit = 1.0
+        if hasattr(self, "scale_"):
+            # the terms use relative channel weights; score_type="reconstruction"
+            # reports the error in the squared units of X: times max(scale_)**2
+            with np.errstate(over="ignore", under="ignore"):
+                unit = float(np.square(np.max(self.scale_)))
+            if self.score_type == "reconstruction" and not 0 < unit < np.inf:
+                raise ValueError(
+                    f"X's values have a standard deviation of "
+                    f"{float(np.max(self.scale_)):.3g}, whose square is not a "
+                    "float64 number, so score_type='reconstruction' cannot report "
+                    "errors in the squared units of X; rescale X or use "
+                    "score_type='hybrid' (which is scale-free)."
+                )
         return ScoreModel(
             self.score_type,
             self._score_terms[self.score_type],
             n_neighbors=self.n_neighbors,
             smoothing=getattr(self, "score_smoothing", 1),
             top_fraction=getattr(self, "score_top_fraction", 1.0),
+            unit=unit,
         )
 
     def _outputs(self, model, module, rows):
@@ -192,7 +209,9 @@ or (n_samples, C, H, W)
         return scores
 
     def _weights_for(self, rows):
-        return self._weights(len(rows.shape), self.net_.device)
+        """The channels' relative weights of the score's error terms."""
+        weights = self._standardizer().squared_scale(len(rows.shape), relative=True)
+        return torch.as_tensor(weights, dtype=torch.float64, device=self.net_.device)
 
     # -- scores ----------------------------------------------------------------
     def _score_samples(self, rows, *, check_range=False):
@@ -244,7 +263,8 @@ or (n_samples, C, H, W)
             FloatingPointError instead.
         """
         data = self._validate(X, reset=False)
-        return self._score_samples(data.rows, check_range=True)
+        with torch_threads(self.n_jobs):
+            return self._score_samples(data.rows, check_range=True)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.

@@ -94,12 +94,13 @@ def pooled_error(errors, smoothing=1, top_fraction=1.0):
 def knn_distance(codes, reference, k, *, exclude_self=False, chunk=_KNN_CHUNK):
     """Mean Euclidean distance of each code to its ``k`` nearest references.
 
-    Squared distances are ``|q|^2 + |r|^2 - 2 q.r`` with the matrix product
-    in float32; ``|q|^2`` does not change which references are nearest, so
-    it is added to the ``k`` smallest only. Queries go in chunks of exactly
-    ``chunk`` rows (the last one zero-padded), so every query meets the same
-    matrix-product shapes whatever else is scored with it, and its distance
-    does not depend on the batch.
+    The nearest references are found with one float32 matrix product
+    (``|r|^2 - 2 q.r``; ``|q|^2`` does not change the order) and their
+    distances are then computed exactly, in float64, from the differences,
+    so that large codes lose no precision to cancellation. Queries go in
+    chunks of exactly ``chunk`` rows (the last one zero-padded), so every
+    query meets the same matrix-product shapes whatever else is scored
+    with it, and its distance does not depend on the batch.
 
     Parameters
     ----------
@@ -120,20 +121,23 @@ def knn_distance(codes, reference, k, *, exclude_self=False, chunk=_KNN_CHUNK):
     -------
     distance : torch.Tensor of shape (n,) (float64)
     """
-    reference = reference.to(torch.float32)
+    reference = reference.to(torch.float64)
     m = reference.shape[0]
+    if exclude_self and m < 2:  # no other reference: no evidence either way
+        return codes.new_zeros(codes.shape[0], dtype=torch.float64)
     k = max(1, min(int(k), m - 1 if exclude_self else m))
     take = k + 1 if exclude_self else k
-    ref_sq = reference.square().sum(1)
+    reference32 = reference.to(torch.float32)
+    ref_sq = reference32.square().sum(1)
 
     def distances(q):
-        q = q.to(torch.float32)
-        partial = torch.addmm(ref_sq, q, reference.T, alpha=-2.0)
-        partial = torch.topk(partial, take, dim=1, largest=False).values
+        q = q.to(torch.float64)
+        partial = torch.addmm(ref_sq, q.to(torch.float32), reference32.T, alpha=-2.0)
+        nearest = torch.topk(partial, take, dim=1, largest=False).indices
         if exclude_self:
-            partial = partial[:, 1:]
-        d2 = (partial + q.square().sum(1, keepdim=True)).clamp_min(0)
-        return d2.to(torch.float64).sqrt().mean(1)
+            nearest = nearest[:, 1:]
+        diff = reference[nearest] - q.unsqueeze(1)  # (n, k, d)
+        return diff.square().sum(2).sqrt().mean(1)
 
     if chunk is None:
         return distances(codes)
@@ -301,7 +305,9 @@ def _whitening(codes):
     center = codes.mean(0)
     cov = np.atleast_2d(np.cov(codes - center, rowvar=False, bias=True))
     eigval, eigvec = np.linalg.eigh(cov)
-    floor = 1e-6 * max(float(eigval.max()), 1e-300)
+    # directions of (almost) no spread are not blown up: a floor relative to
+    # the largest variance, and an absolute one for codes that barely vary
+    floor = max(1e-6 * float(eigval.max()), 1e-12)
     return center, eigvec / np.sqrt(np.maximum(eigval, floor))
 
 
@@ -337,9 +343,17 @@ class ScoreModel:
     """
 
     def __init__(
-        self, score_type, terms, *, n_neighbors=5, smoothing=1, top_fraction=1.0
+        self,
+        score_type,
+        terms,
+        *,
+        n_neighbors=5,
+        smoothing=1,
+        top_fraction=1.0,
+        unit=1.0,
     ):
         self.score_type = score_type
+        self.unit = float(unit)
         self.terms = tuple(terms)
         self.n_neighbors = int(n_neighbors)
         self.smoothing = int(smoothing)
@@ -411,6 +425,8 @@ class ScoreModel:
 
     def combine(self, terms):
         """The outlier cost of each sample (a float64 tensor) from its terms."""
+        if self.score_type == "reconstruction":
+            return terms["mse"] * self.unit  # relative weights -> data units
         if self.score_type != "hybrid":
             return terms[self.terms[0]]
         t = torch.stack(
@@ -470,6 +486,7 @@ class ScoreModel:
             "n_neighbors": self.n_neighbors,
             "smoothing": self.smoothing,
             "top_fraction": self.top_fraction,
+            "unit": self.unit,
             "calibrations": {
                 name: cal.state().tolist() for name, cal in self.calibrations.items()
             },
@@ -511,7 +528,10 @@ class ScoreModel:
             n_neighbors=int(config["n_neighbors"]),
             smoothing=int(config["smoothing"]),
             top_fraction=float(config["top_fraction"]),
+            unit=float(config.get("unit", 1.0)),
         )
+        if not (np.isfinite(model.unit) and model.unit > 0):
+            raise ValueError(f"invalid unit {model.unit!r}")
         if model.n_neighbors < 1 or model.smoothing < 1 or model.smoothing % 2 == 0:
             raise ValueError("invalid n_neighbors or smoothing")
         if not 0 < model.top_fraction <= 1:

@@ -15,6 +15,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.utils.validation import validate_data
 
 # A last axis of this size, next to two larger ones, looks like colour
@@ -77,10 +78,23 @@ def _refuse_channels_last(sample_shape, what, given, data_format):
 
 def _to_array(X):
     """X as an ndarray, unless it is 2-D tabular data sklearn converts itself."""
+    if X is None:
+        raise ValueError(
+            "Got X=None, but expected an array of shape (n_samples, n_features), "
+            "(n_samples, H, W) or (n_samples, C, H, W)."
+        )
     if hasattr(X, "iloc") or hasattr(X, "tocsr"):  # DataFrame / sparse: 2-D
         return X
     if type(X).__module__.startswith("torch"):
-        X = X.detach().cpu().numpy()
+        if X.device.type == "meta":
+            raise ValueError(
+                "Got a tensor on torch's meta device, which holds no values; "
+                "expected data (a CPU or GPU tensor, or an array)."
+            )
+        X = X.detach().cpu()
+        if X.dtype in (torch.bfloat16, torch.float16):
+            X = X.double()  # no numpy dtype (bfloat16) or too narrow
+        X = X.numpy()
     if not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)
@@ -230,6 +244,11 @@ def _check_n_samples(shape, reset):
 
 def _validate_rows(estimator, X, *, reset):
     """``validate_data`` for 2-D X, with a clear message for non-numbers."""
+    kind = getattr(getattr(X, "dtype", None), "kind", None)
+    if kind in ("M", "m"):  # numpy would cast dates and durations to numbers
+        raise ValueError(
+            f"Expected numeric data (ints or floats), but X has dtype {X.dtype}."
+        )
     try:
         return validate_data(
             estimator,
