@@ -57,26 +57,35 @@ def is_private(name):
 
 
 def private_uses():
-    """``{(module, name)}`` of private names used outside their module."""
-    uses = set()
+    """Private names used outside the module that defines them.
+
+    Returns ``(foreign, inherited)``: ``foreign`` are ``{(module, name)}``
+    imported from another skcae module (``from ._x import _y``; module
+    imports such as ``from . import _docstrings`` do not count) or read as
+    an attribute of an object that is not ``self``/``cls``
+    (``estimator._images``); ``inherited`` are ``self._x`` hooks defined in
+    another module (a base class's protected methods).
+    """
+    foreign, inherited = set(), set()
     trees = {path: ast.parse(path.read_text()) for path in module_files()}
+    modules = {p.stem for p in trees} | {p.parent.name for p in trees}
     for path, tree in trees.items():
         own = defined_names(tree)
         rel = path.relative_to(ROOT).as_posix()
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.level or 0) > 0:
                 for alias in node.names:
-                    if is_private(alias.name):
-                        uses.add((rel, alias.name))
+                    if is_private(alias.name) and alias.name not in modules:
+                        foreign.add((rel, alias.name))
             elif isinstance(node, ast.Attribute) and is_private(node.attr):
+                if node.attr in own or node.attr in modules:
+                    continue
                 base = node.value
                 if isinstance(base, ast.Name) and base.id in ("self", "cls"):
-                    if node.attr in own:
-                        continue
-                if node.attr in own:
-                    continue  # the module's own private name on another object
-                uses.add((rel, node.attr))
-    return uses
+                    inherited.add((rel, node.attr))
+                elif not (isinstance(base, ast.Name) and base.id in modules):
+                    foreign.add((rel, node.attr))
+    return foreign, inherited
 
 
 def trace_modules(call):
@@ -151,13 +160,19 @@ def main():
             )
     print()
 
-    uses = private_uses()
-    by_module = defaultdict(list)
-    for module, name in sorted(uses):
-        by_module[module].append(name)
-    print(f"## Private names used outside their module: {len(uses)}\n")
-    for module, names in by_module.items():
-        print(f"{module}: {', '.join(names)}")
+    foreign, inherited = private_uses()
+    for title, uses in (
+        ("Private names used outside their module (other objects, imports)",
+         foreign),
+        ("Base-class hooks used through self in another module", inherited),
+    ):
+        by_module = defaultdict(list)
+        for module, name in sorted(uses):
+            by_module[module].append(name)
+        print(f"## {title}: {len(uses)}\n")
+        for module, names in by_module.items():
+            print(f"{module}: {', '.join(names)}")
+        print()
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch.callbacks import Callback
 
 from ._data import Standardizer
-from ._network import ACTIVATIONS, ConvAutoencoderModule
+from ._network import ACTIVATIONS
 from ._scoring import batched_inference, squared_errors
-from ._sklearn_compat import HasMethods, Interval, StrOptions
+from ._sklearn_compat import HasMethods, Interval, StrOptions, validate_constraints
 from ._threads import torch_threads
 from ._training import (
     OPTIMIZERS,
@@ -416,49 +416,6 @@ or (n_samples, C, H, W)
         return maps.astype(self._out_dtype(X), copy=False)
 
 
-class BaseConvAutoencoder(BaseAutoencoder):
-    """The convolutional network and image input of skcae's image estimators.
-
-    Not public: :class:`~skcae.ConvAutoencoderOutlierDetector` and
-    :class:`~skcae.ConvAutoencoder` build on it.
-    """
-
-    _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
-        "image_shape": [tuple, list, None],
-        "data_format": [StrOptions({"channels_first", "channels_last"}), None],
-        "channels": [tuple, list],
-        "kernel_size": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    _module_class = ConvAutoencoderModule
-
-    def _check_params(self):
-        channels = tuple(self.channels)
-        if not channels or not all(
-            isinstance(c, Integral) and not isinstance(c, bool) and c >= 1
-            for c in channels
-        ):
-            raise ValueError(
-                f"Got channels={self.channels!r}, but expected a non-empty "
-                "tuple of positive ints, e.g. (8, 16)."
-            )
-        if self.kernel_size % 2 == 0:
-            raise ValueError(
-                f"Got kernel_size={self.kernel_size}, but expected an odd int "
-                "so that convolutions keep the image size."
-            )
-        super()._check_params()
-
-    def _module_kwargs(self):
-        return {
-            "input_shape": self.image_shape_,
-            "channels": tuple(int(c) for c in self.channels),
-            "kernel_size": self.kernel_size,
-            **super()._module_kwargs(),
-        }
-
-
 def _encode(module, z):
     return module.encode(z)
 
@@ -474,7 +431,7 @@ def _reconstruct(module, z):
 # -- what other modules of skcae use (public within the package) -----------------
 def validate_parameters(estimator):
     """Validate an estimator's parameters as ``fit`` does (ValueError if bad)."""
-    estimator._validate_params()
+    validate_constraints(estimator)
     estimator._check_params()
 
 
@@ -490,6 +447,11 @@ def fitted_attribute_names(estimator):
     if hasattr(type(estimator), "score_samples"):
         names += ["offset_", "validation_scores_"]
     return names
+
+
+def standardizer_of(estimator):
+    """The fitted float64 standardisation of an estimator's input."""
+    return estimator._standardizer()
 
 
 def module_spec(estimator):

@@ -24,14 +24,18 @@ class AutoencoderOutlierDetector(BaseOutlierDetector):
     """Outlier detection on tabular data with a fully connected autoencoder.
 
     The "standard" autoencoder: a multilayer perceptron squeezes each row
-    of X (standardised feature by feature inside the network) through a
-    ``latent_dim`` bottleneck and back; rows it reconstructs badly are
-    outliers. The outlier contract is that of
+    of X (standardised feature by feature, in float64, before the network)
+    through a ``latent_dim`` bottleneck and back. A row is an outlier when
+    the network reconstructs it badly or when its code lies far from the
+    training codes (the default ``score_type="hybrid"`` combines the two;
+    ``score_type="reconstruction"`` is the reconstruction error alone). The
+    outlier contract is that of
     :class:`~skcae.ConvAutoencoderOutlierDetector` and
-    :class:`~sklearn.ensemble.IsolationForest`: :meth:`score_samples` is
-    minus the mean squared reconstruction error (higher is more normal),
-    :meth:`decision_function` is negative for outliers and :meth:`predict`
-    returns +1 / -1.
+    :class:`~sklearn.ensemble.IsolationForest`: higher :meth:`score_samples`
+    is more normal, :meth:`decision_function` is negative for outliers and
+    :meth:`predict` returns +1 / -1.
+
+    Read more in the :ref:`User Guide <user_guide>`.
 
     Parameters
     ----------

@@ -3,7 +3,8 @@
 from numbers import Integral, Real
 
 from . import _docstrings as docs
-from ._base import BaseConvAutoencoder, register
+from ._base import register
+from ._conv import BaseConvAutoencoder
 from ._outlier import BaseOutlierDetector
 from ._sklearn_compat import Interval
 

@@ -10,6 +10,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._base import standardizer_of
 from ._data import Z_LIMIT
 
 INPUT_NAME = "X"
@@ -54,7 +55,7 @@ class _ScoringGraph(nn.Module):
             and len(self.sample_shape) == 3
             and self.sample_shape[0] > 1
         )
-        standardizer = estimator._standardizer()
+        standardizer = standardizer_of(estimator)
         ndim = 1 + len(self.sample_shape)
         shape = (1, -1, 1, 1) if ndim == 4 else (1, -1)
         self.register_buffer(
@@ -150,7 +151,7 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     name       type and shape              meaning
     =========  ==========================  =================================
     ``X``      float32 (batch, \\*shape)    input samples (see ``input_form``)
-    ``score_type``  float64 (batch,)            ``score_samples(X)``
+    ``score``  float64 (batch,)            ``score_samples(X)``
     ``label``  int64 (batch,)              ``predict(X)``: +1 / -1
     =========  ==========================  =================================
 

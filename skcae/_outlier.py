@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
 from ._data import take_rows
-from ._scoring import MAX_REFERENCES, SCORE_TERMS, ScoreModel, batched_inference
+from ._score_model import MAX_REFERENCES, SCORE_TERMS, ScoreModel
+from ._scoring import batched_inference
 from ._sklearn_compat import Interval, StrOptions, fit_context, validate_params
 from ._threads import torch_threads
 

@@ -49,7 +49,7 @@ from ._base import (
     restore_network,
     validate_parameters,
 )
-from ._scoring import ScoreModel
+from ._score_model import ScoreModel
 from ._sklearn_compat import has_output_config
 from ._training import resolve_device
 

@@ -22,7 +22,7 @@ import torch
 
 from ._base import fitted_attribute_names
 from ._outlier import score_model_for
-from ._scoring import MAX_REFERENCES, ScoreModel
+from ._score_model import MAX_REFERENCES, ScoreModel
 
 #: Largest ``n_features_in_`` (values per sample) that a file may declare.
 MAX_FEATURES = 2**31 - 1

@@ -21,6 +21,7 @@ __all__ = [
     "StrOptions",
     "fit_context",
     "has_output_config",
+    "validate_constraints",
     "validate_params",
 ]
 
@@ -31,3 +32,9 @@ fit_context = _fit_context
 def has_output_config(estimator):
     """Whether ``set_output`` configured ``estimator`` (no public way to ask)."""
     return bool(getattr(estimator, "_sklearn_output_config", None))
+
+
+def validate_constraints(estimator):
+    """Check ``estimator``'s parameters against its ``_parameter_constraints``
+    (what ``fit_context`` does before ``fit``)."""
+    estimator._validate_params()

@@ -3,7 +3,8 @@
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from . import _docstrings as docs
-from ._base import BaseConvAutoencoder, register
+from ._base import register
+from ._conv import BaseConvAutoencoder
 from ._sklearn_compat import fit_context
 
 

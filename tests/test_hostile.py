@@ -1141,16 +1141,16 @@ def test_concurrent_fits_restore_the_callers_thread_count(
     ],
 )
 def test_n_jobs_governs_every_torch_op(kind, X, batch, caller_threads, monkeypatch):
-    import skcae._scoring
+    import skcae._score_model
 
     seen = []
-    original = skcae._scoring.knn_distance
+    original = skcae._score_model.knn_distance
 
     def recorded(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skcae._scoring, "knn_distance", recorded)
+    monkeypatch.setattr(skcae._score_model, "knn_distance", recorded)
     build(kind, n_jobs=1).fit(X[:40]).score_samples(batch)
     assert seen and set(seen) == {1}
 

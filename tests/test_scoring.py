@@ -7,12 +7,9 @@ from sklearn.metrics import roc_auc_score
 
 from skcae import ConvAutoencoderModule, ConvAutoencoderOutlierDetector
 from skcae._data import BLOCK_ROWS, Standardizer
+from skcae._score_model import SCORE_TERMS, Calibration, ScoreModel, image_statistics
 from skcae._scoring import (
-    SCORE_TERMS,
-    Calibration,
-    ScoreModel,
     batched_inference,
-    image_statistics,
     knn_distance,
     pooled_error,
     squared_errors,
