@@ -6,6 +6,10 @@ Build, from the repository root (the README's Documentation section)::
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 ``-D plot_gallery=0`` skips running the examples (``make -C docs html-noplot``).
+``docs/_ext/skcae_docs.py`` holds the helpers this file hooks in by name (the
+gallery's matplotlib style, the cleaning of inherited scikit-learn
+docstrings); ``docs/_static/skcae.css`` the style additions;
+``bash docs/_scripts/screenshots.sh`` takes screenshots of a built site.
 
 Intersphinx works offline
 -------------------------
@@ -36,8 +40,12 @@ import sys
 import time
 from pathlib import Path
 
-# Figures are rendered off-screen; torch gets one thread so the gallery does
-# not compete for the cores of a shared CI machine (the examples are tiny).
+# Figures are rendered off-screen. torch gets one thread: the gallery's
+# examples run inside this process, and the estimators' default thread policy
+# (n_jobs=None: the CPUs other processes leave idle) never uses more than
+# torch.get_num_threads(), so every example fits and scores on one thread and
+# the build does not compete for the cores of a shared CI machine. Run
+# directly (python examples/plot_*.py), the examples use the adaptive policy.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch  # noqa: E402
@@ -47,7 +55,9 @@ torch.set_num_threads(1)
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, installed or not
+sys.path.insert(0, str(DOCS / "_ext"))  # skcae_docs: helpers imported by name
 
+from skcae_docs import strip_sklearn_version_notes  # noqa: E402
 from sphinx.util import logging  # noqa: E402
 
 import skcae  # noqa: E402
@@ -72,6 +82,7 @@ extensions = [
 templates_path = ["_templates"]
 exclude_patterns = [
     "_build",
+    "_ext",
     "_intersphinx",
     "_scripts",
     "Thumbs.db",
@@ -80,6 +91,9 @@ exclude_patterns = [
 ]
 root_doc = "index"
 default_role = "literal"  # `x` renders as code, never as a broken reference
+# The on-page contents of a class page lists its methods as "fit()", not
+# "ConvAutoencoderOutlierDetector.fit()" (which the sidebar cuts off).
+toc_object_entries_show_parents = "hide"
 
 # -- autodoc / autosummary / numpydoc ----------------------------------------
 autosummary_generate = True
@@ -134,8 +148,7 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",  # run every plot_*.py, nothing else
     "plot_gallery": "True",  # ``-D plot_gallery=0`` skips running them
     "backreferences_dir": "gen_modules/backreferences",
-    "doc_module": ("skcae",),
-    "reference_url": {"skcae": None},  # link skcae names to these pages
+    "doc_module": ("skcae",),  # skcae names in the code link to the API pages
     "matplotlib_animations": False,
     "remove_config_comments": True,
     "download_all_examples": False,
@@ -148,12 +161,21 @@ sphinx_gallery_conf = {
     # A failing example fails the build (with -W or not).
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
+    # Legible figures: matplotlib's defaults plus larger fonts and a higher
+    # dpi before each example (docs/_ext/skcae_docs.py), and a 2x version of
+    # each image for high-density screens.
+    "reset_modules": ("skcae_docs.gallery_matplotlib",),
+    "image_srcset": ["2x"],
+    # The examples print what the reader should check; the value of a cell's
+    # last expression (a matplotlib Text object...) is not shown.
+    "capture_repr": (),
 }
 
 # -- HTML --------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"skcae {release}"
 html_static_path = ["_static"]
+html_css_files = ["skcae.css"]  # long titles wrap; gallery cards and figures
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
@@ -161,7 +183,7 @@ html_theme_options = {
     "header_links_before_dropdown": 5,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_sidebars = {"install": [], "index": []}
+html_sidebars = {"install": [], "index": [], "user_guide": [], "benchmarks": []}
 
 
 # -- The API page must list every public name ----------------------------------
@@ -207,3 +229,4 @@ def _check_api_page(app):
 
 def setup(app):
     app.connect("builder-inited", _check_api_page)
+    app.connect("autodoc-process-docstring", strip_sklearn_version_notes)

@@ -72,7 +72,7 @@ for k, e_pca, e_ae in zip(code_sizes, errors["PCA"], errors["ConvAutoencoder"]):
 # %%
 # Reconstruction error against code size
 # --------------------------------------
-fig, ax = plt.subplots(figsize=(5, 3.5))
+fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
 for name, values in errors.items():
     ax.plot(code_sizes, values, marker="o", label=name)
 ax.set_xticks(code_sizes)
@@ -80,7 +80,6 @@ ax.set_xlabel("code size (numbers per image)")
 ax.set_ylabel("held-out MSE per pixel")
 ax.set_title("Reconstruction error of 8x8 digits")
 ax.legend()
-fig.tight_layout()
 
 # %%
 # What the codes keep
@@ -95,12 +94,11 @@ rows = {
     "PCA, 4": pca.inverse_transform(pca.transform(shown)),
     "autoencoder, 4": ae.inverse_transform(ae.transform(shown)),
 }
-fig, axes = plt.subplots(3, len(shown), figsize=(8, 3.3))
+fig, axes = plt.subplots(3, len(shown), figsize=(9, 3.6), layout="constrained")
 for r, (label, images) in enumerate(rows.items()):
     for i, image in enumerate(images):
         axes[r, i].imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
         axes[r, i].set_xticks([])
         axes[r, i].set_yticks([])
     axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
-fig.tight_layout()
 plt.show()

@@ -70,7 +70,7 @@ rows = {
     "denoised": denoising.reconstruct(X_noisy[:n_show]),
     "clean": X_clean[:n_show],
 }
-fig, axes = plt.subplots(3, n_show, figsize=(8, 3.3))
+fig, axes = plt.subplots(3, n_show, figsize=(9, 3.6), layout="constrained")
 for r, (label, images) in enumerate(rows.items()):
     for i, image in enumerate(images):
         axes[r, i].imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
@@ -78,5 +78,4 @@ for r, (label, images) in enumerate(rows.items()):
         axes[r, i].set_yticks([])
     axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
 fig.suptitle("ConvAutoencoder(noise_std=0.8) as a denoiser")
-fig.tight_layout()
 plt.show()

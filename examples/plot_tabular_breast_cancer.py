@@ -1,13 +1,17 @@
 """
-=====================================================================
-Tabular outliers: AutoencoderOutlierDetector against IsolationForest
-=====================================================================
+===================================================
+Tabular outliers: a dense autoencoder vs the forest
+===================================================
 
 :class:`~skcae.AutoencoderOutlierDetector` is the fully connected ("standard")
 autoencoder with the outlier-detector contract of
 :class:`~sklearn.ensemble.IsolationForest`: it takes 2-D tabular X,
-standardises each feature inside the network, and scores each row by minus
-its mean squared reconstruction error.
+standardises each feature (``center_``, ``scale_``) before the network, and
+scores each row by its default ``score_type="hybrid"``: the row's
+reconstruction error and the distance of its code to the training codes,
+each made scale-free on the training data. This is the detector for tables
+whose column order means nothing; the convolutional detector would read
+such a table as a 1-D signal and relate neighbouring columns.
 
 On scikit-learn's breast cancer data (569 tumours, 30 features) we treat
 benign tumours as the normal class: both detectors are trained on benign
@@ -63,30 +67,39 @@ for name, det in detectors.items():
     )
 
 # %%
+# Both use ``contamination=0.05`` in scikit-learn's sense: 5 % of the
+# *training* rows are flagged. On held-out benign rows the autoencoder
+# flags more than that, because a network fits the rows it trained on
+# better than new ones; the default ``contamination="auto"`` (or
+# :meth:`~skcae.AutoencoderOutlierDetector.set_threshold_from`) takes its
+# cutoff from rows the network did not train on instead (see
+# :ref:`sphx_glr_auto_examples_plot_choosing_a_threshold.py`).
+
+# %%
 # ROC curves
 # ----------
 # The positive class is "benign" (normal), ranked by ``score_samples``.
-fig, ax = plt.subplots(figsize=(4.5, 4.5))
+fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
 for name, s in scores.items():
     RocCurveDisplay.from_predictions(is_benign, s, name=name, ax=ax)
 ax.plot([0, 1], [0, 1], color="0.7", linestyle=":")
 ax.set_title("Benign (normal) vs malignant")
-fig.tight_layout()
 
 # %%
 # Which features are badly reconstructed?
 # ---------------------------------------
 # :meth:`~skcae.AutoencoderOutlierDetector.anomaly_map` gives the squared
-# error of every feature; its row means are ``-score_samples``. Averaged
+# reconstruction error of every feature (its row means are the hybrid
+# score's reconstruction term, and ``-score_samples`` itself with
+# ``score_type="reconstruction"``). Averaged
 # over the malignant tumours (divided by each feature's training variance so
 # that features are comparable), it shows what makes them outliers.
 ae = detectors["AutoencoderOutlierDetector"]
 maps = ae.anomaly_map(X_test[~is_benign]) / X_train.var(axis=0)
 feature_names = load_breast_cancer().feature_names
 order = np.argsort(maps.mean(axis=0))[::-1][:10]
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 ax.barh(feature_names[order][::-1], maps.mean(axis=0)[order][::-1])
 ax.set_xlabel("mean squared error / training variance")
 ax.set_title("Worst-reconstructed features of malignant tumours")
-fig.tight_layout()
 plt.show()
