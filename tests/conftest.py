@@ -8,6 +8,7 @@ estimators without it.
 import numpy as np
 import pytest
 import torch
+from _settings import TINY, TINY_DENSE
 from sklearn.datasets import load_digits
 from skorch.callbacks import Callback
 
@@ -15,12 +16,6 @@ from skcae import (
     AutoencoderOutlierDetector,
     ConvAutoencoder,
     ConvAutoencoderOutlierDetector,
-)
-
-#: The network and training of most tests: small enough to fit in ~50 ms.
-TINY = dict(channels=(4,), latent_dim=2, max_epochs=2, device="cpu", random_state=0)
-TINY_DENSE = dict(
-    hidden_layer_sizes=(4,), latent_dim=2, max_epochs=2, device="cpu", random_state=0
 )
 
 
@@ -51,10 +46,16 @@ def digits():
 
 
 @pytest.fixture(scope="session")
-def zeros(digits):
-    """The 0s as gray images (n, 8, 8)."""
+def all_zeros(digits):
+    """All 178 0s as gray images (n, 8, 8)."""
     X, y = digits
     return X[y == 0].reshape(-1, 8, 8)
+
+
+@pytest.fixture(scope="session")
+def zeros(all_zeros):
+    """96 0s as gray images: enough for a tiny network, and quick."""
+    return all_zeros[:96]
 
 
 @pytest.fixture(scope="session")

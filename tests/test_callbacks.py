@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from _settings import TINY as _TINY
 
 from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector
 from skcae.callbacks import ReconstructionMonitor
 
-TINY = dict(channels=(4,), latent_dim=2, device="cpu", random_state=0)
+TINY = {k: v for k, v in _TINY.items() if k not in ("max_epochs", "batch_size")}
 
 
 @pytest.fixture(scope="module")

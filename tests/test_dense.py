@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _settings import TINY_DENSE
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import IsolationForest
@@ -12,15 +13,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skcae import AutoencoderOutlierDetector, DenseAutoencoderModule
 
-FAST = dict(
-    score_type="reconstruction",
-    hidden_layer_sizes=(8,),
-    latent_dim=2,
-    max_epochs=3,
-    batch_size=32,
-    device="cpu",
-    random_state=0,
-)
+FAST = dict(TINY_DENSE, score_type="reconstruction", hidden_layer_sizes=(8,))
+FAST.update(max_epochs=3, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +92,7 @@ def test_only_2d_input(fitted):
         fitted.predict(np.zeros((3, 4)))
 
 
+@pytest.mark.slow
 def test_breast_cancer_auroc_beats_chance_and_isolation_forest(cancer):
     """Benign tumours are the inliers (y == 1), malignant ones the outliers."""
     X, y = cancer
@@ -146,6 +141,7 @@ def test_linear_autoencoder_without_hidden_layers(cancer):
     )
 
 
+@pytest.mark.slow
 def test_masked_training_denoises_better_than_plain_training():
     """On rows of a 2-D plane in 10-D, masking in training helps undo masking."""
     rng = np.random.RandomState(0)

@@ -103,6 +103,7 @@ def test_bad_parameters(params, match, tiny):
         ConvAutoencoderOutlierDetector(**{**tiny, **params}).fit(np.zeros((10, 4, 4)))
 
 
+@pytest.mark.slow
 def test_defaults_beat_isolation_forest_on_digits():
     """The defaults as a user meets them (the README's demo protocol)."""
     images, target = load_digits_images(return_X_y=True)
@@ -175,7 +176,7 @@ class RecordingArray:
 
 @pytest.fixture(scope="module")
 def uint8_images():
-    return (np.random.RandomState(0).rand(600, 10, 10) * 255).astype(np.uint8)
+    return (np.random.RandomState(0).rand(320, 10, 10) * 255).astype(np.uint8)
 
 
 def test_memmap_gives_the_same_model_and_scores(uint8_images, tiny, tmp_path):

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from _settings import TINY, TINY_DENSE
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback
@@ -32,13 +33,8 @@ from skcae import (
     _threads,
 )
 
-# The settings of conftest.TINY / TINY_DENSE (the session fixtures fitted,
-# fitted_dense and fitted_transformer are trained with them), repeated here
-# for the module-scoped fits; FAST trains one epoch for the throwaway fits.
-TINY = dict(channels=(4,), latent_dim=2, max_epochs=2, device="cpu", random_state=0)
-TINY_DENSE = dict(
-    hidden_layer_sizes=(4,), latent_dim=2, max_epochs=2, device="cpu", random_state=0
-)
+# TINY / TINY_DENSE train the session fixtures fitted, fitted_dense and
+# fitted_transformer; FAST trains one epoch for the throwaway fits.
 CLASSES = {
     "conv": ConvAutoencoderOutlierDetector,
     "transformer": ConvAutoencoder,

@@ -17,6 +17,7 @@ from skcae import (
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.slow  # each export traces the graph: seconds
 
 SMALL = dict(latent_dim=2, max_epochs=1, device="cpu", random_state=0)
 

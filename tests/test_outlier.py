@@ -18,7 +18,7 @@ from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector, _o
 # -- the contract, side by side with IsolationForest ----
 @pytest.mark.parametrize("score_type", ["hybrid", "reconstruction", "latent"])
 def test_contract_matches_isolation_forest(digits, tiny, score_type):
-    X = digits[0][:300]
+    X = digits[0][:150]
     det = ConvAutoencoderOutlierDetector(
         image_shape=(8, 8), contamination=0.1, score_type=score_type, **tiny
     )
@@ -28,7 +28,7 @@ def test_contract_matches_isolation_forest(digits, tiny, score_type):
         labels = est.predict(X)
         assert labels.dtype.kind == "i" and set(np.unique(labels)) == {-1, 1}
         scores, decision = est.score_samples(X), est.decision_function(X)
-        assert scores.dtype == np.float64 and scores.shape == (300,)
+        assert scores.dtype == np.float64 and scores.shape == (150,)
         np.testing.assert_allclose(decision, scores - est.offset_)
         np.testing.assert_array_equal(labels, np.where(decision < 0, -1, 1))
         assert np.mean(labels == -1) == pytest.approx(0.1, abs=0.01)
@@ -146,6 +146,7 @@ def test_changing_scoring_parameters_after_fit_changes_nothing(fitted, digits):
     assert det.offset_ == offset
 
 
+@pytest.mark.slow
 def test_grid_over_scoring_parameters_does_not_retrain(
     digits, tiny, tmp_path, trainings
 ):

@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from _settings import TINY
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 
@@ -33,7 +34,8 @@ from skcae.callbacks import ReconstructionMonitor
 st = pytest.importorskip("safetensors.torch")
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
-FAST = dict(latent_dim=2, max_epochs=1, batch_size=32, device="cpu", random_state=0)
+FAST = {k: TINY[k] for k in ("latent_dim", "batch_size", "device", "random_state")}
+FAST["max_epochs"] = 1
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from _settings import TINY as _TINY
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
@@ -17,7 +18,7 @@ from skcae.plotting import (
     TrainingCurveDisplay,
 )
 
-TINY = dict(channels=(4,), latent_dim=2, max_epochs=3, device="cpu", random_state=0)
+TINY = dict(_TINY, max_epochs=3)
 
 
 @pytest.fixture

@@ -178,8 +178,8 @@ def _auroc(det, normal, outliers):
 
 
 @pytest.fixture(scope="module")
-def zero_sets(zeros):
-    train, test = zeros[:140], zeros[140:]
+def zero_sets(all_zeros):
+    train, test = all_zeros[:140], all_zeros[140:]
     dim = test * 0.4  # reconstructs well (the network is nearly linear in scale)
     bar = test.copy()
     bar[:, 0, 5:8] = 16.0  # a stroke where no 0 has ink

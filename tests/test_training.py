@@ -50,8 +50,10 @@ def test_concurrent_fits_in_threads_are_reproducible(zeros, tiny):
     assert torch.equal(torch.get_rng_state(), torch_state)
 
 
-def test_auto_batch_size_gives_small_sets_enough_steps(zeros, tiny):
-    det = ConvAutoencoderOutlierDetector(**tiny).fit(zeros[:130])
+def test_auto_batch_size_gives_small_sets_enough_steps(all_zeros, tiny):
+    det = ConvAutoencoderOutlierDetector(**dict(tiny, batch_size="auto")).fit(
+        all_zeros[:130]
+    )
     # 130 // 32 = 4, clipped up to 8 samples per step: 17 steps per epoch
     assert det.net_.history[-1, "train_batch_count"] == 17
     assert auto_batch_size(6000) == 64 and auto_batch_size(1000) == 31

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _settings import TINY
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
@@ -10,14 +11,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from skcae import ConvAutoencoder, ConvAutoencoderOutlierDetector
 
-FAST = dict(
-    channels=(4,),
-    latent_dim=3,
-    max_epochs=2,
-    batch_size=32,
-    device="cpu",
-    random_state=0,
-)
+FAST = dict(TINY, latent_dim=3)
 
 
 @pytest.fixture(scope="module")
