@@ -4,6 +4,7 @@ Nothing in this module imports scikit-learn: it is the network alone, so it can
 be trained by skorch, by a hand-written loop or exported to ONNX alike.
 """
 
+import contextlib
 import math
 from numbers import Integral
 
@@ -19,6 +20,16 @@ ACTIVATIONS = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
 }
+
+
+def autocast(device, enabled):
+    """bfloat16 autocast on ``device`` when enabled, else a no-op context.
+
+    bfloat16 keeps float32's exponent range, so no gradient scaling is needed.
+    """
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def corrupt(z, noise_std=0.0, mask_fraction=0.0, generator=None):

@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from ._data import BLOCK_ROWS, RangeTracker, read_block
-from ._training import autocast
+from ._network import autocast
 
 # Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
 # kernels give bit-identical per-sample results for equal batch sizes, but

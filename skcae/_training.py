@@ -8,7 +8,6 @@ an exception. :func:`train_network` is the one entry point; it is a plain
 function of its arguments so that ``memory=`` can cache it.
 """
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
 from ._data import BLOCK_ROWS, read_block
-from ._network import build_module
+from ._network import autocast, build_module
 from ._threads import adapt_threads, torch_threads
 
 OPTIMIZERS = {
@@ -29,16 +28,6 @@ OPTIMIZERS = {
 }
 # Rows used to check the final network for divergence.
 _CHECK_ROWS = 2048
-
-
-def autocast(device, enabled):
-    """bfloat16 autocast on ``device`` when enabled, else a no-op context.
-
-    bfloat16 keeps float32's exponent range, so no gradient scaling is needed.
-    """
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def auto_batch_size(n_samples):
