@@ -182,7 +182,7 @@ class BaseAutoencoder(BaseEstimator):
             self.history_["valid_loss"] = history[:, "valid_loss"]
         return spec
 
-    def _train_network(self, spec, rows, indices=None):
+    def _train_network(self, spec, rows, indices=None, verbose=None):
         """A network trained by ``spec`` on ``rows`` (the ``indices`` subset).
 
         With ``memory`` it comes from the cache when one was trained on the
@@ -198,7 +198,7 @@ class BaseAutoencoder(BaseEstimator):
             rows,
             self._standardizer(),
             indices,
-            verbose=self.verbose,
+            verbose=self.verbose if verbose is None else verbose,
             n_jobs=self.n_jobs,
         )
 

@@ -83,12 +83,13 @@ n_iter_no_change : int, default=None
     ``max_epochs``.
 noise_std : float, default=0.0
     Denoising: standard deviation of the Gaussian noise added to each
-    standardised input value (per-channel z-scores, so 1.0 is as large
-    as the data's own spread) during training only. The network learns
+    standardised input value (z-scores per channel for images, per
+    feature for tabular rows, so 1.0 is as large as the data's own
+    spread) during training only. The network learns
     to reconstruct the clean input; scoring never adds noise.
 mask_fraction : float in [0, 1), default=0.0
-    Denoising: fraction of input values set to the channel mean (masked)
-    during training only, at random each step."""
+    Denoising: fraction of input values set to their channel's (or
+    feature's) mean (masked) during training only, at random each step."""
 
 RUNNING = """\
 memory : str, joblib.Memory or None, default=None
@@ -173,13 +174,22 @@ n_neighbors : int, default=5
     Neighbours of the kNN terms of ``score_type="latent"`` and ``"hybrid"``
     (clipped to the number of training samples minus one).
 contamination : "auto" or float in (0, 0.5], default="auto"
-    Expected fraction of outliers in the training data: ``offset_`` is
-    set at this quantile of the training scores (of the
-    ``validation_fraction`` rows when set, which the network did not
-    train on), so about that fraction of new normal data is flagged, as
-    in :class:`~sklearn.ensemble.IsolationForest`. "auto" flags 1%%.
-    Ignored when ``threshold`` is set. To target a false-positive rate on
-    other held-out normal data, call :meth:`set_threshold_from` after fit.
+    "auto" aims at flagging 1%% of *new* normal data: ``offset_`` is the
+    1%% quantile of the scores of calibration samples, scored by a
+    network that did not train on them (the ``validation_fraction``
+    rows when set; else, from 1,000 samples on, a random 10%% of X held
+    out of training; else out-of-fold scores of three cross-fitted
+    networks). The rate holds on average for data like the training
+    data; with tens of images it can only be resolved to about
+    ``1 / n_samples`` (the threshold is then conservative), and data
+    that drift from the training data are flagged more. A float keeps
+    :class:`~sklearn.ensemble.IsolationForest`'s meaning, the expected
+    fraction of outliers in the training data: ``offset_`` is that
+    quantile of ``score_samples(X)`` on X, so exactly that fraction of X
+    is flagged, and more of new normal data (which score lower than the
+    data the network trained on). Ignored when ``threshold`` is set. To
+    target a false-positive rate on other held-out normal data, call
+    :meth:`set_threshold_from` after fit.
 threshold : float, default=None
     Absolute cutoff on the outlier cost ``-score_samples``: samples whose
     cost exceeds it are outliers (``offset_ = -threshold``). When set, it
@@ -209,7 +219,9 @@ score_model_ : object
     What scoring needs besides the network, fitted on the training data:
     the kNN reference codes and image statistics and the calibration of
     each term.
-validation_scores_ : ndarray of shape (n_validation,)
-    :meth:`score_samples` of the training rows held out by
-    ``validation_fraction`` (only set when it is), for
-    :meth:`set_threshold_from`."""
+validation_scores_ : ndarray of shape (n_calibration,)
+    The scores of the calibration samples of ``contamination="auto"``
+    (the ``validation_fraction`` rows, the 10% hold-out, or every
+    training sample's out-of-fold score), each scored by a network that
+    did not train on it; :meth:`set_threshold_from` uses them when
+    called without data."""

@@ -84,7 +84,7 @@ class _ScoringGraph(nn.Module):
         outputs = self.model.network_outputs(self.weights)(self.module, z)
         arrays = {name: getattr(self, f"array_{name}") for name in self.names}
         terms = self.model.terms_of(outputs, chunk=None, arrays=arrays)
-        score = -self.model.combine(terms)
+        score = 0.0 - self.model.combine(terms)  # 0.0, not -0.0, at cost 0
         label = torch.where(score < self.offset, -1, 1).to(torch.int64)
         return score, label
 

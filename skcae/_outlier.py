@@ -168,7 +168,7 @@ or (n_samples, C, H, W)
             train, held_out = split.indices(n)
             model = self._fitted_model(module, rows, train, spec.seed)
             outputs = self._outputs(model, module, take_rows(rows, held_out))
-            calibration_scores = -model.costs(outputs)
+            calibration_scores = model.scores(outputs)
         else:
             model = self._fitted_model(module, rows, np.arange(n), spec.seed)
             calibration_scores = self._out_of_fold_scores(data, spec)
@@ -203,10 +203,10 @@ or (n_samples, C, H, W)
             held_out = np.sort(held_out)
             train = np.setdiff1d(np.arange(n), held_out)
             fold_spec = replace(spec, seed=spec.seed + 1 + k, callbacks=())
-            module = self._train_network(fold_spec, rows, train).module_
+            module = self._train_network(fold_spec, rows, train, verbose=0).module_
             model = self._fitted_model(module, rows, train, fold_spec.seed)
             outputs = self._outputs(model, module, take_rows(rows, held_out))
-            scores[held_out] = -model.costs(outputs)
+            scores[held_out] = model.scores(outputs)
         return scores
 
     def _weights_for(self, rows):
@@ -225,7 +225,7 @@ or (n_samples, C, H, W)
         outputs, mismatch = result if check_range else (result, None)
         if mismatch is not None:
             warnings.warn(mismatch, UserWarning, stacklevel=3)
-        scores = -model.costs(outputs)
+        scores = model.scores(outputs)
         self._check_finite(scores, "X")
         return scores
 
@@ -343,7 +343,8 @@ or (n_samples, C, H, W)
         X_normal : array-like of shape (n_samples, ...), default=None
             Held-out normal samples, in a form :meth:`score_samples`
             accepts. None uses ``validation_scores_``: the scores of the
-            rows that ``validation_fraction`` held out of training.
+            calibration samples, each scored by a network that did not
+            train on it (see ``contamination``).
         false_positive_rate : float in (0, 1), default=0.01
             Fraction of normal samples that may be flagged as outliers.
 

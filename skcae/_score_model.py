@@ -7,6 +7,7 @@
 
 import numpy as np
 import torch
+from sklearn.covariance import ledoit_wolf
 
 from ._scoring import (
     KNN_CHUNK,
@@ -42,11 +43,12 @@ class Calibration:
         center = float(np.median(logs))
         q75, q25 = np.percentile(logs, [75, 25])
         spread = float((q75 - q25) / 1.349)
-        if not spread > 0:
+        if not spread > MIN_SPREAD:
             spread = float(np.std(logs))
-        if not spread > 0:
-            spread = 1.0
-        return cls(center, spread, eps)
+        # costs that (nearly) all agree, e.g. the leave-one-out distances of a
+        # handful of codes, which whitening places on a regular simplex: a
+        # spread of 1e-15 would turn any other cost into a t of 1e15
+        return cls(center, max(spread, MIN_SPREAD), eps)
 
     def transform(self, costs):
         """``t`` of costs (a float64 tensor)."""
@@ -65,6 +67,8 @@ SCORE_TERMS = {
 # The pooled reconstruction term: 3x3 box blur, mean of the top 10% pixels.
 POOLED_SMOOTHING = 3
 POOLED_TOP_FRACTION = 0.1
+# The smallest robust spread of a calibration (log-cost units): 5%.
+MIN_SPREAD = 0.05
 # At most this many training samples serve as kNN references.
 MAX_REFERENCES = 10_000
 
@@ -96,9 +100,17 @@ def _standardize_columns(values):
 
 
 def _whitening(codes):
-    """Mean and PCA-whitening matrix of ``codes`` (eigenvalues floored)."""
+    """Mean and PCA-whitening matrix of ``codes`` (eigenvalues floored).
+
+    The covariance is Ledoit-Wolf shrunk towards a multiple of the identity,
+    by an amount that vanishes for many codes and grows when there are few
+    (fewer codes than dimensions would leave directions of no variance).
+    """
     center = codes.mean(0)
-    cov = np.atleast_2d(np.cov(codes - center, rowvar=False, bias=True))
+    if len(codes) > 1:
+        cov = np.atleast_2d(ledoit_wolf(codes - center, assume_centered=True)[0])
+    else:
+        cov = np.zeros((codes.shape[1], codes.shape[1]))
     eigval, eigvec = np.linalg.eigh(cov)
     # directions of (almost) no spread are not blown up: a floor relative to
     # the largest variance, and an absolute one for codes that barely vary
@@ -271,6 +283,10 @@ class ScoreModel:
     def costs(self, outputs):
         """Outlier costs (ndarray) from :func:`batched_inference` outputs."""
         return self.costs_of(self.raw_terms(outputs))
+
+    def scores(self, outputs):
+        """``score_samples``: minus the costs (0.0, never -0.0, at cost 0)."""
+        return 0.0 - self.costs(outputs)
 
     # -- persistence ----------------------------------------------------------------
     def config(self):

@@ -262,3 +262,22 @@ def test_dense_detector_shares_the_contract(fitted_dense, digits):
 
 def test_fit_predict_doc_is_skcae_s(fitted):
     assert "Added in version" not in type(fitted).fit_predict.__doc__
+
+
+def test_ten_training_images_give_sane_scores(all_zeros, digits):
+    """Few codes: whitening is shrunk and calibrations have a floor, so the
+    scores stay of order one (not 1e15) and still rank outliers lower."""
+    det = ConvAutoencoderOutlierDetector(random_state=0).fit(all_zeros[:10])
+    X, y = digits
+    scores = det.score_samples(
+        np.r_[all_zeros[100:], X[y != 0][:200].reshape(-1, 8, 8)]
+    )
+    labels = np.r_[np.ones(78), np.zeros(200)]
+    assert np.abs(scores).max() < 1e3 and abs(det.offset_) < 1e3
+    assert roc_auc_score(labels, scores) > 0.9
+
+
+def test_typical_samples_score_plus_zero(fitted, digits):
+    scores = fitted.score_samples(digits[0][:300])
+    zero = scores[scores == 0]
+    assert zero.size and not np.signbit(zero).any()  # 0.0, never -0.0
