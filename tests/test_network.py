@@ -110,28 +110,42 @@ def test_corrupt_adds_noise_and_masks_from_the_generator():
 
 
 @pytest.mark.parametrize(
-    "module, x",
+    "make, shape, first",
     [
         (
-            ConvAutoencoderModule(
+            lambda: ConvAutoencoderModule(
                 (1, 8, 8), channels=(4,), noise_std=1.0, mask_fraction=0.5
             ),
-            torch.rand(6, 1, 8, 8),
+            (6, 1, 8, 8),
+            "encoder_conv",
         ),
         (
-            DenseAutoencoderModule(
+            lambda: DenseAutoencoderModule(
                 10, hidden_layer_sizes=(4,), noise_std=1.0, mask_fraction=0.5
             ),
-            torch.rand(6, 10),
+            (6, 10),
+            "encoder",
         ),
     ],
     ids=["conv", "dense"],
 )
-def test_corruption_in_training_mode_only(module, x):
+def test_corruption_in_training_mode_only(make, shape, first):
+    # Watch what the encoder receives, not the output: with a 4-unit ReLU
+    # layer all units can be dead at initialisation, so two different
+    # corrupted inputs may still give the same (constant) output.
+    torch.manual_seed(0)
+    module, x = make(), torch.rand(*shape)
+    seen = []
+    getattr(module, first).register_forward_pre_hook(
+        lambda _, args: seen.append(args[0].detach().clone())
+    )
     module.eval()
-    assert torch.equal(module(x), module(x))
+    module(x), module(x)
     module.train()
-    assert not torch.equal(module(x), module(x))
+    module(x), module(x)
+    assert torch.equal(seen[0], seen[1])
+    assert not torch.equal(seen[2], seen[3])
+    assert not torch.equal(seen[0], seen[2])
 
 
 def test_module_standardises_with_its_buffers():
