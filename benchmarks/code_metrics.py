@@ -162,8 +162,7 @@ def main():
 
     foreign, inherited = private_uses()
     for title, uses in (
-        ("Private names used outside their module (other objects, imports)",
-         foreign),
+        ("Private names used outside their module (other objects, imports)", foreign),
         ("Base-class hooks used through self in another module", inherited),
     ):
         by_module = defaultdict(list)

@@ -48,8 +48,10 @@ def main(argv=None):
     X, y = load_mnist(args.mnist_path, subset="train", return_X_y=True)
     X_test, y_test = load_mnist(args.mnist_path, subset="test", return_X_y=True)
     print(f"skcae {skcae.__version__} from {Path(skcae.__file__).parent}")
-    print(f"torch {torch.__version__}, {args.threads} thread(s); load "
-          f"{os.getloadavg()[0]:.2f}; n={args.n or 'all'}\n")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s); load "
+        f"{os.getloadavg()[0]:.2f}; n={args.n or 'all'}\n"
+    )
     print("| digit | seed | n train | flagged held-out normal | AUROC | fit s |")
     print("|---|---|---|---|---|---|")
     rates = []
@@ -66,8 +68,11 @@ def main(argv=None):
             rate = float(np.mean(det.predict(normal) == -1))
             auroc = roc_auc_score(y_test == digit, det.score_samples(X_test))
             rates.append(rate)
-            print(f"| {digit} | {seed} | {len(train)} | {100 * rate:.2f}% | "
-                  f"{auroc:.4f} | {seconds:.1f} |", flush=True)
+            print(
+                f"| {digit} | {seed} | {len(train)} | {100 * rate:.2f}% | "
+                f"{auroc:.4f} | {seconds:.1f} |",
+                flush=True,
+            )
     print(f"\nmean flagged: {100 * np.mean(rates):.2f}% (target 1%)")
 
 

@@ -275,7 +275,7 @@ or (n_samples, C, H, W)
         ((100, 3), 'float64')
         """
         data = self._validate(X, reset=False)
-        codes = self._infer(data.rows, _encode)
+        codes = _network_output(self._infer(data.rows, _encode), "codes")
         return codes.astype(self._out_dtype(X), copy=False)
 
     def decode(self, Z):
@@ -323,11 +323,12 @@ or (n_samples, C, H, W)
                 "those of encode (of order one)."
             )
         z = self._infer(Z, _decode, standardize=False)
-        if not np.isfinite(z).all():
-            raise FloatingPointError(
-                "The decoder's output is not finite for some codes of Z; "
-                "expected codes like those of encode (of order one)."
-            )
+        z = _network_output(
+            z,
+            "decoded images",
+            cause="codes far larger than those of encode, or NaN weights",
+            expected="codes like those of encode (of order one)",
+        )
         decoded = self._standardizer().inverse(z)
         return decoded.astype(self._out_dtype(Z), copy=False)
 
@@ -361,7 +362,8 @@ or (n_samples, C, H, W)
         (100, 8, 8)
         """
         data = self._validate(X, reset=False)
-        recon = self._standardizer().inverse(self._infer(data.rows, _reconstruct))
+        z = _network_output(self._infer(data.rows, _reconstruct), "reconstructions")
+        recon = self._standardizer().inverse(z)
         return self._to_input_form(recon, data).astype(self._out_dtype(X), copy=False)
 
     def anomaly_map(self, X):
@@ -410,10 +412,32 @@ or (n_samples, C, H, W)
         def error(module, z):
             return squared_errors(z, module(z), weights)
 
-        maps = self._infer(data.rows, error)
+        # squares of finite errors may overflow to inf for data at 1e160;
+        # only NaN means the network itself failed
+        maps = _network_output(self._infer(data.rows, error), "anomaly maps", nan=True)
         if maps.ndim == 4 and maps.shape[1] == 1:
             maps = maps[:, 0]
         return maps.astype(self._out_dtype(X), copy=False)
+
+
+def _network_output(
+    values,
+    what,
+    *,
+    nan=False,
+    cause="NaN weights, from a diverged fit or a corrupted file",
+    expected="finite outputs; refit with a lower lr",
+):
+    """``values``, or a FloatingPointError when the network gave NaN (or inf)."""
+    bad = np.isnan(values) if nan else ~np.isfinite(values)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))
+        raise FloatingPointError(
+            f"The network's {what} are not finite for {rows.size} sample(s) "
+            f"(positions {rows[:10].tolist()}); likely cause: {cause}. "
+            f"Expected {expected}."
+        )
+    return values
 
 
 def _encode(module, z):

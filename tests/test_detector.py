@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from _lazy import RecordingArray
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -156,22 +157,6 @@ def test_smoothing_is_a_zero_padded_box_filter(fitted_mse, digits):
 
 
 # -- out-of-core input ------------------------------------------------------------
-class RecordingArray:
-    """A lazy array-like (like an HDF5 dataset) that logs every read."""
-
-    def __init__(self, data):
-        self._data = data
-        self.shape = data.shape
-        self.dtype = data.dtype
-        self.reads = []
-
-    def __len__(self):
-        return len(self._data)
-
-    def __getitem__(self, index):
-        rows = self._data[index]
-        self.reads.append(len(rows))
-        return rows
 
 
 @pytest.fixture(scope="module")

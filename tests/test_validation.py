@@ -4,28 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _lazy import RecordingArray
 
 from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector
 from skcae._data import BLOCK_ROWS
 from skcae._validation import as_samples, validate_input
-
-
-class RecordingArray:
-    """A lazy array-like (like an HDF5 dataset) that logs every read."""
-
-    def __init__(self, data):
-        self._data = data
-        self.shape = data.shape
-        self.dtype = data.dtype
-        self.reads = []
-
-    def __len__(self):
-        return len(self._data)
-
-    def __getitem__(self, index):
-        rows = self._data[index]
-        self.reads.append(len(rows))
-        return rows
 
 
 def _memmap(tmp_path, array, mode="r"):
