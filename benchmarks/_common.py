@@ -7,6 +7,7 @@ checkout without installing anything.
 
 import csv
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -43,6 +44,44 @@ def set_threads(threads):
     if threads is not None:
         torch.set_num_threads(int(threads))
     return torch.get_num_threads()
+
+
+def add_common_arguments(p, methods, default_methods, methods_help):
+    """The options every accuracy benchmark shares, added to parser ``p``."""
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="number of seeds 0..N-1; mean ± std when > 1",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=methods,
+        default=list(default_methods),
+        help=f"methods to run (default: {methods_help})",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="output folder (default: benchmarks/results)",
+    )
+    p.add_argument(
+        "--skcae-params",
+        type=json.loads,
+        default={},
+        help="JSON dict of extra ConvAutoencoderOutlierDetector "
+        "parameters for skcae and skcae-mse, e.g. "
+        "'{\"channels\": [16, 32]}' (default: none)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads, also skcae's n_jobs (default: "
+        "torch's own choice and skcae's adaptive n_jobs=None)",
+    )
 
 
 def environment_lines(threads=None, n_jobs="unset"):

@@ -29,13 +29,11 @@ Examples (from the repository root)::
 
 import argparse
 import csv
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 from _common import (
-    RESULTS,
+    add_common_arguments,
     environment_lines,
     grouped_bars,
     load_mnist_split,
@@ -316,40 +314,6 @@ def parse_args(argv=None):
         help="inlier digits to run (default: all ten)",
     )
     p.add_argument(
-        "--seeds",
-        type=int,
-        default=1,
-        help="number of seeds 0..N-1; mean ± std when > 1",
-    )
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        choices=METHODS,
-        default=list(METHODS),
-        help="methods to run (default: all)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=RESULTS,
-        help="output folder (default: benchmarks/results)",
-    )
-    p.add_argument(
-        "--skcae-params",
-        type=json.loads,
-        default={},
-        help="JSON dict of extra ConvAutoencoderOutlierDetector "
-        "parameters for skcae and skcae-mse, e.g. "
-        "'{\"channels\": [16, 32]}' (default: none)",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads, also skcae's n_jobs (default: "
-        "torch's own choice and skcae's adaptive n_jobs=None)",
-    )
-    p.add_argument(
         "--ocsvm-max-train",
         type=int,
         default=2000,
@@ -362,6 +326,7 @@ def parse_args(argv=None):
         help=f"a smoke test: 2 epochs for skcae, at most {QUICK_TRAIN} "
         "training images per digit",
     )
+    add_common_arguments(p, METHODS, METHODS, "all")
     return p.parse_args(argv)  # fmt: skip
 
 

@@ -31,13 +31,11 @@ Examples (from the repository root)::
 """
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 from _common import (
-    RESULTS,
+    add_common_arguments,
     environment_lines,
     grouped_bars,
     md_table,
@@ -278,44 +276,12 @@ def parse_args(argv=None):
         help="patch side in pixels (default: %(default)s; 64 too)",
     )
     p.add_argument(
-        "--seeds",
-        type=int,
-        default=1,
-        help="number of seeds 0..N-1; mean ± std when > 1",
-    )
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        choices=ALL_METHODS,
-        default=list(DEFAULT_METHODS),
-        help="methods to run (default: all but ocsvm)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=RESULTS,
-        help="output folder (default: benchmarks/results)",
-    )
-    p.add_argument(
-        "--skcae-params",
-        type=json.loads,
-        default={},
-        help="JSON dict of extra ConvAutoencoderOutlierDetector "
-        "parameters for skcae and skcae-mse",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads, also skcae's n_jobs (default: "
-        "torch's own choice and skcae's adaptive n_jobs=None)",
-    )
-    p.add_argument(
         "--quick",
         action="store_true",
         help="a smoke test: 2 epochs for skcae, at most 300 training "
         "and 100 + 100 test patches per pair",
     )
+    add_common_arguments(p, ALL_METHODS, DEFAULT_METHODS, "all but ocsvm")
     return p.parse_args(argv)  # fmt: skip
 
 
