@@ -32,14 +32,34 @@ def _reduce_axes(ndim):
     return (0, 2, 3) if ndim == 4 else (0,)
 
 
+def _scale_of(std, mean, constant):
+    """Each channel's scale: its std, or a data-relative one when constant.
+
+    A scale of 1 for a constant channel would measure deviations in it in
+    the caller's units (a lit dead pixel flagged at one unit, missed at
+    another); the other channels' median std keeps them relative.
+    """
+    if not constant.any():
+        return std
+    if not constant.all():
+        fallback = np.median(std[~constant])
+    else:
+        magnitude = np.abs(mean)
+        fallback = np.median(magnitude[magnitude > 0]) if magnitude.any() else 1.0
+    return np.where(constant, fallback, std)
+
+
 class Standardizer:
     """Per-channel (images) or per-feature (rows) centre and scale, in float64.
 
     Parameters
     ----------
     center, scale : ndarray of shape (n_channels,)
-        Mean and standard deviation of the training data (scale 1 where a
-        channel is constant).
+        Mean and standard deviation of the training data. A channel
+        constant in training is scaled by the median standard deviation of
+        the other channels (by its own magnitude when every channel is
+        constant, 1 for all-zero data), so deviations in it are measured in
+        the data's units, whatever they are.
     data_min, data_max : ndarray of shape (n_channels,)
         The training data's range, to warn when new data live in other units.
     """
@@ -85,7 +105,7 @@ class Standardizer:
             high = b_high if high is None else np.maximum(high, b_high)
         mean, std = mean * norm, np.sqrt(m2 / count) * norm
         constant = ~(std > _RELATIVE_CONSTANT * np.abs(mean))
-        return cls(mean, np.where(constant, 1.0, std), low, high)
+        return cls(mean, _scale_of(std, mean, constant), low, high)
 
     def _shaped(self, values, ndim):
         return values.reshape((1, -1, 1, 1) if ndim == 4 else (1, -1))

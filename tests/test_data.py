@@ -28,10 +28,23 @@ def test_tabular_rows_get_one_statistic_per_feature():
 
 
 @pytest.mark.parametrize("value", [0.0, 7.0, 1e9, -1e-30])
-def test_constant_channels_are_centred_not_scaled(value):
+def test_all_constant_channels_are_scaled_by_their_magnitude(value):
     s = Standardizer.fit(np.full((20, 2, 3, 3), value))
-    np.testing.assert_array_equal(s.scale, [1.0, 1.0])
-    assert np.abs(s.transform(np.full((2, 2, 3, 3), value)).numpy()).max() == 0
+    np.testing.assert_allclose(s.scale, [abs(value) or 1.0] * 2, rtol=1e-12)
+    assert np.abs(s.transform(np.full((2, 2, 3, 3), value)).numpy()).max() < 1e-12
+
+
+@pytest.mark.parametrize("units", [1e-3, 1.0, 1e6])
+def test_a_constant_channel_is_scaled_like_the_others(units):
+    # not by 1: a deviation in it would be measured in the caller's units
+    X = np.random.RandomState(0).rand(30, 3, 4, 4) * [[[2.0]], [[4.0]], [[0.0]]]
+    s = Standardizer.fit(X * units)
+    expected = np.median((X * units).std(axis=(0, 2, 3))[:2])
+    np.testing.assert_allclose(s.scale[2], expected)
+    lit = np.zeros((1, 3, 4, 4))
+    lit[0, 2] = units
+    z = s.transform(lit).numpy()[0, 2]
+    np.testing.assert_allclose(z, 1 / np.median(X.std(axis=(0, 2, 3))[:2]), rtol=1e-5)
 
 
 def test_absurd_values_are_clipped_not_infinite():

@@ -57,12 +57,30 @@ def test_network_is_dense_and_standardises_each_feature(fitted, cancer):
     assert float(module.shift.abs().max()) == 0 and float(module.scale.min()) == 1
 
 
-def test_constant_feature_gets_unit_scale():
-    X = np.random.RandomState(0).randn(40, 3)
+def test_constant_feature_gets_the_other_features_scale():
+    X = np.random.RandomState(0).randn(40, 3) * [1.0, 1.0, 3.0]
     X[:, 1] = 7.0
     det = AutoencoderOutlierDetector(**FAST).fit(X)
-    assert det.scale_[1] == 1.0
+    assert det.scale_[1] == pytest.approx(np.median(X[:, [0, 2]].std(axis=0)))
     assert np.all(np.isfinite(det.score_samples(X)))
+
+
+def test_a_lit_dead_feature_is_flagged_in_any_units():
+    # a feature constant in training, then lit: flagged whatever the units
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.randn(200, 6), np.zeros(200)]
+    new = np.c_[rng.randn(50, 6), np.zeros(50)]
+    lit = new.copy()
+    lit[:, 6] = 20.0  # 20 times the other features' scale
+    flagged = {}
+    for units in (1e-3, 1.0, 1e3):
+        det = AutoencoderOutlierDetector(**FAST).fit(X * units)
+        flagged[units] = (
+            np.mean(det.predict(new * units) == -1),
+            np.mean(det.predict(lit * units) == -1),
+        )
+        assert flagged[units][1] == 1.0
+    np.testing.assert_allclose(flagged[1e-3], flagged[1e3])
 
 
 def test_scores_are_minus_mean_squared_error(fitted, cancer):
