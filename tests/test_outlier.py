@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
@@ -281,3 +282,33 @@ def test_typical_samples_score_plus_zero(fitted, digits):
     scores = fitted.score_samples(digits[0][:300])
     zero = scores[scores == 0]
     assert zero.size and not np.signbit(zero).any()  # 0.0, never -0.0
+
+
+def test_fit_predict_passes_keywords_to_fit(digits, tiny):
+    # IsolationForest's fit_predict hands them to fit; fit takes none here,
+    # so sample_weight is refused, never dropped
+    det = ConvAutoencoderOutlierDetector(**tiny)
+    with pytest.raises(TypeError, match="sample_weight"):
+        det.fit_predict(digits[0][:40], sample_weight=np.ones(40))
+    assert not hasattr(det, "offset_")
+
+
+def test_auto_offset_of_many_scores_is_their_one_percent_quantile():
+    scores = np.random.RandomState(0).randn(5000)
+    assert _outlier.auto_offset(scores) == np.percentile(scores, 1)
+
+
+@pytest.mark.parametrize("n", [10, 20, 50])
+def test_auto_offset_of_few_scores_extrapolates(n):
+    """The 1% quantile of a few scores is about their minimum, which flags
+    about 1 / (n + 1) of new samples; the normal prediction bound flags 1%
+    of them on average (normal scores: the rate is exact, norm.cdf)."""
+    rng = np.random.RandomState(0)
+    offsets = [_outlier.auto_offset(rng.randn(n)) for _ in range(4000)]
+    assert np.mean(norm.cdf(offsets)) == pytest.approx(0.01, abs=0.0015)
+    minimum = [np.percentile(rng.randn(n), 1) for _ in range(4000)]
+    assert np.mean(norm.cdf(minimum)) > 0.015  # what the quantile alone gave
+
+
+def test_auto_offset_of_equal_scores_is_that_score():
+    assert _outlier.auto_offset(np.zeros(30)) == 0.0
