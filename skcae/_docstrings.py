@@ -115,7 +115,8 @@ n_jobs : int, default=None
     that other processes leave idle, measured at the start and at every
     epoch, at most ``torch.get_num_threads()``: as fast as all threads on
     an idle machine, and not 5-18x slower beside a busy process, as a
-    fixed thread count is. ``-1`` uses every CPU.
+    fixed thread count is. ``n`` >= 1 uses ``n`` threads, at most the
+    CPUs this process may run on; ``-1`` uses every CPU.
 random_state : int, RandomState instance or None, default=None
     Seeds weight initialisation, shuffling, denoising and data splits
     inside ``fit`` with generators of its own, so torch's and numpy's

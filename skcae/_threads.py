@@ -8,8 +8,10 @@ estimators' ``n_jobs`` parameter therefore sets torch's intra-op threads for
 the duration of ``fit`` and of scoring only, and restores the caller's
 setting afterwards:
 
-* an int ``n`` >= 1 uses ``n`` threads; ``-1`` all the CPUs this process may
-  run on;
+* an int ``n`` >= 1 uses ``n`` threads, at most the CPUs this process may
+  run on (more threads than CPUs only queue behind each other: 100 threads
+  on 2 CPUs made a fit 170x slower); ``-1`` all those CPUs, ``-2`` all but
+  one, and so on (at least one);
 * ``None`` (the default) uses the CPUs that other processes leave idle, at
   most torch's own setting (``torch.get_num_threads()``, which honours
   ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), and at least one. It
@@ -106,9 +108,10 @@ def resolve_n_threads(n_jobs, cap=None):
         if free is None:
             return cap
         return int(max(1, min(cap, round(free))))
+    cpus = len(_allowed_cpus())
     if n_jobs < 0:
-        return max(1, len(_allowed_cpus()) + 1 + n_jobs)
-    return int(n_jobs)
+        return max(1, cpus + 1 + n_jobs)
+    return int(min(n_jobs, cpus))
 
 
 @contextlib.contextmanager

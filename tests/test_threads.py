@@ -21,9 +21,12 @@ def two_threads():
 
 
 def test_explicit_counts():
-    assert resolve_n_threads(3, cap=2) == 3
-    assert resolve_n_threads(1, cap=8) == 1
     n_cpus = len(_threads._allowed_cpus())
+    assert resolve_n_threads(1, cap=8) == 1
+    # an explicit count ignores torch's setting, but never exceeds the CPUs
+    assert resolve_n_threads(n_cpus, cap=1) == n_cpus
+    assert resolve_n_threads(100 * n_cpus, cap=1) == n_cpus
+    assert resolve_n_threads(-100 * n_cpus, cap=1) == 1
     assert resolve_n_threads(-1, cap=1) == n_cpus
     assert resolve_n_threads(-2, cap=1) == max(1, n_cpus - 1)
 
