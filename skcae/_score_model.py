@@ -69,6 +69,8 @@ POOLED_SMOOTHING = 3
 POOLED_TOP_FRACTION = 0.1
 # The smallest robust spread of a calibration (log-cost units): 5%.
 MIN_SPREAD = 0.05
+# The largest eps a saved calibration may hold (see ScoreModel.from_config).
+_MAX_EPS = 1e3
 # At most this many training samples serve as kNN references.
 MAX_REFERENCES = 10_000
 
@@ -374,7 +376,15 @@ class ScoreModel:
                 values = np.asarray(values, dtype=np.float64)
                 if values.shape != (3,) or not np.isfinite(values).all():
                     raise ValueError(f"invalid calibration for {name!r}")
-                if not (values[1] > 0 and values[2] > 0):
-                    raise ValueError(f"invalid calibration for {name!r}")
+                center, spread, eps = values
+                # what Calibration.fit can give: spread >= MIN_SPREAD, and eps
+                # a millionth of a median cost, costs being of standardised
+                # data (far below 1e9), or 1e-300
+                if not (spread >= MIN_SPREAD and 1e-300 <= eps <= _MAX_EPS):
+                    raise ValueError(
+                        f"invalid calibration for {name!r}: spread {spread:.3g} "
+                        f"and eps {eps:.3g}; expected spread >= {MIN_SPREAD} and "
+                        f"eps in [1e-300, {_MAX_EPS:g}]"
+                    )
                 model.calibrations[name] = Calibration(*values)
         return model

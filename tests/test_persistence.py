@@ -744,6 +744,14 @@ HOSTILE = {
         _bad_calibration(lambda cal: cal["mse"].__setitem__(1, -1.0)),
         "invalid calibration for 'mse'",
     ),
+    "calibration spread below its floor": (
+        _bad_calibration(lambda cal: cal["mse"].__setitem__(1, 1e-300)),
+        r"invalid calibration for 'mse': spread 1e-300",
+    ),
+    "calibration eps that flags everything": (
+        _bad_calibration(lambda cal: cal["latent"].__setitem__(2, 1e300)),
+        r"invalid calibration for 'latent'.*eps 1e\+300",
+    ),
     "calibration not numbers": (
         _bad_calibration(lambda cal: cal.update(mse="abc")),
         "invalid score_model",
