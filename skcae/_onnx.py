@@ -105,7 +105,7 @@ def _quiet_export():
 
 
 def _probe(estimator, input_shape):
-    """Data in the units of the training data, for the parity check."""
+    """Data in the units of the training data, in float64, for the parity check."""
     rng = np.random.RandomState(0)
     low, high = estimator.data_range_
     n_values = int(np.prod(input_shape))
@@ -115,24 +115,108 @@ def _probe(estimator, input_shape):
     if getattr(estimator, "data_format", None) == "channels_last":
         per_value = np.tile(np.arange(len(low)), n_values // len(low))
     probe = low[per_value] + probe * (high - low)[per_value]
-    return probe.reshape(4, *input_shape).astype(np.float32)
+    return probe.reshape(4, *input_shape)
+
+
+def _statistic_name(estimator, index, count):
+    """' in channel 2' / ' in feature 2' (nothing when there is one statistic)."""
+    if count == 1:
+        return ""
+    kind = "channel" if hasattr(estimator, "image_shape_") else "feature"
+    return f" in {kind} {index}"
+
+
+def _check_float32_range(estimator):
+    """Refuse a detector fitted on values that overflow the float32 input."""
+    magnitude = float(np.max(np.abs(np.asarray(estimator.data_range_))))
+    largest = float(np.finfo(np.float32).max)
+    if magnitude > largest:
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted on values up to "
+            f"{magnitude:.3g} in magnitude, but the ONNX graph's input X is "
+            f"float32, which holds values up to {largest:.3g} only. Rescale X "
+            "(e.g. divide it by a constant) so that its values lie well within "
+            "float32's range before fitting, then export."
+        )
+
+
+def _precision_error(estimator, score, expected):
+    """The ValueError of a graph whose float32 input rounds the data away.
+
+    Names the channel (or feature) whose float32 rounding step is largest
+    relative to its standard deviation: its values' offset from zero is large
+    relative to their spread (float32 keeps a relative precision of 2**-24),
+    or they are below float32's normal range.
+    """
+    standardizer = standardizer_of(estimator)
+    low, high = np.asarray(estimator.data_range_, dtype=np.float64)
+    magnitude = np.maximum(np.abs(low), np.abs(high))
+    step = np.spacing(magnitude.astype(np.float32)).astype(np.float64)
+    index = int(np.argmax(step / standardizer.scale))
+    where = _statistic_name(estimator, index, len(magnitude))
+    center, scale = standardizer.center[index], standardizer.scale[index]
+    step, magnitude = step[index], magnitude[index]
+    difference = np.max(np.abs(score - expected))
+    name = type(estimator).__name__
+    if magnitude < np.finfo(np.float32).tiny:
+        return ValueError(
+            f"{name} was fitted on values up to {magnitude:.3g} in magnitude"
+            f"{where} (standard deviation {scale:.3g}), below the smallest "
+            f"normal float32 value ({np.finfo(np.float32).tiny:.3g}), and the "
+            "ONNX graph's input X is float32: it rounds them to multiples of "
+            f"{step:.3g} ({step / scale:.2g} standard deviations), so the "
+            f"graph's scores differ from {name}.score_samples (max difference "
+            f"{difference:.3g}). Rescale X (e.g. multiply it "
+            "by a constant) so that its values lie well within float32's "
+            "range before fitting, then export."
+        )
+    return ValueError(
+        f"{name} was fitted on data whose offset is large relative to its "
+        f"spread{where}: mean {center:.7g}, standard deviation {scale:.3g} "
+        f"(|mean| / std = {abs(center) / scale:.3g}). The ONNX graph's input X "
+        "is float32, whose relative precision is 2**-24 (about 6e-08): it "
+        f"stores values near {magnitude:.3g} in steps of {step:.3g}, "
+        f"{step / scale:.2g} standard deviations, so the graph's scores "
+        f"differ from {name}.score_samples (max difference {difference:.3g}). "
+        "Expected data whose offset is small relative to its spread: subtract "
+        "a constant near the mean (e.g. c = X.mean(), per channel or feature "
+        "where their offsets differ) from X before fitting, and from the data "
+        "passed to the graph."
+    )
 
 
 def _check_parity(estimator, graph, input_shape):
-    """Refuse to write a graph whose scores differ from score_samples."""
+    """Refuse to write a graph whose scores differ from score_samples.
+
+    The estimator scores float64 data in the fitted range, as a user passes
+    it; the graph scores its float32 cast, as it receives it. When they
+    differ but the estimator agrees with the graph on the float32 cast, the
+    difference is the rounding of the input to float32 (ValueError: the
+    fitted data do not fit float32); otherwise the graph computes something
+    else than the estimator (NotImplementedError).
+    """
     probe = _probe(estimator, input_shape)
+    probe32 = probe.astype(np.float32)
     with torch.no_grad():
-        score = graph(torch.from_numpy(probe))[0].numpy()
+        score = graph(torch.from_numpy(probe32))[0].numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # fitted with feature names
-        expected = estimator.score_samples(probe.reshape(len(probe), *input_shape))
-    if not np.allclose(score, expected, rtol=1e-4, atol=1e-6):
-        raise NotImplementedError(
-            f"The exported graph's scores differ from "
-            f"{type(estimator).__name__}.score_samples (max difference "
-            f"{np.max(np.abs(score - expected)):.3g}); the estimator scores in "
-            "a way to_onnx does not reproduce."
-        )
+        expected = estimator.score_samples(probe)
+        if _allclose(score, expected):
+            return
+        expected32 = estimator.score_samples(probe32)
+    if _allclose(score, expected32):
+        raise _precision_error(estimator, score, expected)
+    raise NotImplementedError(
+        f"The exported graph's scores differ from "
+        f"{type(estimator).__name__}.score_samples (max difference "
+        f"{np.max(np.abs(score - expected32)):.3g}); the estimator scores in "
+        "a way to_onnx does not reproduce."
+    )
+
+
+def _allclose(score, expected):
+    return np.allclose(score, expected, rtol=1e-4, atol=1e-6)
 
 
 def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
@@ -177,6 +261,12 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         If onnx or onnxscript is missing (``pip install "skcae[onnx]"``).
     TypeError
         If ``estimator`` is not an outlier detector with ``offset_``.
+    ValueError
+        If the data ``estimator`` was fitted on do not fit the graph's
+        float32 input: values beyond float32's range (rescale X before
+        fitting), or an offset so large relative to their spread that
+        float32 rounds the differences the scores depend on (subtract the
+        mean before fitting).
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
@@ -191,7 +281,11 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     metadata (``metadata_props``): the estimator class, ``score_type``,
     ``offset_``, the input shape and the skcae version. Scores agree with
     ``score_samples`` to about 1e-6 relative; the export checks this on
-    probe data and refuses a graph that does not.
+    probe data and refuses a graph that does not. The check scores float64
+    probe data with the estimator and their float32 cast with the graph, so
+    it also refuses data that float32 cannot represent precisely enough:
+    data far from zero relative to their spread (``1e8 + N(0, 1)``, which
+    float32 stores in steps of 8) need centring before fitting.
 
     Examples
     --------
@@ -225,6 +319,7 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         raise ValueError(
             f"Got input_form={input_form!r}, but expected 'fitted' or 'flat'."
         )
+    _check_float32_range(estimator)
     onnx = _import_onnx("skcae.to_onnx")
     from . import __version__
 

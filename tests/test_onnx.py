@@ -2,6 +2,7 @@
 
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -130,6 +131,48 @@ def test_refuses_what_it_cannot_export(images, tmp_path):
     assert not (tmp_path / "c.onnx").exists()
     with pytest.raises(ValueError, match="input_form"):
         skcae.to_onnx(det, tmp_path / "d.onnx", input_form="nchw")
+
+
+def test_refuses_data_float32_rounds_away(images, tmp_path):
+    # 1e8 + values of spread ~1: float32 stores them in steps of 8, so the
+    # graph (float32 input) would score noise; score_samples works in float64
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(1e8 + images[:40])
+    with pytest.raises(
+        ValueError,
+        match=r"offset is large relative to its spread: mean 1e\+08, "
+        r"standard deviation 1\.1.*input X is float32.*steps of 8.*"
+        r"subtract a constant near the mean",
+    ):
+        skcae.to_onnx(det, tmp_path / "offset.onnx")
+    assert not (tmp_path / "offset.onnx").exists()
+    # the same data without the offset export (test_every_score_type_matches)
+
+
+def test_refuses_data_beyond_float32(images, tmp_path):
+    # fitting and scoring work in float64; the graph's float32 input cannot
+    huge = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(
+        images[:40] * 1e300
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "overflow encountered in cast"
+        with pytest.raises(
+            ValueError,
+            match=r"fitted on values up to 4e\+300 in magnitude, but the ONNX "
+            r"graph's input X is float32.*Rescale X",
+        ):
+            skcae.to_onnx(huge, tmp_path / "huge.onnx")
+    tiny = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(
+        images[:40] * 1e-300
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            ValueError,
+            match=r"(?s)values up to 4e-300 in magnitude .*below the smallest "
+            r"normal float32 value.*Rescale X",
+        ):
+            skcae.to_onnx(tiny, tmp_path / "tiny.onnx")
+    assert not list(tmp_path.iterdir())
 
 
 def test_missing_onnx_names_the_extra(images, monkeypatch, tmp_path):
