@@ -11,6 +11,7 @@
 """
 
 import copy
+import warnings
 from dataclasses import replace
 from numbers import Integral, Real
 
@@ -24,7 +25,13 @@ from skorch.callbacks import Callback
 from ._data import Standardizer
 from ._network import ACTIVATIONS
 from ._scoring import batched_inference, squared_errors
-from ._sklearn_compat import HasMethods, Interval, StrOptions, validate_constraints
+from ._sklearn_compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    describe_constraints,
+    validate_constraints,
+)
 from ._threads import torch_threads
 from ._training import (
     OPTIMIZERS,
@@ -95,6 +102,15 @@ class BaseAutoencoder(BaseEstimator):
                 f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer class (not "
                 "an instance)."
             )
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) and not any(
+                c == "boolean" or c is bool for c in constraints
+            ):
+                raise ValueError(
+                    f"Got {name}={value!r}, a boolean, but expected "
+                    f"{describe_constraints(constraints)}."
+                )
         if self.n_jobs == 0:
             raise ValueError(
                 "Got n_jobs=0, but expected None (the idle CPUs), a positive "
@@ -371,7 +387,10 @@ or (n_samples, C, H, W)
 
         Its mean over everything but the first axis is the mean squared
         error of each sample, which is ``-score_samples(X)`` for the
-        detectors with ``score_type="reconstruction"``.
+        detectors with ``score_type="reconstruction"`` and the default
+        ``score_smoothing=1`` and ``score_top_fraction=1``. Squared errors
+        beyond the output dtype's range (data near 1e19 in float32, 1e154
+        in float64) are inf, with a RuntimeWarning that names the samples.
 
         Parameters
         ----------
@@ -417,7 +436,21 @@ or (n_samples, C, H, W)
         maps = _network_output(self._infer(data.rows, error), "anomaly maps", nan=True)
         if maps.ndim == 4 and maps.shape[1] == 1:
             maps = maps[:, 0]
-        return maps.astype(self._out_dtype(X), copy=False)
+        dtype = self._out_dtype(X)
+        with np.errstate(over="ignore"):
+            maps = maps.astype(dtype, copy=False)
+        overflow = np.flatnonzero(np.isinf(maps).reshape(len(maps), -1).any(axis=1))
+        if overflow.size:
+            warnings.warn(
+                f"The squared errors of {overflow.size} sample(s) (positions "
+                f"{overflow[:10].tolist()}) exceed {np.dtype(dtype).name}'s range "
+                f"({np.finfo(dtype).max:.3g}) and are inf in the anomaly map: X's "
+                "values are too large to square. Rescale X (e.g. divide it by a "
+                "constant) for finite maps; score_samples stays finite.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return maps
 
 
 def _network_output(

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import (
     Interval,
     Options,
     StrOptions,
+    make_constraint,
     validate_params,
 )
 
@@ -20,6 +21,7 @@ __all__ = [
     "Options",
     "StrOptions",
     "fit_context",
+    "describe_constraints",
     "has_output_config",
     "validate_constraints",
     "validate_params",
@@ -38,3 +40,8 @@ def validate_constraints(estimator):
     """Check ``estimator``'s parameters against its ``_parameter_constraints``
     (what ``fit_context`` does before ``fit``)."""
     estimator._validate_params()
+
+
+def describe_constraints(constraints):
+    """Readable text of a parameter's constraints, as sklearn's errors give."""
+    return " or ".join(str(make_constraint(c)) for c in constraints)

@@ -175,3 +175,12 @@ def test_clone_is_unfitted_with_same_params(fitted):
     assert copy.get_params() == fitted.get_params()
     with pytest.raises(NotFittedError):
         copy.predict(np.zeros((1, 64)))
+
+
+def test_anomaly_map_overflow_warns_and_names_the_samples(tiny):
+    X = np.random.RandomState(0).rand(40, 8, 8).astype(np.float32)
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(X * np.float32(1e30))
+    with pytest.warns(RuntimeWarning, match=r"2 sample\(s\) \(positions \[0, 1\]\)"):
+        maps = det.anomaly_map(X[:2] * np.float32(1e30))
+    assert maps.dtype == np.float32 and np.isinf(maps).any()
+    assert np.isfinite(det.score_samples(X[:2] * np.float32(1e30))).all()
