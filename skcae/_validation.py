@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
-# A last axis of this size, next to two larger ones, looks like colour
-# channels stored last (PIL, matplotlib, OpenCV): (n, H, W, C).
+# A last axis of this size, smaller than the two before it, looks like colour
+# channels stored last (PIL, matplotlib, OpenCV): (n, H, W, C), unless the
+# first of them is a channel count too (then (n, C, H, W) reads as well).
 _CHANNEL_COUNTS = (1, 2, 3, 4)
 
 
@@ -60,7 +61,7 @@ def _as_image_shape(image_shape, data_format):
 def _looks_channels_last(shape):
     """True for a per-sample shape ``(a, b, c)`` that reads as ``(H, W, C)``."""
     a, b, c = shape
-    return c in _CHANNEL_COUNTS and a not in _CHANNEL_COUNTS and min(a, b) > 2 * c
+    return c in _CHANNEL_COUNTS and a not in _CHANNEL_COUNTS and c < min(a, b)
 
 
 def _refuse_channels_last(sample_shape, what, given, data_format):
@@ -168,14 +169,104 @@ def is_out_of_core(X):
     return all(hasattr(X, a) for a in ("shape", "__len__", "__getitem__"))
 
 
+_STRING_HINT = (
+    "if the strings hold numbers, convert them with X.astype(float); "
+    "otherwise encode them as numbers first."
+)
+
+
+# scikit-learn's estimator checks look for "Complex data not supported".
+_COMPLEX_HINT = (
+    "Complex data not supported: pass X.real or np.abs(X) if either is what "
+    "the model should see."
+)
+
+
+def _dtype_error(what, dtype):
+    """The ValueError for values of a non-numeric ``dtype``."""
+    if dtype.kind in "US":
+        text = "strings" if dtype.kind == "U" else "bytes"
+        return ValueError(
+            f"Expected numeric data (ints or floats), but {what} has dtype "
+            f"{dtype} ({text}); {_STRING_HINT}"
+        )
+    if dtype.kind == "c":
+        return ValueError(
+            f"Expected real numbers (ints or floats), but {what} has dtype "
+            f"{dtype}. {_COMPLEX_HINT}"
+        )
+    return ValueError(
+        f"Expected numeric data (ints or floats), but {what} has dtype {dtype}."
+    )
+
+
+def _short_repr(value, size=40):
+    text = repr(value)
+    return text if len(text) <= size else text[: size - 3] + "..."
+
+
+def _first_text_or_complex(values):
+    """The first str, bytes or complex number among ``values``, else None."""
+    for value in np.asarray(values, dtype=object).ravel():
+        if isinstance(value, (str, bytes, complex, np.complexfloating)):
+            return value
+    return None
+
+
+def _object_error(what, found, holds="holds"):
+    """The ValueError for an object array or column holding ``found``."""
+    if isinstance(found, (str, bytes)):
+        return ValueError(
+            f"Expected numeric data (ints or floats), but {what} {holds} strings "
+            f"(e.g. {_short_repr(found)}); {_STRING_HINT}"
+        )
+    return ValueError(
+        f"Expected real numbers (ints or floats), but {what} {holds} complex "
+        f"numbers (e.g. {_short_repr(complex(found))}). {_COMPLEX_HINT}"
+    )
+
+
+def _refuse_text_and_complex(X):
+    """Refuse text and complex numbers in memory, as out-of-core ones are.
+
+    scikit-learn would parse strings that hold numbers ("1.5") and fit on
+    them; numbers written as text are more often a mistake (a wrong column,
+    a CSV read without dtypes) than meant, so they are refused like any
+    other non-number. Object arrays and DataFrame columns are searched for
+    str, bytes and complex values; those holding only real numbers pass.
+    """
+    dtype = getattr(X, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    if kind in ("U", "S", "c"):
+        raise _dtype_error("X", dtype)
+    if kind == "O" and isinstance(X, np.ndarray):
+        found = _first_text_or_complex(X)
+        if found is not None:
+            raise _object_error("X has dtype object and", found)
+    if not hasattr(X, "iloc"):
+        return
+    for i, column_dtype in enumerate(X.dtypes):
+        name = X.columns[i]
+        kind = getattr(column_dtype, "kind", None)
+        if kind in ("U", "S", "c"):
+            raise _dtype_error(f"X's column {name!r}", column_dtype)
+        if kind != "O":
+            continue
+        categories = getattr(column_dtype, "categories", None)
+        values = X.iloc[:, i] if categories is None else categories
+        found = _first_text_or_complex(values)
+        if found is not None:
+            what = f"X's column {name!r} (dtype {column_dtype})"
+            if categories is None:
+                raise _object_error(what, found)
+            raise _object_error(f"{what} has categories that", found, "hold")
+
+
 def check_block(block, what="X"):
     """Check one block of values: numeric and finite; return it as an ndarray."""
     block = np.asarray(block)
     if block.dtype.kind not in "biuf":
-        raise ValueError(
-            f"Expected numeric data (ints or floats), but {what} has dtype "
-            f"{block.dtype}."
-        )
+        raise _dtype_error(what, block.dtype)
     if block.dtype.kind == "f" and not np.isfinite(block).all():
         bad = "NaN" if np.isnan(block).any() else "infinity"
         raise ValueError(f"Input {what} contains {bad}; expected finite values.")
@@ -246,9 +337,8 @@ def _validate_rows(estimator, X, *, reset):
     """``validate_data`` for 2-D X, with a clear message for non-numbers."""
     kind = getattr(getattr(X, "dtype", None), "kind", None)
     if kind in ("M", "m"):  # numpy would cast dates and durations to numbers
-        raise ValueError(
-            f"Expected numeric data (ints or floats), but X has dtype {X.dtype}."
-        )
+        raise _dtype_error("X", X.dtype)
+    _refuse_text_and_complex(X)
     try:
         return validate_data(
             estimator,
@@ -263,9 +353,10 @@ def _validate_rows(estimator, X, *, reset):
         if kind in ("U", "S", "O", "M", "m", "c") or (
             dtypes is not None and any(d.kind not in "biuf" for d in dtypes)
         ):
+            reason = str(exc).strip().splitlines()[0]  # not sklearn's dump of X
             raise ValueError(
                 "Expected numeric data (ints or floats), but X holds values "
-                f"that are not numbers: {exc}"
+                f"that are not numbers: {reason}"
             ) from exc
         raise
 

@@ -12,6 +12,7 @@ goes wrong today; the test asserts what should happen.
 
 import contextlib
 import copy
+import re
 import threading
 import time
 import warnings
@@ -286,6 +287,12 @@ def _frame_with_strings(X):
     return frame
 
 
+def _frame_with_category_strings(X):
+    frame = pd.DataFrame(X[:20], columns=[f"px{i}" for i in range(64)])
+    frame["px5"] = pd.Categorical(["dark", "light"] * 10)
+    return frame
+
+
 def _frame_with_nan(X):
     frame = pd.DataFrame(X[:20], columns=[f"px{i}" for i in range(64)])
     frame.iloc[4, 9] = np.nan
@@ -301,9 +308,50 @@ def _matrix(X):
 NOT_NUMBERS = {
     "ragged-list": (lambda X: [[1.0, 2.0], [3.0]] * 5, ValueError, "could not convert"),
     "strings": (lambda X: np.full((20, 64), "a"), ValueError, "Expected numeric data"),
+    "numbers-as-strings": (
+        lambda X: X[:20].astype(str),
+        ValueError,
+        r"X has dtype <U32 \(strings\); if the strings hold numbers, convert "
+        r"them with X\.astype\(float\)",
+    ),
+    "numbers-as-bytes": (
+        lambda X: X[:20].astype("S"),
+        ValueError,
+        r"X has dtype \|S32 \(bytes\); if the strings hold numbers",
+    ),
+    "object-strings": (
+        lambda X: X[:20].astype(str).astype(object),
+        ValueError,
+        r"X has dtype object and holds strings \(e\.g\. '0\.0'\); if the",
+    ),
     "object-with-None": (_with_none, ValueError, "not numbers"),
-    "complex": (lambda X: X[:20] + 1j, ValueError, "not numbers.*Complex"),
-    "frame-string-column": (_frame_with_strings, ValueError, "not numbers.*dark"),
+    "complex": (
+        lambda X: X[:20] + 1j,
+        ValueError,
+        r"\AExpected real numbers \(ints or floats\), but X has dtype "
+        r"complex128\. Complex data not supported: pass X\.real[^\n\[]*\Z",
+    ),
+    "object-complex": (
+        lambda X: (X[:20] + 1j).astype(object),
+        ValueError,
+        r"\AExpected real numbers.*X has dtype object and holds complex numbers "
+        r"\(e\.g\. 1j\)\. Complex data not supported[^\n\[]*\Z",
+    ),
+    "frame-string-column": (
+        _frame_with_strings,
+        ValueError,
+        r"X's column 'px5' \(dtype \w+\) holds strings \(e\.g\. 'dark'\)",
+    ),
+    "frame-numbers-as-strings": (
+        lambda X: pd.DataFrame(X[:20]).astype(str),
+        ValueError,
+        r"X's column 0 \(dtype \w+\) holds strings \(e\.g\. '0\.0'\)",
+    ),
+    "frame-category-strings": (
+        _frame_with_category_strings,
+        ValueError,
+        r"column 'px5' \(dtype category\) has categories that hold strings",
+    ),
     "frame-with-nan": (_frame_with_nan, ValueError, "contains NaN"),
     "None": (lambda X: None, ValueError, "Got X=None"),
     "sparse": (lambda X: sp.csr_matrix(X[:20]), TypeError, "dense data is required"),
@@ -327,6 +375,47 @@ def test_not_numbers_at_fit(kind, case, X):
     with pytest.raises(error, match=match):
         est.fit(make(X))
     assert_unfitted(est)
+
+
+TEXT_AT_SCORE = {
+    "numbers-as-strings": (lambda b: b.astype(str), r"dtype <U32 \(strings\)"),
+    "object-strings": (
+        lambda b: b.astype(str).astype(object),
+        r"dtype object and holds strings",
+    ),
+    "frame-numbers-as-strings": (
+        lambda b: pd.DataFrame(b).astype(str),
+        r"X's column 0 \(dtype \w+\) holds strings",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("case", list(TEXT_AT_SCORE))
+def test_numbers_as_text_at_score(kind, case, batch, trained):
+    make, match = TEXT_AT_SCORE[case]
+    with pytest.raises(ValueError, match=match + r".*X\.astype\(float\)"):
+        output(trained(kind), make(batch))
+
+
+NUMBERS_IN_CONTAINERS = {
+    "object": lambda b: b.astype(object),
+    "frame": pd.DataFrame,
+    "frame-object": lambda b: pd.DataFrame(b).astype(object),
+    "frame-Int64": lambda b: pd.DataFrame(b.astype(int)).astype("Int64"),
+    "frame-Float64": lambda b: pd.DataFrame(b).astype("Float64"),
+    "frame-category": lambda b: pd.DataFrame(b).astype({5: "category"}),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("case", list(NUMBERS_IN_CONTAINERS))
+def test_numbers_in_objects_and_frames_give_the_numpy_answer(
+    kind, case, batch, trained
+):
+    est = trained(kind)
+    data = NUMBERS_IN_CONTAINERS[case](batch)
+    np.testing.assert_array_equal(output(est, data), output(est, batch))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -468,9 +557,13 @@ def test_wrong_shape_at_score(kind, case, batch, trained):
 
 @pytest.mark.parametrize("kind", CONV_KINDS)
 @pytest.mark.parametrize("when", ["fit", "score"])
-def test_channels_last_looking_arrays_name_data_format(kind, when, trained):
-    data = np.random.RandomState(0).rand(12, 8, 8, 3 if when == "fit" else 1)
-    match = r"look like channels-last.*data_format='channels_last'"
+@pytest.mark.parametrize("image", [(8, 8, 3), (8, 8, 1), (8, 8, 4), (6, 6, 3)])
+def test_channels_last_looking_arrays_name_data_format(kind, when, image, trained):
+    data = np.random.RandomState(0).rand(12, *image)
+    match = (
+        rf"samples of shape {re.escape(str(image))} look like channels-last.*"
+        r"Pass data_format='channels_last'.*data_format='channels_first'"
+    )
     with pytest.raises(ValueError, match=match):
         if when == "fit":
             build(kind, image_shape=None).fit(data)
@@ -748,6 +841,11 @@ BAD_PARAMETERS = [
     ("latent_dim", -1, ALL, r"range \[1, inf\)"),
     ("latent_dim", 1.5, ALL, "an int"),
     ("latent_dim", "8", ALL, "an int"),
+    ("latent_dim", True, ALL, r"a boolean, but expected an int in the range"),
+    ("max_epochs", True, ALL, r"a boolean, but expected an int in the range"),
+    ("n_neighbors", np.True_, DET, r"an int in the range.*Got np.True_"),
+    ("n_neighbors", True, DET, r"a boolean, but expected an int"),
+    ("n_jobs", True, ALL, r"a boolean, but expected an instance of 'int'"),
     ("channels", (), CONV, "non-empty tuple of positive ints"),
     ("channels", (0,), CONV, "positive ints"),
     ("channels", (4, -1), CONV, "positive ints"),

@@ -1,5 +1,6 @@
 """skcae.plotting: the three displays, drawn from fitted estimators."""
 
+import re
 import sys
 
 import numpy as np
@@ -238,6 +239,58 @@ def test_score_histogram_counts(plt, fitted_mse, digits):
 
     disp = ScoreHistogramDisplay(disp.scores).plot(bins="auto")  # no threshold
     assert disp.line_ is None and _legend(disp.ax_) == ["all samples (n=60)"]
+
+
+def test_score_histogram_with_string_labels(plt, fitted_mse, digits):
+    X = digits[0][:60]
+    y = np.where(digits[1][:60] == 0, "normal", "anomaly")
+    match = (
+        r"^Got inlier_label=True, but no sample of y has that label: y holds "
+        r"'anomaly', 'normal'\. Pass inlier_label= set to the label of the "
+        r"inliers in y, or y=None to draw all scores as one histogram\.$"
+    )
+    with pytest.raises(ValueError, match=match):
+        ScoreHistogramDisplay.from_estimator(fitted_mse, X, y)
+    disp = ScoreHistogramDisplay.from_estimator(fitted_mse, X, y, inlier_label="normal")
+    np.testing.assert_array_equal(disp.is_inlier, y == "normal")
+    assert _legend(disp.ax_)[:2] == [
+        f"inliers (n={(y == 'normal').sum()})",
+        f"outliers (n={(y == 'anomaly').sum()})",
+    ]
+
+
+@pytest.mark.parametrize(
+    "y, inlier_label, holds",
+    [
+        (
+            np.arange(60) % 12 + 20,
+            True,
+            r"12 distinct labels \(20, 21, .*, 29, \.\.\.\)",
+        ),
+        (np.array(["a", 1] * 30, dtype=object), "b", r"'a', 1"),
+        (np.zeros(60, dtype=bool), True, "False"),
+        (np.full(60, -1), 1, "-1"),
+    ],
+    ids=["many-labels", "mixed-types", "all-false", "all-minus-one"],
+)
+def test_score_histogram_without_inliers_lists_the_labels(
+    plt, fitted_mse, digits, y, inlier_label, holds
+):
+    match = (
+        rf"^Got inlier_label={re.escape(repr(inlier_label))}, but no sample of y "
+        rf"has that label: y holds {holds}\. Pass inlier_label="
+    )
+    with pytest.raises(ValueError, match=match):
+        ScoreHistogramDisplay.from_estimator(
+            fitted_mse, digits[0][:60], y, inlier_label=inlier_label
+        )
+
+
+def test_score_histogram_of_inliers_only(plt, fitted_mse, digits):
+    disp = ScoreHistogramDisplay.from_estimator(
+        fitted_mse, digits[0][:60], np.ones(60, dtype=bool)
+    )
+    assert _legend(disp.ax_)[0] == "inliers (n=60)" and len(disp.ax_.containers) == 1
 
 
 # -- TrainingCurveDisplay ------------------------------------------------------

@@ -1,5 +1,7 @@
 """skcae._validation: every input form, checked in one place."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,10 +62,54 @@ def test_rows_are_a_view_and_never_written():
 
 
 # -- channels-last -------------------------------------------------------------------
-@pytest.mark.parametrize("shape", [(5, 32, 32, 3), (5, 8, 8, 1), (5, 16, 16, 4)])
+CHANNELS_LAST_LOOKING = [
+    (5, 32, 32, 3),
+    (5, 8, 8, 1),
+    (5, 16, 16, 4),
+    (5, 8, 8, 4),  # small images: 4 < 8, though not 2 * 4 < 8
+    (5, 6, 6, 3),
+    (5, 5, 7, 2),
+    (5, 5, 2, 1),
+    (5, 9, 5, 4),  # H != W
+]
+
+
+@pytest.mark.parametrize("shape", CHANNELS_LAST_LOOKING)
 def test_channels_last_looking_input_is_refused_with_the_fix(shape):
-    with pytest.raises(ValueError, match="data_format='channels_last'"):
+    h, w, c = shape[1:]
+    match = (
+        rf"Got X of shape={re.escape(str(shape))}, whose samples of shape "
+        rf"{re.escape(str(shape[1:]))} look like channels-last images "
+        rf"\(H={h}, W={w}, C={c}\).*reads them as {h} channels of {w}x{c} "
+        r"images\. Pass data_format='channels_last' to read them as \(H, W, C\), "
+        r"data_format='channels_first' to keep \(C, H, W\)"
+    )
+    with pytest.raises(ValueError, match=match):
         validate_input(ConvAutoencoderOutlierDetector(), np.zeros(shape), reset=True)
+
+
+@pytest.mark.parametrize("shape", CHANNELS_LAST_LOOKING)
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+def test_data_format_settles_channels_last_looking_input(shape, data_format):
+    X = np.random.RandomState(0).rand(*shape)
+    det = ConvAutoencoderOutlierDetector(data_format=data_format)
+    data = validate_input(det, X, reset=True)
+    if data_format == "channels_first":
+        assert det.image_shape_ == shape[1:]
+        np.testing.assert_array_equal(data.rows, X)
+    else:
+        assert det.image_shape_ == (shape[3], shape[1], shape[2])
+        np.testing.assert_array_equal(data.rows, X.transpose(0, 3, 1, 2))
+    assert det.input_shape_ == shape[1:]
+
+
+def test_channels_last_looking_lazy_input_is_refused_too():
+    with pytest.raises(ValueError, match="data_format='channels_last'"):
+        validate_input(
+            ConvAutoencoderOutlierDetector(),
+            RecordingArray(np.zeros((5, 8, 8, 4))),
+            reset=True,
+        )
 
 
 def test_channels_last_is_read_when_asked():
@@ -80,10 +126,14 @@ def test_channels_first_can_be_forced_for_odd_shapes():
     assert det.image_shape_ == (8, 8, 3)
 
 
-def test_channels_last_image_shape_is_refused_too():
-    det = ConvAutoencoderOutlierDetector(image_shape=(32, 32, 3))
-    with pytest.raises(ValueError, match="channels_last"):
-        validate_input(det, np.zeros((2, 3072)), reset=True)
+@pytest.mark.parametrize("image_shape", [(32, 32, 3), (6, 6, 3), (8, 8, 4)])
+def test_channels_last_image_shape_is_refused_too(image_shape):
+    det = ConvAutoencoderOutlierDetector(image_shape=image_shape)
+    with pytest.raises(ValueError, match=r"Got image_shape=.*channels_last"):
+        validate_input(det, np.zeros((2, int(np.prod(image_shape)))), reset=True)
+    det.set_params(data_format="channels_first")
+    validate_input(det, np.zeros((2, int(np.prod(image_shape)))), reset=True)
+    assert det.image_shape_ == image_shape
     det = ConvAutoencoderOutlierDetector(
         image_shape=(32, 32, 3), data_format="channels_last"
     )
@@ -91,7 +141,21 @@ def test_channels_last_image_shape_is_refused_too():
     assert det.image_shape_ == (3, 32, 32)
 
 
-@pytest.mark.parametrize("shape", [(5, 3, 32, 32), (5, 1, 28, 28), (5, 4, 4, 4)])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (5, 3, 32, 32),
+        (5, 1, 28, 28),
+        (5, 4, 4, 4),
+        (5, 2, 8, 8),
+        (5, 3, 6, 3),  # the first image axis is a channel count too
+        (5, 4, 8, 1),
+        (5, 2, 8, 1),
+        (5, 8, 3, 3),  # the last axis is not smaller than both others
+        (5, 8, 8, 8),
+        (5, 6, 6, 5),
+    ],
+)
 def test_channels_first_input_is_not_refused(shape):
     det = ConvAutoencoderOutlierDetector()
     validate_input(det, np.zeros(shape), reset=True)
@@ -116,6 +180,159 @@ def test_channels_first_input_is_not_refused(shape):
 def test_bad_training_data(X, match):
     with pytest.raises(ValueError, match=match):
         validate_input(ConvAutoencoderOutlierDetector(), X, reset=True)
+
+
+STRING_HINT = (
+    r"if the strings hold numbers, convert them with X\.astype\(float\); "
+    r"otherwise encode them as numbers first\.$"
+)
+
+
+def _frame(columns=None):
+    return pd.DataFrame(
+        np.arange(24.0).reshape(6, 4), columns=columns or ["a", "b", "c", "d"]
+    )
+
+
+TEXT = {
+    "unicode": (
+        lambda: np.arange(24.0).reshape(6, 4).astype(str),
+        r"^Expected numeric data \(ints or floats\), but X has dtype <U32 "
+        r"\(strings\); ",
+    ),
+    "bytes": (
+        lambda: np.arange(24.0).reshape(6, 4).astype("S"),
+        r"^Expected numeric data \(ints or floats\), but X has dtype \|S32 "
+        r"\(bytes\); ",
+    ),
+    "images": (
+        lambda: np.arange(96).reshape(6, 4, 4).astype(str),
+        r"X has dtype <U21 \(strings\); ",
+    ),
+    "list": (lambda: [["1", "2"], ["3", "4"]], r"X has dtype <U1 \(strings\); "),
+    "object": (
+        lambda: np.arange(24.0).reshape(6, 4).astype(str).astype(object),
+        r"^Expected numeric data \(ints or floats\), but X has dtype object and "
+        r"holds strings \(e\.g\. '0\.0'\); ",
+    ),
+    "object-mixed": (
+        lambda: np.array([[1.0, 2.0], [3.0, "4"]] * 3, dtype=object),
+        r"X has dtype object and holds strings \(e\.g\. '4'\); ",
+    ),
+    "object-bytes": (
+        lambda: np.array([[1.0, b"2"]] * 3, dtype=object),
+        r"X has dtype object and holds strings \(e\.g\. b'2'\); ",
+    ),
+    "frame-text": (
+        lambda: _frame().astype({"c": str}),
+        r"^Expected numeric data \(ints or floats\), but X's column 'c' "
+        r"\(dtype \w+\) holds strings \(e\.g\. '2\.0'\); ",
+    ),
+    "frame-string-dtype": (
+        lambda: _frame().astype({"b": "string"}),
+        r"X's column 'b' \(dtype string\) holds strings \(e\.g\. '1\.0'\); ",
+    ),
+    "frame-category": (
+        lambda: _frame().assign(d=pd.Categorical(["low", "high"] * 3)),
+        r"X's column 'd' \(dtype category\) has categories that hold strings "
+        r"\(e\.g\. 'high'\); ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TEXT))
+@pytest.mark.parametrize("reset", [True, False])
+def test_text_is_refused_even_when_it_holds_numbers(case, reset):
+    make, match = TEXT[case]
+    det = ConvAutoencoderOutlierDetector()
+    if not reset:  # as fitted on numbers of the same shape
+        validate_input(det, np.zeros(np.shape(make())), reset=True)
+    with pytest.raises(ValueError, match=match + ".*" + STRING_HINT):
+        validate_input(det, make(), reset=reset)
+
+
+def test_text_in_a_tabular_estimator_is_refused():
+    with pytest.raises(ValueError, match=r"dtype <U32 \(strings\)"):
+        validate_input(
+            AutoencoderOutlierDetector(),
+            np.zeros((4, 3)).astype(str),
+            reset=True,
+            images=False,
+        )
+
+
+NUMBERS = {
+    "object": lambda X: X.astype(object),
+    "object-ints": lambda X: X.astype(int).astype(object),
+    "frame": pd.DataFrame,
+    "frame-object": lambda X: pd.DataFrame(X).astype(object),
+    "frame-Int64": lambda X: pd.DataFrame(X.astype(int)).astype("Int64"),
+    "frame-Float64": lambda X: pd.DataFrame(X).astype("Float64"),
+    "frame-category": lambda X: pd.DataFrame(X).astype({1: "category"}),
+}
+
+
+@pytest.mark.parametrize("case", list(NUMBERS))
+def test_numbers_in_objects_and_frames_are_read(case):
+    X = np.arange(24.0).reshape(6, 4)
+    data = validate_input(
+        ConvAutoencoderOutlierDetector(), NUMBERS[case](X), reset=True
+    )
+    assert data.rows.dtype == np.float64
+    np.testing.assert_array_equal(data.rows.reshape(6, 4), X)
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (
+            np.ones((4, 3)) + 1j,
+            r"^Expected real numbers \(ints or floats\), but X has dtype "
+            r"complex128\. Complex data not supported: pass X\.real or "
+            r"np\.abs\(X\) if either is what the model should see\.$",
+        ),
+        (
+            np.ones((4, 2, 2), dtype=np.complex64),
+            r"dtype complex64\. Complex data not supported",
+        ),
+        (
+            torch.ones(4, 3, dtype=torch.complex64),
+            r"dtype complex64\. Complex data not supported",
+        ),
+        (
+            pd.DataFrame({"a": np.ones(4), "b": np.ones(4) + 1j}),
+            r"^Expected real numbers \(ints or floats\), but X's column 'b' has "
+            r"dtype complex128\. Complex data not supported: ",
+        ),
+        (
+            (np.ones((4, 3)) + 1j).astype(object),  # Python complex numbers
+            r"^Expected real numbers \(ints or floats\), but X has dtype object "
+            r"and holds complex numbers \(e\.g\. \(1\+1j\)\)\. Complex data not "
+            r"supported: ",
+        ),
+        (
+            pd.DataFrame({"a": np.ones(4), "b": np.ones(4) + 1j}).astype(object),
+            r"X's column 'b' \(dtype object\) holds complex numbers",
+        ),
+    ],
+    ids=["complex128", "images", "tensor", "frame", "object", "frame-object"],
+)
+def test_complex_numbers_are_refused_without_dumping_x(X, match):
+    with pytest.raises(ValueError, match=match) as info:
+        validate_input(ConvAutoencoderOutlierDetector(), X, reset=True)
+    assert "\n" not in str(info.value) and "[" not in str(info.value)
+
+
+def test_lazy_text_and_complex_blocks_name_their_dtype():
+    for X, match in [
+        (np.zeros((4, 3)).astype(str), r"X has dtype <U32 \(strings\); "),
+        (np.zeros((4, 3)) + 1j, r"X has dtype complex128\. Complex data not supported"),
+    ]:
+        data = validate_input(
+            ConvAutoencoderOutlierDetector(), RecordingArray(X), reset=True
+        )
+        with pytest.raises(ValueError, match=match):
+            data.rows[0:4]
 
 
 def test_image_shape_inconsistent_with_features():

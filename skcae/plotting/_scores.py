@@ -17,6 +17,19 @@ _BINS = [
 _PLOT_CONSTRAINTS = {"bins": _BINS, "density": ["boolean"], "log_scale": ["boolean"]}
 
 
+def _describe_labels(y, limit=10):
+    """The distinct values of ``y`` for a message: at most ``limit`` of them."""
+    y = np.asarray(y).ravel()
+    try:
+        values = np.unique(y).tolist()  # sorted, one NaN
+    except TypeError:  # labels of mixed types: in the order they come in
+        values = list(dict.fromkeys(y.tolist()))
+    shown = ", ".join(repr(v) for v in values[:limit])
+    if len(values) > limit:
+        return f"{len(values)} distinct labels ({shown}, ...)"
+    return shown
+
+
 class ScoreHistogramDisplay:
     """Histogram of ``score_samples`` for inliers and outliers, with the threshold.
 
@@ -106,11 +119,13 @@ or (n_samples, C, H, W)
             Samples in a form the estimator accepts.
         y : array-like of shape (n_samples,), default=None
             Labels; samples with ``y == inlier_label`` are inliers and all
-            others outliers. None draws one histogram of all scores.
+            others outliers. At least one sample must be an inlier (else a
+            ValueError lists the labels found). None draws one histogram of
+            all scores.
         inlier_label : bool, int or str, default=True
             The label of inliers in ``y``. The default also matches 1, so
             boolean labels and scikit-learn's +1/-1 convention both work;
-            pass a class label otherwise.
+            pass a class label otherwise (e.g. ``inlier_label="normal"``).
         bins : int, str or array-like, default=30
             Bins shared by all groups, as in
             :func:`numpy.histogram_bin_edges`.
@@ -164,6 +179,13 @@ or (n_samples, C, H, W)
                     f"Got inlier_label={inlier_label!r}, which cannot be compared "
                     f"with the labels in y (dtype {y.dtype}); expected a label "
                     "of the same type as y's."
+                )
+            if not is_inlier.any():
+                raise ValueError(
+                    f"Got inlier_label={inlier_label!r}, but no sample of y has "
+                    f"that label: y holds {_describe_labels(y)}. Pass "
+                    "inlier_label= set to the label of the inliers in y, or "
+                    "y=None to draw all scores as one histogram."
                 )
         display = cls(
             scores, is_inlier=is_inlier, offset=getattr(estimator, "offset_", None)
