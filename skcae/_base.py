@@ -52,6 +52,10 @@ def register(cls):
     return cls
 
 
+# latent_dim may exceed the number of input values (tiny inputs) up to this.
+MAX_WIDE_LATENT = 1024
+
+
 class BaseAutoencoder(BaseEstimator):
     """Parameters, training and inference shared by every skcae estimator.
 
@@ -180,6 +184,16 @@ class BaseAutoencoder(BaseEstimator):
         ``device_``, ``net_``, ``history_`` and ``n_iter_``, and returns the
         :class:`TrainingSpec` it trained with.
         """
+        n_values = int(np.prod(data.rows.shape[1:]))
+        if self.latent_dim > max(n_values, MAX_WIDE_LATENT):
+            raise ValueError(
+                f"Got latent_dim={self.latent_dim} for samples of {n_values} "
+                f"values: a code wider than its input (and than "
+                f"{MAX_WIDE_LATENT}) can copy the input instead of compressing "
+                "it, and the latent score's whitening costs latent_dim**3 "
+                f"(minutes at 10000). Expected latent_dim <= "
+                f"{max(n_values, MAX_WIDE_LATENT)}."
+            )
         self.device_ = resolve_device(self.device)
         standardizer = Standardizer.fit(data.rows)
         self.center_, self.scale_ = standardizer.center, standardizer.scale

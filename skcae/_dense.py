@@ -43,7 +43,8 @@ class AutoencoderOutlierDetector(BaseOutlierDetector):
         Widths of the encoder's hidden layers; the decoder mirrors them.
         ``()`` gives a linear autoencoder (akin to PCA).
     latent_dim : int, default=8
-        Size of the code each row is compressed to.
+        Size of the code each row is compressed to; at most the number
+        of features or 1024, whichever is larger.
     activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}, \
 default="relu"
         Non-linearity after each hidden layer.

@@ -49,7 +49,8 @@ class ConvAutoencoderOutlierDetector(BaseOutlierDetector, BaseConvAutoencoder):
     ----------
     %(image_input)s
     latent_dim : int, default=16
-        Size of the code the encoder compresses each image to.
+        Size of the code the encoder compresses each image to; at most
+        the number of values per image or 1024, whichever is larger.
     activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}, \
 default="relu"
         Non-linearity after each hidden layer.

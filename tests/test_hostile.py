@@ -841,6 +841,7 @@ BAD_PARAMETERS = [
     ("latent_dim", -1, ALL, r"range \[1, inf\)"),
     ("latent_dim", 1.5, ALL, "an int"),
     ("latent_dim", "8", ALL, "an int"),
+    ("latent_dim", 1025, ALL, r"samples of 64 values.*latent_dim <= 1024"),
     ("latent_dim", True, ALL, r"a boolean, but expected an int in the range"),
     ("max_epochs", True, ALL, r"a boolean, but expected an int in the range"),
     ("n_neighbors", np.True_, DET, r"an int in the range.*Got np.True_"),
