@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks, on cheap settings."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcae import (
@@ -44,3 +45,42 @@ def _cheap(estimator):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# The detectors as users meet them: contamination="auto". It aims at 1% of
+# *new* normal data, calibrated on samples no network trained on; on its own
+# training data the network is optimistic, so on sklearn's 300 two-feature
+# blobs it may flag none, and these checks demand at least one -1 there.
+# (A fix that scores a training sample as in its leave-one-out calibration
+# was tried: it made float32 and float64 copies of a training sample score
+# differently, so it did not land.)
+AUTO_EXPECTED_FAILED_CHECKS = {
+    "check_outliers_train": "contamination='auto' flags ~1% of new data; "
+    "its training data score better and may all be inliers",
+    "check_outliers_fit_predict": "as check_outliers_train",
+}
+
+
+def _cheap_auto(estimator):
+    estimator = _cheap(estimator)
+    return estimator.set_params(contamination="auto")
+
+
+@pytest.mark.slow
+@parametrize_with_checks(
+    [
+        _cheap_auto(ConvAutoencoderOutlierDetector()),
+        _cheap_auto(AutoencoderOutlierDetector()),
+    ]
+)
+def test_sklearn_compatible_with_auto_contamination(estimator, check):
+    # whether any training sample is flagged depends on the network (it
+    # passes or fails with other settings), so an imperative, non-strict
+    # xfail, for these two checks and this assertion only
+    name = getattr(check, "func", check).__name__
+    try:
+        check(estimator)
+    except AssertionError as error:
+        if name in AUTO_EXPECTED_FAILED_CHECKS and "[-1,  1]" in str(error):
+            pytest.xfail(AUTO_EXPECTED_FAILED_CHECKS[name])
+        raise
