@@ -84,6 +84,16 @@ def add_common_arguments(p, methods, default_methods, methods_help):
     )
 
 
+def add_mnist_argument(p):
+    """The ``--mnist-path`` option (resolved by :func:`find_mnist`)."""
+    p.add_argument(
+        "--mnist-path",
+        default=None,
+        help="folder with the MNIST IDX files (default: $SKCAE_MNIST "
+        "or ../shared/data/mnist relative to the repository root)",
+    )
+
+
 def environment_lines(threads=None, n_jobs="unset"):
     """Markdown lines: date, machine, torch version and threads, uptime."""
     import sklearn

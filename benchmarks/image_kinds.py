@@ -73,6 +73,7 @@ import warnings
 import numpy as np
 from _common import (
     add_common_arguments,
+    add_mnist_argument,
     environment_lines,
     md_table,
     mean_std,
@@ -394,12 +395,7 @@ def parse_args(argv=None):
         help="families (or groups: " + ", ".join(GROUPS) + ") to run "
         "(default: all): " + ", ".join(FAMILIES),
     )
-    p.add_argument(
-        "--mnist-path",
-        default=None,
-        help="folder with the MNIST IDX files (default: $SKCAE_MNIST "
-        "or ../shared/data/mnist relative to the repository root)",
-    )
+    add_mnist_argument(p)
     p.add_argument(
         "--quick",
         action="store_true",

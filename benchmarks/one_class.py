@@ -34,6 +34,7 @@ import time
 import numpy as np
 from _common import (
     add_common_arguments,
+    add_mnist_argument,
     environment_lines,
     grouped_bars,
     load_mnist_split,
@@ -300,12 +301,7 @@ def parse_args(argv=None):
         help="mnist (local IDX files) or digits (sklearn's 8x8 "
         "digits); default: %(default)s",
     )
-    p.add_argument(
-        "--mnist-path",
-        default=None,
-        help="folder with the MNIST IDX files (default: $SKCAE_MNIST "
-        "or ../shared/data/mnist relative to the repository root)",
-    )
+    add_mnist_argument(p)
     p.add_argument(
         "--digits",
         type=int,

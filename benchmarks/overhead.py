@@ -28,10 +28,15 @@ Run from the repository root::
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import environment_lines, load_mnist_split, md_table, uptime
+from _common import (
+    add_mnist_argument,
+    environment_lines,
+    load_mnist_split,
+    md_table,
+    uptime,
+)
 
 SCORE_TYPES = ("hybrid", "reconstruction")
 
@@ -115,13 +120,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--synthetic", action="store_true", help="random 28x28 images instead of MNIST"
     )
-    p.add_argument(
-        "--mnist-path",
-        type=Path,
-        default=None,
-        help="folder with the MNIST IDX files (default: $SKCAE_MNIST "
-        "or ../shared/data/mnist)",
-    )
+    add_mnist_argument(p)
     p.add_argument(
         "--digit",
         type=int,
