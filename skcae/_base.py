@@ -30,6 +30,7 @@ from ._sklearn_compat import (
     Interval,
     StrOptions,
     describe_constraints,
+    takes_bool_as_number,
     validate_constraints,
 )
 from ._threads import torch_threads
@@ -108,8 +109,8 @@ class BaseAutoencoder(BaseEstimator):
             )
         for name, constraints in self._parameter_constraints.items():
             value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) and not any(
-                c == "boolean" or c is bool for c in constraints
+            if isinstance(value, (bool, np.bool_)) and takes_bool_as_number(
+                constraints, value
             ):
                 raise ValueError(
                     f"Got {name}={value!r}, a boolean, but expected "

@@ -5,6 +5,9 @@ scikit-learn's parameter validation (``_param_validation``) and its
 Every skcae module imports them from here, so a move is fixed once.
 """
 
+from numbers import Integral, Real
+
+import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
     HasMethods,
@@ -22,6 +25,7 @@ __all__ = [
     "StrOptions",
     "fit_context",
     "describe_constraints",
+    "takes_bool_as_number",
     "has_output_config",
     "validate_constraints",
     "validate_params",
@@ -45,3 +49,21 @@ def validate_constraints(estimator):
 def describe_constraints(constraints):
     """Readable text of a parameter's constraints, as sklearn's errors give."""
     return " or ".join(str(make_constraint(c)) for c in constraints)
+
+
+def takes_bool_as_number(constraints, value):
+    """Whether ``value`` (a bool) meets ``constraints`` only as a number.
+
+    Python's bool is an int, so ``Interval(Integral, 1, None)`` accepts
+    ``True``; a bool is meant only where a constraint other than a number
+    (``"boolean"``, ``"verbose"``, ``bool``) accepts it.
+    """
+    numeric = (Integral, Real, int, float, np.integer, np.floating, np.number)
+    for constraint in map(make_constraint, constraints):
+        if isinstance(constraint, Interval):
+            continue
+        if getattr(constraint, "type", None) in numeric:
+            continue
+        if constraint.is_satisfied_by(value):
+            return False
+    return True

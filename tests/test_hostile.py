@@ -920,6 +920,18 @@ def test_bad_parameter(kind, name, value, match, X):
     assert_unfitted(est)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "params", [{"verbose": True}, {"verbose": np.False_}, {"mixed_precision": True}]
+)
+def test_booleans_where_a_boolean_is_meant(kind, params, X, capsys):
+    # bools are refused for numeric parameters only, never for verbose and
+    # flags: verbose=True is how users ask for the progress table
+    est = build(kind, **params).fit(X[:40])
+    assert est.n_iter_ == 1
+    assert ("train_loss" in capsys.readouterr().out) == bool(params.get("verbose"))
+
+
 def test_memory_that_is_a_file(X, tmp_path):
     path = tmp_path / "cache.txt"
     path.write_text("not a folder")
