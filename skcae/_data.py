@@ -18,7 +18,8 @@ BLOCK_ROWS = 256
 # still get huge, finite outlier scores.
 Z_LIMIT = 1e6
 # A channel whose standard deviation is below this fraction of its mean's
-# magnitude is constant (up to float64 rounding): it is centred, not scaled.
+# magnitude is constant (up to float64 rounding): it is centred, and scaled
+# like the other channels (see _scale_of).
 _RELATIVE_CONSTANT = 1e-12
 
 

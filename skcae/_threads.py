@@ -9,9 +9,8 @@ the duration of ``fit`` and of scoring only, and restores the caller's
 setting afterwards:
 
 * an int ``n`` >= 1 uses ``n`` threads, at most the CPUs this process may
-  run on (more threads than CPUs only queue behind each other: 100 threads
-  on 2 CPUs made a fit 170x slower); ``-1`` all those CPUs, ``-2`` all but
-  one, and so on (at least one);
+  run on (more threads than CPUs only queue behind each other); ``-1``
+  all those CPUs, ``-2`` all but one, and so on (at least one);
 * ``None`` (the default) uses the CPUs that other processes leave idle, at
   most torch's own setting (``torch.get_num_threads()``, which honours
   ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), and at least one. It

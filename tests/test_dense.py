@@ -181,3 +181,21 @@ def test_masked_training_denoises_better_than_plain_training():
     # measured over data seeds 0-2: ratio 0.58-0.62, plain / before 0.36-0.44
     assert errors[0.2] < 0.75 * errors[0.0]
     assert errors[0.2] < 0.3 * np.mean((masked - clean) ** 2)
+
+
+@pytest.mark.slow
+def test_default_detector_flags_lit_dead_pixels_in_any_units(digits):
+    """The probe that found it, with the defaults: 3 pixels always black in
+    training, lit in new 1s; flagged the same whatever the units."""
+    X, y = digits
+    ones = X[y == 1]
+    train, new = ones[:120], ones[120:]
+    dead = np.flatnonzero(train.std(axis=0) == 0)[:3]
+    lit = new.copy()
+    lit[:, dead] = 16.0
+    flags = []
+    for units in (1e-3, 1.0):
+        det = AutoencoderOutlierDetector(random_state=0).fit(train * units)
+        flags.append((det.predict(new * units), det.predict(lit * units)))
+        assert np.all(flags[-1][1] == -1)
+    np.testing.assert_array_equal(flags[0][0], flags[1][0])

@@ -312,3 +312,16 @@ def test_auto_offset_of_few_scores_extrapolates(n):
 
 def test_auto_offset_of_equal_scores_is_that_score():
     assert _outlier.auto_offset(np.zeros(30)) == 0.0
+
+
+def test_default_detector_on_thirty_images_extrapolates_its_threshold(digits):
+    """As users meet it: 30 images, contamination="auto", cross-fitted
+    calibration scores, and a threshold no higher than their 1% quantile."""
+    X, y = digits
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0)
+    det.fit(X[y == 3][:30])
+    calibration = det.validation_scores_
+    assert len(calibration) == 30
+    assert det.offset_ == _outlier.auto_offset(calibration)
+    assert det.offset_ <= np.percentile(calibration, 1)
+    assert np.mean(det.predict(X[y == 3][30:]) == -1) < 0.1
