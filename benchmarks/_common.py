@@ -37,6 +37,25 @@ def uptime():
             return "uptime: unavailable"
 
 
+def git_describe(path=ROOT):
+    """``git describe --always --dirty`` of the checkout at ``path``.
+
+    The stamp of every results file: the commit measured (and whether its
+    tree had uncommitted changes), read when the script runs, not the
+    version recorded at install time.
+    """
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git unavailable)"
+    return out.stdout.strip() or "unknown (not a git checkout)"
+
+
 def set_threads(threads):
     """``torch.set_num_threads(threads)`` when given; return torch's count."""
     import torch
@@ -94,12 +113,11 @@ def add_mnist_argument(p):
     )
 
 
-def environment_lines(threads=None, n_jobs="unset"):
-    """Markdown lines: date, machine, torch version and threads, uptime."""
+def environment_lines(threads=None, n_jobs="unset", checkout=ROOT):
+    """Markdown lines: date, machine, the skcae commit, torch and its
+    threads, uptime. ``checkout`` is the skcae checkout measured."""
     import sklearn
     import torch
-
-    import skcae
 
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
@@ -108,7 +126,8 @@ def environment_lines(threads=None, n_jobs="unset"):
         f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)"
         + (f" (--threads {threads})" if threads is not None else " (its default)")
         + (f", skcae n_jobs={n_jobs}" if n_jobs != "unset" else "")
-        + f"; scikit-learn {sklearn.__version__}; skcae {skcae.__version__}.",
+        + f"; scikit-learn {sklearn.__version__}; skcae at "
+        f"`{git_describe(checkout)}` (`git describe --always --dirty`).",
         f"`uptime` at the start: `{uptime()}`.",
     ]
     return lines

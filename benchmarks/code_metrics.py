@@ -3,21 +3,29 @@
 Prints, for the ``skcae`` package of this checkout:
 
 * the size (lines) of every module;
-* the modules that ``fit`` and ``score_samples`` of
+* the modules that a default ``fit`` (300 images of 8x8 pixels, every
+  parameter at its default but ``random_state``) and ``score_samples`` of
   :class:`~skcae.ConvAutoencoderOutlierDetector` pass through: every skcae
-  function called while they run is traced, and the distinct modules and
-  distinct module changes (caller module -> callee module) are counted;
+  function called while they run is traced, and the distinct modules, the
+  module changes (each call that enters another module than the last one
+  entered), the returns to a module already left, and the distinct module
+  changes (caller module -> callee module) are counted, with the number of
+  networks the fit trained;
 * the private scikit-learn names each module imports;
 * the private names (one leading underscore) used outside the module that
   defines them: imported from another skcae module (``from ._x import _y``)
   or read as an attribute of another module's object (``estimator._images``).
   Attributes of the module's own classes (``self._x``) do not count.
 
-Run from the repository root::
+Run from the repository root (``--skcae PATH`` measures another checkout,
+e.g. an older commit in a ``git worktree``)::
 
     python benchmarks/code_metrics.py
+    git worktree add --detach /tmp/old HEAD~5 && \
+        python benchmarks/code_metrics.py --skcae /tmp/old
 """
 
+import argparse
 import ast
 import re
 import sys
@@ -26,8 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "skcae"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def module_files():
@@ -89,7 +96,12 @@ def private_uses():
 
 
 def trace_modules(call):
-    """Distinct skcae modules and module changes while ``call()`` runs."""
+    """The skcae modules entered while ``call()`` runs, in order.
+
+    Returns ``(modules, changes, returns, distinct)``: the distinct modules,
+    the number of module changes, how many of them return to a module
+    already left, and the number of distinct (caller, callee) changes.
+    """
     sequence = []
 
     def tracer(frame, event, arg):
@@ -107,39 +119,80 @@ def trace_modules(call):
         call()
     finally:
         sys.settrace(None)
-    edges = set(zip(sequence, sequence[1:]))
-    return sorted(set(sequence)), len(edges)
+    changes = list(zip(sequence, sequence[1:]))
+    returns, left = 0, set()
+    for caller, callee in changes:
+        left.add(caller)
+        returns += callee in left
+    return sorted(set(sequence)), len(changes), returns, len(set(changes))
 
 
-def main():
+def count_networks():
+    """A counter of the networks trained (every AutoencoderNet initialised)."""
+    from skcae import _training
+
+    count = [0]
+    original = _training.AutoencoderNet.initialize_module
+
+    def counted(self):
+        count[0] += 1
+        return original(self)
+
+    _training.AutoencoderNet.initialize_module = counted
+    return count
+
+
+def main(argv=None):
+    global ROOT, PACKAGE
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skcae", default=str(ROOT), help="checkout to measure")
+    args = parser.parse_args(argv)
+    ROOT = Path(args.skcae).resolve()
+    PACKAGE = ROOT / "skcae"
+    from _common import environment_lines  # puts this checkout on sys.path
+
+    sys.path.insert(0, str(ROOT))  # ahead of it
     import numpy as np
     import torch
 
     torch.set_num_threads(1)
     from skcae import ConvAutoencoderOutlierDetector
 
+    assert Path(sys.modules["skcae"].__file__).resolve().parent == PACKAGE
+    print("\n".join(environment_lines(1, checkout=ROOT)) + "\n")
     print("## Module sizes (lines)\n")
     total = 0
     for path in module_files():
         n = len(path.read_text().splitlines())
         total += n
-        print(f"{n:5d}  {path.relative_to(ROOT).as_posix()}")
-    print(f"{total:5d}  total\n")
+        flag = "  (over 500)" if n > 500 else ""
+        print(f"{n:5d}  {path.relative_to(ROOT).as_posix()}{flag}")
+    print(f"{total:5d}  total in {len(module_files())} modules\n")
 
-    X = np.random.RandomState(0).rand(64, 8, 8)
-    det = ConvAutoencoderOutlierDetector(
-        channels=(4,), latent_dim=2, max_epochs=1, device="cpu", random_state=0
-    )
-    fit_modules, fit_changes = trace_modules(lambda: det.fit(X))
-    score_modules, score_changes = trace_modules(lambda: det.score_samples(X))
+    X = np.random.RandomState(0).rand(300, 8, 8)
+    det = ConvAutoencoderOutlierDetector(random_state=0)
+    networks = count_networks()
+    fit = trace_modules(lambda: det.fit(X))
+    score = trace_modules(lambda: det.score_samples(X))
     print("## Modules X passes through\n")
-    print(f"fit: {len(fit_modules)} modules, {fit_changes} distinct module changes")
-    print("    " + ", ".join(fit_modules))
     print(
-        f"score_samples: {len(score_modules)} modules, "
-        f"{score_changes} distinct module changes"
+        "Default ConvAutoencoderOutlierDetector(random_state=0) on 300 random "
+        f"8x8 images; the fit trained {networks[0]} network(s).\n"
     )
-    print("    " + ", ".join(score_modules) + "\n")
+    print(
+        "| call | modules | module changes | returns to a module left | "
+        "distinct changes |"
+    )
+    print("|---|---|---|---|---|")
+    for name, (modules, changes, returns, distinct) in (
+        ("fit", fit),
+        ("score_samples", score),
+    ):
+        print(f"| {name} | {len(modules)} | {changes} | {returns} | {distinct} |")
+    print()
+    for name, (modules, *_) in (("fit", fit), ("score_samples", score)):
+        print(f"{name}: " + ", ".join(modules))
+    print()
 
     print("## Private scikit-learn imports\n")
     for path in module_files():

@@ -9,7 +9,7 @@ ways to set it:
 
 * ``contamination="auto"`` (the default): flag about **1 % of new normal
   data**. The cutoff is taken from scores of samples the network did not
-  train on (here, with fewer than 1,000 training images, out-of-fold scores
+  train on (here, with fewer than 300 training images, out-of-fold scores
   of three cross-fitted networks).
 * ``contamination=0.05``: flag 5 % of the **training data**, as
   :class:`~sklearn.ensemble.IsolationForest` does. New data score worse

@@ -64,8 +64,8 @@ print(f"training patches {X_train.shape}, test: 200 normal + 200 outliers")
 # -------------------------
 # ``score_type`` changes scoring only: with ``memory`` set, the three
 # detectors share one trained network. ``validation_fraction=0.2`` holds out
-# 120 patches for the threshold (without it, fewer than 1,000 samples would
-# train three extra networks to calibrate ``contamination="auto"``).
+# 120 patches for the threshold (the default ``calibration="auto"`` would
+# hold out 100 of these 600 patches itself).
 base = ConvAutoencoderOutlierDetector(
     data_format="channels_last", max_epochs=10, validation_fraction=0.2, random_state=0
 )

@@ -11,7 +11,7 @@ the trained network, so retraining for each value is wasted time. With
 detector caches its trained network keyed by the training data and the
 network parameters only: a :class:`~sklearn.model_selection.GridSearchCV`
 over ``latent_dim`` x ``contamination`` trains once per ``latent_dim`` and
-split. (A fit on fewer than 1,000 samples trains three extra, cross-fitted
+split. (A fit on fewer than 300 samples trains three extra, cross-fitted
 networks to calibrate its score; they are cached too.)
 
 The training data are digit-0 images with a few other digits mixed in, so

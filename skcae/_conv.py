@@ -3,6 +3,7 @@
 from numbers import Integral
 
 from ._base import BaseAutoencoder
+from ._checks import positive_ints
 from ._network import ConvAutoencoderModule
 from ._sklearn_compat import Interval, StrOptions
 
@@ -24,16 +25,11 @@ class BaseConvAutoencoder(BaseAutoencoder):
 
     _module_class = ConvAutoencoderModule
 
+    def _data_format(self):
+        return self.data_format
+
     def _check_params(self):
-        channels = tuple(self.channels)
-        if not channels or not all(
-            isinstance(c, Integral) and not isinstance(c, bool) and c >= 1
-            for c in channels
-        ):
-            raise ValueError(
-                f"Got channels={self.channels!r}, but expected a non-empty "
-                "tuple of positive ints, e.g. (8, 16)."
-            )
+        positive_ints(self.channels, "channels", example=(8, 16))
         if self.kernel_size % 2 == 0:
             raise ValueError(
                 f"Got kernel_size={self.kernel_size}, but expected an odd int "
@@ -41,10 +37,10 @@ class BaseConvAutoencoder(BaseAutoencoder):
             )
         super()._check_params()
 
-    def _module_kwargs(self):
+    def _module_kwargs(self, fitted):
         return {
-            "input_shape": self.image_shape_,
+            "input_shape": tuple(fitted["image_shape_"]),
             "channels": tuple(int(c) for c in self.channels),
             "kernel_size": self.kernel_size,
-            **super()._module_kwargs(),
+            **super()._module_kwargs(fitted),
         }

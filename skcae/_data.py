@@ -10,16 +10,15 @@ units, so the network, its loss and the learning rate never see the units.
 
 import numpy as np
 import torch
+from torch import nn
+
+from ._tuning import Z_LIMIT
 
 # Rows per block when statistics are computed (and per scoring chunk).
 BLOCK_ROWS = 256
-# Standardised values are clipped to this many standard deviations: the
-# network stays finite for absurd inputs (1e300 in data at scale 1), which
-# still get huge, finite outlier scores.
-Z_LIMIT = 1e6
-# A channel whose standard deviation is below this fraction of its mean's
+# A column whose standard deviation is below this fraction of its mean's
 # magnitude is constant (up to float64 rounding): it is centred, and scaled
-# like the other channels (see _scale_of).
+# like the other columns (see scale_of).
 _RELATIVE_CONSTANT = 1e-12
 
 
@@ -33,13 +32,19 @@ def _reduce_axes(ndim):
     return (0, 2, 3) if ndim == 4 else (0,)
 
 
-def _scale_of(std, mean, constant):
-    """Each channel's scale: its std, or a data-relative one when constant.
+def scale_of(std, mean, *, unit=0.0):
+    """Each column's scale: its std, or a data-relative one when constant.
 
-    A scale of 1 for a constant channel would measure deviations in it in
+    A column (channel, feature or image statistic) whose standard deviation
+    is below ``_RELATIVE_CONSTANT`` of its mean's magnitude (or of ``unit``,
+    for values already in standardised units) is constant (up to float64
+    rounding). A scale of 1 for it would measure deviations in
     the caller's units (a lit dead pixel flagged at one unit, missed at
-    another); the other channels' median std keeps them relative.
+    another); the other columns' median std keeps them relative (the
+    median magnitude when every column is constant, 1 for all-zero data).
     """
+    std, mean = np.asarray(std, np.float64), np.asarray(mean, np.float64)
+    constant = ~(std > _RELATIVE_CONSTANT * np.maximum(np.abs(mean), unit))
     if not constant.any():
         return std
     if not constant.all():
@@ -50,79 +55,112 @@ def _scale_of(std, mean, constant):
     return np.where(constant, fallback, std)
 
 
-class Standardizer:
-    """Per-channel (images) or per-feature (rows) centre and scale, in float64.
+class Moments:
+    """Count, mean and sum of squared deviations per column, merged block by
+    block with Chan et al.'s pairwise update (exact far from zero: no
+    ``E[x^2] - E[x]^2`` cancellation)."""
 
-    Parameters
-    ----------
-    center, scale : ndarray of shape (n_channels,)
-        Mean and standard deviation of the training data. A channel
-        constant in training is scaled by the median standard deviation of
-        the other channels (by its own magnitude when every channel is
-        constant, 1 for all-zero data), so deviations in it are measured in
-        the data's units, whatever they are.
-    data_min, data_max : ndarray of shape (n_channels,)
-        The training data's range, to warn when new data live in other units.
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def update(self, block, axes):
+        b_count = block.size // block.shape[1]
+        b_mean = block.mean(axis=axes)
+        b_m2 = np.square(block - np.expand_dims(b_mean, axes)).sum(axis=axes)
+        delta = b_mean - self.mean
+        total = self.count + b_count
+        self.mean = self.mean + delta * (b_count / total)
+        self.m2 = self.m2 + b_m2 + np.square(delta) * (self.count * b_count / total)
+        self.count = total
+
+    def std(self):
+        return np.sqrt(self.m2 / self.count)
+
+
+def fit_statistics(rows):
+    """Per-channel (or per-feature) mean, scale, minimum and maximum of
+    ``rows`` ((n, C, H, W) or (n, F)), read block by block.
+
+    Each channel is first divided by a power of two near the largest
+    magnitude of the first block, so squares neither overflow (data at
+    1e200) nor underflow (1e-200). The scale is :func:`scale_of` the
+    standard deviation.
+    """
+    axes = _reduce_axes(len(rows.shape))
+    step = _block_rows(rows.shape[1:])
+    moments, low, high, norm = Moments(), None, None, None
+    for start in range(0, len(rows), step):
+        block = np.asarray(rows[start : start + step], dtype=np.float64)
+        b_low, b_high = block.min(axis=axes), block.max(axis=axes)
+        if norm is None:
+            magnitude = np.maximum(np.abs(b_low), np.abs(b_high))
+            magnitude[magnitude == 0] = 1.0
+            norm = np.exp2(np.round(np.log2(magnitude)))
+        moments.update(block / np.expand_dims(norm, axes), axes)
+        low = b_low if low is None else np.minimum(low, b_low)
+        high = b_high if high is None else np.maximum(high, b_high)
+    mean, std = moments.mean * norm, moments.std() * norm
+    return mean, scale_of(std, mean), low, high
+
+
+def _shaped(values, ndim):
+    """Per-channel values shaped to broadcast against (n, C, H, W) or (n, F)."""
+    return values.reshape((1, -1, 1, 1) if ndim == 4 else (1, -1))
+
+
+class Standardization(nn.Module):
+    """The input's per-channel (images) or per-feature (rows) standardisation.
+
+    The one place where data in the caller's units become the network's
+    input and back: ``forward`` maps float64 data to standardised float32
+    values, ``(x - center) / scale`` computed in float64 and clipped to
+    ``Z_LIMIT``; :meth:`inverse` maps them back. Float32 would lose data far
+    from zero (``1e9 + N(0, 1)`` has no significant digits left) and
+    overflow for data at scale ``1e19``; standardised values are of order
+    one whatever the units, so the network, its loss and the learning rate
+    never see the units.
+
+    Buffers (float64): ``center`` and ``scale`` of shape ``(n_channels,)``,
+    the statistics of :func:`fit_statistics`, and ``data_range`` of shape
+    ``(2, n_channels)``, the training data's minimum and maximum (to warn
+    when new data come in other units).
     """
 
-    def __init__(self, center, scale, data_min, data_max):
-        self.center = np.asarray(center, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        self.data_min = np.asarray(data_min, dtype=np.float64)
-        self.data_max = np.asarray(data_max, dtype=np.float64)
+    def __init__(self, n_channels):
+        super().__init__()
+        for name, shape in (
+            ("center", (n_channels,)),
+            ("scale", (n_channels,)),
+            ("data_range", (2, n_channels)),
+        ):
+            self.register_buffer(name, torch.zeros(shape, dtype=torch.float64))
 
     @classmethod
-    def fit(cls, rows):
-        """Statistics of ``rows`` ((n, C, H, W) or (n, F)), block by block.
+    def from_statistics(cls, statistics):
+        """The standardisation of ``(center, scale, low, high)``, the
+        training data's :func:`fit_statistics`."""
+        center, scale, low, high = statistics
+        return cls(len(center)).set(center, scale, np.stack([low, high]))
 
-        Means and variances of the blocks are merged with Chan et al.'s
-        pairwise update, which stays exact far from zero (no
-        ``E[x^2] - E[x]^2`` cancellation). Each channel is first divided by
-        a power of two near the largest magnitude of the first block, so
-        squares neither overflow (data at 1e200) nor underflow (1e-200).
-        """
-        n = len(rows)
-        axes = _reduce_axes(len(rows.shape))
-        step = _block_rows(rows.shape[1:])
-        count, mean, m2 = 0, 0.0, 0.0
-        low = high = norm = None
-        for start in range(0, n, step):
-            block = np.asarray(rows[start : start + step], dtype=np.float64)
-            b_low, b_high = block.min(axis=axes), block.max(axis=axes)
-            if norm is None:
-                magnitude = np.maximum(np.abs(b_low), np.abs(b_high))
-                magnitude[magnitude == 0] = 1.0
-                norm = np.exp2(np.round(np.log2(magnitude)))
-            block = block / np.expand_dims(norm, axes)
-            b_count = block.size // block.shape[1]
-            b_mean = block.mean(axis=axes)
-            b_m2 = np.square(block - np.expand_dims(b_mean, axes)).sum(axis=axes)
-            delta = b_mean - mean
-            total = count + b_count
-            mean = mean + delta * (b_count / total)
-            m2 = m2 + b_m2 + np.square(delta) * (count * b_count / total)
-            count = total
-            low = b_low if low is None else np.minimum(low, b_low)
-            high = b_high if high is None else np.maximum(high, b_high)
-        mean, std = mean * norm, np.sqrt(m2 / count) * norm
-        constant = ~(std > _RELATIVE_CONSTANT * np.abs(mean))
-        return cls(mean, _scale_of(std, mean, constant), low, high)
+    def set(self, center, scale, data_range):
+        with torch.no_grad():
+            for name, value in (
+                ("center", center),
+                ("scale", scale),
+                ("data_range", data_range),
+            ):
+                getattr(self, name).copy_(torch.as_tensor(np.asarray(value)))
+        return self
 
-    def _shaped(self, values, ndim):
-        return values.reshape((1, -1, 1, 1) if ndim == 4 else (1, -1))
-
-    def transform(self, block):
-        """Standardise a float64 block and return it as a float32 tensor."""
-        z = (block - self._shaped(self.center, block.ndim)) / self._shaped(
-            self.scale, block.ndim
-        )
-        np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
-        return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+    def forward(self, x):
+        """Standardise data (a float64 tensor) into float32 network input."""
+        z = (x - _shaped(self.center, x.ndim)) / _shaped(self.scale, x.ndim)
+        return z.clamp(-Z_LIMIT, Z_LIMIT).to(torch.float32)
 
     def inverse(self, z):
-        """Map standardised values (ndarray) back to data units, in float64."""
-        z = np.asarray(z, dtype=np.float64)
-        return z * self._shaped(self.scale, z.ndim) + self._shaped(self.center, z.ndim)
+        """Standardised values (a tensor) back in data units, in float64."""
+        z = z.to(torch.float64)
+        return z * _shaped(self.scale, z.ndim) + _shaped(self.center, z.ndim)
 
     def squared_scale(self, ndim, *, relative=False):
         """``scale ** 2`` shaped to multiply squared standardised errors.
@@ -131,17 +169,14 @@ class Standardizer:
         weights, which no scale of the data can overflow or underflow).
         """
         scale = self.scale / self.scale.max() if relative else self.scale
-        with np.errstate(over="ignore", under="ignore"):
-            return self._shaped(np.square(scale), ndim)
+        return _shaped(scale.square(), ndim)
 
-    def state(self):
-        """The statistics as a dict of arrays (fitted attributes, persistence)."""
-        return {
-            "center": self.center,
-            "scale": self.scale,
-            "data_min": self.data_min,
-            "data_max": self.data_max,
-        }
+    def check(self):
+        """ValueError unless the buffers are a standardisation fit can give."""
+        if not (self.scale > 0).all():
+            raise ValueError("the standardisation's scale must be positive")
+        if not (self.data_range[0] <= self.data_range[1]).all():
+            raise ValueError("the standardisation's data_range is inverted")
 
 
 def read_block(rows, index):
@@ -155,7 +190,7 @@ class RangeTracker:
     def __init__(self):
         self.low = self.high = None
         self.n_rows = 0
-        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+        self.moments = Moments()
 
     def update(self, block):
         axes = _reduce_axes(block.ndim)
@@ -163,17 +198,10 @@ class RangeTracker:
         low, high = block.min(axis=axes), block.max(axis=axes)
         self.low = low if self.low is None else np.minimum(self.low, low)
         self.high = high if self.high is None else np.maximum(self.high, high)
-        b_count = block.size // block.shape[1]
         with np.errstate(over="ignore", invalid="ignore"):  # absurd values: inf
-            b_mean = block.mean(axis=axes)
-            b_m2 = np.square(block - np.expand_dims(b_mean, axes)).sum(axis=axes)
-            delta = b_mean - self.mean
-            total = self.count + b_count
-            self.mean = self.mean + delta * (b_count / total)
-            self.m2 = self.m2 + b_m2 + np.square(delta) * (self.count * b_count / total)
-        self.count = total
+            self.moments.update(block, axes)
 
-    def mismatch(self, standardizer, factor=10.0, min_rows=10):
+    def mismatch(self, standardization, factor=10.0, min_rows=10):
         """A message when the data look like they are in other units.
 
         Compares each channel's standard deviation over the scored data with
@@ -185,19 +213,20 @@ class RangeTracker:
         """
         if self.low is None or self.n_rows < min_rows:
             return None
-        varying = standardizer.data_max > standardizer.data_min
+        data_min, data_max = standardization.data_range.cpu().numpy()
+        scale = standardization.scale.cpu().numpy()
+        varying = data_max > data_min
         with np.errstate(over="ignore", invalid="ignore"):
-            std = np.sqrt(self.m2 / self.count)
+            std = self.moments.std()
             if not varying.any() or not (std[varying] > 0).all():
                 return None
-            ratio = float(np.median(std[varying] / standardizer.scale[varying]))
+            ratio = float(np.median(std[varying] / scale[varying]))
         if 1 / factor < ratio < factor:
             return None
         return (
             f"X's values span [{np.min(self.low):.4g}, {np.max(self.high):.4g}] "
             f"with {ratio:.3g} times the training data's spread, which spanned "
-            f"[{np.min(standardizer.data_min):.4g}, "
-            f"{np.max(standardizer.data_max):.4g}]: X looks like it is in "
+            f"[{np.min(data_min):.4g}, {np.max(data_max):.4g}]: X looks like it is in "
             "other units. Scores are only meaningful for data in the units of "
             "the training data (e.g. both uint8 0-255 or both floats in "
             "[0, 1]); scale X like the training data."

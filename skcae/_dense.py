@@ -1,9 +1,8 @@
 """AutoencoderOutlierDetector: a fully connected autoencoder for tabular data."""
 
-from numbers import Integral
-
 from . import _docstrings as docs
 from ._base import register
+from ._checks import positive_ints
 from ._network import DenseAutoencoderModule
 from ._outlier import BaseOutlierDetector
 
@@ -110,6 +109,7 @@ default="relu"
         n_neighbors=5,
         contamination="auto",
         threshold=None,
+        calibration="auto",
         memory=None,
         device="auto",
         mixed_precision=False,
@@ -134,6 +134,7 @@ default="relu"
         self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.threshold = threshold
+        self.calibration = calibration
         self.memory = memory
         self.device = device
         self.mixed_precision = mixed_precision
@@ -143,20 +144,17 @@ default="relu"
         self.callbacks = callbacks
 
     def _check_params(self):
-        sizes = tuple(self.hidden_layer_sizes)
-        if not all(
-            isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
-            for h in sizes
-        ):
-            raise ValueError(
-                f"Got hidden_layer_sizes={self.hidden_layer_sizes!r}, but expected "
-                "a tuple of positive ints, e.g. (64, 32) (or () for none)."
-            )
+        positive_ints(
+            self.hidden_layer_sizes,
+            "hidden_layer_sizes",
+            example="(64, 32) (or () for none)",
+            allow_empty=True,
+        )
         super()._check_params()
 
-    def _module_kwargs(self):
+    def _module_kwargs(self, fitted):
         return {
-            "n_features": self.n_features_in_,
+            "n_features": fitted["n_features_in_"],
             "hidden_layer_sizes": tuple(self.hidden_layer_sizes),
-            **super()._module_kwargs(),
+            **super()._module_kwargs(fitted),
         }

@@ -91,6 +91,12 @@ default="relu"
         "score_top_fraction": [Interval(Real, 0, 1, closed="right")],
     }
 
+    def _score_options(self):
+        return {
+            "smoothing": int(self.score_smoothing),
+            "top_fraction": float(self.score_top_fraction),
+        }
+
     def _check_params(self):
         super()._check_params()
         if self.score_smoothing % 2 == 0:
@@ -123,6 +129,7 @@ default="relu"
         threshold=None,
         score_smoothing=1,
         score_top_fraction=1.0,
+        calibration="auto",
         memory=None,
         device="auto",
         mixed_precision=False,
@@ -152,6 +159,7 @@ default="relu"
         self.threshold = threshold
         self.score_smoothing = score_smoothing
         self.score_top_fraction = score_top_fraction
+        self.calibration = calibration
         self.memory = memory
         self.device = device
         self.mixed_precision = mixed_precision

@@ -129,8 +129,10 @@ callbacks : list of skorch callbacks, default=None
 
 COMMON_ATTRIBUTES = """\
 net_ : skorch.NeuralNet
-    The trained network; ``net_.module_`` maps standardised inputs to
-    standardised reconstructions.
+    The net that trained the network (its ``history``);
+    ``net_.module_`` maps standardised inputs to standardised
+    reconstructions, and is the network of the fitted model
+    (``scorer_`` of the detectors, ``model_`` of the transformer).
 center_, scale_ : ndarray of shape (n_channels,) or (n_features,)
     Per-channel (images) or per-feature (rows) mean and standard
     deviation of the training data, with which the input is standardised
@@ -177,10 +179,8 @@ n_neighbors : int, default=5
 contamination : "auto" or float in (0, 0.5], default="auto"
     "auto" aims at flagging 1%% of *new* normal data: ``offset_`` is the
     1%% quantile of the scores of calibration samples, scored by a
-    network that did not train on them (the ``validation_fraction``
-    rows when set; else, from 1,000 samples on, a random 10%% of X held
-    out of training; else out-of-fold scores of three cross-fitted
-    networks). The rate holds on average for data like the training
+    network that did not train on them (see ``calibration``). The rate
+    holds on average for data like the training
     data; with tens of images it can only be resolved to about
     ``1 / n_samples`` (the threshold is then conservative), and data
     that drift from the training data are flagged more. A float keeps
@@ -197,7 +197,20 @@ threshold : float, default=None
     takes precedence over ``contamination``. ``score_type``, ``n_neighbors``,
     ``contamination`` and ``threshold`` change scoring only: a grid over
     them with ``memory`` set does not retrain, and changing them after fit
-    has no effect until the next fit."""
+    has no effect until the next fit.
+calibration : {"auto", "holdout", "cross_fit"}, default="auto"
+    Where the calibration samples of ``contamination="auto"`` (and
+    ``validation_scores_``) come from. "holdout": one network, trained
+    on X but a random 10%% of it (at least 100 samples, at most half),
+    which it then scores. "cross_fit": the network trains on all of X,
+    and three more networks, each trained on two thirds of X, score the
+    third they left out (out-of-fold scores of every sample; four
+    networks in all). "auto": "holdout" from 300 samples on, where 100
+    held-out samples keep the 1%% rate honest (measured by
+    ``benchmarks/flag_rate.py``), "cross_fit" below, where a held-out
+    split would be too small to measure and too costly to lose. When
+    ``validation_fraction`` is set, its rows are the calibration samples
+    (one network; "cross_fit" then raises)."""
 
 IMAGE_SCORE = """\
 score_smoothing : int, default=1
@@ -216,13 +229,17 @@ score_top_fraction : float in (0, 1], default=1.0
 OUTLIER_ATTRIBUTES = """\
 offset_ : float
     ``decision_function = score_samples - offset_``.
-score_model_ : object
-    What scoring needs besides the network, fitted on the training data:
-    the kNN reference codes and image statistics and the calibration of
-    each term.
+scorer_ : torch.nn.Module
+    The whole fitted score as one module: the float64 standardisation,
+    the network, each term of the score with what it was fitted on (the
+    kNN reference codes and image statistics and their whitening) and
+    its calibration, and their combination. ``scorer_(x)`` is
+    ``-score_samples`` of data ``x`` (a float64 tensor of samples in the
+    network's shape); :func:`~skcae.save` stores its state and
+    :func:`~skcae.to_onnx` exports it.
 validation_scores_ : ndarray of shape (n_calibration,)
     The scores of the calibration samples of ``contamination="auto"``
-    (the ``validation_fraction`` rows, the 10% hold-out, or every
-    training sample's out-of-fold score), each scored by a network that
-    did not train on it; :meth:`set_threshold_from` uses them when
+    (the held-out rows, or every training sample's out-of-fold score;
+    see ``calibration``), each scored by a network that did not train on
+    it; :meth:`set_threshold_from` uses them when
     called without data."""

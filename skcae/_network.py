@@ -6,11 +6,12 @@ be trained by skorch, by a hand-written loop or exported to ONNX alike.
 
 import contextlib
 import math
-from numbers import Integral
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ._checks import positive_ints
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -61,8 +62,7 @@ def init_parameters(module, generator=None):
     weights, uniform biases in ``±1/sqrt(fan_in)``), drawn from a local
     :class:`torch.Generator` instead of the global one, so that networks
     built in concurrent threads are reproducible and the caller's global
-    generator is left alone. Buffers are reset to the identity
-    standardisation (``shift`` 0, ``scale`` 1).
+    generator is left alone.
     """
     with torch.no_grad():
         for layer in module.modules():
@@ -74,9 +74,6 @@ def init_parameters(module, generator=None):
                     fan_in = layer.weight[0].numel()
                     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
                     layer.bias.uniform_(-bound, bound, generator=generator)
-        if hasattr(module, "shift"):
-            module.shift.zero_()
-            module.scale.fill_(1.0)
     return module
 
 
@@ -122,17 +119,14 @@ def _padded(size, factor, n_blocks):
 class ConvAutoencoderModule(nn.Module):
     """Convolutional autoencoder: conv+pool encoder, dense code, upsample+conv decoder.
 
-    The module takes images of shape ``(n, C, H, W)`` in the caller's units and
-    returns reconstructions of the same shape and units. Each input channel is
-    standardised inside the module with the fixed ``shift`` and ``scale``
-    buffers (set them before training, e.g. to the per-channel mean and standard
-    deviation of the training data) and the output is mapped back, so the
-    reconstruction error is measured in the units of the data.
+    The module takes standardised images of shape ``(n, C, H, W)`` (each
+    channel centred and scaled, as the estimators' standardisation gives
+    them) and returns reconstructions of the same shape.
 
     Heights and widths that do not divide by ``2 ** len(channels)`` are
-    zero-padded (after standardisation, so the padding is the channel mean)
-    and the output is cropped back. An axis of length one is never pooled, so
-    1-D signals of shape ``(n, C, 1, W)`` work too.
+    zero-padded (zero is the channel mean) and the output is cropped back.
+    An axis of length one is never pooled, so 1-D signals of shape
+    ``(n, C, 1, W)`` work too.
 
     Parameters
     ----------
@@ -168,14 +162,7 @@ class ConvAutoencoderModule(nn.Module):
     ):
         super().__init__()
         n_channels, height, width = (int(v) for v in input_shape)
-        channels = tuple(int(c) for c in channels)
-        if not channels or not all(
-            isinstance(c, Integral) and c >= 1 for c in channels
-        ):
-            raise ValueError(
-                f"Got channels={channels!r}, but expected a non-empty tuple of "
-                "positive ints, e.g. (8, 16)."
-            )
+        channels = positive_ints(channels, "channels", example=(8, 16))
         limit = max_pooling_blocks(height, width)
         if len(channels) > limit:
             raise ValueError(
@@ -198,9 +185,6 @@ class ConvAutoencoderModule(nn.Module):
         code_h = self._padded_hw[0] // fh**n_blocks
         code_w = self._padded_hw[1] // fw**n_blocks
         self._code_shape = (channels[-1] if channels else n_channels, code_h, code_w)
-
-        self.register_buffer("shift", torch.zeros(1, n_channels, 1, 1))
-        self.register_buffer("scale", torch.ones(1, n_channels, 1, 1))
 
         layers, c_in = [], n_channels
         for c_out in channels:
@@ -242,23 +226,34 @@ class ConvAutoencoderModule(nn.Module):
             z = F.pad(z, (0, pw, 0, ph))
         return z
 
-    def encode(self, x):
-        """Map images to codes.
+    def encode(self, z, *, return_maps=False):
+        """Map standardised images to codes.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (n, C, H, W)
-            Images in the caller's units.
+        z : torch.Tensor of shape (n, C, H, W)
+            Standardised images.
+        return_maps : bool, default=False
+            Also return the feature maps of every encoder block (after its
+            pooling), for scores built on intermediate features.
 
         Returns
         -------
         code : torch.Tensor of shape (n, latent_dim)
+        maps : tuple of torch.Tensor
+            Only with ``return_maps``: ``(n, channels[i], h_i, w_i)`` each.
         """
-        z = (x - self.shift) / self.scale
         if self.training:
             z = corrupt(z, self.noise_std, self.mask_fraction, self.generator)
-        z = self._pad(z).contiguous(memory_format=torch.channels_last)
-        return self.encoder_fc(self.encoder_conv(z).flatten(1))
+        h = self._pad(z).contiguous(memory_format=torch.channels_last)
+        if not return_maps:
+            return self.encoder_fc(self.encoder_conv(h).flatten(1))
+        maps = []
+        for i, layer in enumerate(self.encoder_conv):
+            h = layer(h)
+            if i % 3 == 2:  # conv, activation, pool: one block
+                maps.append(h)
+        return self.encoder_fc(h.flatten(1)), tuple(maps)
 
     def decode(self, code):
         """Map codes back to images.
@@ -271,26 +266,23 @@ class ConvAutoencoderModule(nn.Module):
         Returns
         -------
         images : torch.Tensor of shape (n, C, H, W)
-            Reconstructions in the caller's units.
+            Standardised reconstructions.
         """
         z = self.decoder_fc(code).unflatten(1, self._code_shape)
         z = self.decoder_conv(z)
         _, height, width = self.input_shape
-        z = z[..., :height, :width]
-        return z * self.scale + self.shift
+        return z[..., :height, :width]
 
-    def forward(self, x):
-        return self.decode(self.encode(x))
+    def forward(self, z):
+        return self.decode(self.encode(z))
 
 
 class DenseAutoencoderModule(nn.Module):
-    """Fully connected autoencoder for tabular rows ``(n, n_features)``.
+    """Fully connected autoencoder for standardised tabular rows ``(n, n_features)``.
 
-    Each feature is standardised inside the module with the fixed ``shift``
-    and ``scale`` buffers of shape ``(1, n_features)`` (set them before
-    training, e.g. to the per-feature mean and standard deviation of the
-    training data) and the output is mapped back, so the reconstruction
-    error is measured in the units of the data.
+    The module takes rows whose features are centred and scaled (as the
+    estimators' standardisation gives them) and returns reconstructions of
+    the same shape.
 
     Parameters
     ----------
@@ -340,8 +332,6 @@ class DenseAutoencoderModule(nn.Module):
         self.mask_fraction = float(mask_fraction)
         self.generator = None
         act = ACTIVATIONS[activation]
-        self.register_buffer("shift", torch.zeros(1, self.n_features))
-        self.register_buffer("scale", torch.ones(1, self.n_features))
         sizes = [self.n_features, *(int(h) for h in hidden_layer_sizes)]
 
         def stack(widths, last):
@@ -354,22 +344,32 @@ class DenseAutoencoderModule(nn.Module):
         self.encoder = stack(sizes, self.latent_dim)
         self.decoder = stack([self.latent_dim, *sizes[:0:-1]], self.n_features)
 
-    def encode(self, x):
-        """Map rows to codes.
+    def encode(self, z, *, return_maps=False):
+        """Map standardised rows to codes.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (n, n_features)
-            Rows in the caller's units.
+        z : torch.Tensor of shape (n, n_features)
+            Standardised rows.
+        return_maps : bool, default=False
+            Also return the activations of every hidden layer.
 
         Returns
         -------
         code : torch.Tensor of shape (n, latent_dim)
+        maps : tuple of torch.Tensor
+            Only with ``return_maps``: ``(n, hidden_layer_sizes[i])`` each.
         """
-        z = (x - self.shift) / self.scale
         if self.training:
             z = corrupt(z, self.noise_std, self.mask_fraction, self.generator)
-        return self.encoder(z)
+        if not return_maps:
+            return self.encoder(z)
+        h, maps = z, []
+        for i, layer in enumerate(self.encoder):
+            h = layer(h)
+            if i % 2 == 1:  # linear, activation: one hidden layer
+                maps.append(h)
+        return h, tuple(maps)
 
     def decode(self, code):
         """Map codes back to rows.
@@ -382,9 +382,9 @@ class DenseAutoencoderModule(nn.Module):
         Returns
         -------
         rows : torch.Tensor of shape (n, n_features)
-            Reconstructions in the caller's units.
+            Standardised reconstructions.
         """
-        return self.decoder(code) * self.scale + self.shift
+        return self.decoder(code)
 
-    def forward(self, x):
-        return self.decode(self.encode(x))
+    def forward(self, z):
+        return self.decode(self.encode(z))

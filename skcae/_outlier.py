@@ -2,9 +2,12 @@
 
 :class:`BaseOutlierDetector` has the shape of
 :class:`~sklearn.ensemble.IsolationForest`: :meth:`fit` validates X, trains
-the network and sets ``offset_``; :meth:`score_samples` validates X and
-calls ``_score_samples``; :meth:`decision_function` and :meth:`predict` are
-one-liners on top. What a score is lives in :mod:`skcae._scoring`.
+the network, fits the score (``scorer_``, a :class:`~skcae._scorer.Scorer`)
+and sets ``offset_``; :meth:`score_samples` validates X and runs ``scorer_``
+over it; :meth:`decision_function` and :meth:`predict` are one-liners on
+top. Where the calibration data of ``contamination="auto"`` come from is
+the ``calibration`` parameter (:meth:`_holdout`); the threshold rule is
+:func:`auto_offset`.
 """
 
 import warnings
@@ -12,26 +15,32 @@ from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from scipy.stats import t as student_t
 from sklearn.base import OutlierMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
-from ._data import take_rows
-from ._score_model import MAX_REFERENCES, SCORE_TERMS, ScoreModel
-from ._scoring import batched_inference
+from ._checks import finite_rows
+from ._data import RangeTracker, take_rows
+from ._scorer import Scorer
 from ._sklearn_compat import Interval, StrOptions, fit_context, validate_params
 from ._threads import torch_threads
+from ._tuning import (
+    AUTO_CONTAMINATION,
+    CROSS_FIT_FOLDS,
+    HOLDOUT_FRACTION,
+    HOLDOUT_MIN_ROWS,
+    HOLDOUT_MIN_SAMPLES,
+    MAX_REFERENCES,
+)
 
-# contamination="auto" flags this fraction of new normal data.
-AUTO_CONTAMINATION = 0.01
-# Calibration data: from this many training samples on, a held-out split of
-# HOLDOUT_FRACTION; below, CROSS_FIT_FOLDS out-of-fold networks.
-HOLDOUT_MIN_SAMPLES = 1000
-HOLDOUT_FRACTION = 0.1
-CROSS_FIT_FOLDS = 3
+#: The terms of each ``score_type`` (the convolutional detector's);
+#: "hybrid" combines all of them.
+SCORE_TERMS = {
+    "reconstruction": ("mse",),
+    "latent": ("latent",),
+    "hybrid": ("mse", "pooled", "latent", "stats"),
+}
+_SCORES = "The scores of {n} sample(s) of "
 
 
 def auto_offset(scores, rate=AUTO_CONTAMINATION):
@@ -58,11 +67,19 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
     return offset
 
 
+_CAUSE = dict(
+    cause="the network's output is NaN or infinite for them: it may have "
+    "diverged (refit with a lower lr) or been loaded from a corrupted file",
+    expected="finite scores",
+)
+
+
 class BaseOutlierDetector(OutlierMixin, BaseAutoencoder):
-    """Outlier contract on top of the network and a :class:`ScoreModel`.
+    """Outlier contract on top of the network and a fitted :class:`Scorer`.
 
     Not public. Subclasses set ``_score_terms`` (the terms of each
-    ``score_type``) besides the network hooks of :class:`BaseAutoencoder`.
+    ``score_type``) besides the network hooks of :class:`BaseAutoencoder`,
+    and may override :meth:`_score_options`.
     """
 
     _parameter_constraints: dict = {
@@ -74,9 +91,38 @@ class BaseOutlierDetector(OutlierMixin, BaseAutoencoder):
         "threshold": [Interval(Real, 0, None, closed="left"), None],
         "score_type": [StrOptions(set(SCORE_TERMS))],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "calibration": [StrOptions({"auto", "holdout", "cross_fit"})],
     }
 
     _score_terms = SCORE_TERMS
+    _model_attribute = "scorer_"
+
+    def _score_options(self):
+        """The reconstruction term's ``smoothing`` and ``top_fraction``."""
+        return {"smoothing": 1, "top_fraction": 1.0}
+
+    def _check_params(self):
+        super()._check_params()
+        if self.calibration == "cross_fit" and self.validation_fraction is not None:
+            raise ValueError(
+                f"Got calibration='cross_fit' and validation_fraction="
+                f"{self.validation_fraction}, but the validation rows are the "
+                "calibration split; expected validation_fraction=None with "
+                "calibration='cross_fit', or calibration='auto' or 'holdout'."
+            )
+
+    @classmethod
+    def _saved_attributes(cls):
+        return super()._saved_attributes() + ["offset_", "validation_scores_"]
+
+    def _model_config(self, fitted, **score):
+        return super()._model_config(
+            fitted,
+            score_type=self.score_type,
+            terms=tuple(self._score_terms[self.score_type]),
+            n_neighbors=int(self.n_neighbors),
+            **self._score_options(),
+        )
 
     # -- fit -------------------------------------------------------------------
     @fit_context(prefer_skip_nested_validation=True)
@@ -85,12 +131,9 @@ class BaseOutlierDetector(OutlierMixin, BaseAutoencoder):
 
         The score's calibration and ``contamination="auto"``'s threshold
         are taken from samples the network did not train on, so that they
-        hold for new data: the ``validation_fraction`` rows when it is set;
-        else, from 1,000 samples on, a random 10% of X held out of training;
-        else (small X, where a held-out split would be too small to measure
-        and too costly to lose) the out-of-fold scores of three extra
-        networks, each trained on two thirds of X (cross-fitting), while
-        the network kept is trained on all of X.
+        hold for new data: which ones is the ``calibration`` parameter's
+        choice. A refit builds the new model aside and replaces the fitted
+        state in one step; if it fails, the detector is left unfitted.
 
         Parameters
         ----------
@@ -106,63 +149,89 @@ or (n_samples, C, H, W)
         self : object
             The fitted detector.
         """
-        self._check_params()
-        try:
-            data = self._validate(X, reset=True)
-            seed = int(
-                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            )
-            holdout = self.validation_fraction
-            if holdout is None and len(data) >= HOLDOUT_MIN_SAMPLES:
-                holdout = HOLDOUT_FRACTION
-            with torch_threads(self.n_jobs):  # the score model's torch work too
-                spec = self._train(data, seed=seed, validation_fraction=holdout)
-                self._fit_scores(data, spec)
-        except BaseException:
-            self._clear_fitted()
-            raise
-        return self
+        return self._fit(self._fit_state, X)
 
-    def _score_model(self):
-        unit = 1.0
-        if hasattr(self, "scale_"):
-            # the terms use relative channel weights; score_type="reconstruction"
-            # reports the error in the squared units of X: times max(scale_)**2
-            with np.errstate(over="ignore", under="ignore"):
-                unit = float(np.square(np.max(self.scale_)))
-            if self.score_type == "reconstruction" and not 0 < unit < np.inf:
-                raise ValueError(
-                    f"X's values have a standard deviation of "
-                    f"{float(np.max(self.scale_)):.3g}, whose square is not a "
-                    "float64 number, so score_type='reconstruction' cannot report "
-                    "errors in the squared units of X; rescale X or use "
-                    "score_type='hybrid' (which is scale-free)."
+    def _holdout(self, n):
+        """The fraction of the ``n`` training rows held out for calibration,
+        or None for cross-fitting (see the ``calibration`` parameter)."""
+        if self.validation_fraction is not None:
+            return self.validation_fraction
+        if self.calibration == "cross_fit" or (
+            self.calibration == "auto" and n < HOLDOUT_MIN_SAMPLES
+        ):
+            return None
+        return min(0.5, max(HOLDOUT_FRACTION, HOLDOUT_MIN_ROWS / n))
+
+    def _fit_state(self, X):
+        """The fitted attributes of a fit on X: the network's, ``scorer_``,
+        ``validation_scores_`` and ``offset_``."""
+        data, fitted, spec, standardization = self._fit_network(X)
+        self._check_unit(fitted["scale_"])
+        rows, n, net = data.rows, len(data), fitted["net_"]
+        config = self._model_config(fitted)
+
+        def fitted_scorer(network, positions, seed):
+            scorer = Scorer(config, network, standardization).eval()
+            return self._fit_scorer(scorer, fitted, rows, positions, seed)
+
+        if spec.validation_fraction:
+            train, held_out = net.train_split.indices(n)
+            scorer = fitted_scorer(net.module_, train, spec.seed)
+            costs = self._costs(scorer, fitted, take_rows(rows, held_out))
+        else:
+            scorer = fitted_scorer(net.module_, np.arange(n), spec.seed)
+            costs = np.empty(n)
+            folds = np.array_split(
+                np.random.RandomState(spec.seed).permutation(n),
+                min(CROSS_FIT_FOLDS, n),
+            )
+            for k, held_out in enumerate(folds):
+                # a network trained without the fold (another seed) scores it
+                held_out = np.sort(held_out)
+                train = np.setdiff1d(np.arange(n), held_out)
+                fold_spec = replace(spec, seed=spec.seed + 1 + k, callbacks=())
+                statistics = (
+                    fitted["center_"],
+                    fitted["scale_"],
+                    *fitted["data_range_"],
                 )
-        return ScoreModel(
-            self.score_type,
-            self._score_terms[self.score_type],
-            n_neighbors=self.n_neighbors,
-            smoothing=getattr(self, "score_smoothing", 1),
-            top_fraction=getattr(self, "score_top_fraction", 1.0),
-            unit=unit,
-        )
+                network = self._train_network(
+                    fold_spec, rows, statistics, train, verbose=0
+                ).module_
+                fold_scorer = fitted_scorer(network, train, fold_spec.seed)
+                costs[held_out] = self._costs(
+                    fold_scorer, fitted, take_rows(rows, held_out)
+                )
+        scores = 0.0 - costs
+        finite_rows(scores, _SCORES + "the calibration data are not finite", **_CAUSE)
+        fitted.update(scorer_=scorer, validation_scores_=scores)
+        if self.threshold is not None:
+            fitted["offset_"] = -float(self.threshold)
+        elif self.contamination == "auto":
+            fitted["offset_"] = auto_offset(scores)
+        else:
+            train_scores = 0.0 - self._costs(scorer, fitted, rows)
+            fitted["offset_"] = float(
+                np.percentile(train_scores, 100.0 * self.contamination)
+            )
+        return fitted
 
-    def _outputs(self, model, module, rows):
-        """The score model's network outputs for ``rows`` through ``module``."""
-        net = self.net_
-        weights = self._weights_for(rows)
-        with torch_threads(self.n_jobs):
-            return batched_inference(
-                module,
-                rows,
-                self._standardizer(),
-                net.device,
-                model.network_outputs(weights),
-                mixed_precision=net.mixed_precision,
+    def _check_unit(self, scale):
+        """score_type="reconstruction" reports errors in the squared units of
+        X: refuse data whose squared scale float64 cannot hold."""
+        with np.errstate(over="ignore", under="ignore"):
+            unit = float(np.square(np.max(scale)))
+        if self.score_type == "reconstruction" and not 0 < unit < np.inf:
+            raise ValueError(
+                f"X's values have a standard deviation of "
+                f"{float(np.max(scale)):.3g}, whose square is not a "
+                "float64 number, so score_type='reconstruction' cannot report "
+                "errors in the squared units of X; rescale X or use "
+                "score_type='hybrid' (which is scale-free)."
             )
 
-    def _fitted_model(self, module, rows, positions, seed):
-        """A score model fitted on ``positions`` of ``rows`` through ``module``.
+    def _fit_scorer(self, scorer, fitted, rows, positions, seed):
+        """Fit ``scorer``'s terms on ``positions`` of ``rows``.
 
         Its kNN references are those rows (at most MAX_REFERENCES of them,
         drawn with ``seed``), and each term is calibrated on them, each row
@@ -171,98 +240,32 @@ or (n_samples, C, H, W)
         if len(positions) > MAX_REFERENCES:
             rng = np.random.RandomState(seed)
             positions = np.sort(rng.choice(positions, MAX_REFERENCES, replace=False))
-        model = self._score_model()
         references = rows if len(positions) == len(rows) else take_rows(rows, positions)
-        outputs = self._outputs(model, module, references)
-        model.fit_references(outputs)
-        model.calibrate(model.raw_terms(outputs, leave_one_out=True))
-        return model
-
-    def _fit_scores(self, data, spec):
-        """Fit the score model and set ``offset_``.
-
-        ``contamination`` as a float keeps scikit-learn's meaning: that
-        fraction of X, as :meth:`score_samples` scores it, is flagged.
-        ``"auto"`` flags 1% of the calibration samples, scored by a model
-        that did not see them (see :meth:`fit`): about 1% of new normal data.
-        """
-        rows, n = data.rows, len(data)
-        module = self.net_.module_
-        split = self.net_.train_split
-        if split is not None:
-            train, held_out = split.indices(n)
-            model = self._fitted_model(module, rows, train, spec.seed)
-            outputs = self._outputs(model, module, take_rows(rows, held_out))
-            calibration_scores = model.scores(outputs)
-        else:
-            model = self._fitted_model(module, rows, np.arange(n), spec.seed)
-            calibration_scores = self._out_of_fold_scores(data, spec)
-        self._check_finite(calibration_scores, "the calibration data")
-        self.score_model_ = model
-        self.validation_scores_ = calibration_scores
-        if self.threshold is not None:
-            self.offset_ = -float(self.threshold)
-        elif self.contamination == "auto":
-            self.offset_ = auto_offset(calibration_scores)
-        else:
-            train_scores = self._score_samples(rows)
-            self.offset_ = float(
-                np.percentile(train_scores, 100.0 * self.contamination)
-            )
-
-    def _out_of_fold_scores(self, data, spec):
-        """The score of every sample by a detector built without it.
-
-        ``CROSS_FIT_FOLDS`` networks, trained with the final network's spec
-        (other seeds) on all folds but one, each with its own score model
-        fitted on its training folds, score the fold they left out.
-        """
-        rows, n = data.rows, len(data)
-        folds = np.array_split(
-            np.random.RandomState(spec.seed).permutation(n), min(CROSS_FIT_FOLDS, n)
+        state = {**fitted, "scorer_": scorer}
+        values = self._run(state, references, lambda m, x: m.reference_features(x))
+        scorer.fit_terms(values)
+        raw = self._run(
+            state, references, lambda m, x: m.raw_terms(x, leave_one_out=True)
         )
-        scores = np.empty(n)
-        for k, held_out in enumerate(folds):
-            held_out = np.sort(held_out)
-            train = np.setdiff1d(np.arange(n), held_out)
-            fold_spec = replace(spec, seed=spec.seed + 1 + k, callbacks=())
-            module = self._train_network(fold_spec, rows, train, verbose=0).module_
-            model = self._fitted_model(module, rows, train, fold_spec.seed)
-            outputs = self._outputs(model, module, take_rows(rows, held_out))
-            scores[held_out] = model.scores(outputs)
-        return scores
+        scorer.calibrate(raw)
+        return scorer
 
-    def _weights_for(self, rows):
-        """The channels' relative weights of the score's error terms."""
-        weights = self._standardizer().squared_scale(len(rows.shape), relative=True)
-        return torch.as_tensor(weights, dtype=torch.float64, device=self.net_.device)
+    def _costs(self, scorer, fitted, rows, tracker=None):
+        """The outlier cost of each row by ``scorer`` (an ndarray)."""
+        state = {**fitted, "scorer_": scorer}
+        return self._run(state, rows, lambda m, x: m(x), tracker=tracker)
 
     # -- scores ----------------------------------------------------------------
-    def _score_samples(self, rows, *, check_range=False):
-        model = self.score_model_
-        result = self._infer(
-            rows,
-            model.network_outputs(self._weights_for(rows)),
-            check_range=check_range,
-        )
-        outputs, mismatch = result if check_range else (result, None)
+    def _scores(self, X, state):
+        """score_samples of X by the fitted state ``state``."""
+        data = self._validate(X)
+        tracker = RangeTracker()
+        with torch_threads(self.n_jobs):
+            costs = self._costs(state["scorer_"], state, data.rows, tracker)
+        mismatch = tracker.mismatch(state["scorer_"].standardization)
         if mismatch is not None:
             warnings.warn(mismatch, UserWarning, stacklevel=3)
-        scores = model.scores(outputs)
-        self._check_finite(scores, "X")
-        return scores
-
-    def _check_finite(self, scores, what):
-        bad = np.flatnonzero(~np.isfinite(scores))
-        if bad.size:
-            shown = bad[:10].tolist()
-            raise FloatingPointError(
-                f"The scores of {bad.size} sample(s) of {what} are not finite "
-                f"(positions {shown}{' ...' if bad.size > 10 else ''}): the "
-                "network's output is NaN or infinite for them. Expected finite "
-                "scores; the network may have diverged (refit with a lower lr) "
-                "or been loaded from a corrupted file."
-            )
+        return finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
 
     def score_samples(self, X):
         """Outlier score of each sample: higher is more normal.
@@ -286,9 +289,7 @@ or (n_samples, C, H, W)
             Finite float64 scores; a sample the network cannot score raises
             FloatingPointError instead.
         """
-        data = self._validate(X, reset=False)
-        with torch_threads(self.n_jobs):
-            return self._score_samples(data.rows, check_range=True)
+        return self._scores(X, self._fitted())
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
@@ -303,7 +304,8 @@ or (n_samples, C, H, W)
         -------
         decision : ndarray of shape (n_samples,)
         """
-        return self.score_samples(X) - self.offset_
+        state = self._fitted()
+        return self._scores(X, state) - state["offset_"]
 
     def predict(self, X):
         """+1 for inliers and -1 for outliers.
@@ -319,26 +321,6 @@ or (n_samples, C, H, W)
         labels : ndarray of shape (n_samples,), dtype int
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
-
-    def fit_predict(self, X, y=None, **kwargs):
-        """Fit on X and return its labels: +1 inlier, -1 outlier.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
-or (n_samples, C, H, W)
-            Training data.
-        y : Ignored
-            Not used, present for API consistency.
-        **kwargs : dict
-            Passed on to :meth:`fit` (which takes none, so any raises
-            TypeError: ``sample_weight`` is not supported).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), dtype int
-        """
-        return self.fit(X, y, **kwargs).predict(X)
 
     @validate_params(
         {
@@ -390,7 +372,7 @@ or (n_samples, C, H, W)
         >>> int((det.predict(normal[100:]) == -1).sum())  # floor(0.05 * 78)
         3
         """
-        check_is_fitted(self)
+        self._fitted()
         if X_normal is None:
             if not hasattr(self, "validation_scores_"):
                 raise ValueError(
@@ -406,12 +388,3 @@ or (n_samples, C, H, W)
         )
         self.offset_ = float(np.partition(scores, k)[k])
         return self
-
-
-def score_model_for(estimator):
-    """An unfitted :class:`ScoreModel` configured from a detector's parameters.
-
-    The model that :meth:`BaseOutlierDetector.fit` builds and fits
-    (:mod:`skcae._persistence` checks a saved score model against it).
-    """
-    return estimator._score_model()

@@ -1,39 +1,41 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 2): one zip archive holding exactly two members,
+File format (version 3): one zip archive holding exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 2, "class": <class name>,
+    ``{"format": "skcae", "format_version": 3, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
-    "score_model": <ScoreModel.config(), or null>, "net_history": <the skorch
-    history, or null>, "versions": {...}}``. Values that JSON has no type for
-    are tagged one-key objects: ``{"tuple": [...]}``, ``{"dict": {...}}``,
-    ``{"ndarray": [...], "dtype": "<f8", "shape": [...]}`` (numpy scalars have
-    shape ``[]``) and ``{"torch_optimizer": "AdamW"}``.
+    "net_history": <the skorch history, or null>, "versions": {...}}``.
+    Values that JSON has no type for are tagged one-key objects:
+    ``{"tuple": [...]}``, ``{"dict": {...}}``, ``{"ndarray": [...], "dtype":
+    "<f8", "shape": [...]}`` (numpy scalars have shape ``[]``) and
+    ``{"torch_optimizer": "AdamW"}``.
 ``model.safetensors``
-    The network's ``state_dict()`` under ``net.<name>``, the score model's
-    arrays under ``score.<name>`` and the fitted float arrays (``center_``,
-    ``scale_``, ``data_range_``, ``validation_scores_``) under
-    ``fitted.<name>``, in the `safetensors
-    <https://huggingface.co/docs/safetensors>`_ format.
+    The fitted model's ``state_dict()`` (``scorer_`` of a detector,
+    ``model_`` of the transformer: the standardisation, the network, the
+    score's references, whitening and calibrations) under ``model.<name>``,
+    and ``validation_scores_`` under ``fitted.validation_scores_``, in the
+    `safetensors <https://huggingface.co/docs/safetensors>`_ format.
 
 :func:`load` treats the file as untrusted. It parses JSON and safetensors
 only, never pickle; it bounds every size before reading or allocating
-(members, JSON nesting, the network's parameter count, each tensor's shape,
-checked against the network that the saved parameters describe, built on
-torch's meta device); it sets only the documented fitted attributes, each
-checked for type, shape and finiteness; and whatever is wrong with the file,
-it raises ValueError.
+(members, JSON nesting, the model's size, each tensor's shape, checked
+against an empty build of the model that the saved parameters describe, on
+torch's meta device, and at most ``MAX_REFERENCES`` reference rows); it
+sets only the documented fitted attributes, each checked for type, shape
+and finiteness, and every buffer of the model is checked for values that
+``fit`` can give; whatever is wrong with the file, it raises ValueError.
 
 The readers and checks of the untrusted file (bounded zip members, JSON and
-its tagged values, the safetensors header, the fitted attributes) live in
-:mod:`skcae._safe_files`; this module holds the format, :func:`save`, and
-the order in which :func:`load` runs those checks.
+its tagged values, the fitted attributes) live in :mod:`skcae._safe_files`;
+this module holds the format, :func:`save`, and the order in which
+:func:`load` runs those checks.
 """
 
 import json
 import os
 import reprlib
+import tempfile
 import warnings
 import zipfile
 
@@ -42,30 +44,26 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from . import _safe_files as safe
-from ._base import (
-    ESTIMATORS,
-    fitted_attribute_names,
-    module_spec,
-    restore_network,
-    validate_parameters,
-)
-from ._score_model import ScoreModel
+from ._base import ESTIMATORS
+from ._files import atomic_write
+from ._restore import build_estimator, materialize, model_specs, restore_net
 from ._sklearn_compat import has_output_config
 from ._training import resolve_device
 
 FORMAT = "skcae"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.safetensors"
 #: Largest ``config.json`` (uncompressed bytes) that :func:`load` reads.
 MAX_CONFIG_BYTES = 16 * 2**20
 #: Largest ``model.safetensors`` (uncompressed bytes) that :func:`load` reads.
 MAX_WEIGHTS_BYTES = 2**30
-#: Largest network (parameters and buffers) that :func:`load` builds.
+#: Largest model (network parameters and buffers, the references excluded)
+#: that :func:`load` builds.
 MAX_PARAMETERS = 50_000_000
 _MAX_FILE_BYTES = MAX_CONFIG_BYTES + MAX_WEIGHTS_BYTES + 2**20  # zip overhead
 _TOP_LEVEL = {"format", "format_version", "class", "params", "fitted"}
-_TOP_LEVEL |= {"score_model", "net_history", "versions"}
+_TOP_LEVEL |= {"net_history", "versions"}
 
 
 def _import_safetensors(caller):
@@ -126,7 +124,7 @@ def _params(estimator):
 def _fitted(estimator):
     """The fitted attributes: JSON ones, and float arrays for safetensors."""
     fitted, arrays = {}, {}
-    for name in fitted_attribute_names(estimator):
+    for name in type(estimator)._saved_attributes():
         if not hasattr(estimator, name):
             continue
         value = getattr(estimator, name)
@@ -238,8 +236,9 @@ def save(estimator, path):
         )
     check_is_fitted(estimator)
     st = _import_safetensors("skcae.save")
-    state = estimator.net_.module_.state_dict()
-    n_values = sum(t.numel() for t in state.values())
+    state = estimator._fitted()
+    model = state[cls._model_attribute]
+    n_values = sum(t.numel() for t in model.network.state_dict().values())
     if n_values > MAX_PARAMETERS:
         raise ValueError(
             f"Cannot save a network of {n_values:,} values: skcae.load accepts "
@@ -255,21 +254,15 @@ def save(estimator, path):
         )
     fitted, tensors = _fitted(estimator)
     tensors.update(
-        (f"net.{k}", t.detach().cpu().contiguous().clone()) for k, t in state.items()
+        (f"model.{k}", t.detach().cpu().contiguous().clone())
+        for k, t in model.state_dict().items()
     )
-    score_model = getattr(estimator, "score_model_", None)
-    if score_model is not None:
-        tensors.update(
-            (f"score.{k}", torch.from_numpy(np.ascontiguousarray(v)))
-            for k, v in score_model.arrays.items()
-        )
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "class": cls.__name__,
         "params": _params(estimator),
         "fitted": fitted,
-        "score_model": None if score_model is None else score_model.config(),
         "net_history": _net_history(estimator),
         "versions": _versions(),
     }
@@ -291,9 +284,16 @@ def save(estimator, path):
             "with pickle/joblib instead."
         )
     weights = st.save(tensors)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(CONFIG_MEMBER, text)
-        archive.writestr(WEIGHTS_MEMBER, weights)
+
+    def write(fileobj):
+        with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(CONFIG_MEMBER, text)
+            zf.writestr(WEIGHTS_MEMBER, weights)
+
+    if isinstance(path, (str, os.PathLike)):
+        atomic_write(path, write)
+    else:
+        write(path)
 
 
 # -- loading ---------------------------------------------------------------------------
@@ -332,7 +332,6 @@ def _check_config(config):
         ("class", str),
         ("params", dict),
         ("fitted", dict),
-        ("score_model", (dict, type(None))),
         ("net_history", (list, type(None))),
         ("versions", dict),
     ):
@@ -345,83 +344,57 @@ def _check_config(config):
         )
 
 
-def _build_estimator(cls, params):
-    """``cls(**params)`` with every parameter given and valid."""
-    names = set(cls().get_params(deep=False))  # a default instance stores no state
-    if set(params) != names:
-        raise ValueError(
-            f"the parameters of {cls.__name__} are {sorted(names)}, but the file "
-            f"has unknown parameters {sorted(set(params) - names)[:5]} and "
-            f"lacks {sorted(names - set(params))[:5]}"
-        )
-    if params["callbacks"] is not None:
-        raise ValueError("expected callbacks=None (callbacks are not saved)")
-    try:
-        decoded = {k: safe.decode_entry("parameter", k, v) for k, v in params.items()}
-        estimator = cls(**decoded)
-        validate_parameters(estimator)
-    except Exception as exc:
-        raise ValueError(f"invalid parameters for {cls.__name__}: {exc}") from exc
-    return estimator
-
-
 def _load(fileobj, device):
-    st = _import_safetensors("skcae.load")
+    _import_safetensors("skcae.load")
     limits = {CONFIG_MEMBER: MAX_CONFIG_BYTES, WEIGHTS_MEMBER: MAX_WEIGHTS_BYTES}
     members = safe.read_members(fileobj, limits, _MAX_FILE_BYTES)
     config = safe.parse_json(members[CONFIG_MEMBER], CONFIG_MEMBER)
-    weights = members[WEIGHTS_MEMBER]
     _check_config(config)
-    estimator = _build_estimator(ESTIMATORS[config["class"]], config["params"])
-    specs = safe.read_safetensors_header(weights, WEIGHTS_MEMBER)
-    array_names = {n[7:] for n in specs if n.startswith("fitted.")}
-    fitted = safe.check_fitted(estimator, config["fitted"], array_names)
-    for name, value in fitted.items():  # only whitelisted, checked names
-        setattr(estimator, name, value)
-    images = "image_shape_" in fitted  # checked: only image estimators have it
-    n_std = fitted["image_shape_"][0] if images else fitted["n_features_in_"]
-    n_channels = n_std if images else 1  # of the score model's statistics
-    network = safe.module_tensors(*module_spec(estimator), MAX_PARAMETERS)
-    expected = {f"net.{k}": spec for k, spec in network.items()}
-    score = safe.score_model_tensors(estimator, config["score_model"], n_channels)
-    expected.update((f"score.{k}", spec) for k, spec in score.items())
-    dtypes = {name: specs[f"fitted.{name}"][0] for name in array_names}
-    fitted_arrays = safe.fitted_array_tensors(dtypes, n_std)
-    expected.update((f"fitted.{k}", spec) for k, spec in fitted_arrays.items())
-    safe.check_tensors(specs, expected, WEIGHTS_MEMBER)
-
-    tensors = st.load(weights)  # every name, dtype and size is checked above
+    cls = ESTIMATORS[config["class"]]
+    estimator = build_estimator(cls, config["params"])
+    with tempfile.TemporaryDirectory() as folder:
+        with safe.open_safetensors(
+            members.pop(WEIGHTS_MEMBER), WEIGHTS_MEMBER, folder
+        ) as handle:
+            specs = safe.header_specs(handle)
+            array_names = {n[7:] for n in specs if n.startswith("fitted.")}
+            fitted = safe.check_fitted(estimator, config["fitted"], array_names)
+            model, expected, groups = model_specs(estimator, fitted, MAX_PARAMETERS)
+            for name in array_names:  # validation_scores_, F32 or F64
+                dtype = specs[f"fitted.{name}"][0]
+                expected[f"fitted.{name}"] = (
+                    dtype if dtype in ("F32", "F64") else "F64",
+                    (safe.ANY_ROWS,),
+                )
+            safe.check_tensors(specs, expected, WEIGHTS_MEMBER, groups)
+            tensors = {name: handle.get_tensor(name) for name in specs}
     for name, tensor in tensors.items():
         if tensor.dtype.is_floating_point and not torch.isfinite(tensor).all():
             raise ValueError(f"{WEIGHTS_MEMBER}'s {name} holds NaN or infinity")
-    saved = {name: tensors[f"fitted.{name}"].numpy() for name in array_names}
-    for name, array in safe.check_fitted_arrays(saved).items():
-        setattr(estimator, name, array)
-    if config["score_model"] is not None:
-        arrays = {
-            k[6:]: t.numpy() for k, t in tensors.items() if k.startswith("score.")
-        }
-        try:
-            estimator.score_model_ = ScoreModel.from_config(
-                config["score_model"],
-                arrays,
-                latent_dim=estimator.latent_dim,
-                n_channels=n_channels,
-            )
-        except Exception as exc:
-            raise ValueError(f"invalid score_model ({exc})") from exc
+    for name in array_names:
+        fitted[name] = tensors[f"fitted.{name}"].numpy()
     if device is None:  # the saved device, or the CPU if it is missing here
         try:
-            device = resolve_device(estimator.device_)
+            device = resolve_device(fitted["device_"])
         except ValueError:
             device = "cpu"
-    estimator.device_ = device
-    history = safe.check_history(config["net_history"])
-    state = {k[4:]: t for k, t in tensors.items() if k.startswith("net.")}
+    fitted["device_"] = device
+    state = {k[6:]: t for k, t in tensors.items() if k.startswith("model.")}
     try:
-        restore_network(estimator, state, history)
+        model = materialize(model, state, device)
     except Exception as exc:
-        raise ValueError(f"the network cannot be rebuilt ({exc!r})") from exc
+        raise ValueError(f"the model cannot be rebuilt ({exc!r})") from exc
+    try:
+        model.check()
+    except ValueError as exc:
+        raise ValueError(f"invalid model state: {exc}") from exc
+    standardization = model.standardization
+    fitted["center_"] = standardization.center.cpu().numpy().copy()
+    fitted["scale_"] = standardization.scale.cpu().numpy().copy()
+    fitted["data_range_"] = standardization.data_range.cpu().numpy().copy()
+    fitted["net_"] = restore_net(estimator, fitted, model, config["net_history"])
+    fitted[cls._model_attribute] = model
+    estimator._commit(fitted)
     return estimator
 
 

@@ -14,15 +14,14 @@ and the fitted attributes (:data:`FITTED_CHECKS`, :func:`check_fitted`).
 import io
 import json
 import math
+import os
 import reprlib
 import zipfile
 
 import numpy as np
 import torch
 
-from ._base import fitted_attribute_names
-from ._outlier import score_model_for
-from ._score_model import MAX_REFERENCES, ScoreModel
+from ._tuning import MAX_REFERENCES
 
 #: Largest ``n_features_in_`` (values per sample) that a file may declare.
 MAX_FEATURES = 2**31 - 1
@@ -34,9 +33,7 @@ _TAG_DTYPES = {
     + ("uint32", "uint64", "float16", "float32", "float64")
     for order in "<>"
 }
-# safetensors dtype names and item sizes; torch dtypes by name.
-_ST_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4}
-_ST_SIZES |= {"I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+# safetensors dtype names of torch dtypes.
 _ST_NAMES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16"}
 _ST_NAMES |= {torch.bfloat16: "BF16", torch.int64: "I64", torch.int32: "I32"}
 _ST_NAMES |= {torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8"}
@@ -223,80 +220,36 @@ def decode_entry(what, name, data):
 
 
 # -- safetensors -----------------------------------------------------------------------
-def read_safetensors_header(buffer, what):
-    """``{name: (dtype, shape)}`` from a safetensors buffer, every offset checked.
+def open_safetensors(buffer, what, folder):
+    """The safetensors library's reader of ``buffer`` (written to a file in
+    ``folder``, which it maps): a ``safe_open`` handle, whose header (names,
+    dtypes, shapes, offsets tiling the data) the library has checked, and
+    nothing read yet. ValueError for anything the library refuses."""
+    from safetensors import safe_open
 
-    The format: an 8-byte little-endian header length ``n``, ``n`` bytes of
-    JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]}}`` (and an
-    optional ``"__metadata__"`` of str), then the data, which the tensors
-    must tile exactly. ``what`` names the buffer in errors.
-    """
-    if len(buffer) < 8:
-        raise ValueError(f"{what} is shorter than its 8-byte header")
-    n = int.from_bytes(buffer[:8], "little")
-    if n > len(buffer) - 8:
-        raise ValueError(f"{what} declares a header of {n:,} bytes, past its end")
-    header = parse_json(buffer[8 : 8 + n], f"the header of {what}")
-    if not isinstance(header, dict):
-        raise ValueError(f"the header of {what} is not a JSON object")
-    metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(
-        isinstance(v, str) for v in metadata.values()
-    ):
-        raise ValueError(f"{what} has invalid metadata")
-    data_size = len(buffer) - 8 - n
-    specs, spans = {}, []
-    for name, entry in header.items():
-        if not (
-            isinstance(entry, dict)
-            and set(entry) == {"dtype", "shape", "data_offsets"}
-            and entry["dtype"] in _ST_SIZES
-            and isinstance(entry["shape"], list)
-            and len(entry["shape"]) <= 8
-            and all(map(is_count, entry["shape"]))
-            and isinstance(entry["data_offsets"], list)
-            and len(entry["data_offsets"]) == 2
-            and all(map(is_count, entry["data_offsets"]))
-        ):
-            raise ValueError(
-                f"{what} has an invalid header entry for "
-                f"{reprlib.repr(name)}: {reprlib.repr(entry)}"
-            )
-        begin, end = entry["data_offsets"]
-        n_bytes = math.prod(entry["shape"]) * _ST_SIZES[entry["dtype"]]
-        if not begin <= end <= data_size or end - begin != n_bytes:
-            raise ValueError(
-                f"{what}: the data offsets {[begin, end]} of "
-                f"{reprlib.repr(name)} do not span its {n_bytes:,} bytes within "
-                f"the {data_size:,} bytes of data"
-            )
-        specs[name] = (entry["dtype"], tuple(entry["shape"]))
-        spans.append((begin, end))
-    position = 0
-    for begin, end in sorted(spans):
-        if begin != position:
-            raise ValueError(f"{what}: the tensors' data overlap or gap")
-        position = end
-    if position != data_size:
-        raise ValueError(f"{what} has data no tensor covers")
+    path = os.path.join(folder, "model.safetensors")
+    with open(path, "wb") as f:
+        f.write(buffer)
+    try:
+        return safe_open(path, framework="pt")
+    except Exception as exc:  # SafetensorError, OSError
+        raise ValueError(f"{what} is not a valid safetensors file ({exc})") from exc
+
+
+def header_specs(handle):
+    """``{name: (dtype, shape)}`` of an open safetensors file (no data read)."""
+    specs = {}
+    for name in handle.keys():
+        view = handle.get_slice(name)
+        specs[name] = (view.get_dtype(), tuple(view.get_shape()))
     return specs
 
 
-def module_tensors(module_class, kwargs, max_parameters):
-    """``{name: (dtype, shape)}`` of the state of ``module_class(**kwargs)``.
-
-    The module is built on torch's meta device, which allocates nothing,
-    after the sizes of its layer lists are bounded; its size is then bounded
-    by ``max_parameters`` (named ``MAX_PARAMETERS`` in the error).
-    """
-    for key, value in kwargs.items():
-        if isinstance(value, (tuple, list)) and len(value) > _MAX_LAYERS:
-            raise ValueError(f"{key} has {len(value)} entries, more than {_MAX_LAYERS}")
-    try:
-        with torch.device("meta"):
-            module = module_class(**kwargs)
-    except Exception as exc:
-        raise ValueError(f"the parameters describe no valid network ({exc})") from exc
+def state_specs(module, max_parameters, row_buffers=()):
+    """``{name: (dtype, shape)}`` of ``module``'s state (an empty build on
+    the meta device), its size bounded by ``max_parameters`` (named
+    ``MAX_PARAMETERS`` in the error). The buffers named in ``row_buffers``
+    have any number of rows (their first length is None)."""
     state = module.state_dict()
     n_values = sum(t.numel() for t in state.values())
     if n_values > max_parameters:
@@ -304,18 +257,27 @@ def module_tensors(module_class, kwargs, max_parameters):
             f"the parameters describe a network of {n_values:,} values, more than "
             f"MAX_PARAMETERS={max_parameters:,}"
         )
-    return {k: (_ST_NAMES[t.dtype], tuple(t.shape)) for k, t in state.items()}
+    return {
+        k: (
+            _ST_NAMES[t.dtype],
+            (None, *t.shape[1:]) if k in row_buffers else tuple(t.shape),
+        )
+        for k, t in state.items()
+    }
 
 
-def check_tensors(specs, expected, what):
+def check_tensors(specs, expected, what, groups=()):
     """The header's tensors must be the expected ones: names, dtypes, shapes
-    (an expected length ``None``: 1 to ``MAX_REFERENCES``; ``ANY_ROWS``: any)."""
+    (an expected length ``None``: 1 to ``MAX_REFERENCES`` rows; ``ANY_ROWS``:
+    any). The tensors of each group in ``groups`` have equal row counts."""
     missing = sorted(set(expected) - set(specs))
     unexpected = sorted(set(specs) - set(expected))
     if missing or unexpected:
-        problems = [f"lacks the tensors {reprlib.repr(missing)}"] if missing else []
+        names = reprlib.Repr()
+        names.maxlist, names.maxstring = 10, 120
+        problems = [f"lacks the tensors {names.repr(missing)}"] if missing else []
         if unexpected:
-            problems.append(f"has unexpected tensors {reprlib.repr(unexpected)}")
+            problems.append(f"has unexpected tensors {names.repr(unexpected)}")
         raise ValueError(f"{what} {' and '.join(problems)}")
     for name, (dtype, shape) in expected.items():
         got_dtype, got_shape = specs[name]
@@ -331,40 +293,13 @@ def check_tensors(specs, expected, what):
                 f"{got_shape}; expected {dtype} of shape {shape} (None: 1 to "
                 f"{MAX_REFERENCES} rows; {ANY_ROWS}: any positive length)"
             )
-
-
-def score_model_tensors(estimator, config, n_channels):
-    """Check the score model's config against the parameters.
-
-    Returns ``{name: (dtype, shape)}`` of its arrays (``None``: any number
-    of reference rows, at most ``MAX_REFERENCES``), with ``n_channels`` the
-    image channels of the image-statistics term.
-    """
-    is_detector = "offset_" in fitted_attribute_names(estimator)
-    if not is_detector:
-        if config is not None:
-            raise ValueError(f"a {type(estimator).__name__} has no score_model")
-        return {}
-    if config is None:
-        raise ValueError("it lacks the score_model of the detector")
-    expected = score_model_for(estimator).config()  # what fit would build
-    if set(config) != set(expected) or any(
-        config[k] != v or type(config[k]) is not type(v)
-        for k, v in expected.items()
-        if k not in ("calibrations", "unit")
-    ):
-        raise ValueError(
-            f"the score_model {reprlib.repr(config)} does not match the "
-            f"parameters (expected {reprlib.repr(expected)} and calibrations)"
-        )
-    if expected["score_type"] != "hybrid" and config["calibrations"] != {}:
-        raise ValueError(f"score_type={expected['score_type']!r} has no calibrations")
-    shapes = ScoreModel.array_shapes(
-        expected["terms"], latent_dim=estimator.latent_dim, n_channels=n_channels
-    )
-    return {
-        k: ("F64", (None, v) if isinstance(v, int) else v) for k, v in shapes.items()
-    }
+    for group in groups:
+        rows = {specs[name][1][0] for name in group}
+        if len(rows) > 1:
+            raise ValueError(
+                f"{what} holds {sorted(group)} with different numbers of rows "
+                f"{sorted(rows)}; expected one per reference"
+            )
 
 
 # -- fitted attributes ----------------------------------------------------------------
@@ -446,15 +381,8 @@ FITTED_CHECKS = {
     "device_": _device,
     "offset_": _offset,
 }
-#: The fitted float arrays (saved as tensors): ``(shape(n), check(array))``
-#: of each, with ``n`` the number of standardised channels (or features).
-ARRAY_CHECKS = {
-    "center_": (lambda n: (n,), None),
-    "scale_": (lambda n: (n,), lambda a: (a > 0).all()),
-    "data_range_": (lambda n: (2, n), lambda a: (a[0] <= a[1]).all()),
-    "validation_scores_": (lambda n: (ANY_ROWS,), None),
-}
-ARRAY_ATTRIBUTES = tuple(ARRAY_CHECKS)
+#: The fitted float arrays saved as tensors (beside the model's state).
+ARRAY_ATTRIBUTES = ("validation_scores_",)
 _OPTIONAL = {"feature_names_in_", "validation_scores_"}
 
 
@@ -462,9 +390,9 @@ def check_fitted(estimator, fitted, array_names):
     """Decode and check the JSON fitted attributes against the whitelist.
 
     With the saved fitted arrays (``array_names``) they must be those of
-    :func:`~skcae._base.fitted_attribute_names` (but the optional ones).
+    the estimator's ``_saved_attributes()`` (but the optional ones).
     """
-    allowed = set(fitted_attribute_names(estimator))
+    allowed = set(type(estimator)._saved_attributes())
     stray = sorted(set(fitted) - (allowed - set(ARRAY_ATTRIBUTES)))
     stray += sorted(array_names - (allowed & set(ARRAY_ATTRIBUTES)))
     if stray:
@@ -485,30 +413,6 @@ def check_fitted(estimator, fitted, array_names):
             raise ValueError(f"invalid fitted attribute {name}={reprlib.repr(value)}")
         values[name] = value
     return values
-
-
-def fitted_array_tensors(dtypes, n_std):
-    """``{name: (dtype, shape)}`` expected of the saved fitted arrays.
-
-    ``dtypes`` maps each one's name to its saved dtype, kept if it is F32
-    or F64; the shapes follow from ``n_std`` (see :data:`ARRAY_CHECKS`).
-    """
-    return {
-        name: (
-            dtype if dtype in ("F32", "F64") else "F64",
-            ARRAY_CHECKS[name][0](n_std),
-        )
-        for name, dtype in dtypes.items()
-    }
-
-
-def check_fitted_arrays(arrays):
-    """Check the values of the fitted arrays ``{name: ndarray}``; return them."""
-    for name, array in arrays.items():
-        check = ARRAY_CHECKS[name][1]
-        if check is not None and not check(array):
-            raise ValueError(f"invalid fitted attribute {name}={reprlib.repr(array)}")
-    return arrays
 
 
 def check_history(history):

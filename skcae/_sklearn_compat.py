@@ -27,7 +27,6 @@ __all__ = [
     "describe_constraints",
     "takes_bool_as_number",
     "has_output_config",
-    "validate_constraints",
     "validate_params",
 ]
 
@@ -38,12 +37,6 @@ fit_context = _fit_context
 def has_output_config(estimator):
     """Whether ``set_output`` configured ``estimator`` (no public way to ask)."""
     return bool(getattr(estimator, "_sklearn_output_config", None))
-
-
-def validate_constraints(estimator):
-    """Check ``estimator``'s parameters against its ``_parameter_constraints``
-    (what ``fit_context`` does before ``fit``)."""
-    estimator._validate_params()
 
 
 def describe_constraints(constraints):

@@ -16,9 +16,9 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
-from ._data import BLOCK_ROWS, read_block
+from ._data import BLOCK_ROWS, Standardization, read_block
 from ._network import autocast, build_module
-from ._threads import adapt_threads, torch_threads
+from ._tuning import AUTO_BATCH_MAX, AUTO_BATCH_MIN, AUTO_BATCH_STEPS
 
 OPTIMIZERS = {
     "adam": (torch.optim.Adam, {}),
@@ -37,7 +37,8 @@ def auto_batch_size(n_samples):
     otherwise get only a couple of optimiser steps per epoch and stay
     undertrained; large sets get 64.
     """
-    return int(min(64, max(8, n_samples // 32)))
+    steps = n_samples // AUTO_BATCH_STEPS
+    return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, steps)))
 
 
 def resolve_device(device):
@@ -119,12 +120,13 @@ class StandardizedRows(torch.utils.data.Dataset):
     ``rows`` is any array whose rows can be sliced (in memory, memmap or
     lazy); only the rows in ``indices`` (all when None) belong to the
     dataset, and they are read in sorted order batch by batch, so an
-    out-of-core array is never loaded whole.
+    out-of-core array is never loaded whole. ``standardization`` is the
+    :class:`~skcae._data.Standardization` of the training data.
     """
 
-    def __init__(self, rows, standardizer, indices=None):
+    def __init__(self, rows, standardization, indices=None):
         self.rows = rows
-        self.standardizer = standardizer
+        self.standardization = standardization
         self.indices = indices
 
     def __len__(self):
@@ -134,13 +136,16 @@ class StandardizedRows(torch.utils.data.Dataset):
         """The dataset of the rows at ``positions`` (of this dataset)."""
         positions = np.asarray(positions)
         indices = positions if self.indices is None else self.indices[positions]
-        return StandardizedRows(self.rows, self.standardizer, np.sort(indices))
+        return StandardizedRows(self.rows, self.standardization, np.sort(indices))
 
     def batch(self, positions):
         """The rows at ``positions`` (a slice or sorted int array), a tensor."""
         if self.indices is not None:
             positions = np.sort(self.indices[positions])
-        return self.standardizer.transform(read_block(self.rows, positions))
+        block = read_block(self.rows, positions)
+        block = torch.from_numpy(block if block.flags.writeable else block.copy())
+        with torch.no_grad():
+            return self.standardization(block)
 
     def __getitem__(self, i):
         x = self.batch(slice(i, i + 1))[0]
@@ -222,15 +227,11 @@ class DivergenceGuard(Callback):
             )
 
 
-class ThreadPolicy(Callback):
-    """Re-measure the idle CPUs at each epoch (``n_jobs=None``) and record
-    torch's thread count in the history (``"torch_threads"``)."""
-
-    def __init__(self, n_jobs=None):
-        self.n_jobs = n_jobs
+class RecordThreads(Callback):
+    """Record torch's thread count in the history (``"torch_threads"``),
+    which the estimator's ``n_jobs`` set for the whole fit."""
 
     def on_epoch_begin(self, net, **kwargs):
-        adapt_threads(self.n_jobs)
         net.history.record("torch_threads", torch.get_num_threads())
 
 
@@ -318,7 +319,7 @@ class AutoencoderNet(NeuralNet):
         return state
 
 
-def build_net(spec, *, verbose=0, n_jobs=None):
+def build_net(spec, *, verbose=0):
     """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`."""
     optimizer, optimizer_kwargs = (
         OPTIMIZERS[spec.optimizer]
@@ -327,7 +328,7 @@ def build_net(spec, *, verbose=0, n_jobs=None):
     )
     callbacks = [
         ("divergence_guard", DivergenceGuard(lr=spec.lr)),
-        ("thread_policy", ThreadPolicy(n_jobs)),
+        ("record_threads", RecordThreads()),
     ]
     if spec.n_iter_no_change is not None:
         monitor = "valid_loss" if spec.validation_fraction else "train_loss"
@@ -407,13 +408,16 @@ def _check_final_network(net, dataset, lr):
         )
 
 
-def train_network(spec, rows, standardizer, indices=None, *, verbose=0, n_jobs=None):
+def train_network(spec, rows, statistics, indices=None, *, verbose=0):
     """Train a new network on ``rows`` (the ``indices`` subset) and return it.
 
-    A plain function of its arguments: with ``memory=`` it is cached by
-    :class:`joblib.Memory` with ``verbose`` and ``n_jobs`` ignored, so a
-    network is reused exactly when training again would give the same one.
-    An exception (divergence, ``KeyboardInterrupt``) leaves nothing cached.
+    ``statistics`` are the training data's ``(center, scale, low, high)``
+    (:func:`~skcae._data.fit_statistics`), which standardise each batch. A
+    plain function of its arguments: with ``memory=`` it is cached by
+    :class:`joblib.Memory` with ``verbose`` ignored, so a network is reused
+    exactly when training again would give the same one. An exception
+    (divergence, ``KeyboardInterrupt``) leaves nothing cached. The caller
+    sets torch's threads (the estimators: ``n_jobs``, once per fit).
 
     Returns
     -------
@@ -421,13 +425,11 @@ def train_network(spec, rows, standardizer, indices=None, *, verbose=0, n_jobs=N
         The trained net; ``net.module_`` maps standardised inputs to
         standardised reconstructions.
     """
-    dataset = StandardizedRows(rows, standardizer, indices)
-    net = build_net(spec, verbose=verbose, n_jobs=n_jobs)
-    with (
-        torch_threads(n_jobs),
-        torch.inference_mode(False),
-        torch.enable_grad(),
-    ):
+    dataset = StandardizedRows(
+        rows, Standardization.from_statistics(statistics), indices
+    )
+    net = build_net(spec, verbose=verbose)
+    with torch.inference_mode(False), torch.enable_grad():
         net.initialize()
         net.partial_fit(dataset, None)
         _check_final_network(net, dataset, spec.lr)

@@ -131,13 +131,7 @@ or (n_samples, C, H, W)
         self : object
             The fitted transformer.
         """
-        self._check_params()
-        try:
-            self._train(self._validate(X, reset=True))
-        except BaseException:
-            self._clear_fitted()
-            raise
-        return self
+        return self._fit(self._fit_state, X)
 
     def transform(self, X):
         """Encode X: the code of each image, as :meth:`encode`.
@@ -176,7 +170,7 @@ or (n_samples, C, H, W)
     @property
     def _n_features_out(self):
         """Number of output features: the code size of the fitted network."""
-        return self.net_.module_.latent_dim
+        return self._fitted()["model_"].config.latent_dim
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

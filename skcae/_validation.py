@@ -11,12 +11,13 @@ block as they are read (:class:`LazyRows`), with the same messages.
 """
 
 import mmap
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
+
+from ._checks import positive_ints
 
 # A last axis of this size, smaller than the two before it, looks like colour
 # channels stored last (PIL, matplotlib, OpenCV): (n, H, W, C), unless the
@@ -39,17 +40,12 @@ def _as_image_shape(image_shape, data_format):
     """Normalise ``image_shape`` to a ``(C, H, W)`` tuple, or None."""
     if image_shape is None:
         return None
-    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else ()
-    if len(shape) not in (2, 3) or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-        for v in shape
-    ):
-        raise ValueError(
-            f"Got image_shape={image_shape!r}, but expected a tuple of positive "
-            "ints (H, W) or (C, H, W) ((H, W, C) with "
-            "data_format='channels_last')."
-        )
-    shape = tuple(int(v) for v in shape)
+    shape = positive_ints(
+        image_shape,
+        "image_shape",
+        example="(H, W) or (C, H, W) ((H, W, C) with data_format='channels_last')",
+        lengths=(2, 3),
+    )
     if len(shape) == 2:
         return (1, *shape)
     if data_format == "channels_last":
@@ -131,7 +127,7 @@ def _own_image_shape(shape, data_format):
 
 def _resolve_image_shape(estimator, own_shape, n_features, input_shape):
     """The ``(C, H, W)`` to fit on, from X's own shape and ``image_shape``."""
-    data_format = getattr(estimator, "data_format", None)
+    data_format = estimator._data_format()
     wanted = _as_image_shape(estimator.image_shape, data_format)
     if own_shape is not None:
         if wanted is not None and wanted != own_shape:
@@ -394,7 +390,7 @@ def validate_input(estimator, X, *, reset, images=True):
     Parameters
     ----------
     estimator : skcae estimator
-        Reads ``image_shape`` and ``data_format`` (images only).
+        Reads ``image_shape`` and ``_data_format()`` (images only).
     X : array-like, DataFrame, tensor, memmap or lazy array-like
         The input.
     reset : bool
@@ -408,7 +404,7 @@ def validate_input(estimator, X, *, reset, images=True):
         ``rows`` of shape ``(n, C, H, W)`` (images) or ``(n, n_features)``
         and ``input_shape``, X's own shape.
     """
-    data_format = getattr(estimator, "data_format", None)
+    data_format = estimator._data_format()
     if is_out_of_core(X):
         return _validate_lazy(estimator, X, reset=reset, images=images)
     X = _to_array(X)
@@ -460,7 +456,7 @@ def _validate_lazy(estimator, X, *, reset, images):
         )
     _check_n_samples(shape, reset)
     n_features = int(np.prod(shape[1:]))
-    data_format = getattr(estimator, "data_format", None)
+    data_format = estimator._data_format()
     own_shape = _own_image_shape(shape, data_format) if images else None
     if reset:
         estimator.n_features_in_ = n_features

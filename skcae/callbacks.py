@@ -6,10 +6,10 @@ back from the fitted estimator's ``net_.history``, not from the callback
 object you created.
 """
 
-import torch
 from skorch.callbacks import Callback
 
-from ._scoring import batched_inference, pooled_error, squared_errors
+from ._scorer import AutoencoderModel, run_batches
+from ._terms import pooled_error
 from ._validation import as_samples
 
 __all__ = ["ReconstructionMonitor"]
@@ -71,7 +71,7 @@ or (n_inliers, C, H, W)
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # X is the training dataset: its rows' shape and standardisation
         sample_shape = X.rows.shape[1:]
-        self.standardizer_ = X.standardizer
+        self.standardization_ = X.standardization
         self.sets_ = [
             ("inlier_cost", as_samples(self.X_inliers, sample_shape, "X_inliers"))
         ]
@@ -86,24 +86,15 @@ or (n_inliers, C, H, W)
     def on_epoch_end(self, net, **kwargs):
         module = net.module_
         was_training = module.training
-        weights = None
+        # the fitted model's definition of the per-value errors
+        model = AutoencoderModel(None, module, self.standardization_.to(net.device))
         try:
             for key, samples in self.sets_:
-                if weights is None:
-                    weights = self.standardizer_.squared_scale(samples.ndim)
-                    weights = torch.as_tensor(
-                        weights, dtype=torch.float64, device=net.device
-                    )
-
-                def cost(module, z):
-                    return pooled_error(squared_errors(z, module(z), weights))
-
-                values = batched_inference(
-                    module,
+                values = run_batches(
+                    model,
                     samples,
-                    self.standardizer_,
-                    net.device,
-                    cost,
+                    lambda m, x: pooled_error(m.errors(x)),
+                    device=net.device,
                     mixed_precision=getattr(net, "mixed_precision", False),
                 )
                 net.history.record(key, float(values.mean()))

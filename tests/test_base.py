@@ -14,7 +14,7 @@ from skcae import (
     ConvAutoencoder,
     ConvAutoencoderOutlierDetector,
 )
-from skcae._base import ESTIMATORS, fitted_attribute_names, reconstruction_views
+from skcae._base import ESTIMATORS
 
 
 def _network(det, images):
@@ -105,14 +105,14 @@ def test_not_fitted(method):
 
 
 def test_reconstruction_views_one_pass(fitted_rgb, rgb):
-    images, recon, errors = reconstruction_views(fitted_rgb, rgb[:5])
+    images, recon, errors = fitted_rgb._views(rgb[:5])
     assert images.shape == recon.shape == errors.shape == (5, 3, 6, 5)
     np.testing.assert_allclose(images, rgb[:5], atol=1e-5)
     np.testing.assert_allclose(errors, fitted_rgb.anomaly_map(rgb[:5]), rtol=1e-6)
 
 
 def test_reconstruction_views_of_tabular_rows(fitted_dense, digits):
-    images, _, _ = reconstruction_views(fitted_dense, digits[0][:3])
+    images, _, _ = fitted_dense._views(digits[0][:3])
     assert images.shape == (3, 1, 1, 64)
 
 
@@ -128,7 +128,7 @@ def test_fitted_attribute_names_are_all_set(fitted, fitted_transformer, fitted_d
     for est in (fitted, fitted_transformer, fitted_dense):
         missing = [
             n
-            for n in fitted_attribute_names(est)
+            for n in type(est)._saved_attributes()
             if not hasattr(est, n) and n != "feature_names_in_"
         ]
         assert missing == []

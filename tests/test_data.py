@@ -2,8 +2,29 @@
 
 import numpy as np
 import pytest
+import torch
 
-from skcae._data import Z_LIMIT, RangeTracker, Standardizer, take_rows
+from skcae._data import RangeTracker, Standardization, fit_statistics, take_rows
+from skcae._tuning import Z_LIMIT
+
+
+class Standardizer:
+    """The standardisation of X, read and applied with numpy arrays."""
+
+    def __init__(self, X):
+        self.module = Standardization.from_statistics(fit_statistics(X))
+        self.center = self.module.center.numpy()
+        self.scale = self.module.scale.numpy()
+
+    @classmethod
+    def fit(cls, X):
+        return cls(X)
+
+    def transform(self, X):
+        return self.module(torch.from_numpy(np.asarray(X, np.float64)))
+
+    def inverse(self, z):
+        return self.module.inverse(torch.as_tensor(z)).numpy()
 
 
 @pytest.mark.parametrize("offset, scale", [(0, 1), (1e9, 1), (0, 1e-20), (5, 1e19)])
@@ -57,19 +78,19 @@ def test_range_tracker_warns_of_other_units_only():
     fitted = Standardizer.fit(np.random.RandomState(0).rand(50, 1, 4, 4) * 255)
     same = RangeTracker()
     same.update(np.random.RandomState(1).rand(10, 1, 4, 4) * 200)
-    assert same.mismatch(fitted) is None
+    assert same.mismatch(fitted.module) is None
     other = RangeTracker()
     other.update(np.random.RandomState(1).rand(10, 1, 4, 4))
-    message = other.mismatch(fitted)
+    message = other.mismatch(fitted.module)
     assert "training data's spread" in message and "other units" in message
     outliers = RangeTracker()  # a few extreme samples are not other units
     batch = np.random.RandomState(2).rand(50, 1, 4, 4) * 255
     batch[:2] *= 30
     outliers.update(batch)
-    assert outliers.mismatch(fitted) is None
+    assert outliers.mismatch(fitted.module) is None
     blank = RangeTracker()
     blank.update(np.zeros((3, 1, 4, 4)))
-    assert blank.mismatch(fitted) is None
+    assert blank.mismatch(fitted.module) is None
 
 
 def test_take_rows_in_memory_and_lazy():

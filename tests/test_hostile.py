@@ -1238,16 +1238,16 @@ def test_concurrent_fits_restore_the_callers_thread_count(
     ],
 )
 def test_n_jobs_governs_every_torch_op(kind, X, batch, caller_threads, monkeypatch):
-    import skcae._score_model
+    import skcae._terms
 
     seen = []
-    original = skcae._score_model.knn_distance
+    original = skcae._terms.knn_distance
 
     def recorded(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skcae._score_model, "knn_distance", recorded)
+    monkeypatch.setattr(skcae._terms, "knn_distance", recorded)
     build(kind, n_jobs=1).fit(X[:40]).score_samples(batch)
     assert seen and set(seen) == {1}
 

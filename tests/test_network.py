@@ -82,7 +82,6 @@ def test_build_module_is_reproducible_and_leaves_the_global_generator_alone():
     ):
         assert torch.equal(pa, pb)
     assert not torch.equal(a.encoder_fc.weight, c.encoder_fc.weight)
-    assert float(a.shift.abs().sum()) == 0 and float(a.scale.min()) == 1
 
 
 def test_initialisation_matches_pytorch_defaults_in_distribution():
@@ -148,10 +147,20 @@ def test_corruption_in_training_mode_only(make, shape, first):
     assert not torch.equal(seen[0], seen[2])
 
 
-def test_module_standardises_with_its_buffers():
-    module = DenseAutoencoderModule(3, hidden_layer_sizes=())
-    x = torch.tensor([[10.0, 20.0, 30.0]])
-    module.shift.copy_(x)
-    module.scale.fill_(5.0)
-    # the encoder sees zeros: its output is its bias
-    torch.testing.assert_close(module.encode(x), module.encoder[-1].bias[None])
+def test_networks_take_standardised_input_and_hold_no_buffers():
+    """The estimators' Standardization is the one standardisation."""
+    dense = DenseAutoencoderModule(3, hidden_layer_sizes=())
+    conv = ConvAutoencoderModule((1, 8, 8), channels=(4,))
+    assert not list(dense.buffers()) and not list(conv.buffers())
+    z = torch.zeros(1, 3)  # the encoder sees zeros: its output is its bias
+    torch.testing.assert_close(dense.encode(z), dense.encoder[-1].bias[None])
+
+
+def test_encode_can_return_the_blocks_feature_maps():
+    conv = ConvAutoencoderModule((1, 8, 8), channels=(4, 6))
+    code, maps = conv.encode(torch.zeros(2, 1, 8, 8), return_maps=True)
+    assert code.shape == (2, 16)
+    assert [tuple(m.shape) for m in maps] == [(2, 4, 4, 4), (2, 6, 2, 2)]
+    dense = DenseAutoencoderModule(5, hidden_layer_sizes=(4, 3), latent_dim=2)
+    code, maps = dense.encode(torch.zeros(2, 5), return_maps=True)
+    assert [tuple(m.shape) for m in maps] == [(2, 4), (2, 3)]

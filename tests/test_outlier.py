@@ -79,13 +79,26 @@ def test_cross_fitting_trains_three_more_networks(
     assert count_trainings.n == 1  # user callbacks run on the kept network only
 
 
-def test_large_sets_hold_out_ten_percent(digits, tiny, trainings, monkeypatch):
-    monkeypatch.setattr(_outlier, "HOLDOUT_MIN_SAMPLES", 200)
-    X = digits[0][:300]
+@pytest.mark.parametrize("n, held_out", [(300, 100), (1200, 120)])
+def test_default_calibration_trains_one_network(digits, tiny, trainings, n, held_out):
+    """From 300 samples on, calibration="auto" holds out 10% of X, at least
+    100 rows (before: four networks at n=300, one at 1,200)."""
+    X = digits[0][:n]
     det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(X)
     assert trainings() == 1
-    assert det.validation_scores_.shape == (30,)
+    assert det.validation_scores_.shape == (held_out,)
     assert "valid_loss" in det.history_
+
+
+def test_calibration_parameter_chooses_holdout_or_cross_fitting(zeros, tiny, trainings):
+    det = ConvAutoencoderOutlierDetector(calibration="holdout", **tiny).fit(zeros)
+    assert trainings() == 1 and det.validation_scores_.shape == (48,)  # at most half
+    det.set_params(calibration="cross_fit").fit(zeros)
+    assert trainings() == 1 + 1 + _outlier.CROSS_FIT_FOLDS
+    assert det.validation_scores_.shape == (len(zeros),)
+    det.set_params(validation_fraction=0.2)
+    with pytest.raises(ValueError, match="calibration='cross_fit' and validation_"):
+        det.fit(zeros)
 
 
 def test_user_validation_split_is_the_calibration_split(digits, tiny):
@@ -199,11 +212,10 @@ def test_memory_retrains_when_the_network_changes(zeros, tiny, tmp_path, trainin
 
 # -- answers are never silently wrong ----
 def test_nan_network_raises_instead_of_predicting(fitted, digits):
-    det = clone(fitted)
-    det.__dict__.update(fitted.__dict__)
     import copy
 
-    det.net_ = copy.deepcopy(fitted.net_)
+    det = copy.deepcopy(fitted)
+    assert det.scorer_.network is det.net_.module_  # one network
     with torch.no_grad():
         det.net_.module_.decoder_conv[-1].bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="not finite"):

@@ -28,7 +28,6 @@ from skcae import (
     ConvAutoencoderOutlierDetector,
     _persistence,
 )
-from skcae._base import fitted_attribute_names
 from skcae.callbacks import ReconstructionMonitor
 
 st = pytest.importorskip("safetensors.torch")
@@ -105,10 +104,13 @@ ROUND_TRIPS = {
 }
 
 
+MODEL_ATTRIBUTES = {"net_", "scorer_", "model_", "center_", "scale_", "data_range_"}
+
+
 def _assert_same_fitted_state(loaded, estimator):
     assert type(loaded) is type(estimator)
     assert loaded.get_params() == estimator.get_params()
-    names = fitted_attribute_names(estimator)
+    names = type(estimator)._saved_attributes() + ["center_", "scale_", "data_range_"]
     for name in names:
         assert hasattr(loaded, name) == hasattr(estimator, name), name
         if hasattr(estimator, name):
@@ -119,13 +121,15 @@ def _assert_same_fitted_state(loaded, estimator):
                 value, "dtype", None
             ), name
     params = set(estimator.get_params())
-    assert set(vars(loaded)) <= params | set(names) | {"net_", "score_model_"}
-    if hasattr(estimator, "score_model_"):
-        assert loaded.score_model_.config() == estimator.score_model_.config()
-        arrays = estimator.score_model_.arrays
-        assert loaded.score_model_.arrays.keys() == arrays.keys()
-        for key, array in arrays.items():
-            np.testing.assert_array_equal(loaded.score_model_.arrays[key], array)
+    assert set(vars(loaded)) <= params | set(names) | MODEL_ATTRIBUTES
+    attribute = type(estimator)._model_attribute
+    model, loaded_model = getattr(estimator, attribute), getattr(loaded, attribute)
+    assert loaded_model.config == model.config
+    state = model.state_dict()
+    assert loaded_model.state_dict().keys() == state.keys()
+    for key, tensor in state.items():
+        assert torch.equal(loaded_model.state_dict()[key], tensor), key
+    assert loaded.net_.module_ is loaded_model.network
     assert loaded.net_.history.to_list() == estimator.net_.history.to_list()
 
 
@@ -168,23 +172,18 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 2
+    assert config["format"] == "skcae" and config["format_version"] == 3
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
-    assert config["score_model"] == detector.score_model_.config()
     assert {"skcae", "torch", "scikit-learn", "safetensors"} <= set(config["versions"])
-    state = detector.net_.module_.state_dict()
-    expected = {f"net.{k}" for k in state}
-    expected |= {f"score.{k}" for k in detector.score_model_.arrays}
-    expected |= {
-        f"fitted.{name}"
-        for name in ("center_", "scale_", "data_range_", "validation_scores_")
-        if hasattr(detector, name)
-    }
+    state = detector.scorer_.state_dict()  # standardisation, network, terms
+    expected = {f"model.{k}" for k in state} | {"fitted.validation_scores_"}
     assert set(tensors) == expected
+    assert "model.terms.latent.reference" in tensors
+    assert "model.standardization.center" in tensors
     for key, tensor in state.items():
-        assert torch.equal(tensors[f"net.{key}"], tensor)
+        assert torch.equal(tensors[f"model.{key}"], tensor)
 
 
 def test_load_never_unpickles(detector, saved, X, monkeypatch):
@@ -424,11 +423,31 @@ def _nan(name):
     return _with_tensors(edit)
 
 
-def _bad_calibration(edit):
-    return _with_config(lambda c: edit(c["score_model"]["calibrations"]))
+def _set_tensor(name, value):
+    def edit(tensors):
+        tensors[name] = torch.full_like(tensors[name], value)
+
+    return _with_tensors(edit)
+
+
+CAL = "model.terms.{}.calibration.{}"
 
 
 A_CONFIG = json.dumps({"format": "skcae"}).encode()
+STD, NET = "model.standardization.", "model.network."
+REF = "model.terms.latent.reference"
+
+
+def H(header):
+    """The header entry of the standardisation's center (8 bytes of F64)."""
+    return header[STD + "center"]
+
+
+def T(tensors):
+    """Any small float32 tensor of the network, to misplace."""
+    return tensors[NET + "decoder_fc.0.bias"]
+
+
 HOSTILE = {
     # the archive
     "not a zip": (lambda d: b"not a zip at all", "not a readable zip archive"),
@@ -491,6 +510,10 @@ HOSTILE = {
     "format version 1": (
         _with_config(lambda c: c.update(format_version=1)),
         "older skcae .*Refit the estimator",
+    ),
+    "format version 2": (
+        _with_config(lambda c: c.update(format_version=2)),
+        "older skcae .*file format version 2.*Refit the estimator",
     ),
     "format version str": (
         _with_config(lambda c: c.update(format_version="2")),
@@ -628,68 +651,68 @@ HOSTILE = {
         "net_history must be a list of epoch dicts",
     ),
     # the tensors
-    "NaN in center_": (_nan("fitted.center_"), "fitted.center_ holds NaN"),
-    "scale_ zero": (
-        _with_tensors(lambda t: t.update({"fitted.scale_": t["fitted.scale_"] * 0})),
-        "invalid fitted attribute scale_",
-    ),
+    "NaN in center_": (_nan(STD + "center"), "standardization.center holds NaN"),
+    "scale_ zero": (_set_tensor(STD + "scale", 0.0), "scale must be positive"),
     "center_ too long": (
-        _with_tensors(lambda t: t.update({"fitted.center_": torch.zeros(2).double()})),
-        r"fitted.center_ as F64 of shape \(2,\)",
+        _with_tensors(lambda t: t.update({STD + "center": torch.zeros(2).double()})),
+        r"model.standardization.center as F64 of shape \(2,\)",
     ),
     "data_range_ inverted": (
         _with_tensors(
-            lambda t: t.update({"fitted.data_range_": t["fitted.data_range_"].flip(0)})
+            lambda t: t.update({STD + "data_range": t[STD + "data_range"].flip(0)})
         ),
-        "invalid fitted attribute data_range_",
+        "data_range is inverted",
     ),
     "missing fitted array": (
-        _with_tensors(lambda t: t.pop("fitted.scale_")),
-        r"lacks the fitted attributes \['scale_'\]",
+        _with_tensors(lambda t: t.pop(STD + "scale")),
+        r"lacks the tensors \['model.standardization.scale'\]",
     ),
     "fitted array not whitelisted": (
         _with_tensors(lambda t: t.update({"fitted.__dict__": torch.zeros(1)})),
         r"\['__dict__'\] is not a fitted attribute",
     ),
     "wrong tensor shape": (
-        _shrink("net.encoder_fc.weight"),
-        r"net.encoder_fc.weight as F32 of shape \(1, 64\); expected F32 of shape "
-        r"\(2, 64\)",
+        _shrink(NET + "encoder_fc.weight"),
+        r"network.encoder_fc.weight as F32 of shape \(1, 64\); expected F32 of "
+        r"shape \(2, 64\)",
     ),
     "wrong tensor dtype": (
-        _with_tensors(lambda t: t.update({"net.shift": t["net.shift"].double()})),
-        "holds net.shift as F64",
+        _with_tensors(lambda t: t.update({NET + "decoder_fc.0.bias": T(t).double()})),
+        "holds model.network.decoder_fc.0.bias as F64",
     ),
     "missing tensor": (
-        _with_tensors(lambda t: t.pop("net.encoder_fc.bias")),
-        r"lacks the tensors \['net.encoder_fc.bias'\]",
+        _with_tensors(lambda t: t.pop(NET + "encoder_fc.bias")),
+        r"lacks the tensors \['model.network.encoder_fc.bias'\]",
     ),
     "extra tensor": (
-        _with_tensors(lambda t: t.update({"net.extra": torch.zeros(3)})),
-        r"unexpected tensors \['net.extra'\]",
+        _with_tensors(lambda t: t.update({NET + "extra": torch.zeros(3)})),
+        r"unexpected tensors \['model.network.extra'\]",
     ),
     "tensor of no section": (
         _with_tensors(lambda t: t.update({"payload": torch.zeros(3)})),
         r"unexpected tensors \['payload'\]",
     ),
-    "NaN weight": (_nan("net.encoder_fc.weight"), "net.encoder_fc.weight holds NaN"),
+    "NaN weight": (_nan(NET + "encoder_fc.weight"), "encoder_fc.weight holds NaN"),
     # the safetensors header
-    "garbage weights": (_raw_weights(lambda b: b"\x00" * 16), "header .* not valid"),
+    "garbage weights": (
+        _raw_weights(lambda b: b"\x00" * 16),
+        "not a valid safetensors file .*invalid JSON in header",
+    ),
     "weights shorter than a header": (
         _raw_weights(lambda b: b"abc"),
-        "shorter than its 8-byte header",
+        "not a valid safetensors file .*header too small",
     ),
     "header length past the end": (
         _raw_weights(lambda b: (2**63).to_bytes(8, "little") + b[8:]),
-        "declares a header of 9,223,372,036,854,775,808 bytes",
+        "not a valid safetensors file .*header too large",
     ),
     "header not an object": (
         _raw_weights(lambda b: (2).to_bytes(8, "little") + b"[]"),
-        "header of model.safetensors is not a JSON object",
+        "model.safetensors is not a valid safetensors file .*invalid type: sequence",
     ),
     "header offsets out of range": (
         _with_header(lambda h: _first_entry(h)["data_offsets"].__setitem__(1, 10**9)),
-        "do not span its",
+        "invalid shape, data type, or offset",
     ),
     "header offsets overlap": (
         _with_header(
@@ -697,80 +720,70 @@ HOSTILE = {
                 data_offsets=[o + 4 for o in _first_entry(h)["data_offsets"]]
             )
         ),
-        "overlap or gap",
+        "invalid offset for tensor",
     ),
     "header shape not the data's": (
-        _with_header(lambda h: h["net.shift"].update(shape=[1, 7, 1, 1])),
-        "do not span its 28 bytes",
+        _with_header(lambda h: H(h).update(shape=[7])),
+        "invalid shape, data type, or offset",
     ),
     "header dtype unknown": (
-        _with_header(lambda h: h["net.shift"].update(dtype="F128")),
-        "invalid header entry for 'net.shift'",
+        _with_header(lambda h: H(h).update(dtype="F128")),
+        "unknown variant `F128`",
     ),
     "header negative shape": (
-        _with_header(lambda h: h["net.shift"].update(shape=[-1])),
-        "invalid header entry for 'net.shift'",
+        _with_header(lambda h: H(h).update(shape=[-1])),
+        "invalid value: integer `-1`",
     ),
     "data no tensor covers": (
         _raw_weights(lambda b: b + b"\x00" * 8),
-        "has data no tensor covers",
+        "file not fully covered",
     ),
     "header metadata not str": (
         _with_header(lambda h: h.update(__metadata__={"a": 1})),
-        "invalid metadata",
+        "invalid type: integer `1`, expected a string",
     ),
-    # the score model
-    "score_model missing": (
-        _with_config(lambda c: c.update(score_model=None)),
-        "lacks the score_model",
+    # the score: its terms' buffers and calibrations
+    "score terms missing": (
+        _with_tensors(lambda t: t.pop("model.terms.latent.reference")),
+        r"lacks the tensors \['model.terms.latent.reference'\]",
     ),
-    "unknown score_type": (
-        _with_config(lambda c: c["score_model"].update(score_type="magic")),
-        "score_model .* does not match the parameters",
-    ),
+    "unknown score_type": (_set("params", score_type="magic"), "The 'score_type'"),
     "score terms not the parameters'": (
-        _with_config(lambda c: c["score_model"].update(terms=["mse"])),
-        "does not match the parameters",
+        _with_tensors(lambda t: t.update({"model.terms.knn.reference": T(t) * 1})),
+        r"unexpected tensors \['model.terms.knn.reference'\]",
     ),
-    "n_neighbors not the parameter": (
-        _with_config(lambda c: c["score_model"].update(n_neighbors=9)),
-        "does not match the parameters",
-    ),
+    "n_neighbors invalid": (_set("params", n_neighbors=0), "The 'n_neighbors'"),
     "missing calibration": (
-        _bad_calibration(lambda cal: cal.pop("latent")),
-        "calibrations do not match the score terms",
+        _with_tensors(lambda t: t.pop(CAL.format("latent", "center"))),
+        r"lacks the tensors \['model.terms.latent.calibration.center'\]",
     ),
     "negative calibration spread": (
-        _bad_calibration(lambda cal: cal["mse"].__setitem__(1, -1.0)),
+        _set_tensor(CAL.format("mse", "spread"), -1.0),
         "invalid calibration for 'mse'",
     ),
     "calibration spread below its floor": (
-        _bad_calibration(lambda cal: cal["mse"].__setitem__(1, 1e-300)),
+        _set_tensor(CAL.format("mse", "spread"), 1e-300),
         r"invalid calibration for 'mse': spread 1e-300",
     ),
     "calibration eps that flags everything": (
-        _bad_calibration(lambda cal: cal["latent"].__setitem__(2, 1e300)),
+        _set_tensor(CAL.format("latent", "eps"), 1e300),
         r"invalid calibration for 'latent'.*eps 1e\+300",
     ),
     "calibration not numbers": (
-        _bad_calibration(lambda cal: cal.update(mse="abc")),
-        "invalid score_model",
+        _with_tensors(lambda t: t.update({CAL.format("mse", "eps"): torch.tensor(1)})),
+        r"holds model.terms.mse.calibration.eps as I64",
     ),
     "wrong reference shape": (
-        _with_tensors(
-            lambda t: t.update(
-                {"score.latent_reference": t["score.latent_reference"][:, :1] * 1}
-            )
-        ),
-        r"score.latent_reference as F64 of shape \(120, 1\)",
+        _with_tensors(lambda t: t.update({REF: t[REF][:, :1] * 1})),
+        r"model.terms.latent.reference as F64 of shape \(120, 1\)",
     ),
     "missing score array": (
-        _with_tensors(lambda t: t.pop("score.code_center")),
-        r"lacks the tensors \['score.code_center'\]",
+        _with_tensors(lambda t: t.pop("model.terms.latent.center")),
+        r"lacks the tensors \['model.terms.latent.center'\]",
     ),
     "NaN in the references": (
-        _nan("score.stats_reference"),
-        "score.stats_reference holds NaN",
+        _nan("model.terms.stats.reference"),
+        "model.terms.stats.reference holds NaN",
     ),
 }
 
@@ -794,13 +807,13 @@ def test_hostile_path_is_named(saved, tmp_path):
 @pytest.mark.parametrize("name", ["__class__", "score_samples", "__dict__"])
 def test_a_file_cannot_set_other_attributes(saved, name, monkeypatch):
     built = []
-    validate = _persistence.validate_parameters
+    build = _persistence.build_estimator
 
-    def spy(estimator):
-        built.append(estimator)
-        validate(estimator)
+    def spy(cls, params):
+        built.append(build(cls, params))
+        return built[-1]
 
-    monkeypatch.setattr(_persistence, "validate_parameters", spy)
+    monkeypatch.setattr(_persistence, "build_estimator", spy)
     with pytest.raises(ValueError, match="is not a fitted attribute"):
         skcae.load(io.BytesIO(_set("fitted", **{name: "str"})(saved)))
     (estimator,) = built
@@ -813,7 +826,7 @@ def test_huge_network_is_refused_before_anything_is_allocated(saved, monkeypatch
     def forbidden(*args, **kwargs):
         raise AssertionError("nothing may be built")
 
-    monkeypatch.setattr(_persistence, "restore_network", forbidden)
+    monkeypatch.setattr(_persistence, "materialize", forbidden)
     corrupt = _set("params", channels={"tuple": [20000]}, kernel_size=9999)(saved)
     start = time.perf_counter()
     with pytest.raises(ValueError, match="more than MAX_PARAMETERS"):
@@ -873,12 +886,12 @@ ODD_VALUES = [None, -1, "x", {"tuple": []}]
 
 
 def test_any_odd_value_anywhere_gives_a_value_error(saved):
-    # Every entry of params, fitted and score_model replaced by odd values:
+    # Every entry of params and fitted replaced by odd values:
     # load either succeeds or raises ValueError, never anything else.
     config = json.loads(_members(saved)[CONFIG])
     cases = [
         (section, key, value)
-        for section in ("params", "fitted", "score_model")
+        for section in ("params", "fitted")
         for key in config[section]
         for value in ODD_VALUES
     ]

@@ -156,7 +156,7 @@ def test_reconstruction_display_tabular(plt, fitted_dense, digits):
     assert disp.images.shape == (2, 4, 4, 4) and disp.anomaly_maps.shape == (2, 4, 4)
     with pytest.raises(ValueError, match=r"expected an image_shape.*C\*H\*W == 64"):
         ReconstructionDisplay.from_estimator(fitted_dense, X, image_shape=(7, 7))
-    with pytest.raises(ValueError, match=r"expected a tuple \(H, W\) or \(C, H, W\)"):
+    with pytest.raises(ValueError, match=r"positive ints, e.g. \(H, W\) or \(C, H"):
         ReconstructionDisplay.from_estimator(fitted_dense, X, image_shape=(64,))
 
 
@@ -337,12 +337,13 @@ def test_training_curve_with_a_monitor(plt, monitored):
 
 
 def test_training_curve_without_a_monitor(plt, fitted_dense):
+    # 300 samples: calibration="auto" held 100 out, which give a valid_loss
     disp = TrainingCurveDisplay.from_estimator(fitted_dense)
-    assert disp.cost_ax_ is None and set(disp.lines_) == {"train_loss"}
+    assert disp.cost_ax_ is None and set(disp.lines_) == {"train_loss", "valid_loss"}
     np.testing.assert_array_equal(
         disp.lines_["train_loss"].get_ydata(), fitted_dense.history_["train_loss"]
     )
-    assert _legend(disp.ax_) == ["training loss"]
+    assert _legend(disp.ax_) == ["training loss", "validation loss"]
     ticks = disp.ax_.get_xticks()
     np.testing.assert_array_equal(ticks, np.round(ticks))
 

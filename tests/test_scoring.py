@@ -1,29 +1,36 @@
-"""skcae._scoring: the one inference path and every score."""
+"""skcae._scorer and skcae._terms: the inference path and every score."""
+
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from _settings import TINY, TINY_DENSE
 from sklearn.metrics import roc_auc_score
 
-from skcae import ConvAutoencoderModule, ConvAutoencoderOutlierDetector
-from skcae._data import BLOCK_ROWS, Standardizer
-from skcae._score_model import SCORE_TERMS, Calibration, ScoreModel, image_statistics
-from skcae._scoring import (
-    batched_inference,
-    knn_distance,
-    pooled_error,
-    squared_errors,
+from skcae import (
+    AutoencoderOutlierDetector,
+    ConvAutoencoderModule,
+    ConvAutoencoderOutlierDetector,
+    _scorer,
+    _terms,
 )
+from skcae._data import BLOCK_ROWS
+from skcae._scorer import ModelConfig, build_model, reference_buffers, run_batches
+from skcae._terms import Calibration, image_statistics, knn_distance, pooled_error
 
 
 # -- the reconstruction error ----
-def test_squared_errors_are_in_data_units():
-    z = torch.zeros(2, 3, 4, 4)
-    recon = torch.ones(2, 3, 4, 4)
-    weights = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64).view(1, 3, 1, 1)
-    errors = squared_errors(z, recon, weights)
-    assert errors.dtype == torch.float64
-    np.testing.assert_array_equal(errors[0, :, 0, 0].numpy(), [1.0, 4.0, 9.0])
+def test_errors_are_in_data_units(fitted_rgb, rgb):
+    model = fitted_rgb.scorer_
+    x = torch.from_numpy(rgb[:2])
+    z = model.standardization(x)
+    recon = model.network(z).float()
+    expected = (recon - z).square() * model.standardization.scale.view(1, 3, 1, 1) ** 2
+    torch.testing.assert_close(model.errors(x), expected)
+    relative = model.errors(x, relative=True)
+    scale = model.standardization.scale
+    torch.testing.assert_close(relative * scale.max() ** 2, expected)
 
 
 def test_pooled_error_defaults_to_the_mean_squared_error():
@@ -87,8 +94,8 @@ def test_knn_does_not_depend_on_the_chunk():
 # -- calibration ----
 def test_calibration_is_scale_free_and_about_standard_normal():
     costs = np.exp(np.random.RandomState(0).randn(5000))
-    t = Calibration.fit(costs).transform(torch.from_numpy(costs)).numpy()
-    t_scaled = Calibration.fit(costs * 1e6).transform(torch.from_numpy(costs * 1e6))
+    t = Calibration().fit(costs)(torch.from_numpy(costs)).numpy()
+    t_scaled = Calibration().fit(costs * 1e6)(torch.from_numpy(costs * 1e6))
     np.testing.assert_allclose(t, t_scaled.numpy(), atol=1e-6)
     assert np.median(t) == pytest.approx(0, abs=0.05)
     assert np.subtract(*np.percentile(t, [75, 25])) == pytest.approx(1.349, rel=0.05)
@@ -98,47 +105,82 @@ def test_calibration_is_scale_free_and_about_standard_normal():
     "costs", [np.zeros(10), np.full(10, 3.0), np.array([0.0, 5.0])]
 )
 def test_calibration_of_degenerate_costs_is_finite(costs):
-    cal = Calibration.fit(costs)
+    cal = Calibration().fit(costs)
     assert cal.spread > 0
-    assert np.isfinite(cal.transform(torch.from_numpy(np.r_[costs, 1e3])).numpy()).all()
+    assert np.isfinite(cal(torch.from_numpy(np.r_[costs, 1e3])).numpy()).all()
 
 
-# -- the score model ----
-def _outputs(mse, codes, stats):
+# -- the terms and the scorer ----
+def _config(score_type="hybrid", **kw):
+    terms = {"reconstruction": ("mse",), "latent": ("latent",)}.get(
+        score_type, ("mse", "pooled", "latent", "stats")
+    )
+    return ModelConfig(
+        module_class=ConvAutoencoderModule,
+        module_kwargs=(
+            ("channels", (2,)),
+            ("input_shape", (1, 4, 4)),
+            ("latent_dim", 3),
+        ),
+        n_standardized=1,
+        latent_dim=3,
+        score_type=score_type,
+        terms=terms,
+        **kw,
+    )
+
+
+def _features(mse, codes, level):
+    """Features of samples with a given MSE, code and image brightness."""
     n = len(mse)
-    return (
-        np.asarray(mse, float),
-        np.asarray(mse, float),
-        np.asarray(codes, np.float32),
-        np.asarray(stats, float).reshape(n, -1),
-    )
+    errors = torch.ones(n, 1, 4, 4, dtype=torch.float64) * torch.tensor(
+        mse, dtype=torch.float64
+    ).view(-1, 1, 1, 1)
+    z = torch.as_tensor(np.asarray(level, np.float32)).view(-1, 1, 1, 1).repeat(
+        1, 1, 4, 4
+    ) + torch.as_tensor(np.random.RandomState(0).randn(n, 1, 4, 4), dtype=torch.float32)
+    return {
+        "errors": errors,
+        "code": torch.as_tensor(codes, dtype=torch.float32),
+        "z": z,
+    }
 
 
-def _fitted(score_type, rng):
-    """A score model fitted on 200 normal samples (codes, stats ~ N(0, 1))."""
-    model = ScoreModel(score_type, SCORE_TERMS[score_type], n_neighbors=5)
-    normal = _outputs(rng.gamma(4, 0.25, 200), rng.randn(200, 3), rng.randn(200, 2))
-    model.fit_references(normal)
-    model.calibrate(
-        model.raw_terms(
-            _outputs(rng.gamma(4, 0.25, 200), rng.randn(200, 3), rng.randn(200, 2))
-        )
+def _fitted_scorer(score_type, rng):
+    """A scorer whose terms are fitted on 200 normal samples."""
+    scorer = build_model(_config(score_type), device="cpu")
+    scorer.standardization.set(np.zeros(1), np.ones(1), [[0.0], [1.0]])
+    normal = _features(rng.gamma(4, 0.25, 200), rng.randn(200, 3), rng.randn(200))
+    for name, term in scorer.terms.items():
+        values = term.reference_features(normal)
+        if values is not None:
+            term.fit(values.double().numpy())
+    scorer.calibrate(
+        {
+            name: term(normal, leave_one_out=True).numpy()
+            for name, term in scorer.terms.items()
+        }
     )
-    return model
+    return scorer
+
+
+def _costs(scorer, features):
+    raw = {name: term(features) for name, term in scorer.terms.items()}
+    return scorer.combine(raw).numpy()
 
 
 def test_each_term_flags_what_it_measures_and_hybrid_flags_both():
     rng = np.random.RandomState(0)
-    typical = _outputs([1.0] * 3, np.zeros((3, 3)), np.zeros((3, 2)))
-    bad_recon = _outputs([50.0] * 3, np.zeros((3, 3)), np.zeros((3, 2)))
-    rare_code = _outputs([1.0] * 3, np.full((3, 3), 8.0), np.zeros((3, 2)))
-    rare_stats = _outputs([1.0] * 3, np.zeros((3, 3)), np.full((3, 2), 8.0))
+    typical = _features([1.0] * 3, np.zeros((3, 3)), [0.0] * 3)
+    bad_recon = _features([50.0] * 3, np.zeros((3, 3)), [0.0] * 3)
+    rare_code = _features([1.0] * 3, np.full((3, 3), 8.0), [0.0] * 3)
+    rare_stats = _features([1.0] * 3, np.zeros((3, 3)), [8.0] * 3)
     costs = {}
-    for score_type in SCORE_TERMS:
-        model = _fitted(score_type, rng)
+    for score_type in ("reconstruction", "latent", "hybrid"):
+        scorer = _fitted_scorer(score_type, rng)
         costs[score_type] = {
-            name: model.costs(outputs).mean()
-            for name, outputs in [
+            name: _costs(scorer, features).mean()
+            for name, features in [
                 ("typical", typical),
                 ("recon", bad_recon),
                 ("code", rare_code),
@@ -153,22 +195,202 @@ def test_each_term_flags_what_it_measures_and_hybrid_flags_both():
 
 
 def test_hybrid_is_zero_for_samples_typical_in_every_respect():
-    model = _fitted("hybrid", np.random.RandomState(0))
-    model.calibrations = {name: Calibration(10.0, 1.0) for name in model.terms}
-    assert model.costs(_outputs([1.0], np.zeros((1, 3)), np.zeros((1, 2))))[0] == 0
+    scorer = _fitted_scorer("hybrid", np.random.RandomState(0))
+    for term in scorer.terms.values():
+        term.calibration.center.fill_(10.0)
+    assert _costs(scorer, _features([1.0], np.zeros((1, 3)), [0.0]))[0] == 0
 
 
-def test_config_round_trip_and_checks():
-    model = _fitted("hybrid", np.random.RandomState(0))
-    again = ScoreModel.from_config(
-        model.config(), model.arrays, latent_dim=3, n_channels=1
-    )
-    outputs = _outputs([1.0, 9.0], np.ones((2, 3)), np.ones((2, 2)))
-    np.testing.assert_array_equal(again.costs(outputs), model.costs(outputs))
-    with pytest.raises(ValueError, match="do not match the terms"):
-        ScoreModel.from_config(model.config(), {}, latent_dim=3, n_channels=1)
-    with pytest.raises(ValueError, match="shape"):
-        ScoreModel.from_config(model.config(), model.arrays, latent_dim=4, n_channels=1)
+def test_an_empty_build_has_every_buffer_and_reference_rows_vary():
+    scorer = build_model(_config("hybrid"))  # on the meta device
+    state = scorer.state_dict()
+    assert all(t.device.type == "meta" for t in state.values())
+    assert sorted(reference_buffers(scorer)) == [
+        "terms.latent.reference",
+        "terms.stats.reference",
+    ]
+    assert state["terms.latent.reference"].shape == (0, 3)
+    assert state["terms.latent.transform"].shape == (3, 3)
+    assert state["terms.mse.calibration.spread"].shape == ()
+    assert state["standardization.center"].dtype == torch.float64
+
+
+def test_a_new_term_is_one_class_and_one_registration(monkeypatch):
+    monkeypatch.setattr(_terms, "TERMS", dict(_terms.TERMS))
+
+    @_terms.register_term("brightest")
+    class Brightest(_terms.Term):
+        """Distance of the brightest pixel to the references' brightest."""
+
+        reference_buffers = ("reference",)
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.register_buffer("reference", torch.zeros(0, 1, dtype=torch.float64))
+
+        def reference_features(self, features):
+            return features["z"].flatten(1).amax(1, keepdim=True)
+
+        def fit(self, values):
+            self.reference = torch.from_numpy(values)
+
+        def forward(self, features, leave_one_out=False):
+            values = self.reference_features(features).double()
+            return (values - self.reference.T).abs().amin(1)
+
+    monkeypatch.setattr(_scorer, "TERMS", _terms.TERMS)
+    config = _config("hybrid")
+    config = ModelConfig(**{**config.__dict__, "terms": ("mse", "brightest")})
+    assert reference_buffers(build_model(config)) == ["terms.brightest.reference"]
+    scorer = build_model(config, device="cpu")
+    normal = _features([1.0] * 50, np.zeros((50, 3)), np.zeros(50))
+    scorer.fit_terms({"brightest": Brightest.reference_features(None, normal).numpy()})
+    raw = {n: t(normal, leave_one_out=True).numpy() for n, t in scorer.terms.items()}
+    scorer.calibrate(raw)
+    bright = _features([1.0], np.zeros((1, 3)), [20.0])
+    assert _costs(scorer, bright)[0] > 2.0
+
+
+# The scores of commit 6b50a9e (before the scorer was one module), fitted with
+# validation_fraction=0.25 (the same network and calibration then and now),
+# on the 12 digits 300:312: the refactor must not change what scores mean.
+OLD_SCORES = {
+    "conv-hybrid": (
+        -2.256863668709262,
+        [
+            -0.9527035881405638,
+            -0.3697734704177757,
+            -0.6128592734298797,
+            -0.9228018012585111,
+            -1.4182637671800478,
+            -0.3228731870350733,
+            -0.5560721368181925,
+            -0.04570491484054391,
+            -0.251434106307205,
+            -1.2248124123080752,
+            -0.6822028907572028,
+            -0.3800455863428584,
+        ],
+    ),
+    "conv-reconstruction": (
+        -72.18586091415821,
+        [
+            -47.753780593120425,
+            -56.08892871368251,
+            -37.82949228684047,
+            -64.20372945193336,
+            -35.29426022532264,
+            -43.490937973323,
+            -48.059882751500254,
+            -42.44825529578698,
+            -54.35722089520308,
+            -49.91371316830804,
+            -47.389378437432924,
+            -41.74557288071536,
+        ],
+    ),
+    "conv-latent": (
+        -0.7612310648794265,
+        [
+            -0.40366006599012694,
+            -0.24471177040671085,
+            -0.23072965483587243,
+            -0.1964448505646248,
+            -0.20601893810369526,
+            -0.26201470295040713,
+            -0.31923265883456287,
+            -0.23185075090015092,
+            -0.1776965364364179,
+            -0.1663750580651738,
+            -0.21246185333649628,
+            -0.2649884807484061,
+        ],
+    ),
+    "conv-rgb-hybrid": (
+        -2.531660670169341,
+        [
+            -1.297264815630759,
+            -0.6854122325232395,
+            -1.4768254161883476,
+            -0.3424557054172062,
+            -1.7118846006212374,
+            -1.0186607445468345,
+            0.0,
+            0.0,
+        ],
+    ),
+    "dense-hybrid": (
+        -1.7697131618798407,
+        [
+            -0.32254492839554466,
+            0.0,
+            -0.34643885199813945,
+            -0.10849181700982787,
+            -0.5347674602557232,
+            -0.910279506045772,
+            -1.0580475831802192,
+            0.0,
+            -0.12669700807464707,
+            0.0,
+            -0.06454644120287929,
+            -0.5625124643581119,
+        ],
+    ),
+    "dense-reconstruction": (
+        -29.829830672243883,
+        [
+            -22.712574352974155,
+            -15.509639392240457,
+            -18.706282826040567,
+            -17.18487421009615,
+            -20.742573263766314,
+            -23.034054859429546,
+            -26.96576587725364,
+            -17.063572869886237,
+            -21.56657940549441,
+            -16.710847583365055,
+            -17.188271694810595,
+            -22.708431160508347,
+        ],
+    ),
+}
+
+
+def _pinned_detectors(digits):
+    X = digits[0]
+    rgb = np.random.RandomState(0).rand(40, 3, 6, 5)
+    conv, dense = ConvAutoencoderOutlierDetector, AutoencoderOutlierDetector
+    image = dict(TINY, image_shape=(8, 8))
+    return {
+        "conv-hybrid": (conv(**image), X[:300], X[300:312]),
+        "conv-reconstruction": (
+            conv(
+                score_type="reconstruction",
+                score_smoothing=3,
+                score_top_fraction=0.5,
+                **image,
+            ),
+            X[:300],
+            X[300:312],
+        ),
+        "conv-latent": (conv(score_type="latent", **image), X[:300], X[300:312]),
+        "conv-rgb-hybrid": (conv(**TINY), rgb[:32], rgb[32:]),
+        "dense-hybrid": (dense(score_type="hybrid", **TINY_DENSE), X[:300], X[300:312]),
+        "dense-reconstruction": (
+            dense(score_type="reconstruction", **TINY_DENSE),
+            X[:300],
+            X[300:312],
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(OLD_SCORES))
+def test_scores_are_those_of_the_old_score_model(case, digits):
+    det, train, test = _pinned_detectors(digits)[case]
+    det.set_params(validation_fraction=0.25).fit(train)
+    offset, scores = OLD_SCORES[case]
+    np.testing.assert_allclose(det.score_samples(test), scores, rtol=1e-9, atol=1e-12)
+    assert det.offset_ == pytest.approx(offset, rel=1e-9)
 
 
 # -- end to end on images ----
@@ -214,35 +436,43 @@ def test_reconstruction_and_hybrid_flag_a_local_defect(zero_sets):
 
 
 # -- batched inference ----
-def test_batched_inference_pads_chunks_and_drops_the_padding():
+def test_run_batches_pads_chunks_and_drops_the_padding():
     sizes = []
 
-    def fn(module, z):
-        sizes.append(len(z))
-        return z.flatten(1).sum(1, keepdim=True), z[:, :1, 0, 0]
+    def fn(model, x):
+        sizes.append(len(x))
+        return {"sum": x.flatten(1).sum(1, keepdim=True), "first": x[:, :1, 0, 0]}
 
     rows = np.arange(BLOCK_ROWS + 10, dtype=float).reshape(-1, 1, 1, 1)
-    out, first = batched_inference(torch.nn.Identity(), rows, None, "cpu", fn)
+    out = run_batches(torch.nn.Identity(), rows, fn, device="cpu")
     assert sizes == [BLOCK_ROWS, 64]  # the last chunk padded to 64 rows
-    np.testing.assert_array_equal(out[:, 0], rows.ravel())
-    assert out.shape == (BLOCK_ROWS + 10, 1) and first.shape == (BLOCK_ROWS + 10, 1)
+    np.testing.assert_array_equal(out["sum"][:, 0], rows.ravel())
+    assert out["sum"].shape == (BLOCK_ROWS + 10, 1)
+    assert out["first"].shape == (BLOCK_ROWS + 10, 1)
 
 
-def test_batched_inference_runs_in_eval_and_inference_mode():
+def test_run_batches_runs_in_eval_and_inference_mode():
     module = ConvAutoencoderModule((1, 4, 4), channels=(2,), noise_std=1.0)
     module.train()
     seen = []
 
-    def fn(m, z):
+    def fn(m, x):
         seen.append((m.training, torch.is_inference_mode_enabled()))
-        return m(z)
+        return m(x.float())
 
     rows = np.zeros((3, 1, 4, 4))
-    standardizer = Standardizer(np.zeros(1), np.ones(1), np.zeros(1), np.ones(1))
-    a = batched_inference(module, rows, standardizer, "cpu", fn)
-    b = batched_inference(module, rows, standardizer, "cpu", fn)
+    a = run_batches(module, rows, fn, device="cpu")
+    b = run_batches(module, rows, fn, device="cpu")
     assert seen == [(False, True), (False, True)]
     np.testing.assert_array_equal(a, b)  # no denoising noise in eval mode
+
+
+def test_read_only_rows_give_no_torch_warning():
+    rows = np.zeros((5, 1, 2, 2))
+    rows.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_batches(torch.nn.Identity(), rows, lambda m, x: x, device="cpu")
 
 
 def test_scores_do_not_depend_on_batching_or_order(fitted, digits):

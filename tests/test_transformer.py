@@ -33,6 +33,7 @@ def test_parameters_are_the_detectors_minus_the_threshold():
         "score_top_fraction",
         "score_type",
         "n_neighbors",
+        "calibration",
     }
     assert set(ConvAutoencoder().get_params()) == det - scoring
 

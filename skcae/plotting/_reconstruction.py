@@ -5,7 +5,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import reconstruction_views
+from .._checks import positive_ints
 from .._sklearn_compat import HasMethods, Interval, validate_params
 from ._matplotlib import LABEL_SIZE, TITLE_SIZE, import_pyplot, new_figure
 
@@ -14,17 +14,10 @@ _ROWS = ("input", "reconstruction", "anomaly map")
 
 def _check_image_shape(image_shape):
     """``image_shape`` as a ``(C, H, W)`` tuple of positive ints."""
-    shape = tuple(image_shape)
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if len(shape) != 3 or not all(
-        isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in shape
-    ):
-        raise ValueError(
-            f"Got image_shape={image_shape!r}, but expected a tuple (H, W) or "
-            "(C, H, W) of positive ints."
-        )
-    return tuple(int(v) for v in shape)
+    shape = positive_ints(
+        image_shape, "image_shape", example="(H, W) or (C, H, W)", lengths=(2, 3)
+    )
+    return shape if len(shape) == 3 else (1, *shape)
 
 
 def _reshape(views, shape, image_shape):
@@ -187,7 +180,7 @@ or (n_samples, C, H, W)
         import_pyplot(f"{cls.__name__}.from_estimator")
         shape = None if image_shape is None else _check_image_shape(image_shape)
         X = X[:n_images]
-        views = reconstruction_views(estimator, X)
+        views = estimator._views(X)
         if shape is not None:
             views = _reshape(views, shape, image_shape)
         images, recon, errors = views

@@ -24,12 +24,8 @@ def _cost_threshold(estimator):
     minus its mean squared error, the cost the monitor records.
     """
     offset = getattr(estimator, "offset_", None)
-    if (
-        offset is None
-        or getattr(estimator, "score_type", None) != "reconstruction"
-        or getattr(estimator, "score_smoothing", 1) != 1
-        or getattr(estimator, "score_top_fraction", 1.0) != 1.0
-    ):
+    scorer = getattr(estimator, "scorer_", None)
+    if offset is None or scorer is None or not scorer.cost_is_mse:
         return None
     return -float(offset)
 

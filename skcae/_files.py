@@ -1,0 +1,97 @@
+"""Atomic file writes: a reader sees the old file or the whole new one.
+
+:func:`atomic_write` writes into a temporary file in the target's folder,
+flushes and fsyncs it, and renames it over the target with
+:func:`os.replace`, which is atomic within a file system. On Linux the
+temporary file is created unnamed (``O_TMPFILE``) and given a name only for
+the rename, so a process killed while writing leaves nothing behind; a
+write that fails removes its temporary file. Concurrent writers each write
+their own temporary file, and the last rename wins: the target is always
+one whole file.
+"""
+
+import contextlib
+import os
+import secrets
+import tempfile
+
+
+def _unnamed_file(folder):
+    """A file descriptor of an unnamed file in ``folder``, or None where the
+    platform or file system has no ``O_TMPFILE``."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY, 0o666)
+    except OSError:  # e.g. a file system without O_TMPFILE support
+        return None
+
+
+def _link(fd, folder, name):
+    """Give the unnamed file ``fd`` a new temporary name in ``folder``.
+
+    ``linkat`` with ``AT_SYMLINK_FOLLOW`` (which ``os.link`` uses when given
+    a ``dst_dir_fd``) links the file the ``/proc`` entry points to.
+    """
+    folder_fd = os.open(folder, os.O_RDONLY)
+    try:
+        while True:
+            temp = f".{name}.{secrets.token_hex(8)}.tmp"
+            try:
+                os.link(f"/proc/self/fd/{fd}", temp, dst_dir_fd=folder_fd)
+                return os.path.join(folder, temp)
+            except FileExistsError:  # pragma: no cover - 64 random bits collided
+                continue
+    finally:
+        os.close(folder_fd)
+
+
+def _fsync_folder(folder):
+    """Make the rename itself durable (POSIX; a no-op where folders cannot
+    be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write):
+    """Write ``path`` with ``write(fileobj)``, atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write (replaced if it exists).
+    write : callable
+        Writes the content to the binary file object it is given.
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    fd = _unnamed_file(folder)
+    temp = None
+    if fd is None:
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+            if temp is None:  # name the unnamed file, for the rename
+                temp = _link(f.fileno(), folder, name)
+        os.replace(temp, path)
+    except BaseException:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        raise
+    _fsync_folder(folder)

@@ -1,0 +1,273 @@
+"""The fitted model as one torch module: standardisation, network, score.
+
+:class:`AutoencoderModel` is what every fitted estimator keeps: the
+float64 :class:`~skcae._data.Standardization` and the network, with the
+one definition of the per-value reconstruction error. :class:`Scorer`
+(the detectors' ``scorer_``) adds the score's terms
+(:mod:`skcae._terms`), their calibrations and their combination, so that
+``scorer_(x)`` is the outlier cost of data ``x`` in the caller's units.
+Scoring, ONNX export, persistence and the plots all read this module.
+
+:func:`run_batches` runs a function of the model over rows of any kind
+(arrays, memmaps, lazy datasets), block by block.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._data import BLOCK_ROWS, Standardization, read_block
+from ._network import autocast
+from ._terms import TERMS
+
+# Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
+# kernels give bit-identical per-sample results for equal batch sizes, but
+# not for tiny batches, so this keeps scores independent of how the caller
+# batches the data.
+PAD_MULTIPLE = 64
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that decides the shapes of a fitted model, as plain values.
+
+    ``module_kwargs`` are sorted ``(name, value)`` pairs of
+    ``module_class``; ``n_standardized`` the number of standardised
+    channels (images) or features (rows). The detectors add their score:
+    ``score_type``, its ``terms`` and their settings; ``n_channels`` is the
+    number of image channels (1 for rows).
+    """
+
+    module_class: type
+    module_kwargs: tuple
+    n_standardized: int
+    latent_dim: int
+    n_channels: int = 1
+    score_type: str = None
+    terms: tuple = ()
+    n_neighbors: int = 5
+    smoothing: int = 1
+    top_fraction: float = 1.0
+
+
+class AutoencoderModel(nn.Module):
+    """Standardisation and network: data in the caller's units in and out."""
+
+    def __init__(self, config, network=None, standardization=None):
+        super().__init__()
+        self.config = config
+        self.standardization = (
+            Standardization(config.n_standardized)
+            if standardization is None
+            else standardization
+        )
+        self.network = (
+            config.module_class(**dict(config.module_kwargs))
+            if network is None
+            else network
+        )
+
+    def encode(self, x):
+        """Codes of data ``x`` (float64, data units)."""
+        return self.network.encode(self.standardization(x))
+
+    def decode(self, code):
+        """Data (float64, data units) decoded from codes."""
+        return self.standardization.inverse(self.network.decode(code).float())
+
+    def reconstruct(self, x):
+        return self.decode(self.encode(x))
+
+    def errors(self, x, *, relative=False):
+        """Squared reconstruction error of every value (float64).
+
+        In the squared units of the data; ``relative`` weights the channels
+        by their squared scales relative to the largest one instead (the
+        score's terms), which no scale of the data can overflow.
+        """
+        z = self.standardization(x)
+        return self.errors_of(z, self.network(z), relative=relative)
+
+    def errors_of(self, z, recon, *, relative=False):
+        """:meth:`errors` from standardised inputs and reconstructions."""
+        weights = self.standardization.squared_scale(z.ndim, relative=relative)
+        return (recon.float() - z).square() * weights
+
+    def check(self):
+        """ValueError unless every buffer holds what fit can give."""
+        self.standardization.check()
+
+
+class Scorer(AutoencoderModel):
+    """The detectors' fitted score: ``forward(x)`` is the outlier cost.
+
+    One network pass per batch computes the features the terms need
+    (:meth:`features`); each term (a module of :mod:`skcae._terms`) turns
+    them into a raw positive cost (:meth:`raw_terms`), and :meth:`combine`
+    makes the cost of each sample:
+
+    * ``score_type="hybrid"``: each term's calibration maps it to ``t``,
+      about a standard normal on normal data, and the cost is
+      ``sqrt(mean(max(t, 0) ** 2))``: zero for a sample typical in every
+      respect, large when any term is, without letting weak terms dilute a
+      strong one;
+    * a score of one term: that term, the mean squared error in the squared
+      units of the data (``"reconstruction"``).
+    """
+
+    def __init__(self, config, network=None, standardization=None):
+        super().__init__(config, network, standardization)
+        self.terms = nn.ModuleDict({name: TERMS[name](config) for name in config.terms})
+
+    def features(self, x):
+        """The per-sample features of one network pass over data ``x``.
+
+        ``z`` (standardised input), ``code``, ``maps`` (the encoder blocks'
+        outputs), ``recon`` (standardised reconstruction) and ``errors``
+        (squared errors, channels weighted by their relative squared scale).
+        """
+        z = self.standardization(x)
+        code, maps = self.network.encode(z, return_maps=True)
+        recon = self.network.decode(code)
+        errors = self.errors_of(z, recon, relative=True)
+        return {"z": z, "code": code, "maps": maps, "recon": recon, "errors": errors}
+
+    def raw_terms(self, x, *, leave_one_out=False):
+        """The raw cost of each term, by name (float64 tensors)."""
+        features = self.features(x)
+        return {
+            name: term(features, leave_one_out=leave_one_out)
+            for name, term in self.terms.items()
+        }
+
+    def combine(self, raw):
+        """The outlier cost (float64 tensor) from the raw terms."""
+        if self.config.score_type == "hybrid":
+            t = torch.stack([self.terms[name].calibration(raw[name]) for name in raw])
+            return t.clamp_min(0).square().mean(0).sqrt()
+        ((name, cost),) = raw.items()
+        if name == "mse":  # relative channel weights -> squared data units
+            return cost * self.standardization.scale.max().square()
+        return cost
+
+    def forward(self, x):
+        return self.combine(self.raw_terms(x))
+
+    @property
+    def cost_is_mse(self):
+        """Whether the cost is the plain mean squared error in squared data
+        units (``score_type="reconstruction"``, no smoothing, every pixel)."""
+        config = self.config
+        return (
+            config.score_type == "reconstruction"
+            and config.smoothing == 1
+            and config.top_fraction == 1.0
+        )
+
+    def reference_features(self, x):
+        """What the terms fit on, by term name (tensors), for data ``x``."""
+        features = self.features(x)
+        values = {
+            name: term.reference_features(features) for name, term in self.terms.items()
+        }
+        return {name: v for name, v in values.items() if v is not None}
+
+    def fit_terms(self, values):
+        """Fit the terms on the reference features of the references."""
+        for name, array in values.items():
+            self.terms[name].fit(np.asarray(array, np.float64))
+
+    def calibrate(self, raw):
+        """Fit each term's calibration on the raw terms of normal samples
+        (``score_type="hybrid"`` only)."""
+        if self.config.score_type == "hybrid":
+            for name, costs in raw.items():
+                self.terms[name].calibration.fit(costs)
+
+    def check(self):
+        super().check()
+        for term in self.terms.values():
+            term.check()
+
+
+def build_model(config, *, device="meta"):
+    """An empty model of ``config`` (a :class:`Scorer` when it has a score):
+    on the meta device it allocates nothing (the shapes of a saved state)."""
+    cls = Scorer if config.score_type is not None else AutoencoderModel
+    with torch.device(device):
+        return cls(config)
+
+
+def reference_buffers(model):
+    """Names (in the state dict) of the buffers whose number of rows varies."""
+    names = []
+    for prefix, module in model.named_modules():
+        for name in getattr(module, "reference_buffers", ()):
+            names.append(f"{prefix}.{name}" if prefix else name)
+    return names
+
+
+def run_batches(
+    model, rows, fn, *, device, mixed_precision=False, tracker=None, raw=False
+):
+    """``fn(model, x)`` over ``rows`` in blocks, in eval mode; numpy results.
+
+    ``rows`` is any array whose rows can be sliced (images ``(n, C, H, W)``,
+    tabular rows, or codes with ``raw=True``). It is read in blocks of
+    ``BLOCK_ROWS`` rows as float64 (float32 for ``raw`` codes), moved to
+    ``device`` and zero-padded to a multiple of ``PAD_MULTIPLE`` rows, so
+    memory stays bounded and each row's result does not depend on how the
+    caller batches or orders the rows. ``fn`` returns a tensor or a dict of
+    tensors with one row per input row; the rows of each are written into
+    one preallocated array, so scoring a memmap never holds more than a
+    block of intermediate results. A :class:`~skcae._data.RangeTracker`
+    ``tracker`` sees every block read.
+    """
+    model.eval()
+    n = len(rows)
+    outputs = None
+    on_cuda = torch.device(device).type == "cuda"
+    dtype = np.float32 if raw else np.float64
+    with torch.inference_mode():
+        for start in range(0, max(n, 1), BLOCK_ROWS):
+            block = read_block(rows, slice(start, start + BLOCK_ROWS))
+            if tracker is not None and len(block):
+                tracker.update(block)
+            x = torch.from_numpy(_writable(block, dtype))
+            m = x.shape[0]
+            n_pad = -m % PAD_MULTIPLE if m else PAD_MULTIPLE
+            if n_pad:
+                x = torch.cat([x, x.new_zeros((n_pad, *x.shape[1:]))])
+            if on_cuda:
+                x = x.pin_memory()  # lets the copy below overlap compute
+            x = x.to(device, non_blocking=True)
+            with autocast(device, mixed_precision):
+                result = fn(model, x)
+            single = not isinstance(result, dict)
+            result = {None: result} if single else result
+            if outputs is None:
+                outputs = {
+                    k: np.empty((n, *r.shape[1:]), dtype=_numpy_dtype(r.dtype))
+                    for k, r in result.items()
+                }
+            for k, r in result.items():
+                if r.dtype in (torch.bfloat16, torch.float16):
+                    r = r.float()
+                outputs[k][start : start + m] = r[:m].cpu().numpy()
+    return outputs[None] if single else outputs
+
+
+def _writable(block, dtype):
+    """``block`` as a contiguous array of ``dtype`` torch may wrap: a copy
+    when it is read-only (a memmap opened "r", or an array joblib's loky
+    workers receive), which torch would warn about."""
+    block = np.ascontiguousarray(block, dtype=dtype)
+    return block if block.flags.writeable else block.copy()
+
+
+def _numpy_dtype(dtype):
+    if dtype in (torch.bfloat16, torch.float16):
+        return np.float32
+    return torch.empty(0, dtype=dtype).numpy().dtype

@@ -1,0 +1,43 @@
+"""The method's tuning constants, in one place, with what measures each.
+
+Every number here changes what a default fit learns or what a score means;
+the script named beside each (in ``benchmarks/``) is the one that measures
+its effect, and the one to rerun before changing it.
+"""
+
+# -- the threshold of contamination="auto" (benchmarks/flag_rate.py) -----------
+#: contamination="auto" flags this fraction of new normal data.
+AUTO_CONTAMINATION = 0.01
+#: calibration="auto": from this many training samples on, one network and
+#: a held-out split; below, cross-fitted networks (see CROSS_FIT_FOLDS).
+HOLDOUT_MIN_SAMPLES = 300
+#: The held-out split of calibration="holdout": this fraction of X, but at
+#: least HOLDOUT_MIN_ROWS rows (so the 1% threshold rests on enough scores).
+HOLDOUT_FRACTION = 0.1
+HOLDOUT_MIN_ROWS = 100
+#: calibration="cross_fit": this many out-of-fold networks.
+CROSS_FIT_FOLDS = 3
+
+# -- the score (benchmarks/one_class.py, image_kinds.py, photo_patches.py) -----
+#: The "pooled" reconstruction term: the error box-blurred over this many
+#: pixels a side, averaged over its POOLED_TOP_FRACTION largest pixels.
+POOLED_SMOOTHING = 3
+POOLED_TOP_FRACTION = 0.1
+#: The smallest robust spread of a term's calibration (log-cost units): 5%.
+MIN_SPREAD = 0.05
+#: The largest eps a saved calibration may hold (costs are of standardised
+#: data, far below 1e9; eps is a millionth of a median cost).
+MAX_EPS = 1e3
+#: At most this many training samples serve as kNN references.
+MAX_REFERENCES = 10_000
+
+# -- the network and its input (benchmarks/overhead.py, one_class.py) ----------
+#: Standardised values are clipped to this many standard deviations: the
+#: network stays finite for absurd inputs (1e300 in data at scale 1), which
+#: still get huge, finite outlier scores.
+Z_LIMIT = 1e6
+#: latent_dim may exceed the number of input values (tiny inputs) up to this.
+MAX_WIDE_LATENT = 1024
+#: batch_size="auto": about this many steps per epoch, between the bounds.
+AUTO_BATCH_STEPS = 32
+AUTO_BATCH_MIN, AUTO_BATCH_MAX = 8, 64
