@@ -72,10 +72,10 @@ def main(argv=None):
     folder = find_mnist(args.mnist_path)
     X, y = load_mnist(folder, subset="train", return_X_y=True)
     X_test, y_test = load_mnist(folder, subset="test", return_X_y=True)
+    paths = (args.skcae, str(args.out), "--skcae", "--out")
+    shown = [a for a in (argv or sys.argv[1:]) if a not in paths]
     lines = [
-        "`python benchmarks/flag_rate.py "
-        + " ".join(a for a in (argv or sys.argv[1:]) if a != args.skcae)
-        + "`",
+        "`python benchmarks/flag_rate.py " + " ".join(shown) + "`",
         "",
         *environment_lines(args.threads, checkout=args.skcae),
         "",

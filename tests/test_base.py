@@ -1,6 +1,7 @@
 """skcae._base: encode / decode / reconstruct / anomaly_map, memory, registry."""
 
 import pickle
+import threading
 
 import joblib
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
 
 from skcae import (
     AutoencoderOutlierDetector,
@@ -184,3 +186,51 @@ def test_anomaly_map_overflow_warns_and_names_the_samples(tiny):
         maps = det.anomaly_map(X[:2] * np.float32(1e30))
     assert maps.dtype == np.float32 and np.isinf(maps).any()
     assert np.isfinite(det.score_samples(X[:2] * np.float32(1e30))).all()
+
+
+def test_scores_during_a_refit_are_the_old_or_the_new_models(digits, tiny):
+    """A refit builds the new model aside and commits it in one step: a
+    thread scoring meanwhile gets the old model's answer or the new one's."""
+    X = digits[0]
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(X[:100])
+    batch = X[300:340]
+    new = clone(det).fit(X[100:200])
+    answers = [(d.score_samples(batch), d.decision_function(batch)) for d in (det, new)]
+    seen, errors, stop = [], [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                got = det.score_samples(batch), det.decision_function(batch)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+                return
+            seen.append(
+                [
+                    any(np.array_equal(g, a[i]) for a in answers)
+                    for i, g in enumerate(got)
+                ]
+            )
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    det.fit(X[100:200])
+    stop.set()
+    reader.join()
+    assert errors == [] and seen
+    assert all(all(pair) for pair in seen)
+    np.testing.assert_array_equal(det.score_samples(batch), answers[1][0])
+
+
+def test_a_failed_refit_leaves_the_estimator_unfitted(digits, tiny):
+    class Fail(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            raise RuntimeError("failed refit")
+
+    X = digits[0]
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(X[:100])
+    with pytest.raises(RuntimeError, match="failed refit"):
+        det.set_params(callbacks=[Fail()]).fit(X[:100])
+    assert not [k for k in vars(det) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        det.score_samples(X[:5])

@@ -1,8 +1,10 @@
 """scikit-learn integration across processes: GridSearchCV(n_jobs=2), Dask."""
 
+import warnings
+
 import numpy as np
 import pytest
-from joblib import parallel_backend
+from joblib import Parallel, delayed, parallel_backend
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from skcae import ConvAutoencoderOutlierDetector
@@ -68,4 +70,25 @@ def test_grid_search_on_a_local_dask_cluster_matches_the_local_run(digits, tiny)
     assert remote.best_params_ == local.best_params_
     np.testing.assert_array_equal(
         remote.best_estimator_.score_samples(X), local.best_estimator_.score_samples(X)
+    )
+
+
+def _quietly(method, est, X):
+    """``est.method(X)`` with every warning an error (in a loky worker)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return getattr(est, method)(X)
+
+
+def test_loky_workers_fit_and_score_read_only_arrays_without_warnings(digits, tiny):
+    """max_nbytes="1K": loky hands the workers read-only memmaps of X and of
+    the estimator's arrays; torch must not warn that they are not writable."""
+    X = digits[0][:300]
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(X)
+    parallel = Parallel(n_jobs=2, backend="loky", max_nbytes="1K")
+    scores = parallel(delayed(_quietly)("score_samples", det, X[i::2]) for i in (0, 1))
+    np.testing.assert_allclose(scores[0], det.score_samples(X[0::2]), rtol=1e-12)
+    fitted = parallel(delayed(_quietly)("fit", det, X) for _ in range(2))
+    np.testing.assert_array_equal(
+        fitted[0].score_samples(X[:10]), det.score_samples(X[:10])
     )

@@ -1,0 +1,166 @@
+"""skcae._files: save and to_onnx never leave a half-written file.
+
+A write goes to a temporary file in the target's folder, is fsynced and
+renamed over the target; a failed or killed write leaves the old file and
+no temporary file, concurrent writers leave one whole file, and readers
+see the old file or the new one.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from _settings import TINY
+
+import skcae
+from skcae import ConvAutoencoderOutlierDetector, _files
+
+
+@pytest.fixture(scope="module")
+def detectors(digits):
+    X = digits[0]
+    make = ConvAutoencoderOutlierDetector
+    return [
+        make(image_shape=(8, 8), **{**TINY, "random_state": seed}).fit(X[:60])
+        for seed in (0, 1)
+    ]
+
+
+def _only(folder, name):
+    assert sorted(os.listdir(folder)) == [name]  # no temporary file left
+
+
+@pytest.fixture(params=["unnamed", "named"])
+def temp_kind(request, monkeypatch):
+    """Both ways of writing: Linux's unnamed O_TMPFILE, and a named temp file."""
+    if request.param == "named":
+        monkeypatch.setattr(_files, "_unnamed_file", lambda folder: None)
+    return request.param
+
+
+def test_atomic_write_replaces_the_file(tmp_path, temp_kind):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"old")
+    _files.atomic_write(path, lambda f: f.write(b"new content"))
+    assert path.read_bytes() == b"new content"
+    _only(tmp_path, "a.bin")
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path, temp_kind):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"old")
+
+    def fail(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        _files.atomic_write(path, fail)
+    assert path.read_bytes() == b"old"
+    _only(tmp_path, "a.bin")
+
+
+def test_a_failed_save_leaves_the_old_model(detectors, digits, tmp_path, monkeypatch):
+    path = tmp_path / "det.skcae"
+    skcae.save(detectors[0], path)
+    expected = detectors[0].score_samples(digits[0][:20])
+
+    def disk_full(self, name, data, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        skcae.save(detectors[1], path)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(
+        skcae.load(path).score_samples(digits[0][:20]), expected
+    )
+    _only(tmp_path, "det.skcae")
+
+
+def test_concurrent_writers_and_readers(detectors, digits, tmp_path, temp_kind):
+    """Four writers of two models (three saves each), one reader: every load
+    succeeds and gives one of the two models; the last file is whole."""
+    path = tmp_path / "det.skcae"
+    skcae.save(detectors[0], path)
+    X = digits[0][:10]
+    expected = [d.score_samples(X) for d in detectors]
+    errors, loads, done = [], [], threading.Event()
+
+    def write(i):
+        try:
+            for _ in range(3):
+                skcae.save(detectors[i % 2], path)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def read():
+        while not done.is_set():
+            try:
+                scores = skcae.load(path).score_samples(X)
+                loads.append(any(np.array_equal(scores, e) for e in expected))
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    reader.join()
+    assert errors == [] and loads and all(loads)
+    skcae.load(path)
+    _only(tmp_path, "det.skcae")
+
+
+_SAVER = textwrap.dedent(
+    """
+    import sys
+    import skcae
+    det = skcae.load(sys.argv[1])
+    print("ready", flush=True)
+    while True:
+        skcae.save(det, sys.argv[2])
+    """
+)
+
+
+@pytest.mark.slow
+def test_killing_a_saving_process_never_corrupts_the_file(detectors, tmp_path):
+    """SIGKILL at random moments of a process that saves in a loop over a
+    good file: the file always loads, and no temporary file is left."""
+    source = tmp_path / "source.skcae"
+    skcae.save(detectors[1], source)
+    target = tmp_path / "target" / "det.skcae"
+    target.parent.mkdir()
+    skcae.save(detectors[0], target)
+    rng = np.random.RandomState(0)
+    for _ in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SAVER, str(source), str(target)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        skcae.load(target)  # the old model or a new one, whole
+        _only(target.parent, "det.skcae")
