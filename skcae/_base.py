@@ -29,10 +29,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_memory
 from skorch.callbacks import Callback
 
-from ._data import Standardization, fit_statistics
+from ._data import fit_statistics
 from ._inference import InferenceMixin
 from ._network import ACTIVATIONS
-from ._scorer import AutoencoderModel, ModelConfig, run_batches
+from ._scorer import AutoencoderModel, ModelConfig, Standardization, run_batches
 from ._sklearn_compat import (
     HasMethods,
     Interval,
@@ -226,7 +226,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
 
         Returns the validated data, the new fitted attributes (``net_`` and
         the input and standardisation attributes), the :class:`TrainingSpec`
-        and the :class:`~skcae._data.Standardization`. The
+        and the :class:`~skcae._scorer.Standardization`. The
         :meth:`_holdout` fraction of the rows is held out of training.
         """
         data, fitted = self._validate_new(X)

@@ -112,8 +112,8 @@ mixed_precision : bool, default=False
 n_jobs : int, default=None
     Threads torch may use on the CPU while this estimator fits and
     scores (torch's setting is restored afterwards). None uses the CPUs
-    that other processes leave idle, measured at the start and at every
-    epoch, at most ``torch.get_num_threads()``: as fast as all threads on
+    that other processes leave idle, measured once at the start of each
+    call, at most ``torch.get_num_threads()``: as fast as all threads on
     an idle machine, and not 5-18x slower beside a busy process, as a
     fixed thread count is. ``n`` >= 1 uses ``n`` threads, at most the
     CPUs this process may run on; ``-1`` uses every CPU.

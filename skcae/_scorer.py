@@ -1,7 +1,7 @@
 """The fitted model as one torch module: standardisation, network, score.
 
 :class:`AutoencoderModel` is what every fitted estimator keeps: the
-float64 :class:`~skcae._data.Standardization` and the network, with the
+float64 :class:`Standardization` and the network, with the
 one definition of the per-value reconstruction error. :class:`Scorer`
 (the detectors' ``scorer_``) adds the score's terms
 (:mod:`skcae._terms`), their calibrations and their combination, so that
@@ -18,15 +18,92 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._data import BLOCK_ROWS, Standardization, read_block
+from ._data import BLOCK_ROWS
 from ._network import autocast
 from ._terms import TERMS
+from ._tuning import Z_LIMIT
 
 # Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
 # kernels give bit-identical per-sample results for equal batch sizes, but
 # not for tiny batches, so this keeps scores independent of how the caller
 # batches the data.
 PAD_MULTIPLE = 64
+
+
+def _shaped(values, ndim):
+    """Per-channel values shaped to broadcast against (n, C, H, W) or (n, F)."""
+    return values.reshape((1, -1, 1, 1) if ndim == 4 else (1, -1))
+
+
+class Standardization(nn.Module):
+    """The input's per-channel (images) or per-feature (rows) standardisation.
+
+    The one place where data in the caller's units become the network's
+    input and back: ``forward`` maps float64 data to standardised float32
+    values, ``(x - center) / scale`` computed in float64 and clipped to
+    ``Z_LIMIT``; :meth:`inverse` maps them back. Float32 would lose data far
+    from zero (``1e9 + N(0, 1)`` has no significant digits left) and
+    overflow for data at scale ``1e19``; standardised values are of order
+    one whatever the units, so the network, its loss and the learning rate
+    never see the units.
+
+    Buffers (float64): ``center`` and ``scale`` of shape ``(n_channels,)``,
+    the statistics of :func:`fit_statistics`, and ``data_range`` of shape
+    ``(2, n_channels)``, the training data's minimum and maximum (to warn
+    when new data come in other units).
+    """
+
+    def __init__(self, n_channels):
+        super().__init__()
+        for name, shape in (
+            ("center", (n_channels,)),
+            ("scale", (n_channels,)),
+            ("data_range", (2, n_channels)),
+        ):
+            self.register_buffer(name, torch.zeros(shape, dtype=torch.float64))
+
+    @classmethod
+    def from_statistics(cls, statistics):
+        """The standardisation of ``(center, scale, low, high)``, the
+        training data's :func:`fit_statistics`."""
+        center, scale, low, high = statistics
+        return cls(len(center)).set(center, scale, np.stack([low, high]))
+
+    def set(self, center, scale, data_range):
+        with torch.no_grad():
+            for name, value in (
+                ("center", center),
+                ("scale", scale),
+                ("data_range", data_range),
+            ):
+                getattr(self, name).copy_(torch.as_tensor(np.asarray(value)))
+        return self
+
+    def forward(self, x):
+        """Standardise data (a float64 tensor) into float32 network input."""
+        z = (x - _shaped(self.center, x.ndim)) / _shaped(self.scale, x.ndim)
+        return z.clamp(-Z_LIMIT, Z_LIMIT).to(torch.float32)
+
+    def inverse(self, z):
+        """Standardised values (a tensor) back in data units, in float64."""
+        z = z.to(torch.float64)
+        return z * _shaped(self.scale, z.ndim) + _shaped(self.center, z.ndim)
+
+    def squared_scale(self, ndim, *, relative=False):
+        """``scale ** 2`` shaped to multiply squared standardised errors.
+
+        ``relative`` divides it by its largest value (the channels' relative
+        weights, which no scale of the data can overflow or underflow).
+        """
+        scale = self.scale / self.scale.max() if relative else self.scale
+        return _shaped(scale.square(), ndim)
+
+    def check(self):
+        """ValueError unless the buffers are a standardisation fit can give."""
+        if not (self.scale > 0).all():
+            raise ValueError("the standardisation's scale must be positive")
+        if not (self.data_range[0] <= self.data_range[1]).all():
+            raise ValueError("the standardisation's data_range is inverted")
 
 
 @dataclass(frozen=True)
@@ -232,7 +309,7 @@ def run_batches(
     dtype = np.float32 if raw else np.float64
     with torch.inference_mode():
         for start in range(0, max(n, 1), BLOCK_ROWS):
-            block = read_block(rows, slice(start, start + BLOCK_ROWS))
+            block = np.asarray(rows[start : start + BLOCK_ROWS], dtype=np.float64)
             if tracker is not None and len(block):
                 tracker.update(block)
             x = torch.from_numpy(_writable(block, dtype))

@@ -15,9 +15,9 @@ setting afterwards:
   most torch's own setting (``torch.get_num_threads()``, which honours
   ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), and at least one. It
   is measured from ``/proc/stat`` (Linux) over the time since the last
-  measurement (at least 50 ms), and again at every epoch of training, so a
-  fit adapts when a neighbour starts or stops. Where ``/proc/stat`` cannot
-  be read it is torch's own setting.
+  measurement (at least 50 ms), once per public call of an estimator (its
+  one :func:`torch_threads` entry). Where ``/proc/stat`` cannot be read it
+  is torch's own setting.
 """
 
 import contextlib

@@ -16,8 +16,9 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
-from ._data import BLOCK_ROWS, Standardization, read_block
+from ._data import BLOCK_ROWS, read_block
 from ._network import autocast, build_module
+from ._scorer import Standardization
 from ._tuning import AUTO_BATCH_MAX, AUTO_BATCH_MIN, AUTO_BATCH_STEPS
 
 OPTIMIZERS = {
@@ -121,7 +122,7 @@ class StandardizedRows(torch.utils.data.Dataset):
     lazy); only the rows in ``indices`` (all when None) belong to the
     dataset, and they are read in sorted order batch by batch, so an
     out-of-core array is never loaded whole. ``standardization`` is the
-    :class:`~skcae._data.Standardization` of the training data.
+    :class:`~skcae._scorer.Standardization` of the training data.
     """
 
     def __init__(self, rows, standardization, indices=None):

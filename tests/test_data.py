@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from skcae._data import RangeTracker, Standardization, fit_statistics, take_rows
+from skcae._data import RangeTracker, fit_statistics, take_rows
+from skcae._scorer import Standardization
 from skcae._tuning import Z_LIMIT
 
 
