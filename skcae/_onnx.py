@@ -72,7 +72,10 @@ class _Graph(nn.Module):
         self.scan = _scan()
 
     def _costs(self, rows):
-        """Costs of flat float64 rows, read in the fitted layout."""
+        """Costs of flat float32 rows (cast to float64 here, a chunk at a
+        time, so the graph never holds a float64 copy of its whole input),
+        read in the fitted layout."""
+        rows = rows.to(torch.float64)
         if self.channels_last:  # (n, H, W, C) values
             c, h, w = self.sample_shape
             rows = rows.reshape(-1, h, w, c).permute(0, 3, 1, 2)
@@ -80,7 +83,7 @@ class _Graph(nn.Module):
 
     def forward(self, X):
         n = X.shape[0]
-        rows = X.to(torch.float64).reshape(n, -1)
+        rows = X.reshape(n, -1)
         if self.scan is None:
             costs = self._costs(rows)
         else:
