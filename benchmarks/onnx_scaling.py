@@ -196,7 +196,9 @@ def main(argv=None):
             base = results["inprocess"].get("seconds")
             for kind in ("inprocess", "onnx"):
                 r = results[kind]
-                if r["error"] or r["seconds"] is None:
+                if r["error"] == "not run":
+                    row = [f"{n:,}", kind, "not run", "", "", "", ""]
+                elif r["error"] or r["seconds"] is None:
                     row = [f"{n:,}", kind, "failed", "", "", "", r["error"]]
                 else:
                     diff = ""
