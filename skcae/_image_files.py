@@ -34,7 +34,14 @@ _GLOB_CHARS = set("*?[")
 class ImageFileError(ValueError):
     """An image file could not be read, or differs from the others.
 
-    A :class:`ValueError` whose message names the file; ``path`` holds it.
+    A :class:`ValueError` whose message names the file.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the file.
+    path : str, default=None
+        The file, also kept as the ``path`` attribute.
     """
 
     def __init__(self, message, path=None):
