@@ -218,7 +218,7 @@ def run_score(args, parser):
     try:
         writer = csv.writer(out)
         writer.writerow(["path", "score", "label"] + (["map"] if args.maps else []))
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # a dependency of skorch
 
         with tqdm(
             total=len(files),

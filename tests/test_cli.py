@@ -311,3 +311,10 @@ def test_fit_with_default_parameters(folders, tmp_path, capsys):
     rows = read_csv(capsys.readouterr().out)
     labels = np.array([int(r["label"]) for r in rows])
     assert (labels[20:] == -1).mean() >= 0.8  # the 1s are flagged
+
+
+def test_score_shows_a_progress_bar_on_a_terminal(folders, model, capsys, monkeypatch):
+    monkeypatch.setattr("skcae._console.is_interactive", lambda stream: True)
+    assert main(["score", str(model), str(folders / "new")]) == 0
+    err = capsys.readouterr().err
+    assert "30/30" in err and "img/s" in err

@@ -1,6 +1,5 @@
 """DaskScorer: lazy, block-wise scoring of Dask arrays, equal to in-memory results."""
 
-import dask
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -10,6 +9,7 @@ from sklearn.preprocessing import FunctionTransformer
 import skcae._dask_scoring
 from skcae import ConvAutoencoderOutlierDetector, DaskScorer
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 
 METHODS = [
