@@ -58,15 +58,15 @@ def _describe(files):
 # -- fit -------------------------------------------------------------------------------
 def run_fit(args, parser):
     from . import save
-    from ._base import validate_parameters
     from ._detector import ConvAutoencoderOutlierDetector
     from .images import ImageFiles
 
     det = ConvAutoencoderOutlierDetector(
         **estimator_params(args), verbose=0 if args.quiet else 1
     )
-    try:
-        validate_parameters(det)
+    try:  # what fit checks first, before any file is read
+        det._validate_params()  # scikit-learn's constraints
+        det._check_params()
     except ValueError as exc:
         parser.error(_one_line(exc))  # a bad option value: exit status 2
     files = ImageFiles(args.normal, size=args.size, mode=args.mode)
