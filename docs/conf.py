@@ -57,7 +57,10 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, installed or not
 sys.path.insert(0, str(DOCS / "_ext"))  # skcae_docs: helpers imported by name
 
-from skcae_docs import strip_sklearn_version_notes  # noqa: E402
+from skcae_docs import (  # noqa: E402
+    sidebar_word_breaks,
+    strip_sklearn_version_notes,
+)
 from sphinx.util import logging  # noqa: E402
 
 import skcae  # noqa: E402
@@ -68,6 +71,9 @@ author = "The skcae developers"
 copyright = f"{time.gmtime().tm_year}, {author}"
 release = skcae.__version__
 version = ".".join(release.split(".")[:2])
+# The navbar shows a short version: "0.1.0.dev", not the full development
+# version with its commit ("0.1.0.dev51+g6b50a9eac"), which the footer shows.
+short_release = re.sub(r"(\.dev)\d+$", r"\1", release.split("+")[0])
 
 # -- General -----------------------------------------------------------------
 extensions = [
@@ -173,23 +179,30 @@ sphinx_gallery_conf = {
 
 # -- HTML --------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
-html_title = f"skcae {release}"
+html_title = f"skcae {short_release}"
 html_static_path = ["_static"]
 html_css_files = ["skcae.css"]  # long titles wrap; gallery cards and figures
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 5,
+    "header_links_before_dropdown": 6,
     "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright", "skcae-version"],
 }
-html_sidebars = {"install": [], "index": [], "user_guide": [], "benchmarks": []}
+html_sidebars = {
+    "install": [],
+    "index": [],
+    "user_guide": [],
+    "benchmarks": [],
+    "scoring_millions": [],
+}
 
 
 # -- The API page must list every public name ----------------------------------
 # skcae.__all__ and the __all__ of each public submodule are compared with the
 # names listed in api.rst; a missing one is a warning, hence an error with -W.
-PUBLIC_SUBMODULES = ("callbacks", "datasets", "plotting")
+PUBLIC_SUBMODULES = ("callbacks", "datasets", "images", "plotting")
 
 
 def _public_names():
@@ -230,3 +243,5 @@ def _check_api_page(app):
 def setup(app):
     app.connect("builder-inited", _check_api_page)
     app.connect("autodoc-process-docstring", strip_sklearn_version_notes)
+    # after the theme's own handler (priority 500), which defines the function
+    app.connect("html-page-context", sidebar_word_breaks, priority=600)

@@ -1,5 +1,6 @@
 """skcae: convolutional-autoencoder outlier detection for scikit-learn."""
 
+from ._dask_scoring import DaskScorer
 from ._dense import AutoencoderOutlierDetector
 from ._detector import ConvAutoencoderOutlierDetector
 from ._network import ConvAutoencoderModule, DenseAutoencoderModule
@@ -17,6 +18,7 @@ __all__ = [
     "ConvAutoencoder",
     "ConvAutoencoderModule",
     "ConvAutoencoderOutlierDetector",
+    "DaskScorer",
     "DenseAutoencoderModule",
     "__version__",
     "load",

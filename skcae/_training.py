@@ -16,6 +16,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
+from ._console import PlainPrintLog, shows_progress
 from ._data import BLOCK_ROWS, read_block
 from ._network import autocast, build_module
 from ._scorer import Standardization
@@ -344,7 +345,7 @@ def build_net(spec, *, verbose=0):
                 ),
             )
         )
-    if verbose:
+    if verbose and shows_progress():
         callbacks.append(("progress_bar", ProgressBar()))
     callbacks += list(spec.callbacks)
     on_cuda = torch.device(spec.device).type == "cuda"
@@ -371,6 +372,7 @@ def build_net(spec, *, verbose=0):
             else None
         ),
         callbacks=callbacks,
+        callbacks__print_log=PlainPrintLog(),  # colours on a terminal only
         device=spec.device,
         verbose=int(verbose),
     )

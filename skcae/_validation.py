@@ -18,6 +18,7 @@ import torch
 from sklearn.utils.validation import validate_data
 
 from ._checks import positive_ints
+from ._input_hints import check_images_input, fitted_shape_error
 
 # A last axis of this size, smaller than the two before it, looks like colour
 # channels stored last (PIL, matplotlib, OpenCV): (n, H, W, C), unless the
@@ -362,17 +363,10 @@ def _validate_rows(estimator, X, *, reset):
         raise
 
 
-def _check_fitted_shape(estimator, n_features, own_shape):
-    if n_features != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input."
-        )
-    if own_shape is not None and own_shape != estimator.image_shape_:
-        raise ValueError(
-            f"X holds images of shape {own_shape}, but this estimator was fitted "
-            f"on images of shape {estimator.image_shape_} (C, H, W)."
-        )
+def _check_fitted_shape(estimator, n_features, own_shape, shape=None):
+    error = fitted_shape_error(estimator, n_features, own_shape, shape)
+    if error is not None:
+        raise error
 
 
 def validate_input(estimator, X, *, reset, images=True):
@@ -405,6 +399,7 @@ def validate_input(estimator, X, *, reset, images=True):
         and ``input_shape``, X's own shape.
     """
     data_format = estimator._data_format()
+    check_images_input(X)
     if is_out_of_core(X):
         return _validate_lazy(estimator, X, reset=reset, images=images)
     X = _to_array(X)
@@ -425,6 +420,8 @@ def validate_input(estimator, X, *, reset, images=True):
         X = X.reshape(shape[0], int(np.prod(shape[1:])))
     else:
         own_shape = None
+    if images and not reset and len(shape) >= 2:
+        _check_fitted_shape(estimator, int(np.prod(shape[1:])), own_shape, shape)
     X = _validate_rows(estimator, X, reset=reset)
     if not images:
         return InputData(X, X.shape)
@@ -433,8 +430,6 @@ def validate_input(estimator, X, *, reset, images=True):
             estimator, own_shape, X.shape[1], shape or X.shape
         )
         estimator.input_shape_ = tuple(shape[1:]) if len(shape) > 2 else X.shape[1:]
-    elif own_shape is not None and own_shape != estimator.image_shape_:
-        _check_fitted_shape(estimator, X.shape[1], own_shape)
     input_shape = tuple(shape) if len(shape) > 2 else X.shape
     c, h, w = estimator.image_shape_
     if len(shape) <= 2 and data_format == "channels_last" and c > 1:
@@ -468,7 +463,7 @@ def _validate_lazy(estimator, X, *, reset, images):
             )
             estimator.input_shape_ = shape[1:]
     else:
-        _check_fitted_shape(estimator, n_features, own_shape if images else None)
+        _check_fitted_shape(estimator, n_features, own_shape if images else None, shape)
     axes, sample_shape = None, (n_features,)
     if images:
         c, h, w = sample_shape = estimator.image_shape_

@@ -1,6 +1,7 @@
 """scikit-learn's own estimator checks, on cheap settings."""
 
 import pytest
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcae import (
@@ -8,6 +9,7 @@ from skcae import (
     ConvAutoencoder,
     ConvAutoencoderOutlierDetector,
 )
+from skcae.images import ImageLoader
 
 # {check name: reason}. Empty: every check passes; keep it that way.
 EXPECTED_FAILED_CHECKS = {}
@@ -84,3 +86,28 @@ def test_sklearn_compatible_with_auto_contamination(estimator, check):
         if name in AUTO_EXPECTED_FAILED_CHECKS and "[-1,  1]" in str(error):
             pytest.xfail(AUTO_EXPECTED_FAILED_CHECKS[name])
         raise
+
+
+# ImageLoader's X is file paths, which scikit-learn's checks cannot make: with
+# the tags of a transformer of strings (two_d_array=False, as CountVectorizer's)
+# parametrize_with_checks runs only check_estimator_cloneable on it. The
+# checks of the estimator API that need no data run here; tests/test_images.py
+# covers fit, transform, clone, Pipeline and GridSearchCV with real files.
+@pytest.mark.parametrize(
+    "check",
+    [
+        estimator_checks.check_estimator_cloneable,
+        estimator_checks.check_no_attributes_set_in_init,
+        estimator_checks.check_parameters_default_constructible,
+        estimator_checks.check_get_params_invariance,
+        estimator_checks.check_set_params,
+        estimator_checks.check_estimator_repr,
+        estimator_checks.check_estimator_tags_renamed,
+        estimator_checks.check_valid_tag_types,
+        estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
+        estimator_checks.check_mixin_order,
+    ],
+    ids=lambda check: check.__name__,
+)
+def test_image_loader_api(check):
+    check("ImageLoader", ImageLoader(size=(8, 8), mode="L"))

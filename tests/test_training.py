@@ -59,8 +59,10 @@ def test_auto_batch_size_gives_small_sets_enough_steps(all_zeros, tiny):
     assert auto_batch_size(6000) == 64 and auto_batch_size(1000) == 31
 
 
-def test_verbose_with_the_default_batch_size(zeros, capsys):
+def test_verbose_with_the_default_batch_size(zeros, capsys, monkeypatch):
     """The defaults as a user meets them: verbose=1, batch_size="auto"."""
+    # on a terminal (pytest's captured stderr is not one: no progress bar)
+    monkeypatch.setattr("skcae._console.is_interactive", lambda stream: True)
     ConvAutoencoderOutlierDetector(max_epochs=2, verbose=1, random_state=0).fit(
         zeros[:64]
     )

@@ -7,6 +7,8 @@ the matplotlib style of the gallery lives here (``docs/_ext`` is put on
 
 import re
 
+from markupsafe import Markup
+
 # Figures in the gallery are shown at most ~800 px wide: at these sizes their
 # text stays readable once the page scales them down.
 GALLERY_RCPARAMS = {
@@ -57,3 +59,34 @@ def strip_sklearn_version_notes(app, what, name, obj, options, lines):
             continue
         kept.append(line)
     lines[:] = kept
+
+
+# The section navigation's links may break only between the words of a long
+# name (Conv|Autoencoder|Outlier|Detector, make_|one_|class_|split), never
+# inside a word: the theme lets links break anywhere (overflow-wrap on every
+# <a>), and docs/_static/skcae.css turns that off for the sidebar.
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[_.])(?=\w)")
+_LINK_TEXT = re.compile(r"(<a\b[^>]*>)([A-Za-z_][\w.]*)(</a>)")
+
+
+def camel_case_breaks(html):
+    """Put ``<wbr>`` between the words of the names that links show."""
+
+    def insert(match):
+        opening, name, closing = match.groups()
+        return opening + _WORD_START.sub("<wbr>", name) + closing
+
+    # the theme's function returns a BeautifulSoup tree, rendered as str
+    return Markup(_LINK_TEXT.sub(insert, str(html)))
+
+
+def sidebar_word_breaks(app, pagename, templatename, context, doctree):
+    """html-page-context: word breaks in the theme's section navigation."""
+    generate = context.get("generate_toctree_html")
+    if generate is None:
+        return
+
+    def generate_with_breaks(*args, **kwargs):
+        return camel_case_breaks(generate(*args, **kwargs))
+
+    context["generate_toctree_html"] = generate_with_breaks

@@ -1,0 +1,303 @@
+"""The command line: ``skcae fit`` a folder of images, ``skcae score`` others.
+
+``python -m skcae`` (or the ``skcae`` entry point) for people who have
+folders of image files rather than arrays. ``fit`` trains a
+:class:`~skcae.ConvAutoencoderOutlierDetector` on the images of one or more
+folders (read with :class:`skcae.images.ImageFiles`) and saves it with
+:func:`skcae.save`, plus a small JSON file beside it (``MODEL.json``) that
+records how the images were read (size, colour mode, whether resized or
+converted), so that ``score`` reads new files the same way: resized or
+converted when ``fit`` resized or converted, else they must match the
+model. ``score`` writes one CSV row
+per file (path, score, label) and, optionally, each file's anomaly map as a
+PNG.
+
+Exit status: 0 on success, 2 for a usage error (argparse's), 1 for anything
+else (an unreadable image or model file, a failed fit), always with a
+one-line message on stderr and no traceback; 130 when interrupted.
+"""
+
+import csv
+import json
+import os
+import re
+import sys
+import tempfile
+
+import numpy as np
+
+from ._cli_args import build_parser, estimator_params
+
+#: Files per block read, scored and written by ``score``.
+SCORE_BLOCK = 1024
+_SIDECAR_FORMAT = "skcae-cli-images"
+
+
+class CommandError(Exception):
+    """An error reported to the shell user as one line (exit status 1)."""
+
+
+def sidecar_path(model_path):
+    """The JSON file beside a model that records how its images were read."""
+    return os.fspath(model_path) + ".json"
+
+
+def _say(message, quiet=False):
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+_KINDS = {"L": "gray", "RGB": "colour"}
+
+
+def _describe(files):
+    height, width = files.image_size
+    return f"{len(files):,} {_KINDS[files.mode]} images of {height}x{width} pixels"
+
+
+# -- fit -------------------------------------------------------------------------------
+def run_fit(args, parser):
+    from . import save
+    from ._detector import ConvAutoencoderOutlierDetector
+    from .images import ImageFiles
+
+    det = ConvAutoencoderOutlierDetector(
+        **estimator_params(args), verbose=0 if args.quiet else 1
+    )
+    try:  # what fit checks first, before any file is read
+        det._validate_params()  # scikit-learn's constraints
+        det._check_params()
+    except ValueError as exc:
+        parser.error(_one_line(exc))  # a bad option value: exit status 2
+    files = ImageFiles(args.normal, size=args.size, mode=args.mode)
+    _say(f"training on {_describe(files)}", args.quiet)
+    det.fit(files)
+    save(det, args.output)
+    record = {
+        "format": _SIDECAR_FORMAT,
+        "version": 1,
+        "size": list(files.image_size),
+        "mode": files.mode,
+        "resize": args.size is not None,
+        "convert": args.mode is not None,
+    }
+    with open(sidecar_path(args.output), "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
+    flagged = int((det.validation_scores_ < det.offset_).sum())
+    _say(
+        f"saved {args.output} (and {os.path.basename(sidecar_path(args.output))}): "
+        f"{det.n_iter_} epochs, threshold {-det.offset_:.4g} on -score; "
+        f"{flagged} of {len(det.validation_scores_)} calibration images flagged",
+        args.quiet,
+    )
+    return 0
+
+
+# -- score -----------------------------------------------------------------------------
+def _read_sidecar(model_path):
+    path = sidecar_path(model_path)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+        size = tuple(int(v) for v in record["size"])
+        mode, resize = record["mode"], bool(record["resize"])
+        convert = bool(record["convert"])
+        if record.get("format") != _SIDECAR_FORMAT or len(size) != 2:
+            raise ValueError("unknown format")
+        if mode not in ("L", "RGB"):
+            raise ValueError(f"unknown mode {mode!r}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(
+            f"cannot read {path} (written by 'skcae fit' beside the model): {exc}; "
+            "delete it and pass --size and --mode to say how to read the images"
+        ) from exc
+    return {"size": size, "mode": mode, "resize": resize, "convert": convert}
+
+
+def _reading(det, args):
+    """``(size, mode)`` for ImageFiles, and the model's (H, W) and mode.
+
+    As ``fit`` read its images: resized and converted if it did (``--size``,
+    ``--mode``), else as they are (and then they must match the model).
+    """
+    channels, height, width = det.image_shape_
+    if channels not in (1, 3):
+        raise CommandError(
+            f"the model takes images with {channels} channels; the command "
+            "line reads gray (1) or colour (3) images"
+        )
+    record = _read_sidecar(args.model)
+    model_mode = "L" if channels == 1 else "RGB"
+    mode = args.mode
+    if mode is None and record is not None and record["convert"]:
+        mode = record["mode"]
+    if args.size is not None:
+        size = args.size
+    elif record is not None and record["resize"]:
+        size = record["size"]
+    else:
+        size = None  # the files must have the model's size
+    return size, mode, (height, width), model_mode
+
+
+def _map_names(paths):
+    """A relative output name for each file's anomaly map (``.png``)."""
+    folders = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    root = os.path.commonpath(folders)
+    names = []
+    for p in paths:
+        rel = os.path.relpath(os.path.abspath(p), root)
+        names.append(rel if rel.lower().endswith(".png") else rel + ".png")
+    return names
+
+
+def _write_maps(maps, names, folder, Image):
+    if maps.ndim == 4:
+        maps = maps.mean(axis=1)  # colour: the mean over the channels
+    for image, name in zip(maps, names):
+        peak = float(image.max())
+        scaled = image / peak if peak > 0 else image
+        target = os.path.join(folder, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        pixels = np.round(255 * np.clip(scaled, 0, 1)).astype(np.uint8)
+        Image.fromarray(pixels).save(target)
+
+
+def run_score(args, parser):
+    from . import load
+    from ._console import shows_progress
+    from .images import ImageFiles
+
+    if not os.path.isfile(args.model):
+        raise CommandError(
+            f"no model file {args.model!r}; expected a file written by 'skcae fit'"
+        )
+    det = load(args.model, device=args.device)
+    if not hasattr(det, "score_samples") or not hasattr(det, "image_shape_"):
+        raise CommandError(
+            f"{args.model} holds a {type(det).__name__}; expected an image "
+            "outlier detector (ConvAutoencoderOutlierDetector)"
+        )
+    if args.n_jobs is not None:
+        det.set_params(n_jobs=args.n_jobs)
+    size, mode, fitted, model_mode = _reading(det, args)
+    files = ImageFiles(args.images, size=size, mode=mode)
+    if files.mode != model_mode:
+        raise CommandError(
+            f"the images are {_KINDS[files.mode]}, but the model was trained on "
+            f"{_KINDS[model_mode]} images; pass --mode {model_mode} to convert them"
+        )
+    if files.image_size != fitted:
+        raise CommandError(
+            f"the images are {files.image_size[0]}x{files.image_size[1]} pixels "
+            f"(height x width), but the model was trained on {fitted[0]}x"
+            f"{fitted[1]} images; pass --size {fitted[0]} {fitted[1]} to resize them"
+        )
+    _say(f"scoring {_describe(files)}", args.quiet)
+    names = _map_names(files.paths) if args.maps else None
+    if args.maps:
+        from ._image_files import import_pil
+
+        Image = import_pil("skcae score --maps")
+    # a file is written under a temporary name and renamed once complete, so
+    # that an error leaves no partial CSV (and an older one untouched)
+    if args.out == "-":
+        out = sys.stdout
+    else:
+        out = tempfile.NamedTemporaryFile(
+            "w",
+            newline="",
+            dir=os.path.dirname(os.path.abspath(args.out)),
+            prefix=os.path.basename(args.out) + ".",
+            suffix=".part",
+            delete=False,
+        )
+    n_outliers, complete = 0, False
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["path", "score", "label"] + (["map"] if args.maps else []))
+        from tqdm import tqdm  # a dependency of skorch
+
+        with tqdm(
+            total=len(files),
+            unit="img",
+            disable=args.quiet or not shows_progress(),
+            file=sys.stderr,
+        ) as bar:
+            for start in range(0, len(files), SCORE_BLOCK):
+                block = files[start : start + SCORE_BLOCK]
+                scores = det.score_samples(block)
+                labels = np.where(scores - det.offset_ < 0, -1, 1)
+                n_outliers += int((labels == -1).sum())
+                stop = start + len(block)
+                rows = zip(files.paths[start:stop], scores, labels)
+                if args.maps:
+                    _write_maps(
+                        det.anomaly_map(block), names[start:stop], args.maps, Image
+                    )
+                for i, (path, score, label) in enumerate(rows):
+                    row = [path, repr(float(score)), int(label)]
+                    writer.writerow(row + ([names[start + i]] if args.maps else []))
+                bar.update(len(block))
+        complete = True
+    finally:
+        if out is not sys.stdout:
+            out.close()
+            if complete:
+                os.replace(out.name, args.out)
+            else:
+                os.unlink(out.name)
+    where = "" if args.out == "-" else f" to {args.out}"
+    _say(
+        f"wrote {len(files):,} rows{where}: {n_outliers:,} outliers (label -1)",
+        args.quiet,
+    )
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------
+_PYTHON_HINTS = [
+    (re.compile(r"pass size=\((\d+), (\d+)\)"), r"pass --size \1 \2"),
+    (re.compile(r"pass mode='L'"), "pass --mode L"),
+    (re.compile(r"mode='RGB'"), "--mode RGB"),
+]
+
+
+def _one_line(exc):
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    for pattern, replacement in _PYTHON_HINTS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def main(argv=None):
+    """Run the command line; return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments (without the program name); None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 for an error, 2 for a usage error, 130 when
+        interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with status 2 on a usage error
+    command = {"fit": run_fit, "score": run_score}[args.command]
+    try:
+        return command(args, args.subparser)
+    except KeyboardInterrupt:
+        print("skcae: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ValueError, OSError, FloatingPointError, ImportError) as exc:
+        print(f"skcae {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _entry_point():  # pragma: no cover - the console script
+    sys.exit(main())

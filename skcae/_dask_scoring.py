@@ -1,0 +1,267 @@
+"""Scoring Dask arrays block by block, on the workers of a cluster.
+
+:class:`DaskScorer` wraps a fitted estimator: its methods take a Dask array
+and return a lazy Dask array with one task per block of rows, which calls
+the estimator's own method on that block. The estimator is one key of the
+task graph, so each worker receives it once, however many blocks it scores.
+"""
+
+import copy
+import uuid
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+
+def _import_dask(caller):
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:
+        raise ImportError(
+            f"{caller} requires dask, which is not installed. Install it with: "
+            'pip install "skcae[dask]" (or pip install "dask[array,distributed]").'
+        ) from exc
+    return dask, da
+
+
+def _is_dask_array(X):
+    return type(X).__module__.startswith("dask.array") and hasattr(X, "chunks")
+
+
+def _apply(estimator, method, block):
+    """``estimator.method(block)``: the task each block runs on a worker."""
+    return getattr(estimator, method)(block)
+
+
+def _with_n_jobs(estimator, n_jobs):
+    """A deep copy of ``estimator`` with every ``n_jobs`` parameter set."""
+    shipped = copy.deepcopy(estimator)
+    if n_jobs is None or not hasattr(shipped, "get_params"):
+        return shipped
+    names = [k for k in shipped.get_params(deep=True) if k.split("__")[-1] == "n_jobs"]
+    if names:
+        shipped.set_params(**dict.fromkeys(names, n_jobs))
+    return shipped
+
+
+class DaskScorer:
+    """Score Dask arrays block by block with a fitted estimator.
+
+    Each method takes a :class:`dask.array.Array` of samples (for instance
+    ``da.from_array`` of a memmap, an HDF5 or zarr dataset, or of
+    :class:`skcae.images.ImageFiles`) and returns a lazy Dask array, with
+    one task per block of rows that calls the estimator's own method on
+    that block: computed on a ``dask.distributed`` cluster, the blocks are
+    scored in parallel on its workers. Results equal those of the
+    estimator on the whole array in memory (skcae's scores do not depend
+    on how the samples are batched). In-memory input (a NumPy array...)
+    goes straight to the estimator and returns NumPy arrays.
+
+    The estimator is copied once with its ``n_jobs`` set (for each task's
+    torch threads) and is a single key of every graph this scorer builds,
+    so each worker receives it once and keeps it for all the blocks it
+    scores. A task holds one block of rows with its outputs, so the rows
+    per chunk bound the memory of each worker thread.
+
+    Read more in the :ref:`User Guide <scoring_millions>`.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        A fitted skcae estimator (or a fitted
+        :class:`~sklearn.pipeline.Pipeline` ending in one, or any fitted
+        estimator with the methods called).
+    n_jobs : int or None, default=1
+        The torch threads of each task: every ``n_jobs`` parameter of the
+        copy sent to the workers is set to it (in a Pipeline too). A worker
+        with ``nthreads`` threads then uses up to ``nthreads * n_jobs``
+        cores. None keeps the estimator's own ``n_jobs``.
+
+    See Also
+    --------
+    skcae.images.ImageFiles : Image files as a lazy array, for
+        ``dask.array.from_array``.
+
+    Notes
+    -----
+    Each block is validated by the estimator on the worker; before the
+    graph is built, one all-zero sample of ``X``'s shape and dtype is run
+    through the method locally, so that a wrong sample shape is an error at
+    once (with the estimator's own message) and the output's shape and
+    dtype are known. Chunks along the sample axes are merged first: every
+    task gets whole samples. The warnings of a block (e.g. data in other
+    units than the training data) are emitted on the worker, where
+    ``dask.distributed`` logs them.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from sklearn.datasets import load_digits
+    >>> from skcae import ConvAutoencoderOutlierDetector, DaskScorer
+    >>> X = load_digits().images
+    >>> det = ConvAutoencoderOutlierDetector(
+    ...     channels=(4,), latent_dim=2, max_epochs=1, random_state=0).fit(X[:200])
+    >>> X_dask = da.from_array(X, chunks=(500, 8, 8))
+    >>> scores = DaskScorer(det).score_samples(X_dask)
+    >>> scores
+    dask.array<concatenate, shape=(1797,), dtype=float64, chunksize=(500,), ...>
+    >>> bool((scores.compute() == det.score_samples(X)).all())
+    True
+    >>> DaskScorer(det).encode(X_dask).shape
+    (1797, 2)
+    """
+
+    def __init__(self, estimator, *, n_jobs=1):
+        if n_jobs is not None and (
+            not isinstance(n_jobs, Integral) or isinstance(n_jobs, bool) or n_jobs == 0
+        ):
+            raise ValueError(
+                f"Got n_jobs={n_jobs!r}; expected a non-zero int (torch threads "
+                "per task, -1 for every CPU) or None (the estimator's own)."
+            )
+        check_is_fitted(estimator)
+        self.estimator = estimator
+        self.n_jobs = n_jobs
+        self._shipped = None
+
+    def __repr__(self):
+        return f"DaskScorer({self.estimator!r}, n_jobs={self.n_jobs!r})"
+
+    def _delayed_estimator(self, dask):
+        """The estimator as one key of the graph (made once, then reused)."""
+        if self._shipped is None:
+            self._shipped = dask.delayed(
+                _with_n_jobs(self.estimator, self.n_jobs),
+                name=f"skcae-estimator-{uuid.uuid4().hex}",
+            )
+        return self._shipped
+
+    def _map(self, method, X):
+        if not hasattr(self.estimator, method):
+            raise AttributeError(
+                f"{type(self.estimator).__name__} has no method {method!r}."
+            )
+        if not _is_dask_array(X):
+            return getattr(self.estimator, method)(X)
+        dask, da = _import_dask(f"DaskScorer.{method}")
+        if X.ndim < 2:
+            raise ValueError(
+                f"Got a Dask array of shape {X.shape}; expected samples along "
+                "the first axis, (n_samples, ...), as the estimator takes them."
+            )
+        if any(np.isnan(c) for c in X.chunks[0]):
+            raise ValueError(
+                "Got a Dask array with unknown chunk sizes; call "
+                "X.compute_chunk_sizes() first."
+            )
+        if any(len(c) > 1 for c in X.chunks[1:]):
+            X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+        probe = _apply(
+            self.estimator, method, np.zeros((1, *X.shape[1:]), dtype=X.dtype)
+        )
+        estimator = self._delayed_estimator(dask)
+        task = dask.delayed(_apply, pure=True)
+        parts = [
+            da.from_delayed(
+                task(estimator, method, block),
+                shape=(rows, *probe.shape[1:]),
+                dtype=probe.dtype,
+                meta=probe[:0],
+            )
+            for block, rows in zip(X.to_delayed().ravel(), X.chunks[0])
+        ]
+        return da.concatenate(parts, axis=0)
+
+    def score_samples(self, X):
+        """Lazy ``score_samples`` of each sample (higher is more normal).
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, ...)
+            Samples in a form the estimator takes, chunked along the first
+            axis (or an in-memory array, scored at once).
+
+        Returns
+        -------
+        scores : dask.array.Array of shape (n_samples,)
+            float64, chunked like ``X``'s rows.
+        """
+        return self._map("score_samples", X)
+
+    def decision_function(self, X):
+        """Lazy ``decision_function``: ``score_samples - offset_``.
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, ...)
+            Samples in a form the estimator takes.
+
+        Returns
+        -------
+        decision : dask.array.Array of shape (n_samples,)
+            Negative for outliers.
+        """
+        return self._map("decision_function", X)
+
+    def predict(self, X):
+        """Lazy ``predict``: +1 for inliers and -1 for outliers.
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, ...)
+            Samples in a form the estimator takes.
+
+        Returns
+        -------
+        labels : dask.array.Array of shape (n_samples,)
+            Integer labels.
+        """
+        return self._map("predict", X)
+
+    def encode(self, X):
+        """Lazy ``encode``: the latent code of each sample.
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, ...)
+            Samples in a form the estimator takes.
+
+        Returns
+        -------
+        codes : dask.array.Array of shape (n_samples, latent_dim)
+            As the estimator's ``encode`` gives them.
+        """
+        return self._map("encode", X)
+
+    def anomaly_map(self, X):
+        """Lazy ``anomaly_map``: the squared error of every pixel.
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, ...)
+            Samples in a form the estimator takes.
+
+        Returns
+        -------
+        maps : dask.array.Array
+            Of the shape the estimator's ``anomaly_map`` gives, e.g.
+            ``(n_samples, H, W)`` for one-channel images.
+        """
+        return self._map("anomaly_map", X)
+
+    def reconstruct(self, X):
+        """Lazy ``reconstruct``: each sample encoded and decoded.
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, ...)
+            Samples in a form the estimator takes.
+
+        Returns
+        -------
+        X_reconstructed : dask.array.Array of the shape of X
+            As the estimator's ``reconstruct`` gives them.
+        """
+        return self._map("reconstruct", X)

@@ -1,0 +1,484 @@
+"""Image files as a lazy array: listed now, decoded block by block when read.
+
+:class:`ImageFiles` lists folders, glob patterns and paths once, reads the
+first file's header for the image size and colour mode, and decodes files
+(through Pillow, the ``images`` extra) only when rows are indexed, so the
+estimators stream it like a memmap (``skcae._validation.LazyRows``).
+"""
+
+import glob
+import os
+from numbers import Integral
+
+import numpy as np
+
+#: File name endings a folder is searched for (lower case).
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".pgm",
+    ".ppm",
+    ".pbm",
+)
+MODES = ("L", "RGB")
+# Pillow modes read as gray or colour when mode=None; others are refused.
+_GRAY_SOURCES = {"1", "L", "LA", "La"}
+_COLOUR_SOURCES = {"RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P"}
+_GLOB_CHARS = set("*?[")
+
+
+class ImageFileError(ValueError):
+    """An image file could not be read, or differs from the others.
+
+    A :class:`ValueError` whose message names the file.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the file.
+    path : str, default=None
+        The file, also kept as the ``path`` attribute.
+    """
+
+    def __init__(self, message, path=None):
+        super().__init__(message)
+        self.path = path
+
+
+def import_pil(caller="ImageFiles"):
+    """Import :mod:`PIL.Image`, or raise an ImportError naming the extra."""
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError(
+            f"{caller} requires Pillow, which is not installed. Install it "
+            'with: pip install "skcae[images]" (or pip install pillow).'
+        ) from exc
+    return Image
+
+
+def _is_image_name(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _list_folder(folder):
+    """The image files under ``folder`` (recursively), sorted."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [
+            os.path.join(root, f)
+            for f in files
+            if _is_image_name(f) and not f.startswith(".")
+        ]
+    if not found:
+        raise FileNotFoundError(
+            f"Found no image files in the folder {folder!r} (searched its "
+            f"subfolders too, for names ending in {', '.join(IMAGE_EXTENSIONS)})."
+        )
+    return sorted(found)
+
+
+def _expand_one(entry):
+    """The files one entry names: a folder, a file or a glob pattern."""
+    path = os.fspath(entry)
+    if os.path.isdir(path):
+        return _list_folder(path)
+    if os.path.isfile(path):
+        return [path]
+    if _GLOB_CHARS & set(path):
+        matches = sorted(
+            p for p in glob.glob(path, recursive=True) if os.path.isfile(p)
+        )
+        if matches:
+            return matches
+        raise FileNotFoundError(f"The pattern {path!r} matches no files.")
+    raise FileNotFoundError(
+        f"No such file or folder: {path!r}; expected a folder of images, an "
+        "image file or a glob pattern such as 'images/*.png'."
+    )
+
+
+def as_path_list(paths, what="paths"):
+    """``paths`` as a list of entries (str), each a folder, file or pattern.
+
+    Takes one str or :class:`os.PathLike`, or a sequence of them (list,
+    tuple, 1-D array, a one-column 2-D array, a pandas Series).
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    if isinstance(paths, bytes):
+        return [os.fsdecode(paths)]
+    if hasattr(paths, "iloc") and getattr(paths, "ndim", 1) == 2:
+        if paths.shape[1] != 1:
+            raise ValueError(
+                f"Got {what} as a DataFrame with {paths.shape[1]} columns; "
+                "expected one column of file paths."
+            )
+        paths = paths.iloc[:, 0]
+    if hasattr(paths, "iloc"):
+        paths = paths.to_numpy()
+    if isinstance(paths, np.ndarray):
+        if paths.ndim == 2 and paths.shape[1] == 1:
+            paths = paths[:, 0]
+        if paths.ndim != 1:
+            raise ValueError(
+                f"Got {what} as an array of shape {paths.shape}; expected a "
+                "1-D array (or list) of file paths."
+            )
+        paths = paths.tolist()
+    if not isinstance(paths, (list, tuple)):
+        raise ValueError(
+            f"Got {what} of type {type(paths).__name__}; expected a folder, a "
+            "glob pattern, an image file, or a list of them (str or "
+            "pathlib.Path)."
+        )
+    out = []
+    for p in paths:
+        if isinstance(p, bytes):
+            p = os.fsdecode(p)
+        if not isinstance(p, (str, os.PathLike)):
+            raise ValueError(
+                f"Got {_short(p)} (a {type(p).__name__}) among the {what}; "
+                "expected file paths (str or pathlib.Path)."
+            )
+        out.append(os.fspath(p))
+    return out
+
+
+def _short(value, size=40):
+    text = repr(value)
+    return text if len(text) <= size else text[: size - 3] + "..."
+
+
+def _as_size(size):
+    """``size`` as ``(H, W)`` ints, or None."""
+    if size is None:
+        return None
+    given = size
+    if isinstance(size, Integral) and not isinstance(size, bool):
+        size = (size, size)
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(
+            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in size
+        )
+    ):
+        raise ValueError(
+            f"Got size={given!r}; expected None (the files' own size), a "
+            "positive int (square images) or a tuple (height, width) of "
+            "positive ints."
+        )
+    return (int(size[0]), int(size[1]))
+
+
+def _as_mode(mode):
+    if mode is not None and mode not in MODES:
+        raise ValueError(
+            f"Got mode={mode!r}; expected None (the first file's: 'L' for gray, "
+            "'RGB' for colour), 'L' (convert to gray) or 'RGB' (convert to "
+            "colour)."
+        )
+    return mode
+
+
+def _mode_of(source_mode, path):
+    """The mode ("L" or "RGB") a file of Pillow mode ``source_mode`` reads as."""
+    if source_mode in _GRAY_SOURCES:
+        return "L"
+    if source_mode in _COLOUR_SOURCES:
+        return "RGB"
+    raise ImageFileError(
+        f"Image file {path!r} has Pillow mode {source_mode!r} (16-bit or "
+        "floating-point pixels), which ImageFiles does not read: it reads "
+        "8-bit gray or colour images and would have to clip or rescale these "
+        "values. Convert the files to 8 bits, or load them with your own code "
+        "into an array.",
+        path,
+    )
+
+
+def _describe(mode):
+    return "gray (mode 'L')" if mode == "L" else "colour (mode 'RGB')"
+
+
+class _Reference:
+    """The size and mode every file must have (or is converted to)."""
+
+    def __init__(self, size, mode, first, resize, convert):
+        self.size = size  # (H, W)
+        self.mode = mode
+        self.first = first
+        self.resize = resize
+        self.convert = convert
+
+
+def _open_errors(Image):
+    return (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def probe(path, Image):
+    """``(mode, (H, W))`` of an image file, from its header."""
+    try:
+        with Image.open(path) as img:
+            return img.mode, (img.size[1], img.size[0])
+    except _open_errors(Image) as exc:
+        raise _read_error(path, exc) from exc
+
+
+def _read_error(path, exc):
+    if isinstance(exc, FileNotFoundError):
+        reason = "the file does not exist (any more)"
+    else:
+        reason = str(exc).strip() or type(exc).__name__
+    return ImageFileError(
+        f"Cannot read image file {path!r}: {reason}. Expected a PNG, JPEG, "
+        "TIFF or BMP image that Pillow can open.",
+        path,
+    )
+
+
+def decode(path, ref, Image):
+    """One image file as an array ``(H, W)`` (gray) or ``(3, H, W)`` (colour)."""
+    try:
+        with Image.open(path) as img:
+            if getattr(img, "n_frames", 1) > 1:
+                raise ImageFileError(
+                    f"Image file {path!r} holds {img.n_frames} frames (pages); "
+                    "expected one image per file. Split it into one file per "
+                    "frame.",
+                    path,
+                )
+            own_mode = _mode_of(img.mode, path)
+            if own_mode != ref.mode and not ref.convert:
+                raise ImageFileError(
+                    f"Image file {path!r} is {_describe(own_mode)}, but the "
+                    f"images are {_describe(ref.mode)}, as the first file "
+                    f"{ref.first!r} is; pass mode='L' to convert every image "
+                    "to gray, or mode='RGB' to colour.",
+                    path,
+                )
+            height, width = img.size[1], img.size[0]
+            if (height, width) != ref.size and not ref.resize:
+                h, w = ref.size
+                raise ImageFileError(
+                    f"Image file {path!r} is {height}x{width} (height x width), "
+                    f"but the images are {h}x{w}, the size of the first file "
+                    f"{ref.first!r}; pass size=({h}, {w}) to resize every image "
+                    "to one size.",
+                    path,
+                )
+            if img.mode != ref.mode:
+                img = img.convert(ref.mode)
+            if (height, width) != ref.size:
+                img = img.resize((ref.size[1], ref.size[0]), Image.Resampling.BILINEAR)
+            pixels = np.asarray(img, dtype=np.uint8)
+    except ImageFileError:
+        raise
+    except _open_errors(Image) as exc:
+        raise _read_error(path, exc) from exc
+    return pixels if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+class ImageFiles:
+    """Image files as a lazy array, decoded block by block when indexed.
+
+    The files of folders (searched recursively for PNG, JPEG, TIFF, BMP and
+    PNM files), glob patterns or lists of paths, read through Pillow as
+    8-bit gray images ``(n_images, H, W)`` or colour images
+    ``(n_images, 3, H, W)`` (channels first, as the estimators take them
+    without ``data_format``). Nothing is decoded when the object is made
+    (only the first file's header is read); indexing decodes the rows asked
+    for, so ``fit`` and ``score_samples`` stream a million files in blocks,
+    as they stream a :class:`numpy.memmap`.
+
+    Read more in the :ref:`User Guide <image_files>`.
+
+    Parameters
+    ----------
+    paths : str, pathlib.Path or sequence of them
+        A folder, an image file or a glob pattern (``"photos/*.jpg"``,
+        ``"data/**/*.png"``), or a list, tuple or 1-D array of them. Folders
+        are searched recursively (hidden files and folders are skipped)
+        and their files sorted by path; glob matches are sorted too; a
+        list keeps its order, so rows line up with labels made alongside.
+    size : int or tuple (height, width), default=None
+        None: every file must have the size of the first file (another
+        size is an error naming the file). Else every image is resized to
+        this height and width (bilinear, antialiased; the aspect ratio is
+        not kept). Note the order: height first, as in NumPy's shapes, not
+        Pillow's (width, height).
+    mode : {"L", "RGB"}, default=None
+        None: every file must be gray (Pillow modes "1", "L", "LA") or
+        every file colour ("RGB", "RGBA", "P", "CMYK"...), as the first
+        file is; alpha is dropped. ``"L"`` converts every image to gray,
+        ``"RGB"`` to colour.
+
+    Attributes
+    ----------
+    paths : list of str
+        The files, one per row, in row order.
+    image_size : tuple (height, width)
+        The size of every image as read.
+    mode : {"L", "RGB"}
+        The colour mode of every image as read.
+    shape : tuple
+        ``(n_images, H, W)`` for ``mode="L"``, ``(n_images, 3, H, W)`` for
+        ``"RGB"``.
+    dtype : numpy.dtype
+        ``uint8``: pixel values 0-255, as stored.
+
+    See Also
+    --------
+    ImageLoader : The same as the first step of a Pipeline.
+    load_image_folder : Labelled images from a normal/abnormal layout.
+
+    Notes
+    -----
+    Indexing follows NumPy: an int gives one image, a slice, a list or an
+    array of ints (any order) or a boolean mask gives an array of images;
+    ``np.asarray(images)`` decodes them all. Decoding a small PNG takes
+    about 0.2 ms; for many passes over large files (training for many
+    epochs), decode once to a memmap with :meth:`to_npy`. 16-bit and
+    floating-point images, multi-frame files (animated images, multi-page
+    TIFFs) are refused with an error naming the file; EXIF orientation is
+    not applied (pixels are read as stored).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from sklearn.datasets import load_digits
+    >>> from skcae.images import ImageFiles
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for i, image in enumerate(load_digits().images[:20]):
+    ...     Image.fromarray((image * 15).astype(np.uint8)).save(folder / f"{i:02d}.png")
+    >>> images = ImageFiles(folder)
+    >>> images
+    ImageFiles(20 files, shape=(20, 8, 8), mode='L')
+    >>> images[:5].shape, images.dtype
+    ((5, 8, 8), dtype('uint8'))
+    >>> ImageFiles(folder, size=(16, 16), mode="RGB").shape
+    (20, 3, 16, 16)
+    """
+
+    def __init__(self, paths, *, size=None, mode=None):
+        Image = import_pil()
+        size, mode = _as_size(size), _as_mode(mode)
+        files = []
+        for entry in as_path_list(paths):
+            files += _expand_one(entry)
+        if not files:
+            raise ValueError(
+                "Got no paths; expected at least one image file, folder or pattern."
+            )
+        first = files[0]
+        own_mode, own_size = probe(first, Image)
+        if mode is None:
+            own_mode = _mode_of(own_mode, first)
+        self.paths = files
+        self.image_size = own_size if size is None else size
+        self.mode = own_mode if mode is None else mode
+        self._ref = _Reference(
+            self.image_size, self.mode, first, size is not None, mode is not None
+        )
+        height, width = self.image_size
+        sample = (height, width) if self.mode == "L" else (3, height, width)
+        self.shape = (len(files), *sample)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.uint8)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        return f"ImageFiles({len(self)} files, shape={self.shape}, mode={self.mode!r})"
+
+    def _rows(self, key):
+        """The row positions ``key`` selects, and whether it drops the axis."""
+        n = len(self)
+        if isinstance(key, Integral) and not isinstance(key, bool):
+            if not -n <= key < n:
+                raise IndexError(f"index {key} is out of bounds for {n} images")
+            return [int(key) % n], True
+        if isinstance(key, slice):
+            return range(*key.indices(n)), False
+        key = np.asarray(key)
+        if key.dtype == bool:
+            if key.shape != (n,):
+                raise IndexError(
+                    f"boolean index of shape {key.shape} does not match the {n} images"
+                )
+            return np.flatnonzero(key).tolist(), False
+        if key.ndim != 1 or (key.size and key.dtype.kind not in "iu"):
+            raise IndexError(
+                f"ImageFiles takes an int, a slice, a 1-D array of ints or a "
+                f"boolean mask as row index; got {_short(key)}"
+            )
+        if key.size and (key.min() < -n or key.max() >= n):
+            raise IndexError(f"index out of bounds for {n} images")
+        return (key % n).tolist() if key.size else [], False
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = (key[0] if key else slice(None)), key[1:]
+        rows, scalar = self._rows(key)
+        Image = import_pil()
+        block = np.empty((len(rows), *self.shape[1:]), dtype=np.uint8)
+        for i, row in enumerate(rows):
+            block[i] = decode(self.paths[row], self._ref, Image)
+        if scalar:
+            return block[0][rest] if rest else block[0]
+        return block[(slice(None), *rest)] if rest else block
+
+    def __array__(self, dtype=None, copy=None):
+        block = self[:]
+        return block if dtype is None else block.astype(dtype, copy=False)
+
+    def to_npy(self, path, *, block_rows=1024):
+        """Decode every image once into a ``.npy`` file; return it memory-mapped.
+
+        For training many epochs on large files, or scoring the same files
+        several times: the files are decoded block by block (never all in
+        memory) and later passes read the uint8 array from disk.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The ``.npy`` file to write (overwritten).
+        block_rows : int, default=1024
+            Images decoded and written at a time.
+
+        Returns
+        -------
+        array : numpy.memmap of shape ``self.shape``, dtype uint8
+            The file, opened read-only.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> from skcae.images import ImageFiles
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for i in range(3):
+        ...     Image.new("L", (4, 4), color=50 * i).save(folder / f"{i}.png")
+        >>> array = ImageFiles(folder).to_npy(folder / "images.npy")
+        >>> array.shape, int(array[2, 0, 0])
+        ((3, 4, 4), 100)
+        """
+        out = np.lib.format.open_memmap(
+            os.fspath(path), mode="w+", dtype=np.uint8, shape=self.shape
+        )
+        for start in range(0, len(self), block_rows):
+            out[start : start + block_rows] = self[start : start + block_rows]
+        out.flush()
+        del out
+        return np.load(os.fspath(path), mmap_mode="r")

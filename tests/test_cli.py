@@ -1,0 +1,320 @@
+"""python -m skcae: fit a folder of images, score others, as a shell user would."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import skcae
+import skcae._cli
+from skcae import ConvAutoencoderOutlierDetector
+from skcae._cli import main
+from skcae.images import ImageFiles
+
+Image = pytest.importorskip("PIL.Image")
+
+TINY_ARGS = ["--channels", "4", "--latent-dim", "2", "--epochs", "2", "--seed", "0"]
+
+
+def write_pngs(folder, images):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, digits):
+    X, y = digits
+    images = (X.reshape(-1, 8, 8) * 15).astype(np.uint8)
+    root = tmp_path_factory.mktemp("cli")
+    write_pngs(root / "normal", images[y == 0][:90])
+    write_pngs(
+        root / "new", np.concatenate([images[y == 0][90:110], images[y == 1][:10]])
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(folders):
+    """A tiny model fitted through the command line (in-process)."""
+    path = folders / "model.skcae"
+    argv = ["fit", str(folders / "normal"), "-o", str(path), "-q", *TINY_ARGS]
+    assert main(argv) == 0
+    return path
+
+
+def read_csv(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_fit_saves_the_model_and_how_images_were_read(folders, model):
+    assert json.loads((folders / "model.skcae.json").read_text()) == {
+        "format": "skcae-cli-images",
+        "version": 1,
+        "size": [8, 8],
+        "mode": "L",
+        "resize": False,
+        "convert": False,
+    }
+    loaded = skcae.load(model)
+    params = dict(channels=(4,), latent_dim=2, max_epochs=2, random_state=0)
+    assert {k: loaded.get_params()[k] for k in params} == params
+    reference = ConvAutoencoderOutlierDetector(**params).fit(
+        ImageFiles(folders / "normal")
+    )
+    new = ImageFiles(folders / "new")
+    np.testing.assert_array_equal(
+        loaded.score_samples(new), reference.score_samples(new)
+    )
+
+
+def test_score_writes_one_row_per_file(folders, model, capsys):
+    assert main(["score", str(model), str(folders / "new")]) == 0
+    captured = capsys.readouterr()
+    rows = read_csv(captured.out)
+    det, files = skcae.load(model), ImageFiles(folders / "new")
+    assert [r["path"] for r in rows] == files.paths
+    np.testing.assert_array_equal(
+        [float(r["score"]) for r in rows], det.score_samples(files)
+    )
+    assert [int(r["label"]) for r in rows] == det.predict(files).tolist()
+    assert "scoring 30 gray images of 8x8 pixels" in captured.err
+    n_outliers = sum(r["label"] == "-1" for r in rows)
+    assert f"{n_outliers} outliers (label -1)" in captured.err
+
+
+def test_score_to_a_file_with_anomaly_maps(folders, model, tmp_path, capsys):
+    out, maps = tmp_path / "scores.csv", tmp_path / "maps"
+    argv = ["score", str(model), str(folders / "new"), "--out", str(out)]
+    assert main([*argv, "--maps", str(maps), "-q"]) == 0
+    assert capsys.readouterr() == ("", "")  # -q: nothing on the terminal
+    rows = read_csv(out.read_text())
+    assert len(rows) == 30 and [r["map"] for r in rows][:2] == ["000.png", "001.png"]
+    expected = skcae.load(model).anomaly_map(ImageFiles(folders / "new"))
+    for row, errors in zip(rows, expected):
+        pixels = np.asarray(Image.open(maps / row["map"]))
+        assert pixels.shape == (8, 8) and pixels.max() == 255
+        assert np.unravel_index(pixels.argmax(), (8, 8)) == np.unravel_index(
+            errors.argmax(), (8, 8)
+        )
+
+
+def test_map_names_never_collide(tmp_path):
+    names = skcae._cli._map_names(
+        [
+            str(tmp_path / "a" / "x.png"),
+            str(tmp_path / "a" / "x.jpg"),
+            str(tmp_path / "b" / "x.png"),
+        ]
+    )
+    assert names == [
+        os.path.join("a", "x.png"),
+        os.path.join("a", "x.jpg.png"),
+        os.path.join("b", "x.png"),
+    ]
+
+
+def test_resized_at_fit_means_resized_at_score(folders, tmp_path, capsys):
+    model = tmp_path / "m.skcae"
+    argv = ["fit", str(folders / "normal"), "-o", str(model), "--size", "6", "5"]
+    assert main([*argv, "--mode", "RGB", "-q", *TINY_ARGS]) == 0
+    assert skcae.load(model).image_shape_ == (3, 6, 5)
+    assert main(["score", str(model), str(folders / "new")]) == 0
+    rows = read_csv(capsys.readouterr().out)
+    files = ImageFiles(folders / "new", size=(6, 5), mode="RGB")
+    np.testing.assert_array_equal(
+        [float(r["score"]) for r in rows], skcae.load(model).score_samples(files)
+    )
+
+
+def test_other_sizes_are_refused_unless_resized(folders, model, tmp_path, capsys):
+    write_pngs(tmp_path / "big", np.zeros((3, 10, 10), np.uint8))
+    argv = ["score", str(model), str(tmp_path / "big")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "images are 10x10 pixels" in err and "pass --size 8 8" in err
+    assert main([*argv, "--size", "8", "8"]) == 0
+
+
+def test_a_model_saved_from_python_needs_no_sidecar(folders, tmp_path, capsys):
+    det = ConvAutoencoderOutlierDetector(channels=(4,), latent_dim=2, max_epochs=1)
+    path = tmp_path / "python.skcae"
+    skcae.save(det.fit(np.asarray(ImageFiles(folders / "normal"))), path)
+    assert main(["score", str(path), str(folders / "new"), "-q"]) == 0
+    assert len(read_csv(capsys.readouterr().out)) == 30
+
+
+def test_mixed_files_name_the_option(folders, model, tmp_path, capsys):
+    write_pngs(tmp_path / "mixed", np.zeros((2, 8, 8), np.uint8))
+    Image.new("RGB", (8, 8)).save(tmp_path / "mixed" / "002.png")
+    out = tmp_path / "scores.csv"
+    out.write_text("an older file\n")
+    argv = ["score", str(model), str(tmp_path / "mixed"), "--out", str(out)]
+    assert main(argv) == 1  # fit did not convert: neither does score
+    assert "is colour (mode 'RGB')" in capsys.readouterr().err
+    assert main([*argv, "--mode", "L", "-q"]) == 0
+    assert len(read_csv(out.read_text())) == 3
+    assert main([*argv, "--mode", "RGB"]) == 1  # colour, but the model is gray
+    err = capsys.readouterr().err
+    assert "the model was trained on gray images; pass --mode L" in err
+    assert main(["fit", str(tmp_path / "mixed"), "-o", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert "is colour (mode 'RGB')" in err and "pass --mode L" in err
+
+
+def test_a_bad_file_is_one_line_and_leaves_no_partial_csv(
+    folders, model, tmp_path, capsys
+):
+    bad = write_pngs(tmp_path / "bad", np.zeros((3, 8, 8), np.uint8))
+    (bad / "001.png").write_bytes(b"this is not a png")
+    out = tmp_path / "scores.csv"
+    out.write_text("an older file\n")
+    argv = ["score", str(model), str(bad), "--out", str(out), "-q"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"skcae score: error: Cannot read image file '{bad / '001.png'}': cannot "
+        f"identify image file '{bad / '001.png'}'. Expected a PNG, JPEG, TIFF or "
+        "BMP image that Pillow can open.\n"
+    )
+    assert out.read_text() == "an older file\n"  # untouched, no partial rows
+    assert sorted(os.listdir(tmp_path)) == ["bad", "scores.csv"]  # no temp file
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["score", "MODEL", "nowhere"], "No such file or folder: 'nowhere'"),
+        (["score", "NORMAL", "NORMAL"], "no model file"),
+        (["score", "JUNK", "NORMAL"], "junk.skcae"),
+        (["fit", "NORMAL", "-o", "OUT/no/such/dir/m.skcae"], "No such file or "),
+    ],
+)
+def test_errors_are_one_line_with_status_1(argv, message, folders, model, capsys):
+    (folders / "junk.skcae").write_text("junk")
+    places = {
+        "MODEL": model,
+        "NORMAL": folders / "normal",
+        "OUT": folders,
+        "JUNK": folders / "junk.skcae",
+    }
+    argv = [
+        str(places.get(a.split("/")[0], "")) + a[len(a.split("/")[0]) :]
+        if a.split("/")[0] in places
+        else a
+        for a in argv
+    ]
+    assert main([*argv, *(TINY_ARGS if argv[0] == "fit" else []), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"skcae {argv[0]}: error: ") and err.count("\n") == 1
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "a command is required"),
+        (["fit", "x"], "the following arguments are required: -o/--output"),
+        (["fit", "x", "-o", "m", "--epochs", "0"], "--epochs: expected a positive"),
+        (["fit", "x", "-o", "m", "--size", "8"], "--size: expected 2 arguments"),
+        (["fit", "x", "-o", "m", "--mode", "CMYK"], "invalid choice: 'CMYK'"),
+        (["fit", "x", "-o", "m", "--contamination", "0.9"], "contamination"),
+        (["fit", "x", "-o", "m", "--score-type", "best"], "score_type"),
+        (["score", "m"], "the following arguments are required: IMAGES"),
+        (["predict"], "invalid choice: 'predict'"),
+    ],
+)
+def test_usage_errors_exit_with_status_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage:" in err and message in err and "Traceback" not in err
+
+
+def test_interrupt_exits_with_130(monkeypatch, capsys):
+    def interrupted(args, parser):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(skcae._cli, "run_score", interrupted)
+    assert main(["score", "m", "x"]) == 130
+    assert capsys.readouterr().err == "skcae: interrupted\n"
+
+
+def test_fit_shows_the_epoch_table_without_colours(folders, tmp_path, capsys):
+    argv = ["fit", str(folders / "normal"), "-o", str(tmp_path / "m"), *TINY_ARGS]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out and "\x1b[" not in captured.out
+    assert "training on 90 gray images of 8x8 pixels" in captured.err
+    assert "saved" in captured.err and "threshold" in captured.err
+
+
+def run(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "skcae", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_help_shows_examples(tmp_path):
+    help_ = run("--help", cwd=tmp_path)
+    assert help_.returncode == 0 and help_.stderr == ""
+    assert "python -m skcae fit images/normal -o model.skcae" in help_.stdout
+    assert "python -m skcae score model.skcae images/new" in help_.stdout
+
+
+@pytest.mark.slow
+def test_in_a_subprocess_as_from_a_shell(folders, tmp_path):
+    fit = run("fit", str(folders / "normal"), "-o", "m.skcae", *TINY_ARGS, cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert "\x1b[" not in fit.stdout and "\r" not in fit.stderr  # piped: plain
+    score = run(
+        "score", "m.skcae", str(folders / "new"), "--out", "s.csv", cwd=tmp_path
+    )
+    assert score.returncode == 0, score.stderr
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 31
+    (tmp_path / "bad.png").write_text("no image")
+    bad = run("score", "m.skcae", "bad.png", cwd=tmp_path)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("skcae score: error: Cannot read image file")
+    usage = run("fit", cwd=tmp_path)
+    assert usage.returncode == 2 and "usage: python -m skcae fit" in usage.stderr
+
+
+def test_the_skcae_command_is_declared():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="skcae")
+    assert script.value == "skcae._cli:_entry_point"
+
+
+@pytest.mark.slow
+def test_fit_with_default_parameters(folders, tmp_path, capsys):
+    """The defaults as a shell user meets them: no detector options at all."""
+    model = tmp_path / "default.skcae"
+    assert main(["fit", str(folders / "normal"), "-o", str(model), "-q"]) == 0
+    det = skcae.load(model)
+    defaults = ConvAutoencoderOutlierDetector().get_params()
+    assert det.get_params() | {"callbacks": None} == defaults | {"callbacks": None}
+    assert main(["score", str(model), str(folders / "new"), "-q"]) == 0
+    rows = read_csv(capsys.readouterr().out)
+    labels = np.array([int(r["label"]) for r in rows])
+    assert (labels[20:] == -1).mean() >= 0.8  # the 1s are flagged
+
+
+def test_score_shows_a_progress_bar_on_a_terminal(folders, model, capsys, monkeypatch):
+    monkeypatch.setattr("skcae._console.is_interactive", lambda stream: True)
+    assert main(["score", str(model), str(folders / "new")]) == 0
+    err = capsys.readouterr().err
+    assert "30/30" in err and "img/s" in err

@@ -1,0 +1,184 @@
+"""DaskScorer: lazy, block-wise scoring of Dask arrays, equal to in-memory results."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import skcae._dask_scoring
+from skcae import ConvAutoencoderOutlierDetector, DaskScorer
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+
+METHODS = [
+    "score_samples",
+    "decision_function",
+    "predict",
+    "encode",
+    "anomaly_map",
+    "reconstruct",
+]
+
+
+@pytest.fixture(scope="module")
+def gray(digits):
+    return digits[0].reshape(-1, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def gray_detector(gray):
+    return ConvAutoencoderOutlierDetector(
+        channels=(4,), latent_dim=2, max_epochs=2, device="cpu", random_state=0
+    ).fit(gray[:300])
+
+
+@pytest.fixture
+def applied(monkeypatch):
+    """Count the calls of the block task (and of the local probe)."""
+    count = [0]
+    original = skcae._dask_scoring._apply
+
+    def counted(*args):
+        count[0] += 1
+        return original(*args)
+
+    monkeypatch.setattr(skcae._dask_scoring, "_apply", counted)
+    return lambda: count[0]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_equals_the_in_memory_result(method, gray, gray_detector):
+    X = gray[:700]
+    lazy = getattr(DaskScorer(gray_detector), method)(
+        da.from_array(X, chunks=(256, 8, 8))
+    )
+    expected = getattr(gray_detector, method)(X)
+    assert isinstance(lazy, da.Array)
+    assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
+    assert lazy.chunks[0] == (256, 256, 188)
+    with dask.config.set(scheduler="threads"):
+        np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_colour_images_chunked_along_every_axis(rgb, fitted_rgb):
+    X = da.from_array(rgb, chunks=(7, 2, 3, 2))  # split samples are merged
+    scorer = DaskScorer(fitted_rgb)
+    maps = scorer.anomaly_map(X)
+    assert maps.shape == (40, 3, 6, 5) and maps.chunks[0] == (7,) * 5 + (5,)
+    np.testing.assert_array_equal(maps.compute(), fitted_rgb.anomaly_map(rgb))
+    np.testing.assert_array_equal(
+        scorer.predict(X.astype(np.float32)).compute(),
+        fitted_rgb.predict(rgb.astype(np.float32)),
+    )
+
+
+def test_lazy_until_computed_and_one_estimator_key(gray, gray_detector, applied):
+    scorer = DaskScorer(gray_detector)
+    X = da.from_array(gray, chunks=(300, 8, 8))
+    scores, labels = scorer.score_samples(X), scorer.predict(X)
+    assert applied() == 2  # the two local one-sample probes, nothing else
+    graph = dict(dask.array.core.concatenate([scores, labels]).__dask_graph__())
+    keys = [k for k in graph if "skcae-estimator" in str(k)]
+    assert len(keys) == 1  # one estimator for every block of both arrays
+    scores, labels = dask.compute(scores, labels, scheduler="synchronous")
+    assert applied() == 2 + 2 * 6
+    np.testing.assert_array_equal(scores, gray_detector.score_samples(gray))
+
+
+def test_n_jobs_is_set_on_a_copy(gray_detector):
+    scorer = DaskScorer(gray_detector, n_jobs=2)
+    shipped = scorer._delayed_estimator(dask).compute()
+    assert shipped.n_jobs == 2 and shipped is not gray_detector
+    assert gray_detector.n_jobs is None  # the caller's estimator is untouched
+    kept = DaskScorer(gray_detector, n_jobs=None)._delayed_estimator(dask).compute()
+    assert kept.n_jobs is None
+
+
+def test_pipelines(gray, gray_detector):
+    pipe = make_pipeline(FunctionTransformer(lambda X: X / 16.0), gray_detector)
+    scorer = DaskScorer(pipe, n_jobs=1)
+    shipped = scorer._delayed_estimator(dask).compute()
+    assert shipped[-1].n_jobs == 1 and pipe[-1].n_jobs is None
+    X = da.from_array(gray[:100] * 16.0, chunks=50)
+    np.testing.assert_array_equal(
+        scorer.decision_function(X).compute(), pipe.decision_function(gray[:100] * 16)
+    )
+
+
+def test_arrays_in_memory_go_straight_to_the_estimator(gray, gray_detector):
+    scores = DaskScorer(gray_detector).score_samples(gray[:10])
+    assert isinstance(scores, np.ndarray)
+    np.testing.assert_array_equal(scores, gray_detector.score_samples(gray[:10]))
+
+
+def test_image_files_on_dask(tmp_path, gray, gray_detector):
+    Image = pytest.importorskip("PIL.Image")
+    from skcae.images import ImageFiles
+
+    pixels = gray[:50].astype(np.uint8)
+    for i, image in enumerate(pixels):
+        Image.fromarray(image).save(tmp_path / f"{i:02d}.png")
+    X = da.from_array(ImageFiles(tmp_path), chunks=(20, 8, 8))
+    np.testing.assert_array_equal(
+        DaskScorer(gray_detector).score_samples(X).compute(),
+        gray_detector.score_samples(pixels),
+    )
+
+
+def test_errors(gray, gray_detector, fitted_transformer):
+    scorer = DaskScorer(gray_detector)
+    with pytest.raises(ValueError, match=r"X holds images of shape \(1, 4, 4\)"):
+        scorer.score_samples(da.zeros((10, 4, 4), chunks=5))  # at once, locally
+    with pytest.raises(ValueError, match=r"shape \(10,\); expected samples"):
+        scorer.score_samples(da.zeros(10, chunks=5))
+    X = da.from_array(gray, chunks=100)
+    unknown = X[X[:, 0, 0] >= 0]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        scorer.score_samples(unknown)
+    with pytest.raises(AttributeError, match="no method 'score_samples'"):
+        DaskScorer(fitted_transformer).score_samples(X)
+    with pytest.raises(NotFittedError):
+        DaskScorer(ConvAutoencoderOutlierDetector())
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="non-zero int"):
+            DaskScorer(gray_detector, n_jobs=bad)
+    codes = DaskScorer(fitted_transformer).encode(X.reshape(-1, 64))
+    assert codes.shape == (1797, 2)
+
+
+def test_without_dask(monkeypatch, gray, gray_detector):
+    X = da.from_array(gray, chunks=100)
+    monkeypatch.setitem(__import__("sys").modules, "dask.array", None)
+    with pytest.raises(ImportError, match=r'pip install "skcae\[dask\]"'):
+        DaskScorer(gray_detector).score_samples(X)
+
+
+@pytest.mark.slow
+def test_local_cluster_of_two_processes_equals_in_memory(gray, gray_detector):
+    distributed = pytest.importorskip("dask.distributed")
+    X = np.concatenate([gray] * 3)  # 5391 images, 6 blocks
+    X_dask = da.from_array(X, chunks=(1000, 8, 8))
+    scorer = DaskScorer(gray_detector)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        distributed.get_task_stream() as stream,
+    ):
+        results = dask.compute(
+            *(getattr(scorer, m)(X_dask) for m in METHODS), scheduler=client
+        )
+    for method, result in zip(METHODS, results):
+        np.testing.assert_array_equal(result, getattr(gray_detector, method)(X))
+    keys = [str(t["key"]) for t in stream.data]
+    # the estimator is one task, run once; the other worker fetched its result
+    assert sum("skcae-estimator" in k for k in keys) == 1
+    workers = {t["worker"] for t in stream.data if "apply" in str(t["key"])}
+    assert len(workers) == 2  # both worker processes scored blocks

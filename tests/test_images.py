@@ -1,0 +1,401 @@
+"""skcae.images: image files as a lazy array, a Pipeline loader, labelled folders."""
+
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+
+import skcae._image_files
+from skcae import ConvAutoencoderOutlierDetector
+from skcae.images import ImageFileError, ImageFiles, ImageLoader, load_image_folder
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def write_pngs(folder, images, start=0):
+    """Save uint8 arrays (n, H, W) or (n, H, W, 3) as PNGs; return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(images, start):
+        paths.append(folder / f"{i:04d}.png")
+        Image.fromarray(image).save(paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def pixels(digits):
+    """The digits as uint8 8x8 gray images (0-240)."""
+    X, y = digits
+    return (X.reshape(-1, 8, 8) * 15).astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, pixels):
+    """A folder of 120 gray 0s ("normal") and one of 40 other digits."""
+    images, y = pixels
+    root = tmp_path_factory.mktemp("digits")
+    write_pngs(root / "normal", images[y == 0][:120])
+    write_pngs(root / "abnormal", images[y != 0][:40])
+    return root
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Count the files decoded: ``decodes()`` is the count so far."""
+    count = [0]
+    original = skcae._image_files.decode
+
+    def counted(*args, **kwargs):
+        count[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skcae._image_files, "decode", counted)
+    return lambda: count[0]
+
+
+# -- ImageFiles: what it reads ---------------------------------------------------
+def test_defaults_read_a_folder_as_stored(folders, pixels):
+    images, y = pixels
+    files = ImageFiles(folders / "normal")
+    assert files.shape == (120, 8, 8) and files.dtype == np.uint8
+    assert files.mode == "L" and files.image_size == (8, 8) and len(files) == 120
+    np.testing.assert_array_equal(np.asarray(files), images[y == 0][:120])
+    assert files.paths == sorted(files.paths)
+    assert repr(files) == "ImageFiles(120 files, shape=(120, 8, 8), mode='L')"
+
+
+def test_colour_files_are_channels_first(tmp_path):
+    rgb = np.random.RandomState(0).randint(0, 256, (5, 6, 7, 3)).astype(np.uint8)
+    write_pngs(tmp_path, rgb)
+    files = ImageFiles(tmp_path)
+    assert files.shape == (5, 3, 6, 7) and files.mode == "RGB"
+    np.testing.assert_array_equal(files[:], rgb.transpose(0, 3, 1, 2))
+    gray = ImageFiles(tmp_path, mode="L")
+    expected = np.asarray(Image.fromarray(rgb[2]).convert("L"))
+    np.testing.assert_array_equal(gray[2], expected)
+
+
+def test_size_resizes_height_then_width(tmp_path, pixels):
+    write_pngs(tmp_path, pixels[0][:4])
+    files = ImageFiles(tmp_path, size=(16, 12))
+    assert files.shape == (4, 16, 12) and files.image_size == (16, 12)
+    expected = Image.fromarray(pixels[0][1]).resize((12, 16), Image.BILINEAR)
+    np.testing.assert_array_equal(files[1], np.asarray(expected))
+    assert ImageFiles(tmp_path, size=5, mode="RGB").shape == (4, 3, 5, 5)
+
+
+@pytest.mark.parametrize("ext", ["jpg", "tif", "bmp", "ppm"])
+def test_other_formats(tmp_path, ext):
+    image = np.full((9, 11, 3), 120, np.uint8)
+    for i in range(3):
+        Image.fromarray(image).save(tmp_path / f"{i}.{ext}")
+    files = ImageFiles(tmp_path)
+    assert files.shape == (3, 3, 9, 11)
+    assert np.abs(files[:].astype(int) - 120).max() <= 2  # JPEG is lossy
+
+
+def test_globs_lists_and_nested_folders(tmp_path, pixels):
+    images = pixels[0][:6]
+    write_pngs(tmp_path / "a", images[:3])
+    write_pngs(tmp_path / "b" / "deep", images[3:], start=3)
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "a" / ".hidden.png").write_bytes(b"junk")
+    assert len(ImageFiles(tmp_path)) == 6  # recursive; text and hidden skipped
+    assert len(ImageFiles(str(tmp_path / "**" / "*.png"))) == 6
+    assert len(ImageFiles([tmp_path / "a", tmp_path / "b"])) == 6
+    order = [tmp_path / "b" / "deep" / "0004.png", tmp_path / "a" / "0001.png"]
+    files = ImageFiles(order)  # a list keeps its order
+    np.testing.assert_array_equal(files[:], images[[4, 1]])
+    assert files.paths == [str(p) for p in order]
+    assert len(ImageFiles(np.array([str(p) for p in order]))) == 2
+
+
+def test_indexing_follows_numpy(folders):
+    files = ImageFiles(folders / "normal")
+    everything = np.asarray(files)
+    assert files[3].shape == (8, 8)
+    np.testing.assert_array_equal(files[-1], everything[-1])
+    np.testing.assert_array_equal(files[10:2:-3], everything[10:2:-3])
+    index = np.array([7, 2, 2, 50])  # unsorted, repeated
+    np.testing.assert_array_equal(files[index], everything[index])
+    np.testing.assert_array_equal(files[[1, -2]], everything[[1, -2]])
+    mask = np.arange(120) % 7 == 0
+    np.testing.assert_array_equal(files[mask], everything[mask])
+    # scikit-learn's _safe_indexing and dask index with tuples
+    np.testing.assert_array_equal(files[index, ...], everything[index])
+    np.testing.assert_array_equal(files[0:4, 1:3, :], everything[0:4, 1:3, :])
+    assert files[5:5].shape == (0, 8, 8)
+    assert np.asarray(files, dtype=np.float32).dtype == np.float32
+    with pytest.raises(IndexError, match="out of bounds"):
+        files[120]
+    with pytest.raises(IndexError, match="out of bounds"):
+        files[[0, 200]]
+    with pytest.raises(IndexError, match="boolean index"):
+        files[np.ones(3, bool)]
+    with pytest.raises(IndexError, match="takes an int"):
+        files[np.array([0.5])]
+
+
+def test_nothing_is_decoded_until_indexed(folders, decodes):
+    files = ImageFiles(folders / "normal")
+    assert decodes() == 0  # only the first file's header was read
+    files[10:13]
+    assert decodes() == 3
+
+
+def test_to_npy(tmp_path, folders):
+    files = ImageFiles(folders / "normal")
+    array = files.to_npy(tmp_path / "x.npy", block_rows=50)
+    assert isinstance(array, np.memmap) and array.shape == files.shape
+    np.testing.assert_array_equal(array, np.asarray(files))
+
+
+# -- ImageFiles: errors that name the file ------------------------------------------
+def test_mismatched_sizes_and_modes_name_the_file(tmp_path, pixels):
+    write_pngs(tmp_path, pixels[0][:2])
+    Image.new("L", (9, 8)).save(tmp_path / "0002.png")  # 8 high, 9 wide
+    files = ImageFiles(tmp_path)
+    files[:2]  # the first two are fine
+    with pytest.raises(
+        ImageFileError,
+        match=r"0002.png' is 8x9.*images are 8x8.*"
+        r"0000.png'.*size=\(8, 8\)",
+    ) as info:
+        files[:]
+    assert info.value.path.endswith("0002.png")
+    np.testing.assert_array_equal(ImageFiles(tmp_path, size=8)[2], np.zeros((8, 8)))
+    Image.new("RGB", (8, 8)).save(tmp_path / "0002.png")
+    with pytest.raises(
+        ValueError,
+        match=r"0002.png' is colour \(mode 'RGB'\), but "
+        r"the images are gray .*mode='L'",
+    ):
+        ImageFiles(tmp_path)[:]
+    assert ImageFiles(tmp_path, mode="L")[:].shape == (3, 8, 8)
+
+
+def test_unreadable_files_name_the_file(tmp_path, pixels):
+    write_pngs(tmp_path, pixels[0][:2])
+    (tmp_path / "0001.png").write_bytes(b"not a png at all")
+    with pytest.raises(ImageFileError, match=r"Cannot read image file .*0001.png'"):
+        ImageFiles(tmp_path)[:]
+    (tmp_path / "0000.png").write_bytes(b"")
+    with pytest.raises(ImageFileError, match=r"Cannot read image file .*0000.png'"):
+        ImageFiles(tmp_path)  # the first file's header is read at once
+    good = write_pngs(tmp_path / "ok", pixels[0][:2])
+    files = ImageFiles(good)
+    good[1].unlink()
+    with pytest.raises(ImageFileError, match="does not exist"):
+        files[1]
+
+
+def test_images_it_would_read_wrongly_are_refused(tmp_path):
+    Image.fromarray(np.full((4, 4), 1000, np.uint16)).save(tmp_path / "a.png")
+    with pytest.raises(ImageFileError, match=r"mode 'I;16'.*16-bit"):
+        ImageFiles(tmp_path)
+    with pytest.raises(ImageFileError, match=r"16-bit"):
+        ImageFiles(tmp_path, mode="L")[0]  # never clipped to 255
+    frames = [Image.new("L", (4, 4), c) for c in (0, 100)]
+    frames[0].save(tmp_path / "b.tif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageFileError, match=r"b.tif' holds 2 frames"):
+        ImageFiles(tmp_path / "b.tif", mode="L")[0]
+
+
+@pytest.mark.parametrize(
+    "paths, match",
+    [
+        ("no/such/folder", "No such file or folder"),
+        ("no/such/*.png", "matches no files"),
+        ([], "Got no paths"),
+        ([1, 2], r"Got 1 \(a int\) among the paths"),
+        (np.zeros((2, 2)), r"array of shape \(2, 2\)"),
+        (3.5, "Got paths of type float"),
+    ],
+)
+def test_bad_paths(paths, match):
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        ImageFiles(paths)
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "readme.txt").write_text("no images")
+    with pytest.raises(FileNotFoundError, match="Found no image files"):
+        ImageFiles(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"size": 0}, "size=0"),
+        ({"size": (3, 4, 5)}, "height, width"),
+        ({"mode": "RGBA"}, "mode='RGBA'"),
+    ],
+)
+def test_bad_parameters(folders, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ImageFiles(folders / "normal", **kwargs)
+    with pytest.raises(ValueError, match=match):
+        ImageLoader(**kwargs).fit(folders / "normal")
+
+
+def test_without_pillow(monkeypatch, folders):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(ImportError, match=r'pip install "skcae\[images\]"'):
+        ImageFiles(folders / "normal")
+
+
+# -- with the estimators ---------------------------------------------------------------
+def test_fit_and_score_stream_the_files_like_an_array(folders, tiny, decodes):
+    files = ImageFiles(folders / "normal")
+    array = np.asarray(files)
+    before = decodes()
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(files)
+    assert decodes() - before >= 120  # read from the files, not a copy
+    reference = ConvAutoencoderOutlierDetector(**tiny).fit(array)
+    test = ImageFiles(folders / "abnormal")
+    np.testing.assert_array_equal(
+        det.score_samples(test), reference.score_samples(np.asarray(test))
+    )
+    assert det.input_shape_ == (8, 8) and det.image_shape_ == (1, 8, 8)
+
+
+def test_colour_files_need_no_data_format(tmp_path, tiny):
+    rgb = np.random.RandomState(0).randint(0, 256, (30, 6, 6, 3)).astype(np.uint8)
+    write_pngs(tmp_path, rgb)
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(ImageFiles(tmp_path))
+    assert det.image_shape_ == (3, 6, 6)
+    maps = det.anomaly_map(ImageFiles(tmp_path))
+    assert maps.shape == (30, 3, 6, 6)
+
+
+def test_pipeline_and_grid_search_split_paths(folders, tiny, decodes):
+    data = load_image_folder(folders / "normal", folders / "abnormal")
+    pipe = make_pipeline(ImageLoader(), ConvAutoencoderOutlierDetector(**tiny))
+    grid = GridSearchCV(
+        pipe,
+        {"convautoencoderoutlierdetector__latent_dim": [2, 3]},
+        scoring="roc_auc",
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+    ).fit(data.paths, data.target)
+    assert grid.best_score_ > 0.5
+    auc = roc_auc_score(data.target, grid.best_estimator_.score_samples(data.paths))
+    assert auc > 0.5
+    # the lazy array itself also goes through GridSearchCV's indexing
+    grid = GridSearchCV(
+        ConvAutoencoderOutlierDetector(**tiny),
+        {"latent_dim": [2]},
+        scoring="roc_auc",
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+    ).fit(data.images, data.target)
+    assert grid.best_score_ > 0.5
+
+
+def test_pipeline_takes_a_folder(folders, tiny):
+    pipe = make_pipeline(ImageLoader(), ConvAutoencoderOutlierDetector(**tiny))
+    labels = pipe.fit(folders / "normal").predict(str(folders / "abnormal"))
+    assert labels.shape == (40,) and set(labels) <= {-1, 1}
+
+
+def test_load_image_folder(folders):
+    data = load_image_folder(folders / "normal", folders / "abnormal")
+    assert data.images.shape == (160, 8, 8)
+    assert data.target.dtype == np.int64
+    assert data.target.tolist() == [1] * 120 + [-1] * 40
+    assert list(data.paths) == data.images.paths
+    assert data.paths[0].endswith("0000.png") and "abnormal" in data.paths[-1]
+    only_normal = load_image_folder(folders / "normal", size=4, mode="RGB")
+    assert only_normal.images.shape == (120, 3, 4, 4)
+    assert set(only_normal.target) == {1}
+
+
+def test_loader_is_a_stateless_estimator(folders):
+    loader = ImageLoader(size=(4, 4))
+    assert clone(loader).get_params() == {"size": (4, 4), "mode": None}
+    assert loader.transform(folders / "normal").shape == (120, 4, 4)  # no fit
+    assert loader.fit(folders / "normal") is loader
+    assert not [k for k in vars(loader) if k.endswith("_")]  # nothing learnt
+    with pytest.raises(ValueError, match="among the X"):
+        loader.fit([np.zeros(3)])
+
+
+# -- paths and PIL images given straight to the estimators -----------------------------
+@pytest.mark.parametrize(
+    "make_X",
+    [
+        lambda root: str(root / "normal"),
+        lambda root: root / "normal",
+        lambda root: [str(p) for p in sorted((root / "normal").iterdir())],
+        lambda root: np.array(sorted(str(p) for p in (root / "normal").iterdir())),
+    ],
+    ids=["str", "Path", "list", "array"],
+)
+def test_paths_given_to_fit_name_the_loader(folders, make_X, fitted):
+    X = make_X(folders)
+    with pytest.raises(ValueError, match=r"skcae.images.ImageFiles\(paths\)"):
+        ConvAutoencoderOutlierDetector().fit(X)
+    with pytest.raises(ValueError, match="ImageLoader"):
+        fitted.score_samples(X)
+
+
+def test_a_list_of_pil_images_is_accepted(pixels, tiny):
+    images = pixels[0][:60]
+    pil = [Image.fromarray(image) for image in images]
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(pil)
+    reference = ConvAutoencoderOutlierDetector(**tiny).fit(images)
+    np.testing.assert_array_equal(
+        det.score_samples(pil), reference.score_samples(images)
+    )
+    rgb = [image.convert("RGB") for image in pil]  # (n, H, W, 3) as numpy reads them
+    with pytest.raises(ValueError, match="channels_last"):
+        ConvAutoencoderOutlierDetector(**tiny).fit(rgb)
+    det = ConvAutoencoderOutlierDetector(data_format="channels_last", **tiny).fit(rgb)
+    assert det.image_shape_ == (3, 8, 8)
+
+
+def test_pil_images_numpy_would_read_wrongly_are_refused(pixels, fitted):
+    pil = [Image.fromarray(image) for image in pixels[0][:10]]
+    with pytest.raises(ValueError, match=r"palette .*convert\('RGB'\)"):
+        fitted.score_samples(pil[:5] + [pil[5].convert("P")])
+    with pytest.raises(ValueError, match=r"image 3 is 'L' 4x4.*size=\(height, width\)"):
+        fitted.score_samples(pil[:3] + [pil[3].resize((4, 4))])
+    with pytest.raises(ValueError, match=r"Got one PIL image .*\[image\]"):
+        fitted.score_samples(pil[0])
+
+
+# -- shape errors that speak of images -------------------------------------------------
+def test_one_image_without_batch_axis_says_how_to_add_it(pixels, tiny):
+    images = pixels[0][:40]
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(images)
+    with pytest.raises(ValueError, match=r"shape \(8, 8\): one sample.*X\[None\]"):
+        det.score_samples(images[0])
+    assert det.score_samples(images[0][None]).shape == (1,)
+    rgb = np.random.RandomState(0).rand(20, 3, 6, 6)
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(rgb)
+    with pytest.raises(ValueError, match=r"X\[i:i \+ 1\] rather than X\[i\]"):
+        det.predict(rgb[0])
+    one_channel = ConvAutoencoderOutlierDetector(**tiny).fit(rgb[:, :1])
+    # (1, 6, 6) is also one gray 6x6 image: scored, not refused
+    assert one_channel.score_samples(rgb[0, :1]).shape == (1,)
+
+
+def test_other_image_sizes_name_the_fitted_size(pixels, tiny):
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(pixels[0][:40])
+    big = np.zeros((3, 10, 10))
+    with pytest.raises(
+        ValueError,
+        match=r"X has 100 features, but ConvAutoencoderOutlierDetector is expecting "
+        r"64 features as input; X holds images of shape \(1, 10, 10\) \(10x10 "
+        r"pixels, 1 channel\), but this estimator was fitted on images of shape "
+        r"\(1, 8, 8\) \(C, H, W: 8x8 pixels, 1 channel\); resize them to 8x8",
+    ):
+        det.score_samples(big)
+    with pytest.raises(
+        ValueError,
+        match=r"expecting 64 features as input \(images "
+        r"of shape \(1, 8, 8\) \(C, H, W\), flattened\)",
+    ):
+        det.score_samples(big.reshape(3, -1))
