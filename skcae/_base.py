@@ -45,6 +45,7 @@ from ._training import (
     OPTIMIZERS,
     TrainingSpec,
     auto_batch_size,
+    auto_max_epochs,
     resolve_device,
     train_network,
 )
@@ -76,12 +77,16 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "batch_size": [
             Interval(Integral, 1, None, closed="left"),
             StrOptions({"auto"}),
         ],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"onecycle", "constant"})],
         "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["step", "zero_grad"])],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
@@ -184,9 +189,13 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
     def _training_spec(self, n_train, seed, device, validation_fraction, kwargs):
         """The :class:`TrainingSpec` of this estimator's parameters, with the
         network's keyword arguments ``kwargs``."""
+        n_steps = n_train - int(round(n_train * (validation_fraction or 0)))
         batch_size = self.batch_size
         if batch_size == "auto":
-            batch_size = auto_batch_size(n_train)
+            batch_size = auto_batch_size(n_steps)
+        max_epochs = self.max_epochs
+        if max_epochs == "auto":
+            max_epochs = auto_max_epochs(n_steps, batch_size)
         callbacks = tuple(copy.deepcopy(list(self.callbacks or [])))
         return TrainingSpec(
             module_class=self._module_class,
@@ -194,8 +203,9 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             optimizer=self.optimizer,
             lr=float(self.lr),
             weight_decay=float(self.weight_decay),
-            max_epochs=int(self.max_epochs),
+            max_epochs=int(max_epochs),
             batch_size=int(batch_size),
+            lr_schedule=self.lr_schedule,
             validation_fraction=validation_fraction,
             n_iter_no_change=self.n_iter_no_change,
             device=device,

@@ -208,7 +208,7 @@ def _fit_parser(commands, prog):
             dest=name,
             type=kind,
             metavar=metavar,
-            help=f"{text} (default: {defaults[name]})".replace("(8, 16)", "8,16"),
+            help=f"{text} (default: {defaults[name]})".replace("(8, 8)", "8,8"),
         )
     _running(p, "auto: a GPU when there is one")
     p.set_defaults(command="fit", subparser=p)

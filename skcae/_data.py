@@ -10,6 +10,9 @@ data at scale ``1e19``; standardised values are of order one whatever the
 units, so the network, its loss and the learning rate never see the units.
 """
 
+import math
+import warnings
+
 import numpy as np
 
 # Rows per block when statistics are computed (and per scoring chunk).
@@ -18,6 +21,13 @@ BLOCK_ROWS = 256
 # magnitude is constant (up to float64 rounding): it is centred, and scaled
 # like the other columns (see scale_of).
 _RELATIVE_CONSTANT = 1e-12
+
+
+# robust_bounds: the quantiles come from this many rows (evenly spaced), and
+# reach this many inter-quantile widths beyond them.
+_QUANTILE_ROWS = 2000
+_QUANTILE_VALUES = 1_000_000  # per channel of images
+_BOUND_WIDTHS = 10.0
 
 
 def _block_rows(sample_shape):
@@ -77,28 +87,99 @@ class Moments:
 
 def fit_statistics(rows):
     """Per-channel (or per-feature) mean, scale, minimum and maximum of
-    ``rows`` ((n, C, H, W) or (n, F)), read block by block.
+    ``rows`` ((n, C, H, W) or (n, F)), read block by block, robust to a few
+    extreme values.
 
-    Each channel is first divided by a power of two near the largest
-    magnitude of the first block, so squares neither overflow (data at
-    1e200) nor underflow (1e-200). The scale is :func:`scale_of` the
-    standard deviation.
+    Values beyond :func:`robust_bounds` (corrupt pixels, a sensor glitch)
+    are clipped to them before the moments are taken, so that one value of
+    1e6 among pixels in [0, 1] neither sets the centre and scale nor the
+    range (training clips to that range too); a :class:`UserWarning` names
+    how many there were and the first one. Each channel is first divided by
+    a power of two near the largest magnitude of the bounds, so squares
+    neither overflow (data at 1e200) nor underflow (1e-200). The scale is
+    :func:`scale_of` the standard deviation.
     """
     axes = _reduce_axes(len(rows.shape))
     step = _block_rows(rows.shape[1:])
-    moments, low, high, norm = Moments(), None, None, None
+    lower, upper, magnitude = robust_bounds(rows)
+    magnitude[~(magnitude > 0)] = 1.0
+    norm = np.exp2(np.round(np.log2(magnitude)))
+    moments, low, high = Moments(), None, None
+    clipped, first = 0, None
+    shaped = (
+        (lambda v: v.reshape(1, -1, 1, 1)) if len(rows.shape) == 4 else np.atleast_2d
+    )
     for start in range(0, len(rows), step):
         block = np.asarray(rows[start : start + step], dtype=np.float64)
-        b_low, b_high = block.min(axis=axes), block.max(axis=axes)
-        if norm is None:
-            magnitude = np.maximum(np.abs(b_low), np.abs(b_high))
-            magnitude[magnitude == 0] = 1.0
-            norm = np.exp2(np.round(np.log2(magnitude)))
+        outside = (block < shaped(lower)) | (block > shaped(upper))
+        if outside.any():
+            if first is None:
+                where = np.unravel_index(int(np.argmax(outside)), block.shape)
+                first = (start + int(where[0]), where[1:], float(block[where]))
+            clipped += int(outside.sum())
+            block = np.clip(block, shaped(lower), shaped(upper))
         moments.update(block / np.expand_dims(norm, axes), axes)
+        b_low, b_high = block.min(axis=axes), block.max(axis=axes)
         low = b_low if low is None else np.minimum(low, b_low)
         high = b_high if high is None else np.maximum(high, b_high)
+    if clipped:
+        sample, position, value = first
+        warnings.warn(
+            f"X holds {clipped} value(s) far outside the range of the other "
+            f"values of their channel or feature, e.g. {value:.6g} in sample "
+            f"{sample} at position {tuple(int(p) for p in position)}; they "
+            "were clipped to that range for the standardisation and the "
+            "training, so they cannot dominate them (scoring does not clip: "
+            "such a sample still scores as an outlier). Expected values of "
+            "one scale; check X for corrupt values.",
+            UserWarning,
+            stacklevel=4,
+        )
     mean, std = moments.mean * norm, moments.std() * norm
     return mean, scale_of(std, mean), low, high
+
+
+def robust_bounds(rows):
+    """Per-channel (or per-feature) range of plausible values.
+
+    Of up to ``_QUANTILE_ROWS`` rows (evenly spaced; of images, about
+    ``_QUANTILE_VALUES`` values a channel), the ``k``-th smallest and
+    largest values ``lo``, ``hi`` of each column, ``k`` one more than a
+    thousandth of them (at least the second: one corrupt value has no
+    say), widened by ten times ``hi - lo`` on each side: values no
+    measurement gives, not merely large ones.
+
+    No value of a clean sample from a bounded or Gaussian-like distribution
+    lies outside (about 50 standard deviations for a Gaussian; [-10, 11]
+    for pixels in [0, 1]); a column whose ``lo`` and ``hi`` agree (mostly
+    constant) is not bounded, so rare non-constant values of it are kept.
+    Also returns each column's largest finite magnitude: of its bounds, or
+    of the values read when it is not bounded.
+    """
+    n = len(rows)
+    per_row = int(np.prod(rows.shape[2:])) if len(rows.shape) == 4 else 1
+    n_read = min(n, _QUANTILE_ROWS, max(100, _QUANTILE_VALUES // per_row))
+    positions = np.unique(np.linspace(0, n - 1, n_read).astype(int))
+    step = _block_rows(rows.shape[1:])  # out-of-core rows: a block at a time
+    sample = np.concatenate(
+        [
+            read_block(rows, positions[i : i + step])
+            for i in range(0, len(positions), step)
+        ]
+    )
+    if sample.ndim == 4:
+        sample = sample.transpose(1, 0, 2, 3).reshape(sample.shape[1], -1).T
+    m = len(sample)
+    k = min(1 + math.ceil(m / 1000), m)  # the k-th smallest and largest
+    ordered = np.partition(sample, [k - 1, m - k], axis=0)
+    lo, hi = ordered[k - 1], ordered[m - k]
+    width = hi - lo
+    lower, upper = lo - _BOUND_WIDTHS * width, hi + _BOUND_WIDTHS * width
+    magnitude = np.maximum(np.abs(lower), np.abs(upper))
+    free = ~(width > 0)
+    lower[free], upper[free] = -np.inf, np.inf
+    magnitude[free] = np.abs(sample[:, free]).max(axis=0)
+    return lower, upper, magnitude
 
 
 def read_block(rows, index):

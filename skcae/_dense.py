@@ -5,14 +5,17 @@ from ._base import register
 from ._checks import positive_ints
 from ._network import DenseAutoencoderModule
 from ._outlier import BaseOutlierDetector
+from ._sklearn_compat import StrOptions
 
 
 @register
 @docs.Substitution(
-    training=docs.TRAINING % {"max_epochs": 50},
+    training=docs.TRAINING % docs.DENSE_TRAINING,
     outlier=docs.OUTLIER
     % {
+        "score_types": '"hybrid", "reconstruction", "latent"',
         "default_score": '"hybrid"',
+        "density_score": "",
         "hybrid_terms": "the mean squared error and the latent kNN distance",
     },
     running=docs.RUNNING,
@@ -80,6 +83,7 @@ default="relu"
     _parameter_constraints: dict = {
         **BaseOutlierDetector._parameter_constraints,
         "hidden_layer_sizes": [tuple, list],
+        "score_type": [StrOptions({"hybrid", "reconstruction", "latent"})],
     }
 
     _module_class = DenseAutoencoderModule
@@ -99,6 +103,7 @@ default="relu"
         max_epochs=50,
         batch_size="auto",
         lr=1e-3,
+        lr_schedule="constant",
         optimizer="adam",
         weight_decay=0.0,
         validation_fraction=None,
@@ -124,6 +129,7 @@ default="relu"
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction

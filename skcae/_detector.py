@@ -12,12 +12,19 @@ from ._sklearn_compat import Interval
 @register
 @docs.Substitution(
     image_input=docs.IMAGE_INPUT,
-    training=docs.TRAINING % {"max_epochs": 20},
+    training=docs.TRAINING % docs.CONV_TRAINING,
     outlier=docs.OUTLIER
     % {
+        "score_types": '"hybrid", "reconstruction", "latent", "density"',
         "default_score": '"hybrid"',
-        "hybrid_terms": "the mean squared error, the error box-blurred 3x3 and "
-        "averaged over its 10% largest pixels, the latent kNN distance, "
+        "density_score": """ "density": the local density of its
+    features (the first encoder block's maps, average-pooled and projected
+    on their principal components, beside the image's per-channel mean
+    and standard deviation): its mean distance to the 20 nearest training
+    samples over theirs to their own 50 nearest, a local outlier factor
+    in the network's feature space.""",
+        "hybrid_terms": "the mean squared error, the error box-blurred 3x3 "
+        "and averaged over its 10% largest pixels, the density (weight 2) "
         "and the kNN distance of the image's per-channel mean and standard "
         "deviation (brightness, colour, contrast)",
     },
@@ -32,9 +39,10 @@ class ConvAutoencoderOutlierDetector(BaseOutlierDetector, BaseConvAutoencoder):
 
     A small convolutional autoencoder is trained to reconstruct the training
     images. A new image is an outlier when the network reconstructs it
-    badly, when its code lies far from the training codes, or when its
+    badly, when its features lie where the training images' are sparse
+    (another kind of image among several kinds of normal), or when its
     brightness, colour or contrast is unlike the training images' (the
-    default ``score_type="hybrid"`` combines the three; ``score_type="reconstruction"``
+    default ``score_type="hybrid"`` combines them; ``score_type="reconstruction"``
     is the classic reconstruction error alone). The detector follows the
     contract of :class:`~sklearn.ensemble.IsolationForest`: higher
     :meth:`score_samples` means more normal, :meth:`decision_function` is
@@ -110,13 +118,14 @@ default="relu"
         *,
         image_shape=None,
         data_format=None,
-        channels=(8, 16),
+        channels=(8, 8),
         kernel_size=3,
         latent_dim=16,
         activation="relu",
-        max_epochs=20,
+        max_epochs="auto",
         batch_size="auto",
-        lr=1e-3,
+        lr=3e-3,
+        lr_schedule="onecycle",
         optimizer="adam",
         weight_decay=0.0,
         validation_fraction=None,
@@ -147,6 +156,7 @@ default="relu"
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction

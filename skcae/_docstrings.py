@@ -51,7 +51,7 @@ data_format : {"channels_first", "channels_last"}, default=None
     this parameter, arrays that look channels-last (a last axis of 1 to 4
     next to larger ones, e.g. ``(n, 32, 32, 3)``), so they are never
     misread silently.
-channels : tuple of int, default=(8, 16)
+channels : tuple of int, default=(8, 8)
     Output channels of each encoder block (convolution, activation, 2x2
     max pooling); the decoder mirrors them with nearest-neighbour
     upsampling and convolutions. At most one block more than the image
@@ -59,15 +59,28 @@ channels : tuple of int, default=(8, 16)
 kernel_size : int, default=3
     Odd side of the square convolution kernels."""
 
+#: The training defaults of the convolutional and the dense estimators.
+CONV_TRAINING = {"max_epochs": '"auto"', "lr": "3e-3", "lr_schedule": '"onecycle"'}
+DENSE_TRAINING = {"max_epochs": "50", "lr": "1e-3", "lr_schedule": '"constant"'}
+
 TRAINING = """\
-max_epochs : int, default=%(max_epochs)s
-    Number of passes over the training data.
+max_epochs : int or "auto", default=%(max_epochs)s
+    Number of passes over the training data. "auto" trains for at least
+    6 epochs and 240 optimiser steps, at most 40 epochs: 6 epochs for
+    thousands of images, more for small sets (13 for one digit of
+    scikit-learn's 8x8 digits).
 batch_size : int or "auto", default="auto"
     Samples per training step. "auto" takes ``n_samples // 32`` clipped
-    to [8, 64]: about 32 steps per epoch, so small training sets are not
+    to [8, 128]: about 32 steps per epoch, so small training sets are not
     left with a couple of steps per epoch.
-lr : float, default=1e-3
-    Learning rate.
+lr : float, default=%(lr)s
+    Learning rate (the peak rate of the one-cycle schedule).
+lr_schedule : {"onecycle", "constant"}, default=%(lr_schedule)s
+    "onecycle" warms the rate up from ``lr / 25`` to ``lr`` over the
+    first quarter of the steps, then anneals it (cosine) to almost zero,
+    cycling Adam's beta1 (SGD's momentum) the other way
+    (:class:`torch.optim.lr_scheduler.OneCycleLR`): as accurate in 6
+    epochs as a constant rate in 20. "constant" keeps ``lr``.
 optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
     Optimiser; "sgd" uses momentum 0.9.
@@ -161,43 +174,52 @@ input_shape_ : tuple of int
     :func:`~skcae.to_onnx` gives its graph's input."""
 
 OUTLIER = """\
-score_type : {"hybrid", "reconstruction", "latent"}, default=%(default_score)s
+score_type : {%(score_types)s}, default=%(default_score)s
     What makes a sample an outlier. "reconstruction": its mean squared
     reconstruction error (the classic autoencoder score, in the squared
     units of X). "latent": the mean distance of its code to its
-    ``n_neighbors`` nearest training codes (PCA-whitened). "hybrid":
-    %(hybrid_terms)s, each made scale-free by its distribution on the
-    training data (``t = (log cost - median) / robust spread``, the kNN
-    terms leaving each training sample out of its own neighbours) and
-    combined as ``sqrt(mean(max(t, 0) ** 2))``: 0 for a sample typical
-    in every respect, large when any term is. It finds outliers that
-    reconstruct well but are rare (a latent or colour shift) as well as
-    the reverse; see the user guide's benchmarks.
+    ``n_neighbors`` nearest training codes (PCA-whitened).%(density_score)s
+    "hybrid": %(hybrid_terms)s. Each term is made scale-free by its
+    distribution on the training data (``t = (log cost - median) /
+    robust spread``, the kNN terms leaving each training sample out of
+    its own neighbours), turned into the evidence ``-log P(N(0, 1) > t)``
+    and averaged with weights (Fisher's method of combining tests): a
+    term far in its tail dominates, and terms a little high together add
+    up. It finds outliers that reconstruct well but are rare (another
+    kind of image among several kinds of normal, a colour shift) as well
+    as the reverse; see the user guide's benchmarks.
 n_neighbors : int, default=5
-    Neighbours of the kNN terms of ``score_type="latent"`` and ``"hybrid"``
-    (clipped to the number of training samples minus one).
+    Neighbours of the kNN terms of ``score_type="latent"`` and of the
+    image-statistics term of ``"hybrid"`` (clipped to the number of
+    training samples minus one).
 contamination : "auto" or float in (0, 0.5], default="auto"
-    "auto" aims at flagging 1%% of *new* normal data: ``offset_`` is the
-    1%% quantile of the scores of calibration samples, scored by a
+    The share of outliers expected among the training samples. A float
+    keeps :class:`~sklearn.ensemble.IsolationForest`'s meaning: the
+    ``2 * contamination`` most outlying training samples (at most half)
+    are left out of the score's references and calibration (in two
+    rounds, each ranking every sample by the references the last one
+    kept), so that outliers in X do not vouch for outliers to come, and
+    ``offset_`` is that quantile of ``score_samples(X)`` on X, so that
+    fraction of X is flagged (and more of new normal data, which score
+    lower than the data the network trained on). "auto" leaves out the
+    most outlying 5%% (one round), robust to a few percent of outliers
+    in X, and aims at flagging 1%% of *new* normal data: ``offset_`` is
+    the 1%% quantile of the scores of calibration samples, scored by a
     network that did not train on them (see ``calibration``). The rate
-    holds on average for data like the training
-    data; with tens of images it can only be resolved to about
-    ``1 / n_samples`` (the threshold is then conservative), and data
-    that drift from the training data are flagged more. A float keeps
-    :class:`~sklearn.ensemble.IsolationForest`'s meaning, the expected
-    fraction of outliers in the training data: ``offset_`` is that
-    quantile of ``score_samples(X)`` on X, so exactly that fraction of X
-    is flagged, and more of new normal data (which score lower than the
-    data the network trained on). Ignored when ``threshold`` is set. To
-    target a false-positive rate on other held-out normal data, call
-    :meth:`set_threshold_from` after fit.
+    holds on average for clean data like the training data; with tens
+    of images it can only be resolved to about ``1 / n_samples`` (the
+    threshold is then conservative), data that drift from the training
+    data are flagged more, and outliers among the calibration samples
+    make it flag less. The threshold is ignored when ``threshold`` is
+    set. To target a false-positive rate on other held-out normal data,
+    call :meth:`set_threshold_from` after fit.
 threshold : float, default=None
     Absolute cutoff on the outlier cost ``-score_samples``: samples whose
     cost exceeds it are outliers (``offset_ = -threshold``). When set, it
-    takes precedence over ``contamination``. ``score_type``, ``n_neighbors``,
-    ``contamination`` and ``threshold`` change scoring only: a grid over
-    them with ``memory`` set does not retrain, and changing them after fit
-    has no effect until the next fit.
+    takes precedence over ``contamination``'s threshold. ``score_type``,
+    ``n_neighbors``, ``contamination`` and ``threshold`` change scoring
+    only: a grid over them with ``memory`` set does not retrain, and
+    changing them after fit has no effect until the next fit.
 calibration : {"auto", "holdout", "cross_fit"}, default="auto"
     Where the calibration samples of ``contamination="auto"`` (and
     ``validation_scores_``) come from. "holdout": one network, trained

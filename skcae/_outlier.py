@@ -15,6 +15,7 @@ from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from scipy.stats import t as student_t
 from sklearn.base import OutlierMixin
 
@@ -26,11 +27,16 @@ from ._sklearn_compat import Interval, StrOptions, fit_context, validate_params
 from ._threads import torch_threads
 from ._tuning import (
     AUTO_CONTAMINATION,
+    AUTO_TRIM,
+    AUTO_TRIM_ROUNDS,
     CROSS_FIT_FOLDS,
     HOLDOUT_FRACTION,
     HOLDOUT_MIN_ROWS,
     HOLDOUT_MIN_SAMPLES,
     MAX_REFERENCES,
+    MAX_TRIM,
+    TRIM_FACTOR,
+    TRIM_ROUNDS,
 )
 
 #: The terms of each ``score_type`` (the convolutional detector's);
@@ -38,7 +44,8 @@ from ._tuning import (
 SCORE_TERMS = {
     "reconstruction": ("mse",),
     "latent": ("latent",),
-    "hybrid": ("mse", "pooled", "latent", "stats"),
+    "density": ("density",),
+    "hybrid": ("mse", "pooled", "density", "stats"),
 }
 _SCORES = "The scores of {n} sample(s) of "
 
@@ -235,20 +242,57 @@ or (n_samples, C, H, W)
 
         Its kNN references are those rows (at most MAX_REFERENCES of them,
         drawn with ``seed``), and each term is calibrated on them, each row
-        left out of its own neighbours.
+        left out of its own neighbours. The most outlying share of them
+        (:meth:`_trimming`) is then dropped from the references and the
+        calibration, in ``TRIM_ROUNDS`` rounds: outliers in the training
+        set should not vouch for outliers to come.
         """
         if len(positions) > MAX_REFERENCES:
             rng = np.random.RandomState(seed)
             positions = np.sort(rng.choice(positions, MAX_REFERENCES, replace=False))
         references = rows if len(positions) == len(rows) else take_rows(rows, positions)
         state = {**fitted, "scorer_": scorer}
-        values = self._run(state, references, lambda m, x: m.reference_features(x))
-        scorer.fit_terms(values)
-        raw = self._run(
-            state, references, lambda m, x: m.raw_terms(x, leave_one_out=True)
-        )
-        scorer.calibrate(raw)
+        values = self._run(state, references, lambda m, x: m.fit_features(x))
+        knn = [name for name in values if scorer.fits_on_references(name)]
+        share, rounds = self._trimming()
+        keep = np.arange(len(positions))
+        for round_ in range(rounds + 1):
+            loo = scorer.fit_terms({name: values[name][keep] for name in knn})
+            raw = {
+                name: loo[name] if name in loo else values[name][keep]
+                for name in values
+            }
+            scorer.calibrate(raw)
+            if round_ < rounds:
+                keep = self._kept(scorer, values, knn, keep, raw, share)
         return scorer
+
+    def _trimming(self):
+        """The share of training samples dropped from the references, and in
+        how many rounds (see ``contamination``)."""
+        if self.contamination == "auto":
+            return AUTO_TRIM, AUTO_TRIM_ROUNDS
+        return min(TRIM_FACTOR * float(self.contamination), MAX_TRIM), TRIM_ROUNDS
+
+    @staticmethod
+    def _kept(scorer, values, knn, keep, raw, share):
+        """The references kept after dropping the most outlying ``share`` of
+        all candidates, each scored without itself (those in ``keep``) or
+        against the references (the others)."""
+        n = len(next(iter(values.values())))
+        dropped = np.setdiff1d(np.arange(n), keep)
+        new = scorer.term_costs({name: values[name][dropped] for name in knn})
+        everyone = {}
+        for name in values:
+            if name in new:
+                cost = np.empty(n)
+                cost[keep], cost[dropped] = raw[name], new[name]
+            else:
+                cost = np.asarray(values[name], dtype=np.float64)
+            everyone[name] = torch.from_numpy(cost)
+        cost = scorer.trim_cost(everyone).numpy()
+        n_keep = max(n - int(share * n), min(n, 2))
+        return np.sort(np.argsort(cost, kind="stable")[:n_keep])
 
     def _costs(self, scorer, fitted, rows, tracker=None):
         """The outlier cost of each row by ``scorer`` (an ndarray)."""

@@ -1,9 +1,9 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 3): one zip archive holding exactly two members,
+File format (version 4): one zip archive holding exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 3, "class": <class name>,
+    ``{"format": "skcae", "format_version": 4, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
     "net_history": <the skorch history, or null>, "versions": {...}}``.
     Values that JSON has no type for are tagged one-key objects:
@@ -51,7 +51,7 @@ from ._sklearn_compat import has_output_config
 from ._training import resolve_device
 
 FORMAT = "skcae"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.safetensors"
 #: Largest ``config.json`` (uncompressed bytes) that :func:`load` reads.

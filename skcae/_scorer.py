@@ -12,6 +12,7 @@ Scoring, ONNX export, persistence and the plots all read this module.
 (arrays, memmaps, lazy datasets), block by block.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,15 +20,42 @@ import torch
 from torch import nn
 
 from ._data import BLOCK_ROWS
+from ._knn_terms import TERMS
 from ._network import autocast
-from ._terms import TERMS
-from ._tuning import Z_LIMIT
+from ._tuning import TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
 
 # Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
 # kernels give bit-identical per-sample results for equal batch sizes, but
 # not for tiny batches, so this keeps scores independent of how the caller
 # batches the data.
 PAD_MULTIPLE = 64
+
+
+# Numerical Recipes' erfc (fractional error below 1.2e-7 everywhere) as
+# coefficients of its exponent's polynomial in 1 / (1 + z / 2): a log upper
+# tail that never underflows, from exp and log only, so the ONNX graph
+# (onnxruntime has no float64 Erf) computes the same.
+_ERFC = (
+    -1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+    0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
+)  # fmt: skip
+
+
+def neg_log_sf(t):
+    """``-log(P(N(0, 1) > t))`` of a float64 tensor, finite for every finite t.
+
+    About ``t ** 2 / 2`` far in the upper tail, near zero for negative t;
+    the tail probability's relative error is below 1.2e-7.
+    """
+    z = t.abs().clamp_max(1e150) / math.sqrt(2.0)  # z * z stays finite
+    u = 1.0 / (1.0 + 0.5 * z)
+    poly = torch.zeros_like(u)
+    for c in reversed(_ERFC):
+        poly = poly * u + c
+    log_erfc = torch.log(u) - z * z + poly  # log(erfc(|t| / sqrt(2)))
+    upper = math.log(2.0) - log_erfc  # -log(erfc / 2), for t >= 0
+    lower = -torch.log(1.0 - 0.5 * torch.exp(log_erfc))  # for t < 0
+    return torch.where(t >= 0, upper, lower)
 
 
 def _shaped(values, ndim):
@@ -83,6 +111,12 @@ class Standardization(nn.Module):
         """Standardise data (a float64 tensor) into float32 network input."""
         z = (x - _shaped(self.center, x.ndim)) / _shaped(self.scale, x.ndim)
         return z.clamp(-Z_LIMIT, Z_LIMIT).to(torch.float32)
+
+    def clip(self, x):
+        """Data (float64 tensor) clipped to the training data's range
+        (``data_range``): what training sees of values beyond it."""
+        low, high = self.data_range
+        return torch.clamp(x, _shaped(low, x.ndim), _shaped(high, x.ndim))
 
     def inverse(self, z):
         """Standardised values (a tensor) back in data units, in float64."""
@@ -186,10 +220,11 @@ class Scorer(AutoencoderModel):
     makes the cost of each sample:
 
     * ``score_type="hybrid"``: each term's calibration maps it to ``t``,
-      about a standard normal on normal data, and the cost is
-      ``sqrt(mean(max(t, 0) ** 2))``: zero for a sample typical in every
-      respect, large when any term is, without letting weak terms dilute a
-      strong one;
+      about a standard normal on normal data; ``-log(sf(t))`` (``sf`` the
+      standard normal's upper tail) is the evidence of that term, and the
+      cost is their weighted mean (weights ``TERM_WEIGHTS``), Fisher's
+      method of combining tests: a term far in its tail dominates, and
+      terms that are a little high together add up;
     * a score of one term: that term, the mean squared error in the squared
       units of the data (``"reconstruction"``).
     """
@@ -222,12 +257,29 @@ class Scorer(AutoencoderModel):
     def combine(self, raw):
         """The outlier cost (float64 tensor) from the raw terms."""
         if self.config.score_type == "hybrid":
-            t = torch.stack([self.terms[name].calibration(raw[name]) for name in raw])
-            return t.clamp_min(0).square().mean(0).sqrt()
+            return self._evidence(raw, raw)
         ((name, cost),) = raw.items()
         if name == "mse":  # relative channel weights -> squared data units
             return cost * self.standardization.scale.max().square()
         return cost
+
+    def _evidence(self, raw, names):
+        """The weighted mean of ``-log(sf(t))`` over the terms ``names``."""
+        total, weights = 0.0, 0.0
+        for name in names:
+            weight = TERM_WEIGHTS.get(name, 1.0)
+            t = self.terms[name].calibration(raw[name])
+            total = total + weight * neg_log_sf(t)
+            weights += weight
+        return total / weights
+
+    def trim_cost(self, raw):
+        """How outlying each training sample is, from its raw terms
+        (leave-one-out), to drop the most outlying from the references."""
+        if self.config.score_type != "hybrid":
+            return self.combine(raw)
+        names = [n for n in TRIM_TERMS if n in raw] or list(raw)
+        return self._evidence(raw, names)
 
     def forward(self, x):
         return self.combine(self.raw_terms(x))
@@ -243,18 +295,39 @@ class Scorer(AutoencoderModel):
             and config.top_fraction == 1.0
         )
 
-    def reference_features(self, x):
-        """What the terms fit on, by term name (tensors), for data ``x``."""
+    def fit_features(self, x):
+        """What fitting the terms needs of data ``x``, by term name: the
+        reference features of the kNN terms, the raw cost of the others."""
         features = self.features(x)
-        values = {
-            name: term.reference_features(features) for name, term in self.terms.items()
-        }
-        return {name: v for name, v in values.items() if v is not None}
+        values = {}
+        for name, term in self.terms.items():
+            ref = term.reference_features(features)
+            values[name] = term(features) if ref is None else ref
+        return values
+
+    def fits_on_references(self, name):
+        """Whether the term ``name`` learns from reference samples."""
+        return hasattr(self.terms[name], "cost")
 
     def fit_terms(self, values):
-        """Fit the terms on the reference features of the references."""
+        """Fit the kNN terms on the reference features ``values`` (by name,
+        arrays); return their references' leave-one-out costs."""
+        return {
+            name: self.terms[name].fit(np.asarray(array, np.float64))
+            for name, array in values.items()
+        }
+
+    def term_costs(self, values):
+        """The raw costs of the kNN terms for reference features ``values``
+        (by name, arrays) of new samples (ndarrays)."""
+        out = {}
         for name, array in values.items():
-            self.terms[name].fit(np.asarray(array, np.float64))
+            term = self.terms[name]
+            x = torch.as_tensor(
+                np.asarray(array, np.float64), device=term.center.device
+            )
+            out[name] = term.cost(x).cpu().numpy()
+        return out
 
     def calibrate(self, raw):
         """Fit each term's calibration on the raw terms of normal samples

@@ -32,15 +32,10 @@ import math
 
 import numpy as np
 import torch
-from sklearn.covariance import ledoit_wolf
 from torch import nn
 from torch.nn import functional as F
 
-from ._data import scale_of
 from ._tuning import MAX_EPS, MIN_SPREAD, POOLED_SMOOTHING, POOLED_TOP_FRACTION
-
-# kNN queries are compared with the references in chunks of this many.
-KNN_CHUNK = 512
 
 #: The registered terms, by name (see :func:`register_term`).
 TERMS = {}
@@ -57,7 +52,7 @@ def register_term(name):
     return register
 
 
-def _scalar():
+def scalar():
     return torch.zeros((), dtype=torch.float64)
 
 
@@ -77,7 +72,7 @@ class Calibration(nn.Module):
     def __init__(self):
         super().__init__()
         for name in ("center", "spread", "eps"):
-            self.register_buffer(name, _scalar())
+            self.register_buffer(name, scalar())
         with torch.no_grad():
             self.spread.fill_(1.0)
             self.eps.fill_(1e-300)
@@ -223,181 +218,3 @@ class PooledError(Term):
 
     def forward(self, features, leave_one_out=False):
         return pooled_error(features["errors"], POOLED_SMOOTHING, POOLED_TOP_FRACTION)
-
-
-# -- the kNN terms -----------------------------------------------------------------
-def knn_distance(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
-    """Mean Euclidean distance of each code to its ``k`` nearest references.
-
-    The nearest references are found with one float32 matrix product
-    (``|r|^2 - 2 q.r``; ``|q|^2`` does not change the order) and their
-    distances are then computed exactly, in float64, from the differences,
-    so that large codes lose no precision to cancellation. Queries go in
-    chunks of exactly ``chunk`` rows (the last one zero-padded), so every
-    query meets the same matrix-product shapes whatever else is scored
-    with it, and its distance does not depend on the batch.
-
-    Parameters
-    ----------
-    codes : torch.Tensor of shape (n, d)
-        Query codes (already standardised).
-    reference : torch.Tensor of shape (m, d)
-        The reference (training) codes.
-    k : int
-        Number of neighbours (clipped to the number of references).
-    exclude_self : bool, default=False
-        The queries are the references themselves: drop each one's match
-        with itself (leave-one-out), which also caps ``k`` at ``m - 1``.
-    chunk : int or None, default=512
-        Queries compared at once (bounded memory); None compares all at
-        once.
-
-    Returns
-    -------
-    distance : torch.Tensor of shape (n,) (float64)
-    """
-    reference = reference.to(torch.float64)
-    m = reference.shape[0]
-    if exclude_self and m < 2:  # no other reference: no evidence either way
-        return codes.new_zeros(codes.shape[0], dtype=torch.float64)
-    k = max(1, min(int(k), m - 1 if exclude_self else m))
-    take = k + 1 if exclude_self else k
-    reference32 = reference.to(torch.float32)
-    ref_sq = reference32.square().sum(1)
-
-    def distances(q):
-        q = q.to(torch.float64)
-        partial = torch.addmm(ref_sq, q.to(torch.float32), reference32.T, alpha=-2.0)
-        nearest = torch.topk(partial, take, dim=1, largest=False).indices
-        if exclude_self:
-            nearest = nearest[:, 1:]
-        diff = reference[nearest] - q.unsqueeze(1)  # (n, k, d)
-        return diff.square().sum(2).sqrt().mean(1)
-
-    n = len(codes)
-    if chunk is None:
-        return distances(codes)
-    if n <= chunk:  # one chunk (as in the ONNX graph's Scan: no writes)
-        return distances(F.pad(codes, (0, 0, 0, chunk - n)))[:n]
-    # one preallocated output: a list of small per-chunk results would be
-    # interleaved with each chunk's large temporaries and fragment the heap
-    # (measured: +7 GB after 1,000,000 queries)
-    out = torch.empty(n, dtype=torch.float64, device=codes.device)
-    for start in range(0, n, chunk):
-        q = codes[start : start + chunk]
-        size = len(q)
-        if size < chunk:
-            q = torch.cat([q, q.new_zeros(chunk - size, q.shape[1])])
-        out[start : start + size] = distances(q)[:size]
-    return out
-
-
-class KNNTerm(Term):
-    """Mean distance of a per-sample vector to its ``n_neighbors`` nearest
-    references (the training samples'), after an affine map fitted on them:
-    ``(v - center) @ transform``. Subclasses give the vector
-    (:meth:`reference_features`) and fit the map (:meth:`_affine`)."""
-
-    reference_buffers = ("reference",)
-
-    def __init__(self, config, width):
-        super().__init__(config)
-        self.n_neighbors = int(config.n_neighbors)
-        self.register_buffer("center", torch.zeros(width, dtype=torch.float64))
-        self.register_buffer(
-            "transform", torch.zeros(width, width, dtype=torch.float64)
-        )
-        self.register_buffer("reference", torch.zeros(0, width, dtype=torch.float64))
-
-    def fit(self, values):
-        center, transform = self._affine(values)
-        self.center = torch.from_numpy(np.asarray(center, np.float64))
-        self.transform = torch.from_numpy(np.asarray(transform, np.float64))
-        self.reference = torch.from_numpy((values - center) @ transform)
-
-    def forward(self, features, leave_one_out=False):
-        values = self.reference_features(features).to(torch.float64)
-        mapped = (values - self.center) @ self.transform
-        return knn_distance(
-            mapped, self.reference, self.n_neighbors, exclude_self=leave_one_out
-        )
-
-    def check(self):
-        super().check()
-        if not torch.isfinite(self.transform).all():
-            raise ValueError(f"the {self.name!r} term's transform is not finite")
-
-
-@register_term("latent")
-class LatentDistance(KNNTerm):
-    """Mean distance of the sample's code to its ``n_neighbors`` nearest
-    training codes, after PCA-whitening the codes: how rare the content is,
-    where the decoder may still reconstruct it well."""
-
-    def __init__(self, config):
-        super().__init__(config, int(config.latent_dim))
-
-    def reference_features(self, features):
-        return features["code"].float()
-
-    @staticmethod
-    def _affine(codes):
-        """Mean and PCA-whitening matrix of ``codes`` (eigenvalues floored).
-
-        The covariance is Ledoit-Wolf shrunk towards a multiple of the
-        identity, by an amount that vanishes for many codes and grows when
-        there are few (fewer codes than dimensions would leave directions of
-        no variance).
-        """
-        codes = np.asarray(codes, np.float64)
-        center = codes.mean(0)
-        if len(codes) > 1:
-            cov = np.atleast_2d(ledoit_wolf(codes - center, assume_centered=True)[0])
-        else:
-            cov = np.zeros((codes.shape[1], codes.shape[1]))
-        eigval, eigvec = np.linalg.eigh(cov)
-        # directions of (almost) no spread are not blown up: a floor relative
-        # to the largest variance, and an absolute one for codes that barely
-        # vary
-        floor = max(1e-6 * float(eigval.max()), 1e-12)
-        return center, eigvec / np.sqrt(np.maximum(eigval, floor))
-
-
-def image_statistics(z):
-    """Per-channel mean and standard deviation of each image (float64).
-
-    Parameters
-    ----------
-    z : torch.Tensor of shape (n, C, H, W)
-        Standardised images; the statistics of the data in its own units
-        are an affine map of these per channel, which the term's
-        standardisation of the statistics removes.
-
-    Returns
-    -------
-    stats : torch.Tensor of shape (n, 2 * C)
-    """
-    flat = z.to(torch.float64).flatten(2)
-    return torch.cat([flat.mean(2), flat.std(2, correction=0)], dim=1)
-
-
-@register_term("stats")
-class ImageStatistics(KNNTerm):
-    """The kNN distance of the image's per-channel mean and standard
-    deviation (standardised): brightness, colour and contrast, which a
-    reconstruction can match while being wrong."""
-
-    def __init__(self, config):
-        super().__init__(config, 2 * int(config.n_channels))
-
-    def reference_features(self, features):
-        return image_statistics(features["z"])
-
-    @staticmethod
-    def _affine(stats):
-        """Per-column mean and 1 / scale (:func:`~skcae._data.scale_of`, in
-        the standardised units the statistics are computed in)."""
-        stats = np.asarray(stats, np.float64)
-        center = stats.mean(0)
-        scale = scale_of(stats.std(0), center, unit=1.0)
-        return center, np.diag(1.0 / scale)

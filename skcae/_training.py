@@ -20,7 +20,15 @@ from ._console import PlainPrintLog, shows_progress
 from ._data import BLOCK_ROWS, read_block
 from ._network import autocast, build_module
 from ._scorer import Standardization
-from ._tuning import AUTO_BATCH_MAX, AUTO_BATCH_MIN, AUTO_BATCH_STEPS
+from ._tuning import (
+    AUTO_BATCH_MAX,
+    AUTO_BATCH_MIN,
+    AUTO_BATCH_STEPS,
+    AUTO_MAX_EPOCHS,
+    AUTO_MIN_EPOCHS,
+    AUTO_MIN_STEPS,
+    ONE_CYCLE_WARMUP,
+)
 
 OPTIMIZERS = {
     "adam": (torch.optim.Adam, {}),
@@ -33,14 +41,27 @@ _CHECK_ROWS = 2048
 
 
 def auto_batch_size(n_samples):
-    """``batch_size="auto"``: about 32 steps per epoch, between 8 and 64.
+    """``batch_size="auto"``: about 32 steps per epoch, between 8 and 128.
 
     Small sets (e.g. one digit of scikit-learn's 8x8 digits, ~130 images)
     otherwise get only a couple of optimiser steps per epoch and stay
-    undertrained; large sets get 64.
+    undertrained; large sets get 128.
     """
     steps = n_samples // AUTO_BATCH_STEPS
     return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, steps)))
+
+
+def auto_max_epochs(n_samples, batch_size):
+    """``max_epochs="auto"``: at least 6 epochs and 240 optimiser steps,
+    at most 40 epochs, for ``n_samples`` training rows in batches of
+    ``batch_size``.
+
+    Large sets (thousands of images) get 6 epochs; small ones get the
+    epochs that make 240 steps (one digit of the 8x8 digits: 13).
+    """
+    steps_per_epoch = max(1, math.ceil(n_samples / batch_size))
+    epochs = max(AUTO_MIN_EPOCHS, math.ceil(AUTO_MIN_STEPS / steps_per_epoch))
+    return int(min(AUTO_MAX_EPOCHS, epochs))
 
 
 def resolve_device(device):
@@ -108,6 +129,7 @@ class TrainingSpec:
     weight_decay: float
     max_epochs: int
     batch_size: int
+    lr_schedule: str
     validation_fraction: object
     n_iter_no_change: object
     device: str
@@ -120,10 +142,12 @@ class StandardizedRows(torch.utils.data.Dataset):
     """Rows of the training data (a subset), standardised batch by batch.
 
     ``rows`` is any array whose rows can be sliced (in memory, memmap or
-    lazy); only the rows in ``indices`` (all when None) belong to the
-    dataset, and they are read in sorted order batch by batch, so an
-    out-of-core array is never loaded whole. ``standardization`` is the
-    :class:`~skcae._scorer.Standardization` of the training data.
+    lazy), clipped to the training data's robust range
+    (:func:`~skcae._data.fit_statistics`); only the rows in ``indices``
+    (all when None) belong to the dataset, and they are read in sorted
+    order batch by batch, so an out-of-core array is never loaded whole.
+    ``standardization`` is the :class:`~skcae._scorer.Standardization` of
+    the training data.
     """
 
     def __init__(self, rows, standardization, indices=None):
@@ -147,7 +171,7 @@ class StandardizedRows(torch.utils.data.Dataset):
         block = read_block(self.rows, positions)
         block = torch.from_numpy(block if block.flags.writeable else block.copy())
         with torch.no_grad():
-            return self.standardization(block)
+            return self.standardization(self.standardization.clip(block))
 
     def __getitem__(self, i):
         x = self.batch(slice(i, i + 1))[0]
@@ -235,6 +259,59 @@ class RecordThreads(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         net.history.record("torch_threads", torch.get_num_threads())
+
+
+class OneCycle(Callback):
+    """The one-cycle learning-rate schedule, set before every batch.
+
+    Over the planned steps (``max_epochs`` epochs of the net's training
+    set) the rate rises from ``lr / 25`` to ``lr`` over the first quarter
+    and then falls to ``lr / 250000``, both along half a cosine; Adam's
+    beta1 (SGD's momentum) goes from 0.95 to 0.85 and back (the defaults of
+    :class:`torch.optim.lr_scheduler.OneCycleLR`, written out so that runs
+    of a handful of steps work too). A run that goes on past the planned
+    steps (``partial_fit`` again) keeps the last rate.
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if getattr(self, "total_", None) is not None:
+            return  # a later partial_fit: the schedule has ended
+        n_train = len(X)
+        if net.train_split is not None:
+            n_train -= int(round(n_train * net.train_split.fraction))
+        self.total_ = net.max_epochs * max(1, math.ceil(n_train / net.batch_size))
+        self.step_ = 0
+        self.peak_ = float(net.lr)
+        self._apply(net)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and self.step_ + 1 < self.total_:
+            self.step_ += 1
+            self._apply(net)
+
+    def _apply(self, net):
+        lr, momentum = one_cycle(self.step_, self.total_, self.peak_)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+            if "betas" in group:
+                group["betas"] = (momentum, *group["betas"][1:])
+            elif group.get("momentum", 0) > 0:
+                group["momentum"] = momentum
+
+
+def one_cycle(step, total, peak):
+    """The learning rate and momentum of :class:`OneCycle` at ``step``."""
+    warmup = max(1.0, ONE_CYCLE_WARMUP * total)
+    if step < warmup:
+        pct = step / warmup
+        return _cosine(peak / 25, peak, pct), _cosine(0.95, 0.85, pct)
+    pct = (step - warmup) / max(total - 1 - warmup, 1.0)
+    return _cosine(peak, peak / 25 / 1e4, pct), _cosine(0.85, 0.95, pct)
+
+
+def _cosine(start, end, pct):
+    """From ``start`` (pct=0) to ``end`` (pct=1) along half a cosine."""
+    return end + (start - end) / 2.0 * (1.0 + math.cos(math.pi * min(pct, 1.0)))
 
 
 class _StopTraining(Exception):
@@ -332,6 +409,8 @@ def build_net(spec, *, verbose=0):
         ("divergence_guard", DivergenceGuard(lr=spec.lr)),
         ("record_threads", RecordThreads()),
     ]
+    if spec.lr_schedule == "onecycle":
+        callbacks.append(("lr_schedule", OneCycle()))
     if spec.n_iter_no_change is not None:
         monitor = "valid_loss" if spec.validation_fraction else "train_loss"
         callbacks.append(

@@ -11,7 +11,7 @@ from ._sklearn_compat import fit_context
 @register
 @docs.Substitution(
     image_input=docs.IMAGE_INPUT,
-    training=docs.TRAINING % {"max_epochs": 20},
+    training=docs.TRAINING % docs.CONV_TRAINING,
     running=docs.RUNNING,
     common_attributes=docs.COMMON_ATTRIBUTES,
     image_attributes=docs.IMAGE_ATTRIBUTES,
@@ -70,13 +70,14 @@ default="relu"
         *,
         image_shape=None,
         data_format=None,
-        channels=(8, 16),
+        channels=(8, 8),
         kernel_size=3,
         latent_dim=16,
         activation="relu",
-        max_epochs=20,
+        max_epochs="auto",
         batch_size="auto",
-        lr=1e-3,
+        lr=3e-3,
+        lr_schedule="onecycle",
         optimizer="adam",
         weight_decay=0.0,
         validation_fraction=None,
@@ -100,6 +101,7 @@ default="relu"
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction

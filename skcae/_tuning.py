@@ -30,6 +30,32 @@ MIN_SPREAD = 0.05
 MAX_EPS = 1e3
 #: At most this many training samples serve as kNN references.
 MAX_REFERENCES = 10_000
+#: The "density" term: the first encoder block's maps average-pooled to at
+#: most DENSITY_MAX_SIDE pixels a side (pooled at least 2x), projected on
+#: their DENSITY_COMPONENTS principal components; a sample's mean distance
+#: to its DENSITY_QUERY_NEIGHBORS nearest references over those references'
+#: own mean distance to their DENSITY_REFERENCE_NEIGHBORS nearest
+#: (benchmarks/several_class.py, selection.py).
+DENSITY_MAX_SIDE = 8
+DENSITY_COMPONENTS = 64
+DENSITY_QUERY_NEIGHBORS = 20
+DENSITY_REFERENCE_NEIGHBORS = 50
+#: score_type="hybrid": the weight of each calibrated term in the combined
+#: cost (benchmarks/selection.py chose them on validation splits).
+TERM_WEIGHTS = {"density": 2.0, "pooled": 1.0, "mse": 1.0, "stats": 1.0, "latent": 1.0}
+
+# -- outliers in the training set (benchmarks/contamination.py) ------------------
+#: A float contamination c drops the TRIM_FACTOR * c most outlying training
+#: samples (at most MAX_TRIM of them) from the references and calibration,
+#: in TRIM_ROUNDS rounds (each ranks all samples by the references the last
+#: one kept); contamination="auto" drops AUTO_TRIM of them, in
+#: AUTO_TRIM_ROUNDS rounds.
+TRIM_FACTOR = 2.0
+MAX_TRIM = 0.5
+TRIM_ROUNDS = 2
+AUTO_TRIM, AUTO_TRIM_ROUNDS = 0.05, 1
+#: The terms that rank training samples for trimming (those present).
+TRIM_TERMS = ("density", "pooled")
 
 # -- the network and its input (benchmarks/overhead.py, one_class.py) ----------
 #: Standardised values are clipped to this many standard deviations: the
@@ -40,4 +66,11 @@ Z_LIMIT = 1e6
 MAX_WIDE_LATENT = 1024
 #: batch_size="auto": about this many steps per epoch, between the bounds.
 AUTO_BATCH_STEPS = 32
-AUTO_BATCH_MIN, AUTO_BATCH_MAX = 8, 64
+AUTO_BATCH_MIN, AUTO_BATCH_MAX = 8, 128
+#: max_epochs="auto": at least AUTO_MIN_EPOCHS epochs and AUTO_MIN_STEPS
+#: optimiser steps, at most AUTO_MAX_EPOCHS epochs (benchmarks/speed.py,
+#: one_class.py: 6 epochs of a one-cycle schedule reach the accuracy of 20
+#: epochs at a constant rate).
+AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, AUTO_MAX_EPOCHS = 6, 240, 40
+#: lr_schedule="onecycle": the share of the steps spent warming up.
+ONE_CYCLE_WARMUP = 0.25

@@ -100,9 +100,8 @@ def test_score_to_a_file_with_anomaly_maps(folders, model, tmp_path, capsys):
     for row, errors in zip(rows, expected):
         pixels = np.asarray(Image.open(maps / row["map"]))
         assert pixels.shape == (8, 8) and pixels.max() == 255
-        assert np.unravel_index(pixels.argmax(), (8, 8)) == np.unravel_index(
-            errors.argmax(), (8, 8)
-        )
+        # the brightest pixel is the largest error (up to the 8-bit rounding)
+        assert errors.flat[pixels.argmax()] >= errors.max() * 254 / 255
 
 
 def test_map_names_never_collide(tmp_path):

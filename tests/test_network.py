@@ -38,7 +38,7 @@ def test_default_channels_are_the_estimators():
         for m in ConvAutoencoderModule((1, 8, 8)).encoder_conv
         if isinstance(m, torch.nn.Conv2d)
     ]
-    assert sizes == [8, 16]
+    assert sizes == [8, 8]
 
 
 @pytest.mark.parametrize("side, limit", [(2, 2), (8, 4), (9, 5), (28, 6), (32, 6)])

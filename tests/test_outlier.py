@@ -49,9 +49,11 @@ def test_score_types_are_what_they_say(fitted_mse, digits):
     np.testing.assert_allclose(maps.mean(axis=(1, 2)), mse, rtol=1e-5)
 
 
-def test_hybrid_scores_are_zero_or_negative(fitted, digits):
+def test_hybrid_scores_are_negative_and_typical_ones_near_minus_log_2(fitted, digits):
+    """The hybrid cost is a weighted mean of -log P(N(0, 1) > t): positive,
+    log 2 for a sample at the median of every term."""
     scores = fitted.score_samples(digits[0])
-    assert np.all(scores <= 0) and np.mean(scores == 0) > 0.05
+    assert np.all(scores < 0) and -1.5 < np.median(scores) < -0.2
 
 
 # -- thresholds ----
@@ -68,7 +70,9 @@ def test_auto_contamination_is_calibrated_on_held_out_samples(zeros, tiny):
     assert det.validation_scores_.shape == (len(zeros),)
     assert det.offset_ == pytest.approx(np.percentile(det.validation_scores_, 1))
     # the training samples, scored by the network that saw them, look better
-    assert np.mean(det.predict(zeros) == -1) <= 0.01
+    # (up to the 5% that "auto" left out of the references, which score as
+    # new samples do)
+    assert np.mean(det.predict(zeros) == -1) <= 0.02
 
 
 def test_cross_fitting_trains_three_more_networks(
@@ -288,12 +292,6 @@ def test_ten_training_images_give_sane_scores(all_zeros, digits):
     labels = np.r_[np.ones(78), np.zeros(200)]
     assert np.abs(scores).max() < 1e3 and abs(det.offset_) < 1e3
     assert roc_auc_score(labels, scores) > 0.9
-
-
-def test_typical_samples_score_plus_zero(fitted, digits):
-    scores = fitted.score_samples(digits[0][:300])
-    zero = scores[scores == 0]
-    assert zero.size and not np.signbit(zero).any()  # 0.0, never -0.0
 
 
 def test_fit_predict_passes_keywords_to_fit(digits, tiny):

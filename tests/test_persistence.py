@@ -172,7 +172,7 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 3
+    assert config["format"] == "skcae" and config["format_version"] == 4
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
@@ -180,7 +180,7 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
     state = detector.scorer_.state_dict()  # standardisation, network, terms
     expected = {f"model.{k}" for k in state} | {"fitted.validation_scores_"}
     assert set(tensors) == expected
-    assert "model.terms.latent.reference" in tensors
+    assert "model.terms.density.reference" in tensors
     assert "model.standardization.center" in tensors
     for key, tensor in state.items():
         assert torch.equal(tensors[f"model.{key}"], tensor)
@@ -435,7 +435,7 @@ CAL = "model.terms.{}.calibration.{}"
 
 A_CONFIG = json.dumps({"format": "skcae"}).encode()
 STD, NET = "model.standardization.", "model.network."
-REF = "model.terms.latent.reference"
+REF = "model.terms.density.reference"
 
 
 def H(header):
@@ -515,6 +515,10 @@ HOSTILE = {
         _with_config(lambda c: c.update(format_version=2)),
         "older skcae .*file format version 2.*Refit the estimator",
     ),
+    "format version 3": (
+        _with_config(lambda c: c.update(format_version=3)),
+        "older skcae .*file format version 3.*Refit the estimator",
+    ),
     "format version str": (
         _with_config(lambda c: c.update(format_version="2")),
         "invalid format_version '2'",
@@ -569,8 +573,8 @@ HOSTILE = {
     ),
     "callbacks": (_set("params", callbacks=[]), "expected callbacks=None"),
     "huge network": (
-        _set("params", channels={"tuple": [20000]}),
-        "network of 3,6.* values, more than MAX_PARAMETERS=50,000,000",
+        _set("params", channels={"tuple": [20000, 20000]}),
+        "network of 7,2.* values, more than MAX_PARAMETERS=50,000,000",
     ),
     "huge latent_dim": (
         _set("params", latent_dim=10**9),
@@ -744,8 +748,8 @@ HOSTILE = {
     ),
     # the score: its terms' buffers and calibrations
     "score terms missing": (
-        _with_tensors(lambda t: t.pop("model.terms.latent.reference")),
-        r"lacks the tensors \['model.terms.latent.reference'\]",
+        _with_tensors(lambda t: t.pop("model.terms.density.reference")),
+        r"lacks the tensors \['model.terms.density.reference'\]",
     ),
     "unknown score_type": (_set("params", score_type="magic"), "The 'score_type'"),
     "score terms not the parameters'": (
@@ -754,8 +758,8 @@ HOSTILE = {
     ),
     "n_neighbors invalid": (_set("params", n_neighbors=0), "The 'n_neighbors'"),
     "missing calibration": (
-        _with_tensors(lambda t: t.pop(CAL.format("latent", "center"))),
-        r"lacks the tensors \['model.terms.latent.calibration.center'\]",
+        _with_tensors(lambda t: t.pop(CAL.format("density", "center"))),
+        r"lacks the tensors \['model.terms.density.calibration.center'\]",
     ),
     "negative calibration spread": (
         _set_tensor(CAL.format("mse", "spread"), -1.0),
@@ -766,8 +770,8 @@ HOSTILE = {
         r"invalid calibration for 'mse': spread 1e-300",
     ),
     "calibration eps that flags everything": (
-        _set_tensor(CAL.format("latent", "eps"), 1e300),
-        r"invalid calibration for 'latent'.*eps 1e\+300",
+        _set_tensor(CAL.format("density", "eps"), 1e300),
+        r"invalid calibration for 'density'.*eps 1e\+300",
     ),
     "calibration not numbers": (
         _with_tensors(lambda t: t.update({CAL.format("mse", "eps"): torch.tensor(1)})),
@@ -775,11 +779,19 @@ HOSTILE = {
     ),
     "wrong reference shape": (
         _with_tensors(lambda t: t.update({REF: t[REF][:, :1] * 1})),
-        r"model.terms.latent.reference as F64 of shape \(120, 1\)",
+        r"model.terms.density.reference as F64 of shape \(114, 1\)",
+    ),
+    "negative reference densities": (
+        _set_tensor("model.terms.density.density", -1.0),
+        "the 'density' term's reference densities are invalid",
+    ),
+    "density eps out of range": (
+        _set_tensor("model.terms.density.eps", 1e300),
+        "the 'density' term's eps 1e\\+300 is invalid",
     ),
     "missing score array": (
-        _with_tensors(lambda t: t.pop("model.terms.latent.center")),
-        r"lacks the tensors \['model.terms.latent.center'\]",
+        _with_tensors(lambda t: t.pop("model.terms.density.center")),
+        r"lacks the tensors \['model.terms.density.center'\]",
     ),
     "NaN in the references": (
         _nan("model.terms.stats.reference"),

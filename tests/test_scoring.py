@@ -5,19 +5,18 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from _settings import TINY, TINY_DENSE
 from sklearn.metrics import roc_auc_score
 
 from skcae import (
-    AutoencoderOutlierDetector,
     ConvAutoencoderModule,
     ConvAutoencoderOutlierDetector,
     _scorer,
     _terms,
 )
 from skcae._data import BLOCK_ROWS
+from skcae._knn_terms import image_statistics, knn_distance
 from skcae._scorer import ModelConfig, build_model, reference_buffers, run_batches
-from skcae._terms import Calibration, image_statistics, knn_distance, pooled_error
+from skcae._terms import Calibration, pooled_error
 
 
 # -- the reconstruction error ----
@@ -190,15 +189,23 @@ def test_each_term_flags_what_it_measures_and_hybrid_flags_both():
     rec, lat, hyb = (costs[k] for k in ("reconstruction", "latent", "hybrid"))
     assert rec["recon"] > 10 * rec["typical"] and rec["code"] == rec["typical"]
     assert lat["code"] > 5 * lat["typical"] and lat["recon"] == lat["typical"]
-    assert hyb["typical"] < 0.5
-    assert min(hyb["recon"], hyb["code"], hyb["stats"]) > 2.0
+    assert hyb["typical"] < 1.0  # log 2 at the median of every term
+    assert min(hyb["recon"], hyb["code"], hyb["stats"]) > 3.0
 
 
-def test_hybrid_is_zero_for_samples_typical_in_every_respect():
+def test_hybrid_is_fishers_weighted_evidence():
     scorer = _fitted_scorer("hybrid", np.random.RandomState(0))
-    for term in scorer.terms.values():
-        term.calibration.center.fill_(10.0)
-    assert _costs(scorer, _features([1.0], np.zeros((1, 3)), [0.0]))[0] == 0
+    for term in scorer.terms.values():  # every t = (log(c + eps) - 0) / 1
+        term.calibration.center.fill_(0.0)
+        term.calibration.spread.fill_(1.0)
+    raw = {
+        name: torch.tensor([1.0 - 1e-9], dtype=torch.float64) for name in scorer.terms
+    }
+    # t = 0 for every term: the evidence of each is -log(1/2)
+    assert scorer.combine(raw).item() == pytest.approx(np.log(2), rel=1e-6)
+    raw["mse"] = torch.tensor([np.exp(3.0)], dtype=torch.float64)  # t = 3
+    expected = (-np.log(0.0013498980316301) + 3 * np.log(2)) / 4
+    assert scorer.combine(raw).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_an_empty_build_has_every_buffer_and_reference_rows_vary():
@@ -249,148 +256,6 @@ def test_a_new_term_is_one_class_and_one_registration(monkeypatch):
     scorer.calibrate(raw)
     bright = _features([1.0], np.zeros((1, 3)), [20.0])
     assert _costs(scorer, bright)[0] > 2.0
-
-
-# The scores of commit 6b50a9e (before the scorer was one module), fitted with
-# validation_fraction=0.25 (the same network and calibration then and now),
-# on the 12 digits 300:312: the refactor must not change what scores mean.
-OLD_SCORES = {
-    "conv-hybrid": (
-        -2.256863668709262,
-        [
-            -0.9527035881405638,
-            -0.3697734704177757,
-            -0.6128592734298797,
-            -0.9228018012585111,
-            -1.4182637671800478,
-            -0.3228731870350733,
-            -0.5560721368181925,
-            -0.04570491484054391,
-            -0.251434106307205,
-            -1.2248124123080752,
-            -0.6822028907572028,
-            -0.3800455863428584,
-        ],
-    ),
-    "conv-reconstruction": (
-        -72.18586091415821,
-        [
-            -47.753780593120425,
-            -56.08892871368251,
-            -37.82949228684047,
-            -64.20372945193336,
-            -35.29426022532264,
-            -43.490937973323,
-            -48.059882751500254,
-            -42.44825529578698,
-            -54.35722089520308,
-            -49.91371316830804,
-            -47.389378437432924,
-            -41.74557288071536,
-        ],
-    ),
-    "conv-latent": (
-        -0.7612310648794265,
-        [
-            -0.40366006599012694,
-            -0.24471177040671085,
-            -0.23072965483587243,
-            -0.1964448505646248,
-            -0.20601893810369526,
-            -0.26201470295040713,
-            -0.31923265883456287,
-            -0.23185075090015092,
-            -0.1776965364364179,
-            -0.1663750580651738,
-            -0.21246185333649628,
-            -0.2649884807484061,
-        ],
-    ),
-    "conv-rgb-hybrid": (
-        -2.531660670169341,
-        [
-            -1.297264815630759,
-            -0.6854122325232395,
-            -1.4768254161883476,
-            -0.3424557054172062,
-            -1.7118846006212374,
-            -1.0186607445468345,
-            0.0,
-            0.0,
-        ],
-    ),
-    "dense-hybrid": (
-        -1.7697131618798407,
-        [
-            -0.32254492839554466,
-            0.0,
-            -0.34643885199813945,
-            -0.10849181700982787,
-            -0.5347674602557232,
-            -0.910279506045772,
-            -1.0580475831802192,
-            0.0,
-            -0.12669700807464707,
-            0.0,
-            -0.06454644120287929,
-            -0.5625124643581119,
-        ],
-    ),
-    "dense-reconstruction": (
-        -29.829830672243883,
-        [
-            -22.712574352974155,
-            -15.509639392240457,
-            -18.706282826040567,
-            -17.18487421009615,
-            -20.742573263766314,
-            -23.034054859429546,
-            -26.96576587725364,
-            -17.063572869886237,
-            -21.56657940549441,
-            -16.710847583365055,
-            -17.188271694810595,
-            -22.708431160508347,
-        ],
-    ),
-}
-
-
-def _pinned_detectors(digits):
-    X = digits[0]
-    rgb = np.random.RandomState(0).rand(40, 3, 6, 5)
-    conv, dense = ConvAutoencoderOutlierDetector, AutoencoderOutlierDetector
-    image = dict(TINY, image_shape=(8, 8))
-    return {
-        "conv-hybrid": (conv(**image), X[:300], X[300:312]),
-        "conv-reconstruction": (
-            conv(
-                score_type="reconstruction",
-                score_smoothing=3,
-                score_top_fraction=0.5,
-                **image,
-            ),
-            X[:300],
-            X[300:312],
-        ),
-        "conv-latent": (conv(score_type="latent", **image), X[:300], X[300:312]),
-        "conv-rgb-hybrid": (conv(**TINY), rgb[:32], rgb[32:]),
-        "dense-hybrid": (dense(score_type="hybrid", **TINY_DENSE), X[:300], X[300:312]),
-        "dense-reconstruction": (
-            dense(score_type="reconstruction", **TINY_DENSE),
-            X[:300],
-            X[300:312],
-        ),
-    }
-
-
-@pytest.mark.parametrize("case", list(OLD_SCORES))
-def test_scores_are_those_of_the_old_score_model(case, digits):
-    det, train, test = _pinned_detectors(digits)[case]
-    det.set_params(validation_fraction=0.25).fit(train)
-    offset, scores = OLD_SCORES[case]
-    np.testing.assert_allclose(det.score_samples(test), scores, rtol=1e-9, atol=1e-12)
-    assert det.offset_ == pytest.approx(offset, rel=1e-9)
 
 
 # -- end to end on images ----

@@ -56,7 +56,7 @@ def test_auto_batch_size_gives_small_sets_enough_steps(all_zeros, tiny):
     )
     # 130 // 32 = 4, clipped up to 8 samples per step: 17 steps per epoch
     assert det.net_.history[-1, "train_batch_count"] == 17
-    assert auto_batch_size(6000) == 64 and auto_batch_size(1000) == 31
+    assert auto_batch_size(6000) == 128 and auto_batch_size(1000) == 31
 
 
 def test_verbose_with_the_default_batch_size(zeros, capsys, monkeypatch):

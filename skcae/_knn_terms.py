@@ -1,0 +1,401 @@
+"""The kNN terms of the detectors' score (see :mod:`skcae._terms`).
+
+Each compares a per-sample vector with the training samples' (the
+references, at most ``MAX_REFERENCES``) after an affine map fitted on them:
+the code (``"latent"``), the image's brightness and contrast (``"stats"``)
+and the local density of the first encoder block's features
+(``"density"``). :func:`knn_neighbours` is their one nearest-neighbour
+search, exact, chunked and batch-independent.
+"""
+
+import math
+
+import numpy as np
+import torch
+from sklearn.covariance import ledoit_wolf
+from sklearn.decomposition import PCA
+from torch.nn import functional as F
+
+from ._data import scale_of
+from ._terms import TERMS, Term, register_term, scalar
+from ._tuning import (
+    DENSITY_COMPONENTS,
+    DENSITY_MAX_SIDE,
+    DENSITY_QUERY_NEIGHBORS,
+    DENSITY_REFERENCE_NEIGHBORS,
+    MAX_EPS,
+)
+
+__all__ = ["TERMS", "knn_distance", "knn_neighbours"]
+
+# kNN queries are compared with the references in chunks of this many.
+KNN_CHUNK = 512
+# Features up to this wide get an exact PCA (an eigendecomposition of their
+# covariance), wider ones a randomised one.
+_EXACT_PCA_WIDTH = 1024
+
+
+# -- the kNN terms -----------------------------------------------------------------
+def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
+    """Distances to, and indices of, each code's ``k`` nearest references.
+
+    The nearest references are found with one float32 matrix product
+    (``|r|^2 - 2 q.r``; ``|q|^2`` does not change the order) and their
+    distances are then computed exactly, in float64, from the differences,
+    so that large codes lose no precision to cancellation. Queries go in
+    chunks of exactly ``chunk`` rows (the last one zero-padded), so every
+    query meets the same matrix-product shapes whatever else is scored
+    with it, and its result does not depend on the batch.
+
+    Parameters
+    ----------
+    codes : torch.Tensor of shape (n, d)
+        Query codes (already standardised).
+    reference : torch.Tensor of shape (m, d)
+        The reference (training) codes.
+    k : int
+        Number of neighbours (clipped to the number of references).
+    exclude_self : bool, default=False
+        The queries are the references themselves: drop each one's match
+        with itself (leave-one-out), which also caps ``k`` at ``m - 1``.
+    chunk : int or None, default=512
+        Queries compared at once (bounded memory); None compares all at
+        once.
+
+    Returns
+    -------
+    distance : torch.Tensor of shape (n, k) (float64)
+        Nearest first (in the float32 order).
+    index : torch.Tensor of shape (n, k) (int64)
+    """
+    reference = reference.to(torch.float64)
+    m = reference.shape[0]
+    k = max(1, min(int(k), m - 1 if exclude_self else m))
+    take = k + 1 if exclude_self else k
+    reference32 = reference.to(torch.float32)
+    ref_sq = reference32.square().sum(1)
+
+    def neighbours(q):
+        q = q.to(torch.float64)
+        partial = torch.addmm(ref_sq, q.to(torch.float32), reference32.T, alpha=-2.0)
+        nearest = torch.topk(partial, take, dim=1, largest=False).indices
+        if exclude_self:
+            nearest = nearest[:, 1:]
+        diff = reference[nearest] - q.unsqueeze(1)  # (n, k, d)
+        return diff.square().sum(2).sqrt(), nearest
+
+    n = len(codes)
+    if chunk is None:
+        return neighbours(codes)
+    if n <= chunk:  # one chunk (as in the ONNX graph's Scan: no writes)
+        distance, index = neighbours(F.pad(codes, (0, 0, 0, chunk - n)))
+        return distance[:n], index[:n]
+    # preallocated outputs: a list of small per-chunk results would be
+    # interleaved with each chunk's large temporaries and fragment the heap
+    # (measured: +7 GB after 1,000,000 queries)
+    distance = torch.empty(n, k, dtype=torch.float64, device=codes.device)
+    index = torch.empty(n, k, dtype=torch.int64, device=codes.device)
+    for start in range(0, n, chunk):
+        q = codes[start : start + chunk]
+        size = len(q)
+        if size < chunk:
+            q = torch.cat([q, q.new_zeros(chunk - size, q.shape[1])])
+        d, i = neighbours(q)
+        distance[start : start + size] = d[:size]
+        index[start : start + size] = i[:size]
+    return distance, index
+
+
+def knn_distance(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
+    """Mean Euclidean distance of each code to its ``k`` nearest references.
+
+    See :func:`knn_neighbours` for the parameters. With ``exclude_self``
+    and a single reference there is no other one: zero, no evidence
+    either way.
+
+    Returns
+    -------
+    distance : torch.Tensor of shape (n,) (float64)
+    """
+    if exclude_self and reference.shape[0] < 2:
+        return codes.new_zeros(codes.shape[0], dtype=torch.float64)
+    distance, _ = knn_neighbours(
+        codes, reference, k, exclude_self=exclude_self, chunk=chunk
+    )
+    return distance.mean(1)
+
+
+class KNNTerm(Term):
+    """Mean distance of a per-sample vector to its ``n_neighbors`` nearest
+    references (the training samples'), after an affine map fitted on them:
+    ``(v - center) @ transform``. Subclasses give the vector
+    (:meth:`reference_features`) and fit the map (:meth:`_affine`).
+
+    :meth:`fit` returns the references' own leave-one-out costs (the
+    calibration's samples); :meth:`cost` is the cost of vectors.
+    """
+
+    reference_buffers = ("reference",)
+
+    def __init__(self, config, width, out_width=None):
+        super().__init__(config)
+        out_width = width if out_width is None else out_width
+        self.n_neighbors = int(config.n_neighbors)
+        self.register_buffer("center", torch.zeros(width, dtype=torch.float64))
+        self.register_buffer(
+            "transform", torch.zeros(width, out_width, dtype=torch.float64)
+        )
+        self.register_buffer(
+            "reference", torch.zeros(0, out_width, dtype=torch.float64)
+        )
+
+    def fit(self, values):
+        """Fit the map and the references on ``values`` (ndarray ``(m, d)``);
+        return each reference's leave-one-out cost (ndarray ``(m,)``)."""
+        center, transform = self._affine(values)
+        self.center = torch.from_numpy(np.asarray(center, np.float64))
+        self.transform = torch.from_numpy(np.asarray(transform, np.float64))
+        self.reference = self._map(torch.from_numpy(np.asarray(values, np.float64)))
+        return self._cost_of(self.reference, leave_one_out=True).numpy()
+
+    def _map(self, values):
+        return (values.to(torch.float64) - self.center) @ self.transform
+
+    def _cost_of(self, mapped, leave_one_out=False):
+        return knn_distance(
+            mapped, self.reference, self.n_neighbors, exclude_self=leave_one_out
+        )
+
+    def cost(self, values, leave_one_out=False):
+        """The cost of vectors ``values`` (a tensor ``(n, d)``, float64)."""
+        return self._cost_of(self._map(values), leave_one_out=leave_one_out)
+
+    def forward(self, features, leave_one_out=False):
+        return self.cost(self.reference_features(features), leave_one_out)
+
+    def check(self):
+        super().check()
+        if not torch.isfinite(self.transform).all():
+            raise ValueError(f"the {self.name!r} term's transform is not finite")
+
+
+@register_term("latent")
+class LatentDistance(KNNTerm):
+    """Mean distance of the sample's code to its ``n_neighbors`` nearest
+    training codes, after PCA-whitening the codes: how rare the content is,
+    where the decoder may still reconstruct it well."""
+
+    def __init__(self, config):
+        super().__init__(config, int(config.latent_dim))
+
+    def reference_features(self, features):
+        return features["code"].float()
+
+    @staticmethod
+    def _affine(codes):
+        """Mean and PCA-whitening matrix of ``codes`` (eigenvalues floored).
+
+        The covariance is Ledoit-Wolf shrunk towards a multiple of the
+        identity, by an amount that vanishes for many codes and grows when
+        there are few (fewer codes than dimensions would leave directions of
+        no variance).
+        """
+        codes = np.asarray(codes, np.float64)
+        center = codes.mean(0)
+        if len(codes) > 1:
+            cov = np.atleast_2d(ledoit_wolf(codes - center, assume_centered=True)[0])
+        else:
+            cov = np.zeros((codes.shape[1], codes.shape[1]))
+        eigval, eigvec = np.linalg.eigh(cov)
+        # directions of (almost) no spread are not blown up: a floor relative
+        # to the largest variance, and an absolute one for codes that barely
+        # vary
+        floor = max(1e-6 * float(eigval.max()), 1e-12)
+        return center, eigvec / np.sqrt(np.maximum(eigval, floor))
+
+
+def image_statistics(z):
+    """Per-channel mean and standard deviation of each image (float64).
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n, C, H, W)
+        Standardised images; the statistics of the data in its own units
+        are an affine map of these per channel, which the term's
+        standardisation of the statistics removes.
+
+    Returns
+    -------
+    stats : torch.Tensor of shape (n, 2 * C)
+    """
+    flat = z.to(torch.float64).flatten(2)
+    return torch.cat([flat.mean(2), flat.std(2, correction=0)], dim=1)
+
+
+@register_term("stats")
+class ImageStatistics(KNNTerm):
+    """The kNN distance of the image's per-channel mean and standard
+    deviation (standardised): brightness, colour and contrast, which a
+    reconstruction can match while being wrong."""
+
+    def __init__(self, config):
+        super().__init__(config, 2 * int(config.n_channels))
+
+    def reference_features(self, features):
+        return image_statistics(features["z"])
+
+    @staticmethod
+    def _affine(stats):
+        """Per-column mean and 1 / scale (:func:`~skcae._data.scale_of`, in
+        the standardised units the statistics are computed in)."""
+        stats = np.asarray(stats, np.float64)
+        center = stats.mean(0)
+        scale = scale_of(stats.std(0), center, unit=1.0)
+        return center, np.diag(1.0 / scale)
+
+
+def _pool_side(side):
+    """The pooling factor that brings a map side to at most DENSITY_MAX_SIDE
+    pixels, at least 2."""
+    return max(2, math.ceil(side / DENSITY_MAX_SIDE))
+
+
+def _pooled_map(maps):
+    """The first encoder block's maps, average-pooled (zero-padded to a
+    multiple of the pooling factor), flattened: ``(n, width)``."""
+    m = maps[0]
+    fh, fw = (_pool_side(s) if s > 1 else 1 for s in m.shape[-2:])
+    m = F.pad(m, (0, -m.shape[-1] % fw, 0, -m.shape[-2] % fh))
+    return F.avg_pool2d(m, (fh, fw)).flatten(1)
+
+
+def _scaled_pca(values, n_components):
+    """Mean and projection of ``values`` on their ``n_components`` principal
+    components (zero columns beyond their rank), scaled so the projected
+    values have a total variance of one.
+
+    The components are the top eigenvectors of the covariance matrix (a
+    randomised PCA for more than ``_EXACT_PCA_WIDTH`` columns).
+    """
+    n, width = values.shape
+    center = values.mean(0)
+    k = min(n_components, width, max(n - 1, 1))
+    if width <= _EXACT_PCA_WIDTH:
+        centered = values - center
+        cov = centered.T @ centered / max(n - 1, 1)
+        eigval, eigvec = np.linalg.eigh(cov)
+        components, variance = eigvec[:, ::-1][:, :k], eigval[::-1][:k]
+    else:
+        pca = PCA(n_components=k, svd_solver="randomized", random_state=0)
+        pca.fit(values)
+        components, variance = pca.components_.T, pca.explained_variance_
+    projection = np.zeros((width, n_components))
+    projection[:, :k] = components
+    return center, projection / _total_spread(np.clip(variance, 0, None).sum())
+
+
+def _total_spread(total_variance):
+    total = float(total_variance)
+    return math.sqrt(total) if total > 1e-24 else 1.0
+
+
+@register_term("density")
+class FeatureDensity(KNNTerm):
+    """Local density in the network's own features: how far a sample lies
+    from its nearest training samples, relative to how far those lie from
+    theirs.
+
+    The features are the first encoder block's maps, average-pooled to at
+    most 8x8 pixels and projected on their 64 principal components, next to
+    the image's per-channel mean and standard deviation (each group scaled
+    to a total variance of one). The cost is the mean distance to the 20
+    nearest references over the mean, across those references, of their
+    own mean distance to their 50 nearest (a local outlier factor): a
+    sample between two kinds of normal images, or in a sparse corner of
+    one, stands out where a plain distance would not.
+    """
+
+    reference_buffers = ("reference", "density")
+
+    def __init__(self, config):
+        n_stats, n_map = 2 * int(config.n_channels), _density_width(config)
+        n_components = min(DENSITY_COMPONENTS, n_map)
+        super().__init__(config, n_map + n_stats, n_components + n_stats)
+        self.n_map, self.n_components = n_map, n_components
+        self.register_buffer("density", torch.zeros(0, dtype=torch.float64))
+        self.register_buffer("eps", scalar())
+
+    def reference_features(self, features):
+        maps = _pooled_map(features["maps"]).to(torch.float64)
+        return torch.cat([maps, image_statistics(features["z"])], dim=1)
+
+    def _affine(self, values):
+        values = np.asarray(values, np.float64)
+        maps, stats = values[:, : self.n_map], values[:, self.n_map :]
+        map_center, projection = _scaled_pca(maps, self.n_components)
+        stats_center = stats.mean(0)
+        scale = scale_of(stats.std(0), stats_center, unit=1.0)
+        scaled = (stats - stats_center) / scale
+        scale = scale * _total_spread(scaled.var(0).sum())
+        transform = np.zeros((values.shape[1], self.transform.shape[1]))
+        transform[: self.n_map, : self.n_components] = projection
+        transform[self.n_map :, self.n_components :] = np.diag(1.0 / scale)
+        return np.concatenate([map_center, stats_center]), transform
+
+    def fit(self, values):
+        center, transform = self._affine(values)
+        self.center = torch.from_numpy(center)
+        self.transform = torch.from_numpy(transform)
+        self.reference = self._map(torch.from_numpy(np.asarray(values, np.float64)))
+        m = len(self.reference)
+        if m < 2:  # no neighbour to measure a density with
+            self.density = torch.ones(m, dtype=torch.float64)
+            self.eps = torch.tensor(1e-12, dtype=torch.float64)
+            return np.zeros(m)
+        distance, index = knn_neighbours(
+            self.reference,
+            self.reference,
+            DENSITY_REFERENCE_NEIGHBORS,
+            exclude_self=True,
+        )
+        density = distance.mean(1)
+        self.density = density
+        self.eps = torch.tensor(
+            max(1e-6 * float(density.median()), 1e-12), dtype=torch.float64
+        )
+        k = min(DENSITY_QUERY_NEIGHBORS, distance.shape[1])
+        return self._ratio(distance[:, :k], index[:, :k]).numpy()
+
+    def _ratio(self, distance, index):
+        return (distance.mean(1) + self.eps) / (self.density[index].mean(1) + self.eps)
+
+    def _cost_of(self, mapped, leave_one_out=False):
+        if leave_one_out and self.reference.shape[0] < 2:
+            return mapped.new_zeros(mapped.shape[0])
+        distance, index = knn_neighbours(
+            mapped,
+            self.reference,
+            DENSITY_QUERY_NEIGHBORS,
+            exclude_self=leave_one_out,
+        )
+        return self._ratio(distance, index)
+
+    def check(self):
+        super().check()
+        if not (torch.isfinite(self.density).all() and (self.density >= 0).all()):
+            raise ValueError("the 'density' term's reference densities are invalid")
+        if not 1e-12 <= float(self.eps) <= MAX_EPS:
+            raise ValueError(
+                f"the 'density' term's eps {float(self.eps):.3g} is invalid"
+            )
+
+
+def _density_width(config):
+    """The width of :func:`_pooled_map` for the network of ``config``, from
+    a pass of an empty (meta-device) network."""
+    kwargs = dict(config.module_kwargs)
+    with torch.device("meta"):
+        network = config.module_class(**kwargs)
+        z = torch.empty(1, *kwargs["input_shape"])
+        _, maps = network.encode(z, return_maps=True)
+        return int(_pooled_map(maps).shape[1])

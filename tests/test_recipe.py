@@ -1,0 +1,203 @@
+"""The default training recipe and score, as a user meets them: the epochs
+and batch size "auto" picks, the one-cycle schedule, the decoder, the
+density term, the Fisher combination, trimming for contamination and the
+robust standardisation."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
+
+from skcae import ConvAutoencoderModule, ConvAutoencoderOutlierDetector
+from skcae._data import fit_statistics, robust_bounds
+from skcae._knn_terms import FeatureDensity, knn_neighbours
+from skcae._scorer import ModelConfig, neg_log_sf
+from skcae._training import auto_batch_size, auto_max_epochs, one_cycle
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X, y
+
+
+# -- training ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "n, batch, epochs",
+    [(20, 8, 40), (130, 8, 15), (1_000, 31, 8), (5_362, 128, 6), (60_000, 128, 6)],
+)
+def test_auto_batch_size_and_epochs(n, batch, epochs):
+    assert auto_batch_size(n) == batch
+    assert auto_max_epochs(n, batch) == epochs
+
+
+def test_one_cycle_warms_up_then_anneals():
+    lrs = [one_cycle(step, 100, 3e-3)[0] for step in range(100)]
+    peak = int(np.argmax(lrs))
+    assert peak == 25 and lrs[peak] == pytest.approx(3e-3)
+    assert lrs[0] == pytest.approx(3e-3 / 25) and lrs[-1] < 1e-7
+    assert np.all(np.diff(lrs[:peak]) > 0) and np.all(np.diff(lrs[peak:]) < 0)
+    momentum = [one_cycle(step, 100, 3e-3)[1] for step in range(100)]
+    assert momentum[0] == pytest.approx(0.95) and momentum[peak] == pytest.approx(0.85)
+    for total in (1, 2, 3):  # a handful of steps works too
+        assert all(0 < one_cycle(s, total, 1.0)[0] <= 1 for s in range(total))
+
+
+def test_the_default_fit_follows_the_recipe(digits):
+    X, y = digits
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0)
+    det.fit(X[y == 1][:130])  # defaults, as a user meets them
+    assert det.net_.batch_size == 8 and det.n_iter_ == 15
+    group = det.net_.optimizer_.param_groups[0]
+    assert group["lr"] < det.lr / 1e4  # annealed to the end of the cycle
+    assert group["betas"][0] == pytest.approx(0.95)
+    const = clone(det).set_params(lr_schedule="constant", max_epochs=2).fit(X[:100])
+    assert const.net_.optimizer_.param_groups[0]["lr"] == const.lr
+
+
+def test_the_decoder_mirrors_the_encoder():
+    module = ConvAutoencoderModule((3, 10, 12))  # default channels (8, 8)
+    convs = [m for m in module.decoder_conv if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 3]
+    assert module(torch.zeros(2, 3, 10, 12)).shape == (2, 3, 10, 12)
+    one = ConvAutoencoderModule((1, 5, 5), channels=(3,))
+    assert [type(m).__name__ for m in one.decoder_conv] == ["Upsample", "Conv2d"]
+    assert one(torch.zeros(1, 1, 5, 5)).shape == (1, 1, 5, 5)
+
+
+# -- the score -----------------------------------------------------------------
+def test_neg_log_sf_is_the_normal_tail_and_finite_everywhere():
+    t = torch.tensor([-1e6, -30, -3, -1, 0, 0.3, 1, 3, 6, 12, 40], dtype=torch.float64)
+    expected = -torch.special.log_ndtr(-t)
+    got = neg_log_sf(t)
+    assert torch.all(torch.isfinite(got)) and torch.all(got >= 0)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=2e-6, atol=1e-12)
+    assert torch.isfinite(neg_log_sf(torch.tensor([1e200], dtype=torch.float64)))
+
+
+def _density_term(n_map_side=4):
+    config = ModelConfig(
+        module_class=ConvAutoencoderModule,
+        module_kwargs=(("channels", (2,)), ("input_shape", (1, 8, 8))),
+        n_standardized=1,
+        latent_dim=16,
+        score_type="density",
+        terms=("density",),
+    )
+    return FeatureDensity(config)
+
+
+def test_density_is_relative_to_the_neighbours_spread():
+    """Two kinds of normal, one tight and one spread out: a sample as far
+    from the tight cluster as the spread one's samples are from each other
+    is an outlier; the same distance within the spread cluster is not."""
+    term = _density_term()
+    width = term.center.shape[0]
+    rng = np.random.RandomState(0)
+    tight = rng.randn(300, width) * 0.1
+    spread = rng.randn(300, width) * 1.0 + 20
+    loo = term.fit(np.vstack([tight, spread]))
+    assert loo.shape == (600,) and np.all(np.isfinite(loo))
+    assert np.median(loo[:300]) == pytest.approx(np.median(loo[300:]), rel=0.2)
+    step = np.zeros((1, width))
+    step[0, :] = 1.0 / np.sqrt(width)  # distance 1 from a cluster's centre
+    near_tight = term.cost(torch.from_numpy(step * 1.0))
+    near_spread = term.cost(torch.from_numpy(20 + step * 1.0))
+    assert float(near_tight) > 3 * float(near_spread)
+
+
+def test_density_of_duplicate_references_is_finite():
+    term = _density_term()
+    values = np.ones((50, term.center.shape[0]))
+    loo = term.fit(values)
+    assert np.all(np.isfinite(loo))
+    cost = term.cost(torch.from_numpy(values[:2] + 1.0))
+    assert torch.all(torch.isfinite(cost)) and torch.all(cost > 1.0)
+
+
+def test_knn_neighbours_are_sorted_and_leave_one_out():
+    ref = torch.tensor([[0.0], [1.0], [3.0], [7.0]], dtype=torch.float64)
+    distance, index = knn_neighbours(ref, ref, 2, exclude_self=True)
+    assert index[:, 0].tolist() == [1, 0, 1, 2]
+    np.testing.assert_array_equal(distance[0].numpy(), [1.0, 3.0])
+
+
+# -- outliers in the training set ------------------------------------------------
+def _contaminated(digits, rate, seed=0):
+    X, y = digits
+    rng = np.random.RandomState(seed)
+    normal = X[y == 0]
+    others = X[y != 0]
+    k = int(round(rate / (1 - rate) * len(normal)))
+    extra = others[rng.choice(len(others), k, replace=False)]
+    return np.vstack([normal, extra])
+
+
+def test_contamination_shapes_the_score_not_only_the_threshold(digits):
+    X, y = digits
+    train = _contaminated(digits, 0.1)
+    params = dict(image_shape=(8, 8), channels=(4,), max_epochs=4, random_state=0)
+    auto = ConvAutoencoderOutlierDetector(**params).fit(train)
+    rate = clone(auto).set_params(contamination=0.1).fit(train)
+    n_refs = {
+        name: len(det.scorer_.terms["density"].reference)
+        for name, det in [("auto", auto), ("rate", rate)]
+    }
+    assert n_refs["rate"] == len(train) - int(0.2 * len(train))
+    assert n_refs["auto"] == len(train) - int(0.05 * len(train))
+    assert not np.allclose(auto.score_samples(X), rate.score_samples(X))
+    # the true rate ranks the test set at least as well as "auto"
+    test = np.setdiff1d(np.arange(len(X)), np.flatnonzero(y == 0)[:0])
+    auc = {
+        k: roc_auc_score(y[test] == 0, d.score_samples(X[test]))
+        for k, d in [("auto", auto), ("rate", rate)]
+    }
+    assert auc["rate"] >= auc["auto"] - 0.005
+    # sklearn's meaning of a float: that share of X is flagged
+    flagged = np.mean(rate.predict(train) == -1)
+    assert flagged == pytest.approx(0.1, abs=0.02)
+
+
+# -- robust standardisation ------------------------------------------------------
+def test_robust_bounds_ignore_one_corrupt_value_and_keep_clean_ones():
+    rng = np.random.RandomState(0)
+    X = rng.randn(150, 3)
+    X[7, 1] = 1e6
+    lower, upper, _ = robust_bounds(X)
+    assert np.all(upper < 100) and np.all(lower > -100)
+    assert np.all((np.delete(X, 7, 0) >= lower) & (np.delete(X, 7, 0) <= upper))
+    sparse = np.zeros((150, 1))
+    sparse[3] = 1.0  # a rare legitimate value of a mostly constant feature
+    lower, upper, _ = robust_bounds(sparse)
+    assert lower[0] == -np.inf and upper[0] == np.inf
+
+
+@pytest.mark.parametrize("value", [1e6, 1e300, -1e300])
+def test_one_extreme_pixel_neither_ruins_the_fit_nor_passes_silently(digits, value):
+    X, y = digits
+    train = X[y == 3][:150].copy()
+    params = dict(image_shape=(8, 8), channels=(4,), max_epochs=6, random_state=0)
+    clean = ConvAutoencoderOutlierDetector(**params).fit(train)
+    train[7, 20] = value
+    with pytest.warns(UserWarning, match=r"1 value\(s\) far outside.*sample 7"):
+        dirty = ConvAutoencoderOutlierDetector(**params).fit(train)
+    np.testing.assert_allclose(dirty.center_, clean.center_, rtol=0.05)
+    np.testing.assert_allclose(dirty.scale_, clean.scale_, rtol=0.05)
+    auc = {
+        k: roc_auc_score(y == 3, d.score_samples(X))
+        for k, d in [("clean", clean), ("dirty", dirty)]
+    }
+    assert auc["dirty"] > auc["clean"] - 0.02
+    assert dirty.score_samples(train[7:8])[0] < np.percentile(dirty.score_samples(X), 1)
+
+
+def test_clean_data_are_not_clipped(digits):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        center, scale, low, high = fit_statistics(X.reshape(-1, 1, 8, 8))
+    assert low[0] == X.min() and high[0] == X.max()
