@@ -24,9 +24,9 @@ from ._sklearn_compat import Interval
     samples over theirs to their own 50 nearest, a local outlier factor
     in the network's feature space.""",
         "hybrid_terms": "the mean squared error, the error box-blurred 3x3 "
-        "and averaged over its 10% largest pixels, the density (weight 2) "
-        "and the kNN distance of the image's per-channel mean and standard "
-        "deviation (brightness, colour, contrast)",
+        "and averaged over its 10% largest pixels, the density (weight 3), "
+        "the kNN distance of the image's per-channel mean and standard "
+        "deviation (brightness, colour, contrast) and the latent kNN distance",
     },
     image_score=docs.IMAGE_SCORE,
     running=docs.RUNNING,

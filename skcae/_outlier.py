@@ -45,7 +45,7 @@ SCORE_TERMS = {
     "reconstruction": ("mse",),
     "latent": ("latent",),
     "density": ("density",),
-    "hybrid": ("mse", "pooled", "density", "stats"),
+    "hybrid": ("mse", "pooled", "density", "stats", "latent"),
 }
 _SCORES = "The scores of {n} sample(s) of "
 
