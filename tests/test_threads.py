@@ -1,5 +1,7 @@
 """skcae._threads: the workers of a call, determinism, overlap and fork."""
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -196,18 +198,23 @@ TINY = dict(channels=(4,), latent_dim=2, batch_size=32, device="cpu", random_sta
 
 def run_script(code, timeout=120):
     """Run ``FIT`` then ``code`` in a fresh interpreter; a hang fails the test
-    (the timeout is the watchdog) instead of hanging the suite."""
+    (the timeout is the watchdog) instead of hanging the suite, and kills
+    the interpreter's whole process group (hung fork children included)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FIT + textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", FIT + textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:  # pragma: no cover - the bug
-        pytest.fail(f"hung for {timeout} s:\n{exc.stdout}\n{exc.stderr}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the bug
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"hung for {timeout} s:\n{out}\n{err}")
+    assert proc.returncode == 0, out + err
+    return out
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork")
