@@ -2,20 +2,23 @@
 
 A default :class:`~skcae.ConvAutoencoderOutlierDetector` (3 epochs by
 default) is fitted on 3,000 MNIST training images with ``n_jobs=None`` (the
-adaptive default: the CPUs other processes leave idle), ``n_jobs=1`` and
-``n_jobs=2``, in two scenarios:
+default: the CPUs this process may use, at most torch's thread setting),
+``n_jobs=1`` and ``n_jobs=2``, in two scenarios:
 
 * ``idle``: nothing else of ours runs (other users of a shared machine
   may: ``uptime`` is printed before each scenario);
 * ``busy``: beside a neighbour, a separate process (multiprocessing,
   ``spawn``) running a 2-thread torch matmul loop for the whole scenario.
 
-Each setting is fitted ``--repeats`` times, the settings interleaved
-(1st repeat of each, then the 2nd, ...) so that drifting load hits them
-alike. The table gives the median seconds, the ratio to ``n_jobs=1`` in the
-same scenario, the torch thread counts the fit used at each epoch
-(``net_.history[:, "torch_threads"]``: what the adaptive policy chose) and
-the neighbour's matmuls per second during the fits (what the fit cost it).
+skcae computes in ``n_jobs`` worker threads of one torch intra-op thread
+each (training batches split into a fixed number of shards), so every
+setting trains the same network bit for bit; the script checks that the
+fitted parameters agree across settings. Each setting is fitted
+``--repeats`` times, the settings interleaved (1st repeat of each, then the
+2nd, ...) so that drifting load hits them alike. The table gives the median
+seconds, the ratio to ``n_jobs=1`` in the same scenario, the workers the
+fit used (``net_.history[:, "torch_threads"]``) and the neighbour's matmuls
+per second during the fits (what the fit cost it).
 
 Without MNIST, synthetic 28x28 stroke images are used (and said so).
 
@@ -27,6 +30,7 @@ Examples (from the repository root)::
 """
 
 import argparse
+import hashlib
 import multiprocessing
 import statistics
 import time
@@ -71,7 +75,8 @@ def load_images(args):
 
 
 def fit_once(X, n_jobs, epochs):
-    """Seconds of one fit, and the torch thread count of each epoch."""
+    """Seconds of one fit, the workers of each epoch, and the md5 of the
+    fitted parameters."""
     from skcae import ConvAutoencoderOutlierDetector
 
     det = ConvAutoencoderOutlierDetector(
@@ -80,17 +85,23 @@ def fit_once(X, n_jobs, epochs):
     t0 = time.perf_counter()
     det.fit(X)
     seconds = time.perf_counter() - t0
-    return seconds, list(det.net_.history[:, "torch_threads"])
+    digest = hashlib.md5()
+    for p in det.net_.module_.parameters():
+        digest.update(p.detach().cpu().numpy().tobytes())
+    return seconds, list(det.net_.history[:, "torch_threads"]), digest.hexdigest()
 
 
 def run_scenario(name, X, args, count=None):
     """Fit every n_jobs setting ``--repeats`` times; one result per setting."""
-    results = {n: {"seconds": [], "threads": [], "rate": []} for n in args.n_jobs}
+    results = {
+        n: {"seconds": [], "threads": [], "rate": [], "md5": set()} for n in args.n_jobs
+    }
     for rep in range(args.repeats):
         for n_jobs in args.n_jobs:
             before = (count.value, time.perf_counter()) if count else None
-            seconds, threads = fit_once(X, n_jobs, args.epochs)
+            seconds, threads, md5 = fit_once(X, n_jobs, args.epochs)
             res = results[n_jobs]
+            res["md5"].add(md5)
             res["seconds"].append(seconds)
             res["threads"].append(threads)
             if count:
@@ -98,7 +109,7 @@ def run_scenario(name, X, args, count=None):
                 res["rate"].append(rate)
             print(
                 f"  {name:<4s} repeat {rep + 1}/{args.repeats} n_jobs={n_jobs!s:<4s} "
-                f"{seconds:6.2f} s  threads per epoch {threads}"
+                f"{seconds:6.2f} s  workers per epoch {threads}  params md5 {md5[:8]}"
                 + (f"  neighbour {res['rate'][-1]:.1f} matmul/s" if count else ""),
                 flush=True,
             )
@@ -148,7 +159,7 @@ def table(scenarios, args):
             rows.append(
                 [
                     name,
-                    "None (adaptive)" if n_jobs is None else n_jobs,
+                    "None (default)" if n_jobs is None else n_jobs,
                     f"{median:.2f}",
                     ", ".join(f"{s:.2f}" for s in res["seconds"]),
                     f"{median / ref:.2f}x" if ref else "–",
@@ -162,7 +173,7 @@ def table(scenarios, args):
         "median s",
         "runs (s)",
         "ratio to n_jobs=1",
-        "torch threads used",
+        "workers used",
         "neighbour matmul/s",
     ]
     return md_table(header, rows)
@@ -193,7 +204,7 @@ def parse_args(argv=None):
         type=n_jobs_value,
         nargs="+",
         default=[None, 1, 2],
-        help="settings to compare, 'none' for the adaptive default (default: none 1 2)",
+        help="settings to compare, 'none' for the default (default: none 1 2)",
     )
     p.add_argument(
         "--scenarios", nargs="+", choices=("idle", "busy"), default=["idle", "busy"]
@@ -249,6 +260,18 @@ def main(argv=None):
             scenarios[name] = (run_scenario("idle", X, args), None)
         else:
             scenarios[name] = busy_scenario(X, args)
+    digests = {
+        d
+        for results, _ in scenarios.values()
+        for r in results.values()
+        for d in r["md5"]
+    }
+    same = (
+        "The fitted parameters are bit-identical across all settings and "
+        "scenarios (one md5)."
+        if len(digests) == 1
+        else f"The fitted parameters DIFFER across settings: {len(digests)} md5s."
+    )
     lines = [
         "# Thread policy under contention",
         "",
@@ -256,6 +279,8 @@ def main(argv=None):
         f"`uptime` at the end: `{uptime()}`.",
         "",
         *table(scenarios, args),
+        "",
+        same,
     ]
     text = "\n".join(lines)
     print()

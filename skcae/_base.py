@@ -138,8 +138,8 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
                 )
         if self.n_jobs == 0:
             raise ValueError(
-                "Got n_jobs=0, but expected None (the idle CPUs), a positive "
-                "number of threads, or -1 for every CPU."
+                "Got n_jobs=0, but expected None (the CPUs this process may "
+                "use), a positive number of threads, or -1 for every CPU."
             )
         for cb in self.callbacks or ():
             if not isinstance(cb, Callback) and not (

@@ -160,7 +160,8 @@ def _running(parser, device_default):
         "--n-jobs",
         type=_int,
         metavar="N",
-        help="torch threads (default: the CPUs other processes leave idle)",
+        help="worker threads (default: the CPUs this process may use, at most "
+        "torch's thread setting)",
     )
     group.add_argument(
         "--device",

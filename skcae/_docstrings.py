@@ -123,18 +123,20 @@ mixed_precision : bool, default=False
     scores are still accumulated in float32/float64. Off by default,
     since on CPUs without bf16 support it is slower.
 n_jobs : int, default=None
-    Threads torch may use on the CPU while this estimator fits and
-    scores (torch's setting is restored afterwards). None uses the CPUs
-    that other processes leave idle, measured once at the start of each
-    call, at most ``torch.get_num_threads()``: as fast as all threads on
-    an idle machine, and not 5-18x slower beside a busy process, as a
-    fixed thread count is. ``n`` >= 1 uses ``n`` threads, at most the
-    CPUs this process may run on; ``-1`` uses every CPU.
+    Worker threads on the CPU while this estimator fits and scores, each
+    running torch with one intra-op thread (see the user guide's
+    "Threads"). None uses the CPUs this process may run on, at most
+    ``torch.get_num_threads()``; ``n`` >= 1 uses ``n`` workers, at most
+    those CPUs; ``-1`` every CPU, ``-2`` all but one. The work is split
+    the same way whatever the workers, so ``n_jobs`` changes the speed,
+    never the results (on the CPU); the caller's
+    ``torch.get_num_threads()`` is restored when a call returns.
 random_state : int, RandomState instance or None, default=None
     Seeds weight initialisation, shuffling, denoising and data splits
     inside ``fit`` with generators of its own, so torch's and numpy's
     global generators are never touched and concurrent fits in threads
-    are reproducible. An int gives bit-identical results on CPU.
+    are reproducible. An int gives bit-identical results on CPU, with any
+    ``n_jobs`` and any machine load.
 verbose : int, default=0
     0 is silent; 1 shows a progress bar and the per-epoch loss table.
 callbacks : list of skorch callbacks, default=None

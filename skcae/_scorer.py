@@ -22,6 +22,7 @@ from torch import nn
 from ._data import BLOCK_ROWS
 from ._knn_terms import TERMS
 from ._network import autocast
+from ._threads import map_chunks
 from ._tuning import TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
 
 # Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
@@ -393,8 +394,7 @@ def run_batches(
             if on_cuda:
                 x = x.pin_memory()  # lets the copy below overlap compute
             x = x.to(device, non_blocking=True)
-            with autocast(device, mixed_precision):
-                result = fn(model, x)
+            result = map_chunks(fn, model, x, lambda: autocast(device, mixed_precision))
             single = not isinstance(result, dict)
             result = {None: result} if single else result
             if outputs is None:

@@ -1,37 +1,70 @@
-"""How many threads torch may use while an estimator fits or scores.
+"""How skcae computes on the CPU: worker threads of one intra-op thread each.
 
-torch's CPU kernels split every operation across an OpenMP team that spins
-while it waits for its slowest thread. Beside another busy process on the
-same cores, that slowest thread is often descheduled, and a fit becomes 5 to
-18 times slower than with one thread (``benchmarks/contention.py``). The
-estimators' ``n_jobs`` parameter therefore sets torch's intra-op threads for
-the duration of ``fit`` and of scoring only, and restores the caller's
-setting afterwards:
+torch's CPU kernels split an operation across an OpenMP team that spins
+while it waits for its slowest thread; beside a busy process that thread is
+often descheduled and a fit becomes many times slower. GNU OpenMP's team
+also does not survive ``fork``: a child that inherits one hangs in its
+first parallel operation. And the way a team splits a reduction changes the
+last bits of the result, so a fit would depend on the thread count.
 
-* an int ``n`` >= 1 uses ``n`` threads, at most the CPUs this process may
-  run on (more threads than CPUs only queue behind each other); ``-1``
-  all those CPUs, ``-2`` all but one, and so on (at least one);
-* ``None`` (the default) uses the CPUs that other processes leave idle, at
-  most torch's own setting (``torch.get_num_threads()``, which honours
-  ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), and at least one. It
-  is measured from ``/proc/stat`` (Linux) over the time since the last
-  measurement (at least 50 ms), once per public call of an estimator (its
-  one :func:`torch_threads` entry). Where ``/proc/stat`` cannot be read it
-  is torch's own setting.
+skcae therefore never uses torch's intra-op threads. Each public call of an
+estimator (``fit``, ``score_samples``, ``transform`` ...) enters
+:func:`torch_threads` once, which decides its number of workers from
+``n_jobs``:
+
+* an int ``n`` >= 1 uses ``n`` workers, at most the CPUs this process may
+  run on (``os.sched_getaffinity``); ``-1`` all those CPUs, ``-2`` all but
+  one, and so on (at least one);
+* ``None`` (the default) uses the CPUs this process may run on, at most the
+  caller's ``torch.get_num_threads()`` (which honours ``OMP_NUM_THREADS``
+  and ``torch.set_num_threads``), and at least one.
+
+The calling thread is one worker; the others are threads of a pool created
+for the call and shut down at its end. Every worker, the calling thread
+included, runs torch with one intra-op thread, so no OpenMP team is created
+(forks stay safe, and a worker waiting for its partner blocks instead of
+spinning). The work is split in a way that does not depend on the number
+of workers: each training batch into :data:`TRAIN_SHARDS` shards whose
+gradients are summed in shard order, each scoring block into chunks of
+:data:`CHUNK_ROWS` rows. A fixed ``random_state`` therefore gives the same
+bits with any ``n_jobs`` and any machine load.
+
+The caller's ``torch.get_num_threads()`` is set to 1 for the call and
+restored when it returns, in the caller's thread; torch's process-wide
+default for threads started later is restored when the last overlapping
+call returns. Nothing here holds a lock across I/O, and a forked child
+starts with no call active.
 """
 
 import contextlib
 import os
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-_MIN_WINDOW = 0.05  # seconds of CPU accounting needed for a measurement
-_STALE = 10.0  # seconds after which the last measurement is not reused
-_lock = threading.Lock()
-_active = 0  # estimators inside torch_threads(), across threads
-_saved = None  # the caller's torch.get_num_threads() while any is active
+#: Shards of each training batch: a constant, so that the gradient sums, and
+#: with them the trained network, never depend on the number of workers.
+TRAIN_SHARDS = 2
+#: Rows of each scoring chunk (a multiple of the 64-row padding of scoring).
+CHUNK_ROWS = 64
+
+_lock = threading.Lock()  # guards _active and _default; held only briefly
+_active = 0  # calls inside torch_threads(), across threads
+_default = None  # torch's default thread count before the first active call
+_local = threading.local()  # .call: the _Call of this thread's public call
+
+
+def _after_fork_in_child():
+    """A forked child has only the forking thread: no call of another thread
+    is active in it, and the lock may have been held by one."""
+    global _lock, _active
+    _lock = threading.Lock()
+    _active = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _allowed_cpus():
@@ -41,102 +74,190 @@ def _allowed_cpus():
         return list(range(os.cpu_count() or 1))
 
 
-def _busy_jiffies(cpus):
-    """Busy and total clock ticks of ``cpus`` so far, from /proc/stat."""
-    wanted = {f"cpu{c}" for c in cpus}
-    busy = total = 0
-    with open("/proc/stat") as f:
-        for line in f:
-            fields = line.split()
-            if fields and fields[0] in wanted:
-                values = [int(v) for v in fields[1:9]]
-                # user nice system idle iowait irq softirq steal
-                total += sum(values)
-                busy += sum(values) - values[3] - values[4]
-    return busy, total
+def resolve_n_workers(n_jobs, cap=None):
+    """The number of workers for ``n_jobs`` (see the module docstring).
 
-
-class LoadMonitor:
-    """CPUs left idle by other processes, from /proc/stat and our own CPU time."""
-
-    def __init__(self):
-        self.cpus = _allowed_cpus()
-        self._last = None  # (wall, busy, total, own cpu seconds)
-        self._free = None
-
-    def _sample(self):
-        busy, total = _busy_jiffies(self.cpus)
-        times = os.times()
-        return time.monotonic(), busy, total, times.user + times.system
-
-    def free_cpus(self):
-        """CPUs other processes left idle since the last call (a float)."""
-        try:
-            now = self._sample()
-        except (OSError, ValueError):
-            return None
-        last = self._last
-        if last is None or now[0] - last[0] > _STALE:
-            time.sleep(_MIN_WINDOW)
-            last, now = now, self._sample()
-        elif now[0] - last[0] < _MIN_WINDOW and self._free is not None:
-            return self._free  # too short a window: keep the last answer
-        d_total = now[2] - last[2]
-        if d_total <= 0:
-            return self._free
-        busy_share = (now[1] - last[1]) / d_total  # of all our CPUs' time
-        n = len(self.cpus)
-        own = (now[3] - last[3]) / max(now[0] - last[0], 1e-9)
-        others = max(0.0, busy_share * n - own)
-        self._last, self._free = now, max(0.0, n - others)
-        return self._free
-
-
-_monitor = LoadMonitor()
-
-
-def resolve_n_threads(n_jobs, cap=None):
-    """The number of torch threads for ``n_jobs`` (see the module docstring)."""
-    if cap is None:
-        cap = torch.get_num_threads() if _saved is None else _saved
-    if n_jobs is None:
-        if cap <= 1:
-            return 1
-        with _lock:
-            free = _monitor.free_cpus()
-        if free is None:
-            return cap
-        return int(max(1, min(cap, round(free))))
+    ``cap`` is the caller's ``torch.get_num_threads()`` (read when None),
+    which bounds ``n_jobs=None`` only.
+    """
     cpus = len(_allowed_cpus())
+    if n_jobs is None:
+        if cap is None:
+            cap = torch.get_num_threads()
+        return int(max(1, min(cpus, cap)))
     if n_jobs < 0:
         return max(1, cpus + 1 + n_jobs)
-    return int(min(n_jobs, cpus))
+    return int(max(1, min(n_jobs, cpus)))
+
+
+def _one_intra_op_thread():
+    """A pool worker's initializer: torch with one intra-op thread.
+
+    ``get_num_threads`` first runs torch's lazy per-thread setup (which
+    would otherwise later reset the thread to the process-wide default).
+    """
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
+def _in_modes(grad, inference, fn, item):
+    """``fn(item)`` under the caller's grad and inference modes (they are
+    per thread in torch)."""
+    with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+        return fn(item)
+
+
+class _Call:
+    """The workers of one public call: the calling thread plus a pool."""
+
+    def __init__(self, n_workers):
+        self.n_workers = n_workers
+        self.pid = os.getpid()
+        self._pool = None
+
+    def map(self, fn, items):
+        """``[fn(item) for item in items]``, computed by the workers.
+
+        The calling thread computes items too (those no pool thread has
+        started), so one worker needs no pool. Each result is computed by
+        exactly one worker with one intra-op thread, so it does not depend
+        on which one.
+        """
+        items = list(items)
+        if self._pool is None or len(items) < 2 or os.getpid() != self.pid:
+            return [fn(item) for item in items]
+        modes = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+        futures = [self._pool.submit(_in_modes, *modes, fn, x) for x in items[1:]]
+        try:
+            results = [fn(items[0])]
+            for item, future in zip(items[1:], futures):
+                # a chunk no worker has started yet is computed here
+                results.append(fn(item) if future.cancel() else future.result())
+            return results
+        finally:
+            for future in futures:
+                future.cancel()
+            for future in futures:  # none may touch the model after we return
+                if not future.cancelled():
+                    with contextlib.suppress(BaseException):
+                        future.exception()
+
+    def start(self):
+        """Start the pool's threads, each set to one intra-op thread."""
+        if self.n_workers == 1:
+            return
+        n = self.n_workers - 1
+        self._pool = ThreadPoolExecutor(
+            n, thread_name_prefix="skcae-worker", initializer=_one_intra_op_thread
+        )
+        # one task per thread, all waiting for each other: every thread has
+        # started (and run its initializer) when they are done
+        barrier = threading.Barrier(n)
+        for future in [self._pool.submit(barrier.wait, 60) for _ in range(n)]:
+            future.result()
+
+    def close(self):
+        if self._pool is not None and os.getpid() == self.pid:
+            self._pool.shutdown(wait=True)
+        self._pool = None
+
+
+def current_call():
+    """The :class:`_Call` of this thread's public call, or None."""
+    call = getattr(_local, "call", None)
+    return call if call is not None and call.pid == os.getpid() else None
+
+
+def _in_a_new_thread(fn):
+    """``fn()`` in a short-lived thread (one that torch has not set up yet)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(fn()), name="skcae")
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def _default_threads():
+    """torch's process-wide default thread count: what a new thread gets."""
+    return _in_a_new_thread(torch.get_num_threads)
+
+
+def _set_default_threads(n):
+    """Set torch's process-wide default thread count to ``n``, leaving the
+    calling thread's own count alone."""
+
+    def run():
+        torch.get_num_threads()  # torch's lazy set-up of the thread first
+        torch.set_num_threads(n)
+
+    _in_a_new_thread(run)
 
 
 @contextlib.contextmanager
 def torch_threads(n_jobs):
-    """Run the block with torch's intra-op threads set for ``n_jobs``.
+    """Run the block as one public call with the workers of ``n_jobs``.
 
-    The caller's ``torch.get_num_threads()`` is restored when the last
-    estimator running in any thread leaves the block.
+    Yields the call's :class:`_Call`. A block nested in another of the same
+    thread joins the outer call (one decision per public call). The
+    calling thread runs torch with one intra-op thread inside the block,
+    and gets its ``torch.get_num_threads()`` back at the end.
+
+    ``torch.set_num_threads`` also sets the process-wide default that torch
+    gives a thread when it first uses it (and that a thread which called
+    ``set_num_threads`` before any other torch function falls back to).
+    So each change made here is followed, under a lock held only for these
+    settings, by restoring that default from a short-lived thread: threads
+    outside skcae keep seeing the default they would see without it.
     """
-    global _active, _saved
-    with _lock:
-        if _active == 0:
-            _saved = torch.get_num_threads()
-        _active += 1
+    global _active, _default
+    outer = current_call()
+    if outer is not None:
+        yield outer
+        return
+    saved = torch.get_num_threads()  # (runs torch's set-up of this thread)
+    call = _Call(resolve_n_workers(n_jobs, cap=saved))
+    _local.call = call
     try:
-        torch.set_num_threads(resolve_n_threads(n_jobs))
-        yield
-    finally:
         with _lock:
-            _active -= 1
             if _active == 0:
-                torch.set_num_threads(_saved)
-                _saved = None
+                _default = _default_threads()
+            _active += 1
+            try:
+                torch.set_num_threads(1)
+                call.start()
+            finally:
+                if _default != 1:
+                    _set_default_threads(_default)
+        yield call
+    finally:
+        _local.call = None
+        call.close()
+        with _lock:
+            _active = max(0, _active - 1)
+            if saved != 1:
+                torch.set_num_threads(saved)  # this thread's own count
+                if _default != saved:
+                    _set_default_threads(_default)
 
 
-def adapt_threads(n_jobs):
-    """Re-measure the idle CPUs (``n_jobs=None``) and set torch's threads."""
-    if n_jobs is None:
-        torch.set_num_threads(resolve_n_threads(None))
+def map_chunks(fn, model, x, context=contextlib.nullcontext):
+    """``fn(model, x)`` computed chunk by chunk by the current call's workers.
+
+    A CPU tensor ``x`` is split into chunks of :data:`CHUNK_ROWS` rows
+    whatever the number of workers (one after the other outside a call),
+    each computed under ``context()`` (e.g. autocast, which is per thread)
+    and the results (a tensor or a dict of tensors, one row per input row)
+    are concatenated in order. Off the CPU it is ``fn(model, x)``.
+    """
+
+    def run(part):
+        with context():
+            return fn(model, part)
+
+    if x.device.type != "cpu" or len(x) <= CHUNK_ROWS:
+        return run(x)
+    call = current_call() or _Call(1)
+    parts = call.map(run, x.split(CHUNK_ROWS))
+    if isinstance(parts[0], dict):
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return torch.cat(parts)

@@ -8,6 +8,7 @@ an exception. :func:`train_network` is the one entry point; it is a plain
 function of its arguments so that ``memory=`` can cache it.
 """
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -15,11 +16,14 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
 
 from ._console import PlainPrintLog, shows_progress
 from ._data import BLOCK_ROWS, read_block
 from ._network import autocast, build_module
 from ._scorer import Standardization
+from ._threads import TRAIN_SHARDS, _Call, current_call, torch_threads
 from ._tuning import (
     AUTO_BATCH_MAX,
     AUTO_BATCH_MIN,
@@ -254,11 +258,15 @@ class DivergenceGuard(Callback):
 
 
 class RecordThreads(Callback):
-    """Record torch's thread count in the history (``"torch_threads"``),
-    which the estimator's ``n_jobs`` set for the whole fit."""
+    """Record the threads the fit computes in (``"torch_threads"`` in the
+    history): the workers the estimator's ``n_jobs`` gave the whole fit,
+    each running torch with one intra-op thread (:mod:`skcae._threads`)."""
 
     def on_epoch_begin(self, net, **kwargs):
-        net.history.record("torch_threads", torch.get_num_threads())
+        call = current_call()
+        net.history.record(
+            "torch_threads", call.n_workers if call else torch.get_num_threads()
+        )
 
 
 class OneCycle(Callback):
@@ -335,6 +343,10 @@ class AutoencoderNet(NeuralNet):
       sends as a KeyboardInterrupt, ends training quietly.
     * With ``mixed_precision`` the forward pass runs under bf16 autocast;
       the loss is computed in float32.
+    * On the CPU each training batch is split into ``TRAIN_SHARDS`` shards
+      whose gradients the workers of the call compute (one intra-op thread
+      each) and the calling thread sums in shard order: the network does
+      not depend on ``n_jobs`` (see :meth:`train_step_single`).
     """
 
     def __init__(self, module, criterion, *, seed=0, mixed_precision=False, **kw):
@@ -364,12 +376,15 @@ class AutoencoderNet(NeuralNet):
             self.initialize()
         self.module_.generator = self.generator_
         try:
-            self.notify("on_train_begin", X=X, y=y)
-            try:
-                self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
-            except _StopTraining:
-                pass
-            self.notify("on_train_end", X=X, y=y)
+            # joins the estimator's call (its n_jobs); a net fitted on its own
+            # makes a call of its own
+            with torch_threads(None):
+                self.notify("on_train_begin", X=X, y=y)
+                try:
+                    self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
+                except _StopTraining:
+                    pass
+                self.notify("on_train_end", X=X, y=y)
         finally:
             self.module_.generator = None
         return self
@@ -384,6 +399,77 @@ class AutoencoderNet(NeuralNet):
             ):
                 raise _StopTraining from None
             raise
+
+    def train_step_single(self, batch, **fit_params):
+        """Gradients of one batch, summed over shards in a fixed order.
+
+        On the CPU the batch is split into ``TRAIN_SHARDS`` shards (empty
+        ones skipped); each shard's loss is its summed squared error over
+        the whole batch's number of values, so the shard losses add up to
+        the batch's mean squared error. The call's workers compute each
+        shard's gradients with :func:`torch.autograd.grad`, and the calling
+        thread adds them in shard order into ``.grad``: the same
+        floating-point operations whatever the number of workers. The
+        denoising draws of shard ``i`` come from a generator seeded with
+        the ``i``-th of ``TRAIN_SHARDS`` seeds drawn, in order, from the
+        module's generator. Off the CPU it is skorch's single pass.
+        """
+        module = self.module_
+        Xi, yi = unpack_data(batch)
+        if (
+            fit_params
+            or torch.device(self.device).type != "cpu"
+            or not isinstance(Xi, torch.Tensor)
+        ):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi = to_tensor(Xi, device=self.device)
+        yi = Xi if yi is None else to_tensor(yi, device=self.device)
+        shards = [
+            (x, y)
+            for x, y in zip(
+                Xi.tensor_split(TRAIN_SHARDS), yi.tensor_split(TRAIN_SHARDS)
+            )
+            if len(x)
+        ]
+        modules = [module] * len(shards)
+        generator = getattr(module, "generator", None)
+        if isinstance(generator, torch.Generator):
+            seeds = torch.randint(
+                0, 2**62, (TRAIN_SHARDS,), generator=generator, device=generator.device
+            ).tolist()
+            modules = [copy.copy(module) for _ in shards]  # sharing parameters
+            for shard_module, seed in zip(modules, seeds):
+                shard_module.generator = make_generator(seed, generator.device)
+        params = [p for p in module.parameters() if p.requires_grad]
+        count = yi.numel()
+
+        def shard_step(i):
+            (x, y), shard_module = shards[i], modules[i]
+            with autocast(self.device, self.mixed_precision):
+                y_pred = shard_module(x)
+            loss = (y_pred.float() - y.float()).square().sum() / count
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            return loss.detach(), y_pred.detach(), grads
+
+        call = current_call() or _Call(1)
+        results = call.map(shard_step, range(len(shards)))
+        loss = results[0][0]
+        for shard_loss, _, _ in results[1:]:
+            loss = loss + shard_loss
+        for j, p in enumerate(params):
+            grad = None
+            for _, _, grads in results:
+                if grads[j] is not None:
+                    grad = grads[j] if grad is None else grad + grads[j]
+            if grad is None:
+                continue
+            if p.grad is None:
+                p.grad = grad
+            else:
+                p.grad.add_(grad)
+        y_pred = torch.cat([y_pred for _, y_pred, _ in results])
+        return {"loss": loss, "y_pred": y_pred}
 
     def infer(self, x, **fit_params):
         with autocast(self.device, self.mixed_precision):

@@ -3,7 +3,7 @@
 Run ``python -m skcae.demo`` (``--help`` for options). It trains on one digit
 of scikit-learn's bundled 8x8 digits, scores held-out images of every digit,
 and prints the AUROC of each detector (the digit is the inlier class). The
-last line gives skcae's mean fit time per digit and the torch threads its
+last line gives skcae's mean fit time per digit and the worker threads its
 fits used. Nothing is downloaded.
 
 Examples

@@ -17,6 +17,7 @@ from skcae._data import BLOCK_ROWS
 from skcae._knn_terms import image_statistics, knn_distance
 from skcae._scorer import ModelConfig, build_model, reference_buffers, run_batches
 from skcae._terms import Calibration, pooled_error
+from skcae._threads import CHUNK_ROWS
 
 
 # -- the reconstruction error ----
@@ -310,7 +311,9 @@ def test_run_batches_pads_chunks_and_drops_the_padding():
 
     rows = np.arange(BLOCK_ROWS + 10, dtype=float).reshape(-1, 1, 1, 1)
     out = run_batches(torch.nn.Identity(), rows, fn, device="cpu")
-    assert sizes == [BLOCK_ROWS, 64]  # the last chunk padded to 64 rows
+    # blocks of BLOCK_ROWS rows, the last padded to 64, computed in chunks of
+    # CHUNK_ROWS rows whatever the number of workers (skcae._threads)
+    assert sizes == [CHUNK_ROWS] * ((BLOCK_ROWS + 64) // CHUNK_ROWS)
     np.testing.assert_array_equal(out["sum"][:, 0], rows.ravel())
     assert out["sum"].shape == (BLOCK_ROWS + 10, 1)
     assert out["first"].shape == (BLOCK_ROWS + 10, 1)

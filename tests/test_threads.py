@@ -1,103 +1,113 @@
-"""skcae._threads: torch's intra-op threads while estimators fit and score."""
+"""skcae._threads: the workers of a call, determinism, overlap and fork."""
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 
 from skcae import ConvAutoencoderOutlierDetector, _threads
-from skcae._threads import LoadMonitor, resolve_n_threads, torch_threads
+from skcae._threads import map_chunks, resolve_n_workers, torch_threads
 
 
 @pytest.fixture
 def two_threads():
-    """torch set to 2 threads for the test (the suite pins it to 1)."""
+    """torch set to 2 threads by the caller (the suite pins it to 1)."""
     before = torch.get_num_threads()
     torch.set_num_threads(2)
-    yield
+    yield 2
     torch.set_num_threads(before)
+
+
+def parameters(det):
+    return [p.detach().clone() for p in det.net_.module_.parameters()]
+
+
+def assert_same_bits(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
 
 
 def test_explicit_counts():
     n_cpus = len(_threads._allowed_cpus())
-    assert resolve_n_threads(1, cap=8) == 1
+    assert resolve_n_workers(1, cap=8) == 1
     # an explicit count ignores torch's setting, but never exceeds the CPUs
-    assert resolve_n_threads(n_cpus, cap=1) == n_cpus
-    assert resolve_n_threads(100 * n_cpus, cap=1) == n_cpus
-    assert resolve_n_threads(-100 * n_cpus, cap=1) == 1
-    assert resolve_n_threads(-1, cap=1) == n_cpus
-    assert resolve_n_threads(-2, cap=1) == max(1, n_cpus - 1)
+    assert resolve_n_workers(n_cpus, cap=1) == n_cpus
+    assert resolve_n_workers(100 * n_cpus, cap=1) == n_cpus
+    assert resolve_n_workers(-100 * n_cpus, cap=1) == 1
+    assert resolve_n_workers(-1, cap=1) == n_cpus
+    assert resolve_n_workers(-2, cap=1) == max(1, n_cpus - 1)
 
 
-def test_auto_is_one_thread_when_torch_is_set_to_one():
-    assert resolve_n_threads(None, cap=1) == 1
+def test_default_is_the_cpus_at_most_the_callers_threads():
+    n_cpus = len(_threads._allowed_cpus())
+    assert resolve_n_workers(None, cap=1) == 1
+    assert resolve_n_workers(None, cap=1000) == n_cpus
+    assert resolve_n_workers(None, cap=0) == 1
 
 
-def test_auto_uses_the_idle_cpus_at_most_the_cap(monkeypatch):
-    monkeypatch.setattr(_threads._monitor, "free_cpus", lambda: 1.2)
-    assert resolve_n_threads(None, cap=4) == 1
-    monkeypatch.setattr(_threads._monitor, "free_cpus", lambda: 7.9)
-    assert resolve_n_threads(None, cap=4) == 4
-    monkeypatch.setattr(_threads._monitor, "free_cpus", lambda: 0.0)
-    assert resolve_n_threads(None, cap=4) == 1
-    monkeypatch.setattr(_threads._monitor, "free_cpus", lambda: None)  # no /proc
-    assert resolve_n_threads(None, cap=4) == 4
-
-
-def test_load_monitor_subtracts_this_process(monkeypatch):
-    """Busy CPU time of this process is not counted as another's."""
-    samples = iter([(0.0, 100, 1000, 0.0), (1.0, 300, 1200, 2.0)])
-    monitor = LoadMonitor()
-    monitor.cpus = [0, 1]
-    monkeypatch.setattr(monitor, "_sample", lambda: next(samples))
-    monkeypatch.setattr(_threads.time, "sleep", lambda s: None)
-    # 200 of 200 ticks busy on 2 CPUs, all of it our own 2 CPU-seconds
-    assert monitor.free_cpus() == pytest.approx(2.0)
-
-
-def test_load_monitor_sees_a_busy_neighbour(monkeypatch):
-    samples = iter([(0.0, 100, 1000, 0.0), (1.0, 200, 1200, 0.0)])
-    monitor = LoadMonitor()
-    monitor.cpus = [0, 1]
-    monkeypatch.setattr(monitor, "_sample", lambda: next(samples))
-    monkeypatch.setattr(_threads.time, "sleep", lambda s: None)
-    assert monitor.free_cpus() == pytest.approx(1.0)  # one CPU busy elsewhere
-
-
-def test_load_monitor_on_this_machine_is_a_number_of_cpus():
-    free = LoadMonitor().free_cpus()
-    assert free is None or 0 <= free <= len(_threads._allowed_cpus())
-
-
-def test_context_sets_and_restores(two_threads):
-    with torch_threads(1):
+def test_the_caller_computes_at_one_thread_and_gets_its_count_back(two_threads):
+    with torch_threads(2) as call:
+        assert call.n_workers == min(2, len(_threads._allowed_cpus()))
         assert torch.get_num_threads() == 1
+        with torch_threads(1) as inner:  # a nested block joins the call
+            assert inner is call
     assert torch.get_num_threads() == 2
+    assert _threads._active == 0 and _threads.current_call() is None
 
 
-def test_context_restores_after_an_error(two_threads):
-    with pytest.raises(RuntimeError), torch_threads(1):
+def test_the_count_comes_back_after_an_error(two_threads):
+    with pytest.raises(RuntimeError), torch_threads(2):
         raise RuntimeError
     assert torch.get_num_threads() == 2
+    assert _threads._active == 0
 
 
-class RecordThreads(Callback):
-    """Records torch's thread count at each epoch (in a class attribute)."""
-
+def test_workers_compute_at_one_thread_in_the_callers_modes(two_threads):
     seen = []
 
-    def on_epoch_end(self, net, **kwargs):
-        type(self).seen.append(torch.get_num_threads())
+    def fn(model, x):
+        seen.append(
+            (
+                threading.current_thread().name,
+                torch.get_num_threads(),
+                torch.is_inference_mode_enabled(),
+            )
+        )
+        return {"double": 2 * x, "same": x}
+
+    x = torch.arange(4 * _threads.CHUNK_ROWS, dtype=torch.float32)
+    with torch_threads(2), torch.inference_mode():
+        out = map_chunks(fn, None, x)
+    torch.testing.assert_close(out["double"], 2 * x)
+    assert len(seen) == 4
+    assert {threads for _, threads, _ in seen} == {1}
+    assert all(inference for _, _, inference in seen)
+
+
+def test_an_error_in_a_worker_reaches_the_caller(two_threads):
+    def fn(model, x):
+        if x[0] > 0:
+            raise ValueError("chunk")
+        return x
+
+    x = torch.arange(3 * _threads.CHUNK_ROWS, dtype=torch.float32)
+    with pytest.raises(ValueError, match="chunk"), torch_threads(2):
+        map_chunks(fn, None, x)
+    assert torch.get_num_threads() == 2
 
 
 def test_fit_and_score_restore_the_callers_setting(two_threads, zeros, tiny):
-    RecordThreads.seen = []
-    det = ConvAutoencoderOutlierDetector(
-        n_jobs=1, callbacks=[RecordThreads()], **tiny
-    ).fit(zeros)
-    assert RecordThreads.seen and set(RecordThreads.seen) == {1}
+    det = ConvAutoencoderOutlierDetector(n_jobs=2, **tiny).fit(zeros)
+    assert set(det.net_.history[:, "torch_threads"]) == {
+        min(2, len(_threads._allowed_cpus()))
+    }
     assert torch.get_num_threads() == 2
     det.score_samples(zeros)
     assert torch.get_num_threads() == 2
@@ -108,29 +118,183 @@ def test_n_jobs_zero_is_refused(zeros, tiny):
         ConvAutoencoderOutlierDetector(n_jobs=0, **tiny).fit(zeros)
 
 
-def test_concurrent_fits_restore_the_setting_once_all_are_done(
-    two_threads, zeros, tiny
-):
-    errors = []
+@pytest.mark.parametrize(
+    "denoising", [{}, {"noise_std": 0.5, "mask_fraction": 0.2}], ids=["plain", "noise"]
+)
+def test_n_jobs_does_not_change_a_single_bit(two_threads, zeros, tiny, denoising):
+    """A fixed random_state gives the same network and scores whatever the
+    workers (and so whatever the machine's load decides for n_jobs=None)."""
+    params = dict(tiny, max_epochs=3, batch_size=30, **denoising)  # a short last batch
+    one = ConvAutoencoderOutlierDetector(n_jobs=1, **params).fit(zeros)
+    two = ConvAutoencoderOutlierDetector(n_jobs=2, **params).fit(zeros)
+    default = ConvAutoencoderOutlierDetector(**params).fit(zeros)
+    assert_same_bits(parameters(one), parameters(two))
+    assert_same_bits(parameters(one), parameters(default))
+    scores = one.score_samples(zeros)
+    np.testing.assert_array_equal(two.score_samples(zeros), scores)
+    two.set_params(n_jobs=1)
+    np.testing.assert_array_equal(two.score_samples(zeros), scores)
 
-    def fit():
+
+def test_the_callers_thread_count_does_not_change_a_bit(zeros, tiny):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = ConvAutoencoderOutlierDetector(n_jobs=1, **tiny).fit(zeros)
+        torch.set_num_threads(3)
+        b = ConvAutoencoderOutlierDetector(n_jobs=1, **tiny).fit(zeros)
+        np.testing.assert_array_equal(a.score_samples(zeros), b.score_samples(zeros))
+    finally:
+        torch.set_num_threads(before)
+    assert_same_bits(parameters(a), parameters(b))
+
+
+def test_overlapping_calls_leave_every_callers_setting(two_threads, zeros, tiny):
+    """Four threads, each at its own count, fit and score at once; each gets
+    its count back, and a thread started afterwards gets the default."""
+    counts = [1, 2, 3, 2]
+    seen, errors, results = [None] * 4, [], [None] * 4
+    barrier = threading.Barrier(4)
+
+    def work(i):
         try:
-            ConvAutoencoderOutlierDetector(n_jobs=1, **tiny).fit(zeros)
-        except Exception as exc:  # pragma: no cover - reported below
+            # torch's lazy set-up of a new thread resets it to the process
+            # default (which any set_num_threads changes): run it first
+            torch.get_num_threads()
+            torch.set_num_threads(counts[i])
+            barrier.wait()
+            det = ConvAutoencoderOutlierDetector(n_jobs=2, **tiny).fit(zeros)
+            results[i] = det.score_samples(zeros)
+            seen[i] = torch.get_num_threads()
+        except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=fit) for _ in range(3)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors
+    assert errors == []
+    assert seen == counts
     assert torch.get_num_threads() == 2
     assert _threads._active == 0
+    for scores in results[1:]:
+        np.testing.assert_array_equal(scores, results[0])
+    later = []
+    t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert later == [2]
 
 
-def test_scores_do_not_depend_on_the_thread_count(two_threads, zeros, tiny):
-    det = ConvAutoencoderOutlierDetector(n_jobs=1, **tiny).fit(zeros)
-    one = det.score_samples(zeros)
-    det.set_params(n_jobs=2)
-    np.testing.assert_allclose(det.score_samples(zeros), one, rtol=1e-5)
+FIT = """
+import os, threading, numpy as np, torch
+from skcae import ConvAutoencoderOutlierDetector, _threads
+torch.set_num_threads(2)
+X = np.random.RandomState(0).rand(128, 8, 8)
+TINY = dict(channels=(4,), latent_dim=2, batch_size=32, device="cpu", random_state=0)
+"""
+
+
+def run_script(code, timeout=120):
+    """Run ``FIT`` then ``code`` in a fresh interpreter; a hang fails the test
+    (the timeout is the watchdog) instead of hanging the suite, and kills
+    the interpreter's whole process group (hung fork children included)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FIT + textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the bug
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"hung for {timeout} s:\n{out}\n{err}")
+    assert proc.returncode == 0, out + err
+    return out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork")
+def test_a_fork_pool_after_a_default_fit_does_not_hang():
+    out = run_script(
+        """
+        import multiprocessing
+        det = ConvAutoencoderOutlierDetector(max_epochs=1, **TINY).fit(X)
+        assert torch.get_num_threads() == 2
+
+        def work(i):
+            a = torch.ones(1000, 1000)
+            return float(det.score_samples(X[:70]).sum() + (a @ a)[0, 0])
+
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            results = pool.map(work, range(4))
+        assert len(set(results)) == 1, results
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork")
+def test_a_fork_while_another_thread_fits_does_not_hang():
+    """One thread fits (2 workers) while the main thread forks, once while
+    that fit runs and once while a thread holds the module's lock; each
+    child fits and scores, and gets its thread count back."""
+    out = run_script(
+        """
+        from skorch.callbacks import Callback
+        inside, forked = threading.Event(), threading.Event()
+
+        class Pause(Callback):
+            def on_batch_end(self, net, **kwargs):
+                inside.set()
+                forked.wait(60)
+
+        def fit():
+            ConvAutoencoderOutlierDetector(
+                max_epochs=1, n_jobs=2, callbacks=[Pause()], **TINY
+            ).fit(X)
+
+        def child():
+            det = ConvAutoencoderOutlierDetector(max_epochs=1, n_jobs=2, **TINY)
+            det.fit(X).score_samples(X)
+            a = torch.ones(500, 500)
+            a @ a
+            ok = torch.get_num_threads() == 2 and _threads._active == 0
+            os._exit(0 if ok else 3)
+
+        def fork_and_wait():
+            pid = os.fork()
+            if pid == 0:
+                child()
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0, status
+
+        fitting = threading.Thread(target=fit)
+        fitting.start()
+        assert inside.wait(60)
+        assert _threads._active == 1
+        fork_and_wait()  # while the other thread is inside skcae
+        forked.set()
+        fitting.join()
+
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with _threads._lock:
+                held.set()
+                release.wait()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait()
+        fork_and_wait()  # while another thread holds the module's lock
+        release.set()
+        holder.join()
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
