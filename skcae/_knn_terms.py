@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from ._data import scale_of
 from ._terms import TERMS, Term, register_term, scalar
+from ._threads import CHUNK_ROWS
 from ._tuning import (
     DENSITY_COMPONENTS,
     DENSITY_MAX_SIDE,
@@ -28,8 +29,9 @@ from ._tuning import (
 
 __all__ = ["TERMS", "knn_distance", "knn_neighbours"]
 
-# kNN queries are compared with the references in chunks of this many.
-KNN_CHUNK = 512
+# kNN queries are compared with the references in chunks of this many: the
+# rows of one scoring chunk (skcae._threads), so no chunk is padded.
+KNN_CHUNK = CHUNK_ROWS
 # Features up to this wide get an exact PCA (an eigendecomposition of their
 # covariance), wider ones a randomised one.
 _EXACT_PCA_WIDTH = 1024
@@ -58,7 +60,7 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     exclude_self : bool, default=False
         The queries are the references themselves: drop each one's match
         with itself (leave-one-out), which also caps ``k`` at ``m - 1``.
-    chunk : int or None, default=512
+    chunk : int or None, default=64
         Queries compared at once (bounded memory); None compares all at
         once.
 

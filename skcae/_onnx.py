@@ -19,11 +19,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._files import atomic_write
+from ._threads import CHUNK_ROWS
 
 INPUT_NAME = "X"
 OUTPUT_NAMES = ("score", "label")
 #: Rows scored at once inside the graph (a multiple of the scorer's padding).
-CHUNK = 256
+CHUNK = CHUNK_ROWS  # one kNN chunk: the graph pads nothing twice
 #: The largest float32 rounding step of the input, in standard deviations of
 #: the training data, that an export accepts.
 _MAX_STEP = 1e-3
@@ -172,8 +173,8 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     network, and for ``score_type="hybrid"`` or ``"latent"`` the
     nearest-neighbour distances to the stored training codes and image
     statistics (a matrix product and a TopK) and the calibrated combination
-    of the terms. The batch is scored in chunks of 256 samples (an ONNX
-    ``Scan``), so one ``run`` of any batch needs about the memory of 256
+    of the terms. The batch is scored in chunks of 64 samples (an ONNX
+    ``Scan``), so one ``run`` of any batch needs about the memory of 64
     samples besides its input and output.
 
     =========  ==========================  =================================

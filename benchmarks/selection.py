@@ -1,0 +1,166 @@
+"""How the hybrid score's terms and weights were chosen: validation splits only.
+
+The MNIST *training* set is split 80/20 (seed 0); detectors train on part of
+the 80% and are scored on the 20% (never on the MNIST test set, which the
+other benchmarks report). Tasks, as in the issue that asked for them:
+
+* ``oc<d>``: one class, digit ``d`` normal, every other digit an outlier;
+* ``sc04``: several kinds of normal, digits 0-4 normal, 5-9 outliers;
+* ``loo<d>``: all digits but ``d`` normal, ``d`` the outlier;
+* ``ct<d>_<r>``: one class with ``r`` % of other digits mixed into training;
+* ``dg<d>``: scikit-learn's 8x8 digits, 150 training images of ``d``.
+
+Each candidate is a set of hybrid terms with their weights (the constants
+``SCORE_TERMS["hybrid"]`` and ``TERM_WEIGHTS`` of ``skcae._tuning`` /
+``skcae._outlier``, patched for the run). The network of each task is
+trained once (default parameters, ``random_state=0``) and cached with
+``joblib.Memory``; every candidate only refits the score. Prints and writes
+``selection.md``: the AUROC of every candidate on every task, and means per
+family.
+
+    python benchmarks/selection.py --threads 2            # ~30 min
+    python benchmarks/selection.py --quick --out /tmp/sel  # ~2 min
+
+The default (density 3, mse, pooled, stats and latent 1) was chosen with
+this protocol on 2026-12-05: against density 2 without the latent term,
+several-class +.007 to +.023, 8x8 digits .955 -> .959, contaminated
+(with contamination="auto") -.005 to -.010.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+CANDIDATES = {
+    "d3+lat (default)": {
+        "density": 3,
+        "mse": 1,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+    },
+    "d2": {"density": 2, "mse": 1, "pooled": 1, "stats": 1},
+    "d3": {"density": 3, "mse": 1, "pooled": 1, "stats": 1},
+    "d1+lat": {"density": 1, "mse": 1, "pooled": 1, "stats": 1, "latent": 1},
+    "old terms": {"mse": 1, "pooled": 1, "stats": 1, "latent": 1},
+}
+TASKS = ["oc2", "oc8", "sc04", "loo7", "loo9", "ct2_5", "ct5_10", "dg1", "dg8"]
+QUICK = ["dg1", "dg8"]
+
+
+def mnist_pools(path):
+    X, y = _common.load_mnist_split(path, "train")
+    perm = np.random.RandomState(0).permutation(len(X))
+    cut = int(0.8 * len(X))
+    return X, y, perm[:cut], perm[cut:]
+
+
+def _pick(rng, idx, n):
+    return idx if n is None or n >= len(idx) else rng.choice(idx, n, replace=False)
+
+
+def task(name, pools, n_train):
+    """(train, test, is_normal, fit keyword arguments) of a task name."""
+    if name.startswith("dg"):
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        d = int(name[2:])
+        tr = np.flatnonzero(y == d)[:150]
+        te = np.setdiff1d(np.arange(len(y)), tr)
+        return X[tr], X[te], y[te] == d, {"image_shape": (8, 8)}
+    X, y, tr, va = pools
+    rng = np.random.RandomState(sum(map(ord, name)))
+    if name.startswith("oc") or name.startswith("ct"):
+        d = int(name[2])
+        normal = set([d])
+    elif name == "sc04":
+        normal = {0, 1, 2, 3, 4}
+    else:  # loo<d>
+        normal = set(range(10)) - {int(name[3:])}
+    is_normal = np.isin(y, sorted(normal))
+    train = _pick(rng, tr[is_normal[tr]], n_train)
+    if name.startswith("ct"):
+        rate = int(name.split("_")[1]) / 100
+        k = int(round(rate * len(train)))
+        train = np.r_[train, rng.choice(tr[~is_normal[tr]], k, replace=False)]
+    test = np.r_[
+        _pick(rng, va[is_normal[va]], 1500), _pick(rng, va[~is_normal[va]], 1500)
+    ]
+    return X[train][:, None], X[test][:, None], is_normal[test], {}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", default=",".join(TASKS))
+    p.add_argument("--n-train", type=int, default=5000)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=str(_common.RESULTS))
+    _common.add_mnist_argument(p)
+    args = p.parse_args()
+    _common.set_threads(args.threads)
+    from joblib import Memory
+    from sklearn.metrics import roc_auc_score
+
+    import skcae
+    from skcae import _outlier, _tuning
+
+    names = QUICK if args.quick else args.tasks.split(",")
+    pools = None
+    if any(not n.startswith("dg") for n in names):
+        pools = mnist_pools(args.mnist_path)
+    saved = (dict(_tuning.TERM_WEIGHTS), _outlier.SCORE_TERMS["hybrid"])
+    results = {}
+    with tempfile.TemporaryDirectory() as cache:
+        memory = Memory(cache, verbose=0)
+        for name in names:
+            train, test, is_normal, kw = task(name, pools, args.n_train)
+            for cand, weights in CANDIDATES.items():
+                _tuning.TERM_WEIGHTS.update(weights)
+                _outlier.SCORE_TERMS["hybrid"] = tuple(weights)
+                try:
+                    det = skcae.ConvAutoencoderOutlierDetector(
+                        random_state=0, n_jobs=args.threads, memory=memory, **kw
+                    ).fit(train)
+                finally:
+                    _tuning.TERM_WEIGHTS.update(saved[0])
+                    _outlier.SCORE_TERMS["hybrid"] = saved[1]
+                auc = roc_auc_score(is_normal, det.score_samples(test))
+                results.setdefault(cand, {})[name] = auc
+            print(name, {c: round(r[name], 4) for c, r in results.items()}, flush=True)
+    families = sorted({n.rstrip("0123456789_") for n in names})
+    header = ["candidate", *names, *[f"mean {f}" for f in families]]
+    rows = []
+    for cand, res in results.items():
+        means = [
+            np.mean([v for n, v in res.items() if n.rstrip("0123456789_") == f])
+            for f in families
+        ]
+        rows.append(
+            [cand, *[f"{res[n]:.3f}" for n in names], *[f"{m:.3f}" for m in means]]
+        )
+    lines = [
+        "# Choosing the hybrid score on validation splits",
+        "",
+        *_common.environment_lines(args.threads),
+        "",
+        "AUROC (normal class positive); MNIST tasks on an 80/20 split of the "
+        "training set, never the test set.",
+        "",
+        *_common.md_table(header, rows),
+    ]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "selection.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
