@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from ._data import scale_of
 from ._terms import TERMS, Term, register_term, scalar
-from ._threads import CHUNK_ROWS
+from ._threads import CHUNK_ROWS, map_items
 from ._tuning import (
     DENSITY_COMPONENTS,
     DENSITY_MAX_SIDE,
@@ -32,6 +32,9 @@ __all__ = ["TERMS", "knn_distance", "knn_neighbours"]
 # kNN queries are compared with the references in chunks of this many: the
 # rows of one scoring chunk (skcae._threads), so no chunk is padded.
 KNN_CHUNK = CHUNK_ROWS
+# Fitting the terms compares the references with each other in chunks of
+# this many (their leave-one-out costs only calibrate: no batch to match).
+FIT_CHUNK = 512
 # Features up to this wide get an exact PCA (an eigendecomposition of their
 # covariance), wider ones a randomised one.
 _EXACT_PCA_WIDTH = 1024
@@ -92,19 +95,21 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     if n <= chunk:  # one chunk (as in the ONNX graph's Scan: no writes)
         distance, index = neighbours(F.pad(codes, (0, 0, 0, chunk - n)))
         return distance[:n], index[:n]
-    # preallocated outputs: a list of small per-chunk results would be
-    # interleaved with each chunk's large temporaries and fragment the heap
-    # (measured: +7 GB after 1,000,000 queries)
+    # many queries (fitting the terms): the chunks go to the call's workers,
+    # and into preallocated outputs (a list of small per-chunk results
+    # interleaved with each chunk's large temporaries would fragment the
+    # heap: measured +7 GB after 1,000,000 queries)
     distance = torch.empty(n, k, dtype=torch.float64, device=codes.device)
     index = torch.empty(n, k, dtype=torch.int64, device=codes.device)
-    for start in range(0, n, chunk):
+
+    def one(start):
         q = codes[start : start + chunk]
         size = len(q)
-        if size < chunk:
-            q = torch.cat([q, q.new_zeros(chunk - size, q.shape[1])])
-        d, i = neighbours(q)
+        d, i = neighbours(F.pad(q, (0, 0, 0, chunk - size)))
         distance[start : start + size] = d[:size]
         index[start : start + size] = i[:size]
+
+    map_items(one, range(0, n, chunk))
     return distance, index
 
 
@@ -165,7 +170,11 @@ class KNNTerm(Term):
 
     def _cost_of(self, mapped, leave_one_out=False):
         return knn_distance(
-            mapped, self.reference, self.n_neighbors, exclude_self=leave_one_out
+            mapped,
+            self.reference,
+            self.n_neighbors,
+            exclude_self=leave_one_out,
+            chunk=FIT_CHUNK if leave_one_out else KNN_CHUNK,
         )
 
     def cost(self, values, leave_one_out=False):
@@ -359,6 +368,7 @@ class FeatureDensity(KNNTerm):
             self.reference,
             DENSITY_REFERENCE_NEIGHBORS,
             exclude_self=True,
+            chunk=FIT_CHUNK,
         )
         density = distance.mean(1)
         self.density = density
@@ -379,6 +389,7 @@ class FeatureDensity(KNNTerm):
             self.reference,
             DENSITY_QUERY_NEIGHBORS,
             exclude_self=leave_one_out,
+            chunk=FIT_CHUNK if leave_one_out else KNN_CHUNK,
         )
         return self._ratio(distance, index)
 

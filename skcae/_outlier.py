@@ -253,18 +253,20 @@ or (n_samples, C, H, W)
         references = rows if len(positions) == len(rows) else take_rows(rows, positions)
         state = {**fitted, "scorer_": scorer}
         values = self._run(state, references, lambda m, x: m.fit_features(x))
-        knn = [name for name in values if scorer.fits_on_references(name)]
         share, rounds = self._trimming()
         keep = np.arange(len(positions))
         for round_ in range(rounds + 1):
+            # the rounds before the last fit only the terms that rank
+            names = scorer.trim_terms() if round_ < rounds else list(values)
+            knn = [name for name in names if scorer.fits_on_references(name)]
             loo = scorer.fit_terms({name: values[name][keep] for name in knn})
             raw = {
-                name: loo[name] if name in loo else values[name][keep]
-                for name in values
+                name: loo[name] if name in loo else values[name][keep] for name in names
             }
             scorer.calibrate(raw)
             if round_ < rounds:
-                keep = self._kept(scorer, values, knn, keep, raw, share)
+                subset = {name: values[name] for name in names}
+                keep = self._kept(scorer, subset, knn, keep, raw, share)
         return scorer
 
     def _trimming(self):

@@ -274,13 +274,20 @@ class Scorer(AutoencoderModel):
             weights += weight
         return total / weights
 
+    def trim_terms(self):
+        """The terms that rank the training samples for trimming: those of
+        ``TRIM_TERMS`` the score has, else all of its terms."""
+        if self.config.score_type != "hybrid":
+            return list(self.terms)
+        return [n for n in TRIM_TERMS if n in self.terms] or list(self.terms)
+
     def trim_cost(self, raw):
-        """How outlying each training sample is, from its raw terms
-        (leave-one-out), to drop the most outlying from the references."""
+        """How outlying each training sample is, from the raw terms
+        :meth:`trim_terms` (leave-one-out), to drop the most outlying from
+        the references."""
         if self.config.score_type != "hybrid":
             return self.combine(raw)
-        names = [n for n in TRIM_TERMS if n in raw] or list(raw)
-        return self._evidence(raw, names)
+        return self._evidence(raw, self.trim_terms())
 
     def forward(self, x):
         return self.combine(self.raw_terms(x))

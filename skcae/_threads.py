@@ -240,6 +240,13 @@ def torch_threads(n_jobs):
                     _set_default_threads(_default)
 
 
+def map_items(fn, items):
+    """``[fn(item) for item in items]`` by the current call's workers (one
+    after the other outside a call); each result does not depend on which
+    worker computed it."""
+    return (current_call() or _Call(1)).map(fn, items)
+
+
 def map_chunks(fn, model, x, context=contextlib.nullcontext):
     """``fn(model, x)`` computed chunk by chunk by the current call's workers.
 
