@@ -21,6 +21,14 @@ scikit-learn), and an ``info`` dict of extra columns for the results.
 * ``pyod-ae``: PyOD's ``AutoEncoder`` with its default parameters (only
   ``random_state`` and ``verbose=0`` set) on flat pixels; skipped when PyOD
   does not import.
+
+:class:`SkcaeDefault` is the detector with *all* its defaults (the
+``score_type`` too: whatever the installed version defaults to), only
+``random_state`` and ``n_jobs`` set and no cache, for the scripts that fit
+one skcae per training set and time it. :class:`Skcae` with
+``score_type=None`` and ``params`` (e.g. ``{"contamination": 0.05}``) is a
+default detector that shares a cached network with the other skcae
+variants fitted on the same training set.
 """
 
 import shutil
@@ -151,38 +159,74 @@ class SkcaeCache:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _fit_info(det):
+    """Epochs trained and torch thread counts of a fitted skcae detector."""
+    threads = det.net_.history[:, "torch_threads"]
+    return {
+        "n_iter": det.n_iter_,
+        "torch_threads": f"{min(threads)}-{max(threads)}"
+        if min(threads) != max(threads)
+        else str(threads[0]),
+    }
+
+
+class SkcaeDefault:
+    """The default detector: only ``random_state``, ``n_jobs`` and ``params``
+    (e.g. ``max_epochs`` for trial runs) set; no cache, so its fit time is
+    the plain ``fit``."""
+
+    def __init__(self, seed, n_jobs=None, params=None):
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.params = dict(params or {})
+        self.info = {}
+
+    def make(self):
+        from skcae import ConvAutoencoderOutlierDetector
+
+        return ConvAutoencoderOutlierDetector(
+            random_state=self.seed, n_jobs=self.n_jobs, **self.params
+        )
+
+    def fit(self, X):
+        self.detector_ = self.make().fit(X)
+        self.info = _fit_info(self.detector_)
+        return self
+
+    def score_samples(self, X):
+        return self.detector_.score_samples(X)
+
+
 class Skcae:
     """``skcae`` / ``skcae-mse``: the first one fitted on a training set
-    trains the network; the other is refitted from the cache (score only)."""
+    trains the network; the other is refitted from the cache (score only).
 
-    def __init__(self, score_type, seed, cache):
+    ``score_type=None`` keeps the detector's default score type; ``params``
+    are set on top of the cache's maker (e.g. ``{"contamination": 0.05}``).
+    The cache is shared per seed, so variants that differ only in score
+    type or ``params`` reuse one trained network.
+    """
+
+    def __init__(self, score_type, seed, cache, params=None):
         self.score_type = score_type
         self.seed = seed
         self.cache = cache
+        self.params = dict(params or {})
         self.info = {}
 
     def fit(self, X):
-        from sklearn.base import clone
-
         cache = self.cache
-        fitted = cache.fitted.get(self.seed)
-        if fitted is None:
-            det = cache.make(self.score_type, self.seed, cache.memory).fit(X)
+        trained = cache.fitted.get(self.seed) is not None
+        before = cache.entries()
+        det = cache.make(self.score_type, self.seed, cache.memory)
+        det = det.set_params(**self.params).fit(X)
+        if not trained:
             kind = "train"
         else:
-            before = cache.entries()
-            det = clone(fitted).set_params(score_type=self.score_type).fit(X)
             kind = "rescore" if cache.entries() == before else "retrained (cache miss)"
         cache.fitted[self.seed] = det
         self.detector_ = det
-        threads = det.net_.history[:, "torch_threads"]
-        self.info = {
-            "fit_kind": kind,
-            "n_iter": det.n_iter_,
-            "torch_threads": f"{min(threads)}-{max(threads)}"
-            if min(threads) != max(threads)
-            else str(threads[0]),
-        }
+        self.info = {"fit_kind": kind, **_fit_info(det)}
         return self
 
     def score_samples(self, X):
@@ -197,12 +241,9 @@ def skcae_maker(n_jobs, quick=False, params=None):
     extra.update(params or {})
 
     def make(score_type, seed, memory):
+        kind = {} if score_type is None else {"score_type": score_type}
         return ConvAutoencoderOutlierDetector(
-            score_type=score_type,
-            random_state=seed,
-            memory=memory,
-            n_jobs=n_jobs,
-            **extra,
+            **kind, random_state=seed, memory=memory, n_jobs=n_jobs, **extra
         )
 
     return make
