@@ -248,6 +248,7 @@ def run_scaling(args):
                 continue
             if kind.endswith("gray") and n > len(X_train):
                 skipped.append(f"{kind} at n={n} (MNIST has {len(X_train)})")
+                print(f"{kind} n={n}: skipped (MNIST has {len(X_train)})", flush=True)
                 continue
             X_fit, X_score = scaling_data(kind, n, args.n_score, args.seed, mnist)
             method = make("skcae", args.seed, args)
