@@ -19,17 +19,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._data import BLOCK_ROWS
 from ._knn_terms import TERMS
 from ._network import autocast
-from ._threads import map_chunks
+from ._threads import CHUNK_ROWS, map_chunks
 from ._tuning import TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
 
 # Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
 # kernels give bit-identical per-sample results for equal batch sizes, but
 # not for tiny batches, so this keeps scores independent of how the caller
 # batches the data.
-PAD_MULTIPLE = 64
+PAD_MULTIPLE = CHUNK_ROWS
 
 
 # Numerical Recipes' erfc (fractional error below 1.2e-7 everywhere) as
@@ -373,8 +372,9 @@ def run_batches(
     """``fn(model, x)`` over ``rows`` in blocks, in eval mode; numpy results.
 
     ``rows`` is any array whose rows can be sliced (images ``(n, C, H, W)``,
-    tabular rows, or codes with ``raw=True``). It is read in blocks of
-    ``BLOCK_ROWS`` rows as float64 (float32 for ``raw`` codes), moved to
+    tabular rows, or codes with ``raw=True``). It is read in blocks of a
+    few ``CHUNK_ROWS``-row chunks (:func:`_score_block`) as float64
+    (float32 for ``raw`` codes), moved to
     ``device`` and zero-padded to a multiple of ``PAD_MULTIPLE`` rows, so
     memory stays bounded and each row's result does not depend on how the
     caller batches or orders the rows. ``fn`` returns a tensor or a dict of
@@ -389,8 +389,9 @@ def run_batches(
     on_cuda = torch.device(device).type == "cuda"
     dtype = np.float32 if raw else np.float64
     with torch.inference_mode():
-        for start in range(0, max(n, 1), BLOCK_ROWS):
-            block = np.asarray(rows[start : start + BLOCK_ROWS], dtype=np.float64)
+        step = _score_block(rows.shape[1:])
+        for start in range(0, max(n, 1), step):
+            block = np.asarray(rows[start : start + step], dtype=np.float64)
             if tracker is not None and len(block):
                 tracker.update(block)
             x = torch.from_numpy(_writable(block, dtype))
@@ -414,6 +415,13 @@ def run_batches(
                     r = r.float()
                 outputs[k][start : start + m] = r[:m].cpu().numpy()
     return outputs[None] if single else outputs
+
+
+def _score_block(sample_shape):
+    """Rows read per block when scoring: a few chunks of CHUNK_ROWS (one per
+    worker and more), at most about 32 MB of float64."""
+    fit = 2**22 // max(1, int(np.prod(sample_shape)))
+    return CHUNK_ROWS * max(1, min(8, fit // CHUNK_ROWS))
 
 
 def _writable(block, dtype):

@@ -47,7 +47,7 @@ import torch
 #: with them the trained network, never depend on the number of workers.
 TRAIN_SHARDS = 2
 #: Rows of each scoring chunk (a multiple of the 64-row padding of scoring).
-CHUNK_ROWS = 64
+CHUNK_ROWS = 128
 
 _lock = threading.Lock()  # guards _active and _default; held only briefly
 _active = 0  # calls inside torch_threads(), across threads
@@ -127,20 +127,39 @@ class _Call:
         if self._pool is None or len(items) < 2 or os.getpid() != self.pid:
             return [fn(item) for item in items]
         modes = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())
-        futures = [self._pool.submit(_in_modes, *modes, fn, x) for x in items[1:]]
+        results = [None] * len(items)
+        taken = iter(range(len(items)))  # each worker takes the next item
+        lock = threading.Lock()
+        failed = []
+
+        def work():
+            while not failed:
+                with lock:
+                    i = next(taken, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = fn(items[i])
+                except BaseException:
+                    failed.append(True)
+                    raise
+
+        n_helpers = min(self.n_workers - 1, len(items) - 1)
+        futures = [
+            self._pool.submit(_in_modes, *modes, lambda _: work(), None)
+            for _ in range(n_helpers)
+        ]
         try:
-            results = [fn(items[0])]
-            for item, future in zip(items[1:], futures):
-                # a chunk no worker has started yet is computed here
-                results.append(fn(item) if future.cancel() else future.result())
-            return results
+            work()
         finally:
-            for future in futures:
-                future.cancel()
             for future in futures:  # none may touch the model after we return
-                if not future.cancelled():
-                    with contextlib.suppress(BaseException):
-                        future.exception()
+                error = future.exception()
+                if error is not None and not failed:
+                    failed.append(True)
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()
+        return results
 
     def start(self):
         """Start the pool's threads, each set to one intra-op thread."""

@@ -13,7 +13,6 @@ from skcae import (
     _scorer,
     _terms,
 )
-from skcae._data import BLOCK_ROWS
 from skcae._knn_terms import image_statistics, knn_distance
 from skcae._scorer import ModelConfig, build_model, reference_buffers, run_batches
 from skcae._terms import Calibration, pooled_error
@@ -309,14 +308,15 @@ def test_run_batches_pads_chunks_and_drops_the_padding():
         sizes.append(len(x))
         return {"sum": x.flatten(1).sum(1, keepdim=True), "first": x[:, :1, 0, 0]}
 
-    rows = np.arange(BLOCK_ROWS + 10, dtype=float).reshape(-1, 1, 1, 1)
+    n = 8 * CHUNK_ROWS + 10  # one block of 8 chunks and one of 10 rows
+    rows = np.arange(n, dtype=float).reshape(-1, 1, 1, 1)
     out = run_batches(torch.nn.Identity(), rows, fn, device="cpu")
-    # blocks of BLOCK_ROWS rows, the last padded to 64, computed in chunks of
-    # CHUNK_ROWS rows whatever the number of workers (skcae._threads)
-    assert sizes == [CHUNK_ROWS] * ((BLOCK_ROWS + 64) // CHUNK_ROWS)
+    # the last block padded to CHUNK_ROWS, every chunk of CHUNK_ROWS rows
+    # whatever the number of workers (skcae._threads)
+    assert sizes == [CHUNK_ROWS] * 9
     np.testing.assert_array_equal(out["sum"][:, 0], rows.ravel())
-    assert out["sum"].shape == (BLOCK_ROWS + 10, 1)
-    assert out["first"].shape == (BLOCK_ROWS + 10, 1)
+    assert out["sum"].shape == (n, 1)
+    assert out["first"].shape == (n, 1)
 
 
 def test_run_batches_runs_in_eval_and_inference_mode():
