@@ -167,8 +167,9 @@ fig.suptitle("Ways to set the threshold (10 digits pooled)")
 #   outliers you expect in it), as in scikit-learn; do not read it as a
 #   false-positive rate on new data.
 # * ``threshold`` fixes the cutoff on ``-score_samples``. With the default
-#   ``score_type="hybrid"`` the cost is scale-free: 0 is typical, and 2 is,
-#   for instance, one of the four terms 4 robust spreads above its typical
-#   value on the training data, or all four 2 above. A value so carries over
-#   between data sets better than a cutoff on a raw reconstruction error.
+#   ``score_type="hybrid"`` the cost is scale-free: the weighted mean of each
+#   term's evidence ``-log P(N(0, 1) > t)``, about 0.7 for a typical image
+#   and 2 when, for instance, every term is 1.5 robust spreads above its
+#   median on the training data. A value so carries over between data sets
+#   better than a cutoff on a raw reconstruction error.
 plt.show()
