@@ -25,6 +25,7 @@ from ._tuning import (
     DENSITY_QUERY_NEIGHBORS,
     DENSITY_REFERENCE_NEIGHBORS,
     MAX_EPS,
+    RELIABLE_REFERENCES,
 )
 
 __all__ = ["TERMS", "knn_distance", "knn_neighbours"]
@@ -164,6 +165,13 @@ class KNNTerm(Term):
         self.transform = torch.from_numpy(np.asarray(transform, np.float64))
         self.reference = self._map(torch.from_numpy(np.asarray(values, np.float64)))
         return self._cost_of(self.reference, leave_one_out=True).numpy()
+
+    def reliability(self):
+        """A kNN term's share of its weight: its number of references over
+        ``RELIABLE_REFERENCES``, at most 1. Neighbours among a hundred
+        images are a noisy estimate, where the reconstruction terms are
+        not (8x8 digits, 125 training images: digit 1 .967 -> .98)."""
+        return min(1.0, self.reference.shape[0] / RELIABLE_REFERENCES)
 
     def _map(self, values):
         return (values.to(torch.float64) - self.center) @ self.transform

@@ -21,7 +21,7 @@ from torch import nn
 
 from ._knn_terms import TERMS
 from ._network import autocast
-from ._threads import CHUNK_ROWS, map_chunks
+from ._threads import CHUNK_ROWS, current_call, map_chunks
 from ._tuning import TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
 
 # Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
@@ -267,7 +267,7 @@ class Scorer(AutoencoderModel):
         """The weighted mean of ``-log(sf(t))`` over the terms ``names``."""
         total, weights = 0.0, 0.0
         for name in names:
-            weight = TERM_WEIGHTS.get(name, 1.0)
+            weight = TERM_WEIGHTS.get(name, 1.0) * self.terms[name].reliability()
             t = self.terms[name].calibration(raw[name])
             total = total + weight * neg_log_sf(t)
             weights += weight
@@ -418,10 +418,12 @@ def run_batches(
 
 
 def _score_block(sample_shape):
-    """Rows read per block when scoring: a few chunks of CHUNK_ROWS (one per
-    worker and more), at most about 32 MB of float64."""
+    """Rows read per block when scoring: a chunk of CHUNK_ROWS per worker of
+    the current call (at least two), at most about 32 MB of float64."""
+    call = current_call()
+    chunks = max(2, call.n_workers if call else 1)
     fit = 2**22 // max(1, int(np.prod(sample_shape)))
-    return CHUNK_ROWS * max(1, min(8, fit // CHUNK_ROWS))
+    return CHUNK_ROWS * max(1, min(chunks, fit // CHUNK_ROWS))
 
 
 def _writable(block, dtype):

@@ -140,6 +140,10 @@ class Term(nn.Module):
         """
         raise NotImplementedError
 
+    def reliability(self):
+        """How much of its weight the term gets in the hybrid score (1)."""
+        return 1.0
+
     def check(self):
         """ValueError unless the buffers are values fit can give."""
         try:
