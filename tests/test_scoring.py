@@ -168,6 +168,16 @@ def _costs(scorer, features):
     return scorer.combine(raw).numpy()
 
 
+def test_knn_terms_weigh_by_their_references(monkeypatch):
+    from skcae import _knn_terms
+
+    scorer = _fitted_scorer("hybrid", np.random.RandomState(0))  # 200 refs
+    assert scorer.terms["latent"].reliability() == pytest.approx(0.2)
+    assert scorer.terms["mse"].reliability() == 1.0
+    monkeypatch.setattr(_knn_terms, "RELIABLE_REFERENCES", 100)
+    assert scorer.terms["latent"].reliability() == 1.0
+
+
 def test_each_term_flags_what_it_measures_and_hybrid_flags_both():
     rng = np.random.RandomState(0)
     typical = _features([1.0] * 3, np.zeros((3, 3)), [0.0] * 3)
@@ -193,7 +203,10 @@ def test_each_term_flags_what_it_measures_and_hybrid_flags_both():
     assert min(hyb["recon"], hyb["code"], hyb["stats"]) > 3.0
 
 
-def test_hybrid_is_fishers_weighted_evidence():
+def test_hybrid_is_fishers_weighted_evidence(monkeypatch):
+    from skcae import _knn_terms
+
+    monkeypatch.setattr(_knn_terms, "RELIABLE_REFERENCES", 1)  # full weights
     scorer = _fitted_scorer("hybrid", np.random.RandomState(0))
     for term in scorer.terms.values():  # every t = (log(c + eps) - 0) / 1
         term.calibration.center.fill_(0.0)
