@@ -144,6 +144,7 @@ class KNNTerm(Term):
     """
 
     reference_buffers = ("reference",)
+    learns_from_references = True
 
     def __init__(self, config, width, out_width=None):
         super().__init__(config)

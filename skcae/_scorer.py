@@ -314,7 +314,7 @@ class Scorer(AutoencoderModel):
 
     def fits_on_references(self, name):
         """Whether the term ``name`` learns from reference samples."""
-        return hasattr(self.terms[name], "cost")
+        return self.terms[name].learns_from_references
 
     def fit_terms(self, values):
         """Fit the kNN terms on the reference features ``values`` (by name,

@@ -120,6 +120,9 @@ class Term(nn.Module):
 
     name = None
     reference_buffers = ()
+    #: Whether :meth:`fit` learns from reference samples (then it returns
+    #: their leave-one-out costs, and :meth:`cost` scores new vectors).
+    learns_from_references = False
 
     def __init__(self, config):
         super().__init__()
