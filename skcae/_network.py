@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._checks import positive_ints
+from ._upsample_conv import fusable, upsample_conv
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -21,6 +22,9 @@ ACTIVATIONS = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
 }
+
+#: Activations that never decrease: max-pooling commutes with them.
+_MONOTONE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.Sigmoid)
 
 
 def autocast(device, enabled):
@@ -249,14 +253,17 @@ class ConvAutoencoderModule(nn.Module):
         if self.training:
             z = corrupt(z, self.noise_std, self.mask_fraction, self.generator)
         h = self._pad(z).contiguous(memory_format=torch.channels_last)
-        if not return_maps:
-            return self.encoder_fc(self.encoder_conv(h).flatten(1))
         maps = []
-        for i, layer in enumerate(self.encoder_conv):
-            h = layer(h)
-            if i % 3 == 2:  # conv, activation, pool: one block
-                maps.append(h)
-        return self.encoder_fc(h.flatten(1)), tuple(maps)
+        layers = list(self.encoder_conv)
+        for i in range(0, len(layers), 3):  # conv, activation, pool: one block
+            conv, act, pool = layers[i : i + 3]
+            h = conv(h)
+            # max-pooling commutes with a non-decreasing activation, which
+            # then runs on a quarter of the values (the same numbers)
+            h = act(pool(h)) if isinstance(act, _MONOTONE) else pool(act(h))
+            maps.append(h)
+        code = self.encoder_fc(h.flatten(1))
+        return (code, tuple(maps)) if return_maps else code
 
     def decode(self, code):
         """Map codes back to images.
@@ -272,7 +279,19 @@ class ConvAutoencoderModule(nn.Module):
             Standardised reconstructions.
         """
         z = self.decoder_fc(code).unflatten(1, self._code_shape)
-        z = self.decoder_conv(z)
+        layers = list(self.decoder_conv)
+        # an exported graph (ONNX) keeps the plain layers: the same function
+        fuse = not torch.compiler.is_compiling()
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            after = layers[i + 1] if i + 1 < len(layers) else None
+            if fuse and isinstance(layer, nn.Upsample) and fusable(layer, after):
+                z = upsample_conv(z, after, layer.scale_factor)
+                i += 2
+            else:
+                z = layer(z)
+                i += 1
         _, height, width = self.input_shape
         return z[..., :height, :width]
 

@@ -116,7 +116,7 @@ def test_corrupt_adds_noise_and_masks_from_the_generator():
                 (1, 8, 8), channels=(4,), noise_std=1.0, mask_fraction=0.5
             ),
             (6, 1, 8, 8),
-            "encoder_conv",
+            "encoder_conv.0",
         ),
         (
             lambda: DenseAutoencoderModule(
@@ -135,7 +135,7 @@ def test_corruption_in_training_mode_only(make, shape, first):
     torch.manual_seed(0)
     module, x = make(), torch.rand(*shape)
     seen = []
-    getattr(module, first).register_forward_pre_hook(
+    module.get_submodule(first).register_forward_pre_hook(
         lambda _, args: seen.append(args[0].detach().clone())
     )
     module.eval()
@@ -164,3 +164,28 @@ def test_encode_can_return_the_blocks_feature_maps():
     dense = DenseAutoencoderModule(5, hidden_layer_sizes=(4, 3), latent_dim=2)
     code, maps = dense.encode(torch.zeros(2, 5), return_maps=True)
     assert [tuple(m.shape) for m in maps] == [(2, 4), (2, 3)]
+
+
+@pytest.mark.parametrize(
+    "shape, channels, kernel_size",
+    [((1, 28, 28), (8, 8), 3), ((3, 9, 13), (4, 6), 5), ((2, 1, 20), (4, 4), 3)],
+)
+def test_the_decoder_computes_its_layers_function(shape, channels, kernel_size):
+    # decode() runs each upsampling and the convolution after it as one
+    # convolution of the small map; it must equal the plain layers, in value
+    # and in gradient
+    torch.manual_seed(0)
+    module = ConvAutoencoderModule(shape, channels=channels, kernel_size=kernel_size)
+    code = torch.randn(4, module.latent_dim)
+    height, width = shape[1:]
+
+    def plain(code):
+        z = module.decoder_fc(code).unflatten(1, module._code_shape)
+        return module.decoder_conv(z)[..., :height, :width]
+
+    fused = module.decode(code)
+    torch.testing.assert_close(fused, plain(code), rtol=1e-5, atol=1e-6)
+    weight = module.decoder_conv[-1].weight
+    (grad_fused,) = torch.autograd.grad(fused.square().sum(), weight)
+    (grad_plain,) = torch.autograd.grad(plain(code).square().sum(), weight)
+    torch.testing.assert_close(grad_fused, grad_plain, rtol=1e-4, atol=1e-5)
