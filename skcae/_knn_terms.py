@@ -15,6 +15,7 @@ import torch
 from sklearn.covariance import ledoit_wolf
 from sklearn.decomposition import PCA
 from torch.nn import functional as F
+from torch.utils.weak import WeakTensorKeyDictionary
 
 from ._data import scale_of
 from ._terms import TERMS, Term, register_term, scalar
@@ -74,17 +75,16 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
         Nearest first (in the float32 order).
     index : torch.Tensor of shape (n, k) (int64)
     """
-    reference = reference.to(torch.float64)
     m = reference.shape[0]
     k = max(1, min(int(k), m - 1 if exclude_self else m))
     take = k + 1 if exclude_self else k
-    reference32 = reference.to(torch.float32)
-    ref_sq = reference32.square().sum(1)
+    block = _block_size(m, take)
+    reference, transposed32, ref_sq = _prepared(reference, block)
 
     def neighbours(q):
         q = q.to(torch.float64)
-        partial = torch.addmm(ref_sq, q.to(torch.float32), reference32.T, alpha=-2.0)
-        nearest = torch.topk(partial, take, dim=1, largest=False).indices
+        partial = torch.addmm(ref_sq, q.to(torch.float32), transposed32, alpha=-2.0)
+        nearest = smallest(partial, take, block)
         if exclude_self:
             nearest = nearest[:, 1:]
         diff = reference[nearest] - q.unsqueeze(1)  # (n, k, d)
@@ -112,6 +112,62 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
 
     map_items(one, range(0, n, chunk))
     return distance, index
+
+
+# Prepared forms of the references a kNN search has met, by reference tensor
+# (each term's buffer): scoring a chunk would otherwise convert, pad and
+# transpose them anew (5% of a default score_samples).
+_PREPARED = WeakTensorKeyDictionary()
+
+
+def _prepared(reference, block):
+    """``reference`` as float64, and as the float32 ``(d, m')`` transposed
+    matrix and squared norms of the search's matrix product, padded to
+    ``m'`` (whole blocks) with references at an infinite distance."""
+    key = (reference._version, tuple(reference.shape), reference.dtype, block)
+    tracing = torch.compiler.is_compiling()  # the ONNX export: no cache
+    cached = None if tracing else _PREPARED.get(reference)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    pad = -reference.shape[0] % block
+    reference32 = reference.to(torch.float32)
+    ref_sq = F.pad(reference32.square().sum(1), (0, pad), value=math.inf)
+    transposed32 = F.pad(reference32, (0, 0, 0, pad)).T.contiguous()
+    prepared = (reference.to(torch.float64), transposed32, ref_sq)
+    if not tracing:
+        _PREPARED[reference] = (key, prepared)
+    return prepared
+
+
+def _block_size(m, take):
+    """The block size of :func:`smallest` for ``take`` of ``m`` columns: about
+    ``sqrt(m / take)`` (the two top-k passes then have equal widths), 1 (a
+    plain top-k) below 4."""
+    block = int(math.sqrt(m / take))
+    return block if block >= 4 else 1
+
+
+def smallest(values, take, block):
+    """Column indices of each row's ``take`` smallest ``values``, in order.
+
+    Exact, and faster than one :func:`torch.topk` over many columns: the
+    columns are cut into ``block``-sized groups (column ``j`` in group
+    ``j % n_groups``), each group's minimum is taken, and the ``take`` groups
+    with the smallest minima hold every one of the ``take`` smallest values
+    (each of those groups holds a value at most the ``take``-th smallest
+    minimum); one top-k over those ``take * block`` columns finds them.
+    ``values.shape[1]`` must be a multiple of ``block``.
+    """
+    if block == 1:
+        return torch.topk(values, take, dim=1, largest=False).indices
+    n, width = values.shape
+    n_groups = width // block
+    minima = values.view(n, block, n_groups).amin(1)
+    groups = torch.topk(minima, take, dim=1, largest=False, sorted=False).indices
+    offsets = n_groups * torch.arange(block, device=values.device).view(1, block, 1)
+    columns = (groups.unsqueeze(1) + offsets).reshape(n, block * take)
+    best = torch.topk(values.gather(1, columns), take, dim=1, largest=False).indices
+    return columns.gather(1, best)
 
 
 def knn_distance(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
@@ -252,6 +308,14 @@ def image_statistics(z):
     return torch.cat([flat.mean(2), flat.std(2, correction=0)], dim=1)
 
 
+def features_statistics(features):
+    """:func:`image_statistics` of ``features["z"]``, computed once per pass
+    (kept in ``features``: the "stats" and "density" terms both read them)."""
+    if "stats" not in features:
+        features["stats"] = image_statistics(features["z"])
+    return features["stats"]
+
+
 @register_term("stats")
 class ImageStatistics(KNNTerm):
     """The kNN distance of the image's per-channel mean and standard
@@ -262,7 +326,7 @@ class ImageStatistics(KNNTerm):
         super().__init__(config, 2 * int(config.n_channels))
 
     def reference_features(self, features):
-        return image_statistics(features["z"])
+        return features_statistics(features)
 
     @staticmethod
     def _affine(stats):
@@ -347,7 +411,7 @@ class FeatureDensity(KNNTerm):
 
     def reference_features(self, features):
         maps = _pooled_map(features["maps"]).to(torch.float64)
-        return torch.cat([maps, image_statistics(features["z"])], dim=1)
+        return torch.cat([maps, features_statistics(features)], dim=1)
 
     def _affine(self, values):
         values = np.asarray(values, np.float64)

@@ -164,18 +164,20 @@ def _as_images(err):
 def _box_blur(err, kernel):
     """Mean over a centred ``kernel`` window, zero padding, in ``err``'s dtype.
 
-    Written as a sum of shifted slices rather than ``avg_pool2d``, so it
-    runs in float64 and exports to ONNX operators that onnxruntime runs in
-    float64 (its AveragePool takes float32 only).
+    Written as sums of shifted slices (along the width, then the height)
+    rather than ``avg_pool2d``, so it runs in float64 and exports to ONNX
+    operators that onnxruntime runs in float64 (its AveragePool takes
+    float32 only).
     """
     kh, kw = kernel
     height, width = err.shape[-2:]
     padded = F.pad(err, (kw // 2, kw // 2, kh // 2, kh // 2))
-    total = None
-    for i in range(kh):
-        for j in range(kw):
-            part = padded[..., i : i + height, j : j + width]
-            total = part if total is None else total + part
+    rows = padded[..., :, 0:width]
+    for j in range(1, kw):
+        rows = rows + padded[..., :, j : j + width]
+    total = rows[..., 0:height, :]
+    for i in range(1, kh):
+        total = total + rows[..., i : i + height, :]
     return total / (kh * kw)
 
 

@@ -13,7 +13,7 @@ from skcae import (
     _scorer,
     _terms,
 )
-from skcae._knn_terms import image_statistics, knn_distance
+from skcae._knn_terms import image_statistics, knn_distance, knn_neighbours, smallest
 from skcae._scorer import ModelConfig, build_model, reference_buffers, run_batches
 from skcae._terms import Calibration, pooled_error
 from skcae._threads import CHUNK_ROWS
@@ -88,6 +88,39 @@ def test_knn_does_not_depend_on_the_chunk():
     np.testing.assert_array_equal(knn_distance(q, ref, 5, chunk=None).numpy(), full)
     singles = [knn_distance(q[i : i + 1], ref, 5).item() for i in range(20)]
     np.testing.assert_array_equal(singles, full[:20])
+
+
+@pytest.mark.parametrize("width, take, block", [(600, 5, 8), (640, 20, 4), (90, 7, 1)])
+def test_the_blocked_search_finds_the_smallest_values(width, take, block):
+    rng = np.random.RandomState(0)
+    values = torch.from_numpy(rng.randn(40, width).astype(np.float32))
+    values[:5] = values[:5].round()  # many ties
+    got = smallest(values, take, block)
+    expected = torch.topk(values, take, dim=1, largest=False)
+    torch.testing.assert_close(values.gather(1, got), expected.values, rtol=0, atol=0)
+    assert (got.sort(1).values.diff(dim=1) > 0).all()  # no column twice
+
+
+@pytest.mark.parametrize(
+    "m, k, exclude_self", [(1000, 20, False), (999, 5, True), (3, 5, False)]
+)
+def test_knn_matches_brute_force_at_every_size(m, k, exclude_self):
+    rng = np.random.RandomState(1)
+    ref = torch.from_numpy(rng.randn(m, 6))
+    q = ref[:200].clone() if exclude_self else torch.from_numpy(rng.randn(200, 6))
+    d = torch.cdist(q, ref)
+    if exclude_self:
+        d.fill_diagonal_(float("inf"))
+    expected = d.topk(min(k, m - exclude_self), largest=False).values
+    distance, index = knn_neighbours(q, ref, k, exclude_self=exclude_self)
+    torch.testing.assert_close(distance, expected)
+    assert (index < m).all()
+    # the search keeps prepared forms of the references: an in-place change
+    # of the references is seen
+    ref.mul_(2.0)
+    torch.testing.assert_close(
+        knn_distance(q * 2.0, ref, k, exclude_self=exclude_self), 2.0 * expected.mean(1)
+    )
 
 
 # -- calibration ----
