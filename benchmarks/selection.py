@@ -19,12 +19,20 @@ trained once (default parameters, ``random_state=0``) and cached with
 family.
 
     python benchmarks/selection.py --threads 2            # ~30 min
+    python benchmarks/selection.py --threads 1 \
+        --candidates "d3+lat (default),refs 3000,refs 2000,refs 1000"
     python benchmarks/selection.py --quick --out /tmp/sel  # ~2 min
 
 The default (density 3, mse, pooled, stats and latent 1) was chosen with
 this protocol on 2026-12-05: against density 2 without the latent term,
 several-class +.007 to +.023, 8x8 digits .955 -> .959, contaminated
 (with contamination="auto") -.005 to -.010.
+
+Fewer kNN references would score faster (the search is most of a score's
+cost), but every cap cost accuracy on 2026-12-05 (``--candidates`` above,
+first three tasks, AUROC for all ~4,300 references / 3,000 / 2,000 /
+1,000): oc2 .983 / .979 / .978 / .969, oc8 .975 / .972 / .967 / .954, sc04
+.899 / .890 / .877 / .850; so the cap stayed at 10,000.
 """
 
 import argparse
@@ -50,6 +58,10 @@ CANDIDATES = {
     "d1+lat": {"density": 1, "mse": 1, "pooled": 1, "stats": 1, "latent": 1},
     "old terms": {"mse": 1, "pooled": 1, "stats": 1, "latent": 1},
 }
+DEFAULT = CANDIDATES["d3+lat (default)"]
+#: Candidates of the default's terms with at most this many kNN references
+#: (skcae._outlier.MAX_REFERENCES; the scoring cost grows with it).
+REFERENCE_CAPS = {"refs 3000": 3000, "refs 2000": 2000, "refs 1000": 1000}
 TASKS = ["oc2", "oc8", "sc04", "loo7", "loo9", "ct2_5", "ct5_10", "dg1", "dg8"]
 QUICK = ["dg1", "dg8"]
 
@@ -100,6 +112,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--n-train", type=int, default=5000)
+    p.add_argument(
+        "--candidates",
+        default=",".join(CANDIDATES),
+        help=f"comma-separated names of {[*CANDIDATES, *REFERENCE_CAPS]}",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=str(_common.RESULTS))
@@ -116,15 +133,26 @@ def main():
     pools = None
     if any(not n.startswith("dg") for n in names):
         pools = mnist_pools(args.mnist_path)
-    saved = (dict(_tuning.TERM_WEIGHTS), _outlier.SCORE_TERMS["hybrid"])
+    saved = (
+        dict(_tuning.TERM_WEIGHTS),
+        _outlier.SCORE_TERMS["hybrid"],
+        _outlier.MAX_REFERENCES,
+    )
+    known = {**CANDIDATES, **{name: DEFAULT for name in REFERENCE_CAPS}}
+    unknown = sorted(set(args.candidates.split(",")) - set(known))
+    if unknown:
+        p.error(f"unknown --candidates {unknown}; expected some of {list(known)}")
+    candidates = {name: known[name] for name in args.candidates.split(",")}
     results = {}
     with tempfile.TemporaryDirectory() as cache:
         memory = Memory(cache, verbose=0)
         for name in names:
             train, test, is_normal, kw = task(name, pools, args.n_train)
-            for cand, weights in CANDIDATES.items():
+            for cand, weights in candidates.items():
+                cap = REFERENCE_CAPS.get(cand, saved[2])
                 _tuning.TERM_WEIGHTS.update(weights)
                 _outlier.SCORE_TERMS["hybrid"] = tuple(weights)
+                _outlier.MAX_REFERENCES = cap
                 try:
                     det = skcae.ConvAutoencoderOutlierDetector(
                         random_state=0, n_jobs=args.threads, memory=memory, **kw
@@ -132,6 +160,7 @@ def main():
                 finally:
                     _tuning.TERM_WEIGHTS.update(saved[0])
                     _outlier.SCORE_TERMS["hybrid"] = saved[1]
+                    _outlier.MAX_REFERENCES = saved[2]
                 auc = roc_auc_score(is_normal, det.score_samples(test))
                 results.setdefault(cand, {})[name] = auc
             print(name, {c: round(r[name], 4) for c, r in results.items()}, flush=True)
