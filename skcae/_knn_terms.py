@@ -124,17 +124,20 @@ def _prepared(reference, block):
     """``reference`` as float64, and as the float32 ``(d, m')`` transposed
     matrix and squared norms of the search's matrix product, padded to
     ``m'`` (whole blocks) with references at an infinite distance."""
-    key = (reference._version, tuple(reference.shape), reference.dtype, block)
-    tracing = torch.compiler.is_compiling()  # the ONNX export: no cache
-    cached = None if tracing else _PREPARED.get(reference)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    # no cache while exporting (ONNX), nor for inference tensors (made
+    # under torch.inference_mode: they keep no version counter)
+    cache = not (torch.compiler.is_compiling() or reference.is_inference())
+    if cache:
+        key = (reference._version, tuple(reference.shape), reference.dtype, block)
+        cached = _PREPARED.get(reference)
+        if cached is not None and cached[0] == key:
+            return cached[1]
     pad = -reference.shape[0] % block
     reference32 = reference.to(torch.float32)
     ref_sq = F.pad(reference32.square().sum(1), (0, pad), value=math.inf)
     transposed32 = F.pad(reference32, (0, 0, 0, pad)).T.contiguous()
     prepared = (reference.to(torch.float64), transposed32, ref_sq)
-    if not tracing:
+    if cache:
         _PREPARED[reference] = (key, prepared)
     return prepared
 
