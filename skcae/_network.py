@@ -286,7 +286,11 @@ class ConvAutoencoderModule(nn.Module):
         while i < len(layers):
             layer = layers[i]
             after = layers[i + 1] if i + 1 < len(layers) else None
-            if fuse and isinstance(layer, nn.Upsample) and fusable(layer, after):
+            if (
+                fuse
+                and isinstance(layer, nn.Upsample)
+                and fusable(layer, after, z.shape[-2:])
+            ):
                 z = upsample_conv(z, after, layer.scale_factor)
                 i += 2
             else:

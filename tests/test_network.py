@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from skcae import ConvAutoencoderModule, DenseAutoencoderModule
+from skcae import ConvAutoencoderModule, DenseAutoencoderModule, _upsample_conv
 from skcae._network import build_module, corrupt, max_pooling_blocks
 
 
@@ -170,10 +170,14 @@ def test_encode_can_return_the_blocks_feature_maps():
     "shape, channels, kernel_size",
     [((1, 28, 28), (8, 8), 3), ((3, 9, 13), (4, 6), 5), ((2, 1, 20), (4, 4), 3)],
 )
-def test_the_decoder_computes_its_layers_function(shape, channels, kernel_size):
-    # decode() runs each upsampling and the convolution after it as one
-    # convolution of the small map; it must equal the plain layers, in value
-    # and in gradient
+@pytest.mark.parametrize("min_pixels", [0, 256])
+def test_the_decoder_computes_its_layers_function(
+    shape, channels, kernel_size, min_pixels, monkeypatch
+):
+    # decode() runs an upsampling and the convolution after it as one
+    # convolution of the small map (every one with min_pixels=0); it must
+    # equal the plain layers, in value and in gradient
+    monkeypatch.setattr(_upsample_conv, "FUSE_MIN_PIXELS", min_pixels)
     torch.manual_seed(0)
     module = ConvAutoencoderModule(shape, channels=channels, kernel_size=kernel_size)
     code = torch.randn(4, module.latent_dim)
@@ -189,3 +193,14 @@ def test_the_decoder_computes_its_layers_function(shape, channels, kernel_size):
     (grad_fused,) = torch.autograd.grad(fused.square().sum(), weight)
     (grad_plain,) = torch.autograd.grad(plain(code).square().sum(), weight)
     torch.testing.assert_close(grad_fused, grad_plain, rtol=1e-4, atol=1e-5)
+
+
+def test_only_large_maps_are_fused():
+    module = ConvAutoencoderModule((1, 28, 28))
+    (up_small, conv_small, _, up_large, conv_large) = module.decoder_conv
+    # 7x7 -> 14x14 (196 pixels) stays plain, 14x14 -> 28x28 is fused
+    assert not _upsample_conv.fusable(up_small, conv_small, (7, 7))
+    assert _upsample_conv.fusable(up_large, conv_large, (14, 14))
+    digits = ConvAutoencoderModule((1, 8, 8))
+    up, conv = digits.decoder_conv[-2:]
+    assert not _upsample_conv.fusable(up, conv, (4, 4))
