@@ -42,9 +42,7 @@ DENSITY_QUERY_NEIGHBORS = 20
 DENSITY_REFERENCE_NEIGHBORS = 50
 #: score_type="hybrid": the weight of each calibrated term in the combined
 #: cost (benchmarks/selection.py chose them on validation splits).
-#: Below this many references the latent and density kNN terms get that
-#: share of their weight (the image statistics keep theirs: selection.py's
-#: dg and pt tasks).
+#: Below this many references a kNN term gets that share of its weight.
 RELIABLE_REFERENCES = 1_000
 TERM_WEIGHTS = {"density": 3.0, "pooled": 1.0, "mse": 1.0, "stats": 1.0, "latent": 1.0}
 
