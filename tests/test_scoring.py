@@ -207,8 +207,6 @@ def test_knn_terms_weigh_by_their_references(monkeypatch):
     scorer = _fitted_scorer("hybrid", np.random.RandomState(0))  # 200 refs
     assert scorer.terms["latent"].reliability() == pytest.approx(0.2)
     assert scorer.terms["mse"].reliability() == 1.0
-    # two numbers per channel: mapped by few references, full weight
-    assert scorer.terms["stats"].reliability() == 1.0
     monkeypatch.setattr(_knn_terms, "RELIABLE_REFERENCES", 100)
     assert scorer.terms["latent"].reliability() == 1.0
 
@@ -235,9 +233,7 @@ def test_each_term_flags_what_it_measures_and_hybrid_flags_both():
     assert rec["recon"] > 10 * rec["typical"] and rec["code"] == rec["typical"]
     assert lat["code"] > 5 * lat["typical"] and lat["recon"] == lat["typical"]
     assert hyb["typical"] < 1.0  # log 2 at the median of every term
-    # each kind stands out, though the code's term weighs only 0.2 here
-    # (200 references)
-    assert min(hyb["recon"], hyb["code"], hyb["stats"]) > 4 * hyb["typical"]
+    assert min(hyb["recon"], hyb["code"], hyb["stats"]) > 3.0
 
 
 def test_hybrid_is_fishers_weighted_evidence(monkeypatch):
