@@ -9,8 +9,8 @@ interleaves the phases: the same function of the input and the layer's own
 weights (equal up to float rounding), with no upsampled map, at a quarter
 of the pixels. On CPU this makes the decoder's last block of the default
 network on 28x28 images 2.5x faster (6.9 -> 2.7 ms for 128 images, one
-thread; its convolution has one output channel, the shape oneDNN runs
-worst), and a default fit about a fifth faster (benchmarks/speed.py).
+thread, timed by hand; its convolution has one output channel, the shape
+oneDNN runs worst), and a default fit about a fifth faster (benchmarks/speed.py).
 """
 
 import functools
@@ -20,8 +20,10 @@ import torch
 from torch.nn import functional as F
 
 #: Fuse only where the upsampled map has at least this many pixels: on small
-#: maps the summed kernels cost more than they save (a fit on 130 8x8
-#: digits was 12-18% slower fused, one on 28x28 MNIST 20% faster).
+#: maps the summed kernels cost more than they save (timed by hand, not by a
+#: benchmark script, under a load of 3: a fit on 130 8x8 digits at n_jobs=1
+#: was 12-18% slower with every map fused; MNIST fits are faster fused,
+#: benchmarks/speed.py).
 FUSE_MIN_PIXELS = 256
 
 
