@@ -87,9 +87,13 @@ PHOTO_TASKS = {
     "coins": ("page", "text"),
     "page": ("coins", "clock"),
 }
-#: Candidates of the default with the image-statistics term at full weight
-#: whatever its number of references.
-STATS_FULL_WEIGHT = {"stats full"}
+#: Candidates of the default with these kNN terms at full weight whatever
+#: their number of references (skcae._knn_terms classes).
+FULL_WEIGHT = {
+    "stats full": ("ImageStatistics",),
+    "latent full": ("LatentDistance",),
+    "stats+latent full": ("ImageStatistics", "LatentDistance"),
+}
 QUICK = ["dg1", "dg8"]
 
 
@@ -163,7 +167,7 @@ def main():
         "--candidates",
         default=",".join(CANDIDATES),
         help="comma-separated names of "
-        f"{[*CANDIDATES, *REFERENCE_CAPS, *STATS_FULL_WEIGHT]}",
+        f"{[*CANDIDATES, *REFERENCE_CAPS, *FULL_WEIGHT]}",
     )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true")
@@ -186,10 +190,9 @@ def main():
         _outlier.SCORE_TERMS["hybrid"],
         _outlier.MAX_REFERENCES,
     )
-    stats_reliability = _knn_terms.ImageStatistics.reliability
     known = {
         **CANDIDATES,
-        **{name: DEFAULT for name in (*REFERENCE_CAPS, *STATS_FULL_WEIGHT)},
+        **{name: DEFAULT for name in (*REFERENCE_CAPS, *FULL_WEIGHT)},
     }
     unknown = sorted(set(args.candidates.split(",")) - set(known))
     if unknown:
@@ -205,8 +208,8 @@ def main():
                 _tuning.TERM_WEIGHTS.update(weights)
                 _outlier.SCORE_TERMS["hybrid"] = tuple(weights)
                 _outlier.MAX_REFERENCES = cap
-                if cand in STATS_FULL_WEIGHT:
-                    _knn_terms.ImageStatistics.reliability = lambda self: 1.0
+                for term in FULL_WEIGHT.get(cand, ()):
+                    getattr(_knn_terms, term).reliability = lambda self: 1.0
                 try:
                     det = skcae.ConvAutoencoderOutlierDetector(
                         random_state=0, n_jobs=args.threads, memory=memory, **kw
@@ -218,7 +221,8 @@ def main():
                     _tuning.TERM_WEIGHTS.update(saved[0])
                     _outlier.SCORE_TERMS["hybrid"] = saved[1]
                     _outlier.MAX_REFERENCES = saved[2]
-                    _knn_terms.ImageStatistics.reliability = stats_reliability
+                    for term in FULL_WEIGHT.get(cand, ()):
+                        delattr(getattr(_knn_terms, term), "reliability")
                 results.setdefault(cand, {})[name] = auc
             print(name, {c: round(r[name], 4) for c, r in results.items()}, flush=True)
     families = sorted({n.rstrip("0123456789_") for n in names})
