@@ -10,9 +10,9 @@ outliers as the positive class.
 
 Methods: ``skcae`` (the default :class:`~skcae.ConvAutoencoderOutlierDetector`,
 ``contamination="auto"``), ``skcae-rate`` (the same with ``contamination=r``,
-the true rate; it is refitted from a :class:`joblib.Memory` cache of the
-``skcae`` fit, so only the score model and threshold are fitted again and
-its AUROC is normally the same as ``skcae``'s), ``lof`` (``novelty=True``),
+the true rate: its first network comes from a :class:`joblib.Memory` cache
+of the ``skcae`` fit, and it trains a second one without the 2r most
+outlying training images), ``lof`` (``novelty=True``),
 ``pca`` (32 components), ``iforest`` and, on request, ``pyod-ae``. For
 both skcae variants the report also gives the share of the test's normal
 images and of its outliers that ``predict`` flags (-1), and for every rate
@@ -61,8 +61,9 @@ FIELDS = [
 NOTE = (
     "skcae = ConvAutoencoderOutlierDetector with its defaults "
     "(contamination='auto'), random_state=seed, n_jobs=--threads; skcae-rate = "
-    "the same with contamination=r (the true rate), refitted from a "
-    "joblib.Memory cache of the skcae fit (score model and threshold only)."
+    "the same with contamination=r (the true rate): its first network from a "
+    "joblib.Memory cache of the skcae fit, then a second trained without the "
+    "2r most outlying training images."
 )
 
 

@@ -240,6 +240,14 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         :meth:`_holdout` fraction of the rows is held out of training.
         """
         data, fitted = self._validate_new(X)
+        return self._train_on(data, fitted)
+
+    def _train_on(self, data, fitted):
+        """Standardise the validated ``data`` and train a network on it.
+
+        ``fitted`` holds the input attributes of :meth:`_validate_new`; the
+        return value is :meth:`_fit_network`'s, with ``fitted`` updated.
+        """
         n_values = int(np.prod(data.rows.shape[1:]))
         if self.latent_dim > max(n_values, MAX_WIDE_LATENT):
             raise ValueError(

@@ -196,13 +196,17 @@ n_neighbors : int, default=5
     training samples minus one).
 contamination : "auto" or float in (0, 0.5], default="auto"
     The share of outliers expected among the training samples. A float
-    keeps :class:`~sklearn.ensemble.IsolationForest`'s meaning: the
-    ``2 * contamination`` most outlying training samples (at most half)
-    are left out of the score's references and calibration (in two
-    rounds, each ranking every sample by the references the last one
-    kept), so that outliers in X do not vouch for outliers to come, and
-    ``offset_`` is that quantile of ``score_samples(X)`` on X, so that
-    fraction of X is flagged (and more of new normal data, which score
+    keeps :class:`~sklearn.ensemble.IsolationForest`'s meaning and makes
+    the model robust to that share: the network is trained twice, the
+    second time without the ``2 * contamination`` most outlying samples
+    of X (at most half) by the first one's score (so the fit takes about
+    twice as long); the same share of the second network's training
+    samples is left out of the score's references and calibration (in
+    two rounds, each ranking every sample by the references the last one
+    kept), so that outliers in X neither shape the network nor vouch for
+    outliers to come; and ``offset_`` is the ``contamination`` quantile
+    of ``score_samples(X)`` on all of X, so that fraction of X is flagged
+    (and more of new normal data, which score
     lower than the data the network trained on). "auto" leaves out the
     most outlying 5%% (one round), robust to a few percent of outliers
     in X, and aims at flagging 1%% of *new* normal data: ``offset_`` is
@@ -219,9 +223,10 @@ threshold : float, default=None
     Absolute cutoff on the outlier cost ``-score_samples``: samples whose
     cost exceeds it are outliers (``offset_ = -threshold``). When set, it
     takes precedence over ``contamination``'s threshold. ``score_type``,
-    ``n_neighbors``, ``contamination`` and ``threshold`` change scoring
-    only: a grid over them with ``memory`` set does not retrain, and
-    changing them after fit has no effect until the next fit.
+    ``n_neighbors`` and ``threshold`` change scoring only: a grid over
+    them with ``memory`` set does not retrain (a float ``contamination``
+    trains its second network anew), and changing them after fit has no
+    effect until the next fit.
 calibration : {"auto", "holdout", "cross_fit"}, default="auto"
     Where the calibration samples of ``contamination="auto"`` (and
     ``validation_scores_``) come from. "holdout": one network, trained

@@ -173,7 +173,7 @@ def test_grid_over_scoring_parameters_does_not_retrain(
     labels = np.r_[np.ones(90, int), -np.ones(10, int)]
     grid = {
         "score_type": ["hybrid", "reconstruction", "latent"],
-        "contamination": ["auto", 0.1],
+        "n_neighbors": [3, 5],
     }
 
     def search(memory):
@@ -198,6 +198,45 @@ def test_grid_over_scoring_parameters_does_not_retrain(
     assert search(str(tmp_path))[1] == 0  # everything from the cache now
 
 
+def test_float_contamination_retrains_without_the_most_outlying(
+    digits, tiny, monkeypatch
+):
+    """contamination=c trains a second network on X without its most
+    outlying share (2c): most planted outliers stay out of it, and
+    offset_ is still the c quantile of the scores of all of X."""
+    import skcae._base
+
+    X0, y = digits
+    X = np.concatenate([X0[y == 0][:170], X0[y == 7][:30]]).astype(float)
+    X_before = X.copy()
+    seen = []
+    original = skcae._base.train_network
+
+    def recorded(spec, rows, statistics, indices=None, **kw):
+        seen.append(np.asarray(rows if indices is None else rows[indices]))
+        return original(spec, rows, statistics, indices, **kw)
+
+    monkeypatch.setattr(skcae._base, "train_network", recorded)
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.15, calibration="holdout", **tiny
+    ).fit(X)
+    np.testing.assert_array_equal(X, X_before)
+    assert len(seen) == 2
+    first, second = (s.reshape(len(s), -1) for s in seen)
+    assert len(first) == 200 and len(second) == 200 - int(0.3 * 200)
+    sevens = {row.tobytes() for row in X[170:]}
+    kept_sevens = sum(row.tobytes() in sevens for row in second)
+    assert kept_sevens < 10, f"{kept_sevens} of 30 planted 7s trained again"
+    scores = det.score_samples(X)
+    assert det.offset_ == pytest.approx(np.percentile(scores, 15.0))
+    assert np.mean(det.predict(X) == -1) == pytest.approx(0.15, abs=0.01)
+    # "auto" trains once: it names no share to drop
+    auto = clone(det).set_params(contamination="auto")
+    seen.clear()
+    auto.fit(X)
+    assert len(seen) == 1
+
+
 def test_memory_retrains_when_the_network_changes(zeros, tiny, tmp_path, trainings):
     memory = joblib.Memory(tmp_path, verbose=0)
     det = ConvAutoencoderOutlierDetector(
@@ -205,7 +244,7 @@ def test_memory_retrains_when_the_network_changes(zeros, tiny, tmp_path, trainin
     )
     per_fit = 1 + _outlier.CROSS_FIT_FOLDS
     reference = det.fit(zeros).score_samples(zeros)
-    det.set_params(contamination=0.3, n_neighbors=3).fit(zeros)
+    det.set_params(threshold=2.0, n_neighbors=3).fit(zeros)
     np.testing.assert_array_equal(det.score_samples(zeros), reference)
     assert trainings() == per_fit
     for params in ({"latent_dim": 3}, {"noise_std": 0.1}, {"random_state": 1}):
