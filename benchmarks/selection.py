@@ -166,8 +166,7 @@ def main():
     p.add_argument(
         "--candidates",
         default=",".join(CANDIDATES),
-        help="comma-separated names of "
-        f"{[*CANDIDATES, *REFERENCE_CAPS, *FULL_WEIGHT]}",
+        help=f"comma-separated names of {[*CANDIDATES, *REFERENCE_CAPS, *FULL_WEIGHT]}",
     )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true")
