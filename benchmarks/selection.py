@@ -12,7 +12,8 @@ other benchmarks report). Tasks, as in the issue that asked for them:
 * ``pt<photo>``: 50 training crops (32x32) of a photo that no benchmark
   uses as the normal one (flower, astronaut, rocket, motorcycle, coins,
   page), scored on held-out crops of it against crops of two others
-  (``PHOTO_TASKS``; ``benchmarks/_patches.py``).
+  (``PHOTO_TASKS``; ``benchmarks/_patches.py``);
+* ``pl<photo>``: the same with up to 2,000 training crops.
 
 Each candidate is a set of hybrid terms with their weights (the constants
 ``SCORE_TERMS["hybrid"]`` and ``TERM_WEIGHTS`` of ``skcae._tuning`` /
@@ -72,6 +73,10 @@ CANDIDATES = {
     "d3": {"density": 3, "mse": 1, "pooled": 1, "stats": 1},
     "d1+lat": {"density": 1, "mse": 1, "pooled": 1, "stats": 1, "latent": 1},
     "old terms": {"mse": 1, "pooled": 1, "stats": 1, "latent": 1},
+    "d2+lat": {"density": 2, "mse": 1, "pooled": 1, "stats": 1, "latent": 1},
+    "d4+lat": {"density": 4, "mse": 1, "pooled": 1, "stats": 1, "latent": 1},
+    "d6+lat": {"density": 6, "mse": 1, "pooled": 1, "stats": 1, "latent": 1},
+    "d3+lat2": {"density": 3, "mse": 1, "pooled": 1, "stats": 1, "latent": 2},
 }
 DEFAULT = CANDIDATES["d3+lat (default)"]
 #: Candidates of the default's terms with at most this many kNN references
@@ -108,15 +113,16 @@ def _pick(rng, idx, n):
     return idx if n is None or n >= len(idx) else rng.choice(idx, n, replace=False)
 
 
-def photo_task(name):
-    """50 training crops of photo ``name[2:]``; 300 held-out crops of it
-    and 300 of its two ``PHOTO_TASKS`` outlier photos."""
+def photo_task(name, n_train):
+    """``n_train`` training crops of photo ``name[2:]`` (or all it has);
+    300 held-out crops of it and 300 of its two ``PHOTO_TASKS`` outlier
+    photos."""
     import _patches
 
     normal = name[2:]
     train, test = _patches.split_normal(_patches.load_image(normal), seed=100)[:2]
     rng = np.random.RandomState(0)
-    train = train[rng.choice(len(train), min(50, len(train)), replace=False)]
+    train = train[rng.choice(len(train), min(n_train, len(train)), replace=False)]
     outliers = [
         _patches.outlier_crops(_patches.load_image(o), seed=100, max_n=150)
         for o in PHOTO_TASKS[normal]
@@ -128,8 +134,8 @@ def photo_task(name):
 
 def task(name, pools, n_train):
     """(train, test, is_normal, fit keyword arguments) of a task name."""
-    if name.startswith("pt"):
-        return photo_task(name)
+    if name.startswith(("pt", "pl")):
+        return photo_task(name, 50 if name.startswith("pt") else 2000)
     if name.startswith("dg"):
         from sklearn.datasets import load_digits
 
@@ -182,7 +188,7 @@ def main():
 
     names = QUICK if args.quick else args.tasks.split(",")
     pools = None
-    if any(not n.startswith(("dg", "pt")) for n in names):
+    if any(not n.startswith(("dg", "pt", "pl")) for n in names):
         pools = mnist_pools(args.mnist_path)
     saved = (
         dict(_tuning.TERM_WEIGHTS),
@@ -224,13 +230,16 @@ def main():
                         delattr(getattr(_knn_terms, term), "reliability")
                 results.setdefault(cand, {})[name] = auc
             print(name, {c: round(r[name], 4) for c, r in results.items()}, flush=True)
-    families = sorted({n.rstrip("0123456789_") for n in names})
+
+    def family(name):  # oc2 -> oc, ct5_10 -> ct, ptflower -> pt
+        return name[:2] if name.startswith(("pt", "pl")) else name.rstrip("0123456789_")
+
+    families = sorted({family(n) for n in names})
     header = ["candidate", *names, *[f"mean {f}" for f in families]]
     rows = []
     for cand, res in results.items():
         means = [
-            np.mean([v for n, v in res.items() if n.rstrip("0123456789_") == f])
-            for f in families
+            np.mean([v for n, v in res.items() if family(n) == f]) for f in families
         ]
         rows.append(
             [cand, *[f"{res[n]:.3f}" for n in names], *[f"{m:.3f}" for m in means]]
