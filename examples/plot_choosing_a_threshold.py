@@ -12,9 +12,11 @@ ways to set it:
   train on (here, with fewer than 300 training images, out-of-fold scores
   of three cross-fitted networks).
 * ``contamination=0.05``: flag 5 % of the **training data**, as
-  :class:`~sklearn.ensemble.IsolationForest` does. New data score worse
-  than the data the network trained on, so more than 5 % of new normal
-  data are flagged.
+  :class:`~sklearn.ensemble.IsolationForest` does (and train the network
+  a second time without the 10 % most outlying training images, so that
+  outliers among them do not shape it). New data score worse than the
+  data the network trained on, so more than 5 % of new normal data are
+  flagged.
 * ``threshold=2.0``: an absolute cutoff on the outlier cost
   ``-score_samples``.
 * :meth:`~skcae.ConvAutoencoderOutlierDetector.set_threshold_from`
@@ -129,9 +131,9 @@ print(f"({n_new} new normal images, {10 * 200} outlier images)")
 # The trade-off, drawn
 # --------------------
 # Left: false positives (new normal images flagged); right: outliers
-# caught. ``contamination=0.05`` flags 5 % of the training images but about
-# three times as many new ones: the network has seen its training images,
-# so they score better than new normal images do. ``"auto"`` and
+# caught. ``contamination=0.05`` flags 5 % of the training images but more
+# of the new ones: the network has seen its training images, so they
+# score better than new normal images do. ``"auto"`` and
 # ``set_threshold_from`` take their cutoff from images the network did not
 # train on, and flag about the rate they aim at on new data, as long as
 # there are enough held-out images to resolve it: with ~36 per digit,
