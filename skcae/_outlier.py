@@ -189,7 +189,7 @@ or (n_samples, C, H, W)
         n_drop = int(self._trimming()[0] * n)
         if n_drop:
             kept = np.sort(np.argsort(costs, kind="stable")[: n - n_drop])
-            subset = replace(data, rows=take_rows(rows, kept))
+            subset = replace(data, rows=take_rows(rows, kept, lazy_memmap=True))
             fitted = self._fit_score(*self._train_on(subset, dict(inputs)))
             costs = self._costs(fitted["scorer_"], fitted, rows)
         if self.threshold is None:

@@ -237,6 +237,36 @@ def test_float_contamination_retrains_without_the_most_outlying(
     assert len(seen) == 1
 
 
+def test_float_contamination_on_a_memmap_matches_the_array(
+    digits, tiny, tmp_path, monkeypatch
+):
+    """The second training reads a memory-mapped X lazily (a subset as large
+    as the data is not copied) and learns what it learns from the array."""
+    import skcae._base
+
+    original, given = skcae._base.train_network, []
+
+    def recorded(spec, rows, *args, **kw):
+        given.append(rows)
+        return original(spec, rows, *args, **kw)
+
+    monkeypatch.setattr(skcae._base, "train_network", recorded)
+    X0, y = digits
+    X = np.concatenate([X0[y == 0][:120], X0[y == 7][:15]]).astype(np.float32)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    kw = dict(image_shape=(8, 8), contamination=0.1, **tiny)
+    on_array = ConvAutoencoderOutlierDetector(**kw).fit(X)
+    on_memmap = ConvAutoencoderOutlierDetector(**kw).fit(mapped)
+    np.testing.assert_allclose(
+        on_memmap.score_samples(X), on_array.score_samples(X), rtol=1e-6
+    )
+    assert on_memmap.offset_ == pytest.approx(on_array.offset_, rel=1e-6)
+    second = given[-1]  # the memmap's second training
+    assert not isinstance(second, np.ndarray) and len(second) == 135 - 27
+
+
 def test_memory_retrains_when_the_network_changes(zeros, tiny, tmp_path, trainings):
     memory = joblib.Memory(tmp_path, verbose=0)
     det = ConvAutoencoderOutlierDetector(
