@@ -242,11 +242,13 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         data, fitted = self._validate_new(X)
         return self._train_on(data, fitted)
 
-    def _train_on(self, data, fitted):
+    def _train_on(self, data, fitted, n_of=None):
         """Standardise the validated ``data`` and train a network on it.
 
         ``fitted`` holds the input attributes of :meth:`_validate_new`; the
         return value is :meth:`_fit_network`'s, with ``fitted`` updated.
+        The :meth:`_holdout` fraction is that of ``n_of`` samples (default:
+        ``len(data)``).
         """
         n_values = int(np.prod(data.rows.shape[1:]))
         if self.latent_dim > max(n_values, MAX_WIDE_LATENT):
@@ -267,7 +269,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             len(data),
             seed,
             device,
-            self._holdout(len(data)),
+            self._holdout(len(data) if n_of is None else n_of),
             self._module_kwargs(fitted),
         )
         net = self._train_network(spec, data.rows, statistics)

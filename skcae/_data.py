@@ -243,8 +243,6 @@ class RowSubset:
         self.rows = rows
         self.positions = np.sort(np.asarray(positions))
         self.shape = (len(self.positions), *rows.shape[1:])
-        self.ndim = len(self.shape)
-        self.dtype = rows.dtype
 
     def __len__(self):
         return len(self.positions)
@@ -253,12 +251,8 @@ class RowSubset:
         return self.rows[self.positions[index]]
 
 
-def take_rows(rows, positions, *, lazy_memmap=False):
-    """The rows at ``positions``: a copy for in-memory arrays, else lazy
-    (memory-mapped arrays too with ``lazy_memmap``, for a subset as large
-    as the data)."""
-    if isinstance(rows, np.ndarray) and not (
-        lazy_memmap and isinstance(rows, np.memmap)
-    ):
+def take_rows(rows, positions):
+    """The rows at ``positions``: a copy for in-memory arrays, else lazy."""
+    if isinstance(rows, np.ndarray):
         return rows[np.sort(np.asarray(positions))]
     return RowSubset(rows, positions)

@@ -207,7 +207,9 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     outliers to come; and ``offset_`` is the ``contamination`` quantile
     of ``score_samples(X)`` on all of X, so that fraction of X is flagged
     (and more of new normal data, which score
-    lower than the data the network trained on). "auto" leaves out the
+    lower than the data the network trained on). ``center_``, ``scale_``,
+    ``history_`` and ``net_`` are then the second training's, and user
+    callbacks and ``verbose`` run for both trainings. "auto" leaves out the
     most outlying 5%% (one round), robust to a few percent of outliers
     in X, and aims at flagging 1%% of *new* normal data: ``offset_`` is
     the 1%% quantile of the scores of calibration samples, scored by a
@@ -224,9 +226,11 @@ threshold : float, default=None
     cost exceeds it are outliers (``offset_ = -threshold``). When set, it
     takes precedence over ``contamination``'s threshold. ``score_type``,
     ``n_neighbors`` and ``threshold`` change scoring only: a grid over
-    them with ``memory`` set does not retrain (a float ``contamination``
-    trains its second network anew), and changing them after fit has no
-    effect until the next fit.
+    them with ``memory`` set does not retrain, and changing them after fit
+    has no effect until the next fit. With a float ``contamination``,
+    ``score_type`` and ``n_neighbors`` also rank the samples that the
+    second network leaves out, so each of their values trains that
+    network anew.
 calibration : {"auto", "holdout", "cross_fit"}, default="auto"
     Where the calibration samples of ``contamination="auto"`` (and
     ``validation_scores_``) come from. "holdout": one network, trained

@@ -181,16 +181,23 @@ or (n_samples, C, H, W)
         over the digits .893 -> .917, ``benchmarks/contamination.py``).
         """
         data, inputs = self._validate_new(X)
-        fitted = self._fit_score(*self._train_on(data, dict(inputs)))
+        trained = self._train_on(data, dict(inputs))
+        fitted = self._fit_score(*trained)
         rows, n = data.rows, len(data)
         if self.contamination == "auto":
             return fitted
         costs = self._costs(fitted["scorer_"], fitted, rows)
-        n_drop = int(self._trimming()[0] * n)
-        if n_drop:
-            kept = np.sort(np.argsort(costs, kind="stable")[: n - n_drop])
-            subset = replace(data, rows=take_rows(rows, kept, lazy_memmap=True))
-            fitted = self._fit_score(*self._train_on(subset, dict(inputs)))
+        finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
+        n_keep = n - int(self._trimming()[0] * n)
+        if n_keep < n and self._can_train_on(n_keep, trained[2].validation_fraction):
+            kept = np.sort(np.argsort(costs, kind="stable")[:n_keep])
+            subset = replace(data, rows=take_rows(rows, kept))
+            # calibrated as X's size decides (a hold-out from 300 samples on);
+            # the first training already warned of X's clipped values
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "X holds .* far outside")
+                retrained = self._train_on(subset, dict(inputs), n_of=n)
+            fitted = self._fit_score(*retrained)
             costs = self._costs(fitted["scorer_"], fitted, rows)
         if self.threshold is None:
             # the share of X itself (all of it) that contamination names
@@ -198,9 +205,20 @@ or (n_samples, C, H, W)
             fitted["offset_"] = float(np.percentile(scores, 100.0 * self.contamination))
         return fitted
 
+    @staticmethod
+    def _can_train_on(n_rows, validation_fraction):
+        """Whether ``n_rows`` samples can train and calibrate again: at least
+        two, and a hold-out that leaves rows on both of its sides (else the
+        second training of a float contamination is skipped)."""
+        if n_rows < 2:
+            return False
+        n_valid = int(round(n_rows * (validation_fraction or 0)))
+        return not validation_fraction or 1 <= n_valid < n_rows
+
     def _fit_score(self, data, fitted, spec, standardization):
-        """``fitted`` (of :meth:`_train_on`) with ``scorer_``,
-        ``validation_scores_`` and ``offset_`` fitted on ``data``."""
+        """``fitted`` (of :meth:`_train_on`) with ``scorer_`` and
+        ``validation_scores_`` fitted on ``data``, and ``offset_`` unless
+        it is a float contamination's (see :meth:`_fit_state`)."""
         self._check_unit(fitted["scale_"])
         rows, n, net = data.rows, len(data), fitted["net_"]
         config = self._model_config(fitted)

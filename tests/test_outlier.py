@@ -237,6 +237,40 @@ def test_float_contamination_retrains_without_the_most_outlying(
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("n, params", [(2, {}), (4, {"validation_fraction": 0.2})])
+def test_float_contamination_fits_whatever_data_fit_before(digits, tiny, n, params):
+    """Too few samples for a second training: the first one is the model."""
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.5, **{**tiny, **params}
+    ).fit(digits[0][:n])
+    assert np.isfinite(det.score_samples(digits[0][:n])).all()
+
+
+def test_float_contamination_keeps_the_calibration_of_x_size(digits, tiny, trainings):
+    """X's 320 samples call for a hold-out calibration (one network per
+    training); the second training keeps it, though it sees only 288 (fewer
+    than 300, where cross-fitting would begin)."""
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.05, **tiny
+    ).fit(digits[0][:320])
+    assert trainings() == 2
+    assert len(det.validation_scores_) == int(round(288 * 0.3125))
+
+
+def test_float_contamination_warns_of_clipped_values_once(digits, tiny, trainings):
+    """Both trainings clip X's absurd values; the user hears of it once."""
+    X = digits[0][:60].astype(float)
+    X[:3, 10] = 1e30  # more than the 2c = 2% that the second training drops
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ConvAutoencoderOutlierDetector(
+            image_shape=(8, 8), contamination=0.01, calibration="holdout", **tiny
+        ).fit(X)
+    assert trainings() == 2
+    clipped = [w for w in caught if "far outside the range" in str(w.message)]
+    assert len(clipped) == 1, [str(w.message) for w in caught]
+
+
 def test_float_contamination_on_a_memmap_matches_the_array(
     digits, tiny, tmp_path, monkeypatch
 ):
