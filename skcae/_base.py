@@ -242,13 +242,13 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         data, fitted = self._validate_new(X)
         return self._train_on(data, fitted)
 
-    def _train_on(self, data, fitted, n_of=None):
+    def _train_on(self, data, fitted, n_of=None, warn=True):
         """Standardise the validated ``data`` and train a network on it.
 
         ``fitted`` holds the input attributes of :meth:`_validate_new`; the
         return value is :meth:`_fit_network`'s, with ``fitted`` updated.
         The :meth:`_holdout` fraction is that of ``n_of`` samples (default:
-        ``len(data)``).
+        ``len(data)``); ``warn=False`` keeps quiet about clipped values.
         """
         n_values = int(np.prod(data.rows.shape[1:]))
         if self.latent_dim > max(n_values, MAX_WIDE_LATENT):
@@ -261,7 +261,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
                 f"{max(n_values, MAX_WIDE_LATENT)}."
             )
         device = resolve_device(self.device)
-        statistics = fit_statistics(data.rows)
+        statistics = fit_statistics(data.rows, warn=warn)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )

@@ -83,11 +83,17 @@ def run_fit(args, parser):
     }
     with open(sidecar_path(args.output), "w", encoding="utf-8") as f:
         json.dump(record, f, indent=1)
-    flagged = int((det.validation_scores_ < det.offset_).sum())
+    if det.threshold is None and det.contamination != "auto":
+        # the second network's calibration images are not X: name the rule
+        flagged = f"{det.contamination:g} of the training images flagged"
+    else:
+        n_flagged = int((det.validation_scores_ < det.offset_).sum())
+        flagged = (
+            f"{n_flagged} of {len(det.validation_scores_)} calibration images flagged"
+        )
     _say(
         f"saved {args.output} (and {os.path.basename(sidecar_path(args.output))}): "
-        f"{det.n_iter_} epochs, threshold {-det.offset_:.4g} on -score; "
-        f"{flagged} of {len(det.validation_scores_)} calibration images flagged",
+        f"{det.n_iter_} epochs, threshold {-det.offset_:.4g} on -score; {flagged}",
         args.quiet,
     )
     return 0

@@ -85,7 +85,7 @@ class Moments:
         return np.sqrt(self.m2 / self.count)
 
 
-def fit_statistics(rows):
+def fit_statistics(rows, *, warn=True):
     """Per-channel (or per-feature) mean, scale, minimum and maximum of
     ``rows`` ((n, C, H, W) or (n, F)), read block by block, robust to a few
     extreme values.
@@ -94,16 +94,18 @@ def fit_statistics(rows):
     are clipped to them before the moments are taken, so that one value of
     1e6 among pixels in [0, 1] neither sets the centre and scale nor the
     range (training clips to that range too); a :class:`UserWarning` names
-    how many there were and the first one. Each channel is first divided by
-    a power of two near the largest magnitude of the bounds, so squares
-    neither overflow (data at 1e200) nor underflow (1e-200). The scale is
+    how many there were and the first one (unless ``warn`` is False).
+    Each channel is first divided by a power of two near the largest
+    magnitude of the bounds, so squares neither overflow (data at 1e200)
+    nor underflow (1e-200). The scale is
     :func:`scale_of` the standard deviation.
     """
     axes = _reduce_axes(len(rows.shape))
     step = _block_rows(rows.shape[1:])
     lower, upper, magnitude = robust_bounds(rows)
     magnitude[~(magnitude > 0)] = 1.0
-    norm = np.exp2(np.round(np.log2(magnitude)))
+    # at most 2**1023: 2**1024 (a magnitude above ~1.3e308) is inf
+    norm = np.exp2(np.minimum(np.round(np.log2(magnitude)), 1023.0))
     moments, low, high = Moments(), None, None
     clipped, first = 0, None
     shaped = (
@@ -122,7 +124,7 @@ def fit_statistics(rows):
         b_low, b_high = block.min(axis=axes), block.max(axis=axes)
         low = b_low if low is None else np.minimum(low, b_low)
         high = b_high if high is None else np.maximum(high, b_high)
-    if clipped:
+    if clipped and warn:
         sample, position, value = first
         warnings.warn(
             f"X holds {clipped} value(s) far outside the range of the other "
@@ -174,7 +176,8 @@ def robust_bounds(rows):
     ordered = np.partition(sample, [k - 1, m - k], axis=0)
     lo, hi = ordered[k - 1], ordered[m - k]
     width = hi - lo
-    lower, upper = lo - _BOUND_WIDTHS * width, hi + _BOUND_WIDTHS * width
+    with np.errstate(over="ignore"):  # bounds beyond float64: infinite
+        lower, upper = lo - _BOUND_WIDTHS * width, hi + _BOUND_WIDTHS * width
     magnitude = np.maximum(np.abs(lower), np.abs(upper))
     free = ~(width > 0)
     lower[free], upper[free] = -np.inf, np.inf

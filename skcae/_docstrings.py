@@ -209,7 +209,9 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     (and more of new normal data, which score
     lower than the data the network trained on). ``center_``, ``scale_``,
     ``history_`` and ``net_`` are then the second training's, and user
-    callbacks and ``verbose`` run for both trainings. "auto" leaves out the
+    callbacks and ``verbose`` run for both trainings (``verbose`` says
+    when the second one starts, or that too few samples are left for it
+    and the first network is kept). "auto" leaves out the
     most outlying 5%% (one round), robust to a few percent of outliers
     in X, and aims at flagging 1%% of *new* normal data: ``offset_`` is
     the 1%% quantile of the scores of calibration samples, scored by a

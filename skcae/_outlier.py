@@ -50,6 +50,12 @@ SCORE_TERMS = {
 _SCORES = "The scores of {n} sample(s) of "
 
 
+def _share_of(share, n):
+    """``int(share * n)``, the rows a share names, robust to float error
+    (``0.29 * 100`` is 28.999999999999996)."""
+    return int(np.floor(share * n + 1e-9))
+
+
 def auto_offset(scores, rate=AUTO_CONTAMINATION):
     """The threshold below which ``rate`` of new normal samples score.
 
@@ -188,17 +194,26 @@ or (n_samples, C, H, W)
             return fitted
         costs = self._costs(fitted["scorer_"], fitted, rows)
         finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
-        n_keep = n - int(self._trimming()[0] * n)
+        n_keep = n - _share_of(self._trimming()[0], n)
         if n_keep < n and self._can_train_on(n_keep, trained[2].validation_fraction):
             kept = np.sort(np.argsort(costs, kind="stable")[:n_keep])
             subset = replace(data, rows=take_rows(rows, kept))
+            if self.verbose:
+                print(
+                    f"contamination={self.contamination}: training again without "
+                    f"the {n - n_keep} most outlying of {n} samples"
+                )
             # calibrated as X's size decides (a hold-out from 300 samples on);
             # the first training already warned of X's clipped values
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "X holds .* far outside")
-                retrained = self._train_on(subset, dict(inputs), n_of=n)
-            fitted = self._fit_score(*retrained)
-            costs = self._costs(fitted["scorer_"], fitted, rows)
+            retrained = self._train_on(subset, dict(inputs), n_of=n, warn=False)
+            if self._unit_problem(retrained[1]["scale_"]) is None:
+                fitted = self._fit_score(*retrained)
+                costs = self._costs(fitted["scorer_"], fitted, rows)
+        elif n_keep < n and self.verbose:
+            print(
+                f"contamination={self.contamination}: {n_keep} samples are too "
+                "few to train again; the first network is kept"
+            )
         if self.threshold is None:
             # the share of X itself (all of it) that contamination names
             scores = finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
@@ -267,16 +282,23 @@ or (n_samples, C, H, W)
     def _check_unit(self, scale):
         """score_type="reconstruction" reports errors in the squared units of
         X: refuse data whose squared scale float64 cannot hold."""
+        problem = self._unit_problem(scale)
+        if problem is not None:
+            raise ValueError(problem)
+
+    def _unit_problem(self, scale):
+        """:meth:`_check_unit`'s message for ``scale``, or None."""
         with np.errstate(over="ignore", under="ignore"):
             unit = float(np.square(np.max(scale)))
         if self.score_type == "reconstruction" and not 0 < unit < np.inf:
-            raise ValueError(
+            return (
                 f"X's values have a standard deviation of "
                 f"{float(np.max(scale)):.3g}, whose square is not a "
                 "float64 number, so score_type='reconstruction' cannot report "
                 "errors in the squared units of X; rescale X or use "
                 "score_type='hybrid' (which is scale-free)."
             )
+        return None
 
     def _fit_scorer(self, scorer, fitted, rows, positions, seed):
         """Fit ``scorer``'s terms on ``positions`` of ``rows``.
@@ -334,7 +356,7 @@ or (n_samples, C, H, W)
                 cost = np.asarray(values[name], dtype=np.float64)
             everyone[name] = torch.from_numpy(cost)
         cost = scorer.trim_cost(everyone).numpy()
-        n_keep = max(n - int(share * n), min(n, 2))
+        n_keep = max(n - _share_of(share, n), min(n, 2))
         return np.sort(np.argsort(cost, kind="stable")[:n_keep])
 
     def _costs(self, scorer, fitted, rows, tracker=None):

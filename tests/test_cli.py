@@ -256,6 +256,19 @@ def test_fit_shows_the_epoch_table_without_colours(folders, tmp_path, capsys):
     assert "saved" in captured.err and "threshold" in captured.err
 
 
+def test_fit_with_a_float_contamination_names_its_threshold_rule(
+    folders, tmp_path, capsys
+):
+    """The calibration images of a second training are not the training
+    set: the summary names the share of the training images flagged."""
+    out = tmp_path / "m"
+    argv = ["fit", str(folders / "normal"), "-o", str(out), *TINY_ARGS]
+    assert main([*argv, "--contamination", "0.1"]) == 0
+    err = capsys.readouterr().err
+    assert "0.1 of the training images flagged" in err
+    assert "calibration images" not in err
+
+
 def run(*args, cwd):
     return subprocess.run(
         [sys.executable, "-m", "skcae", *args],

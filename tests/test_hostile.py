@@ -713,6 +713,24 @@ def test_one_absurd_training_pixel(kind, X):
     assert np.isfinite(scores).all() and np.argmin(scores) == 0
 
 
+@pytest.mark.parametrize("kind", DETECTORS)
+@pytest.mark.parametrize("where", ["row", "column"])
+def test_largest_floats_in_a_row_or_a_constant_column(kind, where, X):
+    """1.7e308 (above 2**1023) across a sample, or in a column that is
+    otherwise constant: the fit's power-of-two normaliser must stay finite."""
+    data = X[:40].copy()
+    if where == "row":
+        data[3, :] = 1.7e308
+    else:
+        data[:, 0] = 0.0
+        data[3, 0] = 1.7e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        det = build(kind).fit(data)
+        scores = det.score_samples(data)
+    assert np.isfinite(scores).all() and np.argmin(scores) == 3
+
+
 def _scaled_data(scale, offset):
     rng = np.random.RandomState(0)
     base = rng.rand(100, 1, 4, 4)

@@ -271,6 +271,98 @@ def test_float_contamination_warns_of_clipped_values_once(digits, tiny, training
     assert len(clipped) == 1, [str(w.message) for w in caught]
 
 
+def test_overlapping_float_contamination_fits_leave_the_warning_filters_alone(
+    digits, tiny
+):
+    """Two fits in threads, interleaved inside their second trainings (A
+    enters, B enters, A leaves, B leaves): no warnings filter is left behind
+    and a later fit still warns of its clipped values. A
+    ``warnings.catch_warnings`` block around the second training would leak
+    its "ignore" filter here."""
+    import threading
+
+    from skorch.callbacks import Callback
+
+    X = digits[0][:60].astype(float)
+    local, barrier, a_done = threading.local(), threading.Barrier(2), threading.Event()
+
+    class Interleave(Callback):
+        def on_train_begin(self, net, **kwargs):
+            local.n = getattr(local, "n", 0) + 1
+            if local.n == 2:  # the second training of this thread's fit
+                barrier.wait(timeout=60)
+                if threading.current_thread().name == "B":
+                    a_done.wait(timeout=60)
+
+    def fit():
+        ConvAutoencoderOutlierDetector(
+            image_shape=(8, 8),
+            contamination=0.1,
+            calibration="holdout",
+            callbacks=[Interleave()],
+            **tiny,
+        ).fit(X)
+        if threading.current_thread().name == "A":
+            a_done.set()
+
+    threads = [threading.Thread(target=fit, name=name) for name in "AB"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # (lazy imports in the threads may add filters of their own)
+    assert not [f for f in warnings.filters if "far outside" in str(f[1])]
+    bad = X.copy()
+    bad[0, 10] = 1e30
+    with pytest.warns(UserWarning, match="far outside the range"):
+        ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(bad)
+
+
+def test_float_contamination_drops_the_share_it_names(digits, tiny, monkeypatch):
+    """2 * 0.145 of 100 rows is 29 (0.29 * 100 is 28.999999999999996)."""
+    import skcae._base
+
+    lengths = []
+    original = skcae._base.train_network
+
+    def recorded(spec, rows, statistics, indices=None, **kw):
+        lengths.append(len(rows))  # X, then the kept rows
+        return original(spec, rows, statistics, indices, **kw)
+
+    monkeypatch.setattr(skcae._base, "train_network", recorded)
+    ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.145, validation_fraction=0.2, **tiny
+    ).fit(digits[0][:100])
+    assert lengths == [100, 71]
+
+
+def test_float_contamination_keeps_the_first_network_when_the_second_cannot_score(
+    digits, tiny_dense
+):
+    """Without its outliers X's scale has no float64 square: the second
+    network could not report squared errors, so the first one stays."""
+    from skcae import AutoencoderOutlierDetector
+
+    X = np.concatenate([digits[0][:90] * 1e-300, digits[0][90:100]])
+    kw = dict(tiny_dense, score_type="reconstruction")
+    det = AutoencoderOutlierDetector(**kw, contamination=0.1).fit(X)
+    scores = det.score_samples(X)
+    assert np.isfinite(scores).all()
+    assert np.mean(det.predict(X) == -1) == pytest.approx(0.1, abs=0.02)
+
+
+def test_float_contamination_says_so_when_verbose(digits, tiny, capsys):
+    ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.1, verbose=1, **tiny
+    ).fit(digits[0][:60])
+    out = capsys.readouterr().out
+    assert "training again without the 12 most outlying of 60" in out
+    ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.5, verbose=1, **tiny
+    ).fit(digits[0][:2])
+    assert "too few to train again" in capsys.readouterr().out
+
+
 def test_float_contamination_on_a_memmap_matches_the_array(
     digits, tiny, tmp_path, monkeypatch
 ):
