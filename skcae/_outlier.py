@@ -192,11 +192,15 @@ or (n_samples, C, H, W)
         rows, n = data.rows, len(data)
         if self.contamination == "auto":
             return fitted
-        costs = self._costs(fitted["scorer_"], fitted, rows)
-        finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
+
+        def scores_of_x(fitted):
+            costs = self._costs(fitted["scorer_"], fitted, rows)
+            return finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
+
+        scores = scores_of_x(fitted)
         n_keep = n - _share_of(self._trimming()[0], n)
         if n_keep < n and self._can_train_on(n_keep, trained[2].validation_fraction):
-            kept = np.sort(np.argsort(costs, kind="stable")[:n_keep])
+            kept = np.sort(np.argsort(-scores, kind="stable")[:n_keep])
             subset = replace(data, rows=take_rows(rows, kept))
             if self.verbose:
                 print(
@@ -208,7 +212,7 @@ or (n_samples, C, H, W)
             retrained = self._train_on(subset, dict(inputs), n_of=n, warn=False)
             if self._unit_problem(retrained[1]["scale_"]) is None:
                 fitted = self._fit_score(*retrained)
-                costs = self._costs(fitted["scorer_"], fitted, rows)
+                scores = None  # of the first network: scored again if needed
         elif n_keep < n and self.verbose:
             print(
                 f"contamination={self.contamination}: {n_keep} samples are too "
@@ -216,7 +220,7 @@ or (n_samples, C, H, W)
             )
         if self.threshold is None:
             # the share of X itself (all of it) that contamination names
-            scores = finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
+            scores = scores_of_x(fitted) if scores is None else scores
             fitted["offset_"] = float(np.percentile(scores, 100.0 * self.contamination))
         return fitted
 

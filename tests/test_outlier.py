@@ -363,6 +363,24 @@ def test_float_contamination_says_so_when_verbose(digits, tiny, capsys):
     assert "too few to train again" in capsys.readouterr().out
 
 
+def test_float_contamination_with_the_defaults_as_a_user_meets_them(
+    all_zeros, trainings, capsys
+):
+    """Every default (batch_size and max_epochs "auto", cross-fitted
+    calibration below 300 images) with verbose=1: two trainings of four
+    networks each, the line between them, and the share flagged of X."""
+    det = ConvAutoencoderOutlierDetector(
+        contamination=0.1, random_state=0, verbose=1
+    ).fit(all_zeros)
+    assert trainings() == 8
+    out = capsys.readouterr().out
+    n_drop = int(0.2 * len(all_zeros))
+    assert f"training again without the {n_drop} most outlying of" in out
+    scores = det.score_samples(all_zeros)
+    assert np.isfinite(scores).all()
+    assert np.mean(det.predict(all_zeros) == -1) == pytest.approx(0.1, abs=0.01)
+
+
 def test_float_contamination_on_a_memmap_matches_the_array(
     digits, tiny, tmp_path, monkeypatch
 ):
