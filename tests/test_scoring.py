@@ -61,6 +61,16 @@ def test_image_statistics():
     np.testing.assert_allclose(image_statistics(z).numpy(), [[2.0, 2.0, 1.0, 0.0]])
 
 
+def test_image_statistics_match_numpy_far_from_zero():
+    # standardised images may sit far from zero (new data in other units):
+    # the two-pass deviation keeps its digits where a one-pass sum of
+    # squares would cancel
+    z = 1e4 + torch.randn(5, 3, 7, 9, generator=torch.Generator().manual_seed(0))
+    flat = z.double().flatten(2).numpy()
+    want = np.concatenate([flat.mean(2), flat.std(2)], axis=1)
+    np.testing.assert_allclose(image_statistics(z).numpy(), want, rtol=1e-10)
+
+
 # -- kNN ----
 def test_knn_distance_matches_brute_force():
     rng = np.random.RandomState(0)
