@@ -265,11 +265,17 @@ class Scorer(AutoencoderModel):
 
     def _evidence(self, raw, names):
         """The weighted mean of ``-log(sf(t))`` over the terms ``names``."""
+        names = list(names)
+        # one neg_log_sf over the terms stacked: its ~40 elementwise
+        # operations once instead of once per term (the same values; a
+        # default score chunk ran 406 operations, 231 of them here)
+        evidence = neg_log_sf(
+            torch.stack([self.terms[name].calibration(raw[name]) for name in names])
+        )
         total, weights = 0.0, 0.0
-        for name in names:
+        for name, row in zip(names, evidence):
             weight = TERM_WEIGHTS.get(name, 1.0) * self.terms[name].reliability()
-            t = self.terms[name].calibration(raw[name])
-            total = total + weight * neg_log_sf(t)
+            total = total + weight * row
             weights += weight
         return total / weights
 

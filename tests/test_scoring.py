@@ -264,6 +264,21 @@ def test_hybrid_is_fishers_weighted_evidence(monkeypatch):
     assert scorer.combine(raw).item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_hybrid_evaluates_the_terms_stacked_to_the_per_term_values():
+    from skcae._scorer import neg_log_sf
+    from skcae._tuning import TERM_WEIGHTS
+
+    scorer = _fitted_scorer("hybrid", np.random.RandomState(0))
+    rng = np.random.RandomState(1)
+    raw = {name: torch.from_numpy(np.exp(rng.randn(50) * 3)) for name in scorer.terms}
+    total, weights = 0.0, 0.0
+    for name, cost in raw.items():  # the definition, one term at a time
+        weight = TERM_WEIGHTS.get(name, 1.0) * scorer.terms[name].reliability()
+        total = total + weight * neg_log_sf(scorer.terms[name].calibration(cost))
+        weights += weight
+    assert torch.equal(scorer.combine(raw), total / weights)
+
+
 def test_an_empty_build_has_every_buffer_and_reference_rows_vary():
     scorer = build_model(_config("hybrid"))  # on the meta device
     state = scorer.state_dict()
