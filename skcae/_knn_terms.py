@@ -48,8 +48,13 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
 
     The nearest references are found with one float32 matrix product
     (``|r|^2 - 2 q.r``; ``|q|^2`` does not change the order) and their
-    distances are then computed exactly, in float64, from the differences,
-    so that large codes lose no precision to cancellation. Queries go in
+    distances are then computed in float64, as ``|r|^2 + |q|^2 - 2 q.r``
+    (one batched product: materialising the differences took half of a
+    leave-one-out search), except where that would lose digits to
+    cancellation (a squared distance under ``_CANCELLATION`` times the
+    squared norms: near-duplicates far from the origin), which are computed
+    from the differences; so every distance keeps at least nine
+    significant digits, and duplicates are exactly zero apart. Queries go in
     chunks of exactly ``chunk`` rows (the last one zero-padded), so every
     query meets the same matrix-product shapes whatever else is scored
     with it, and its result does not depend on the batch.
@@ -79,7 +84,8 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     k = max(1, min(int(k), m - 1 if exclude_self else m))
     take = k + 1 if exclude_self else k
     block = _block_size(m, take)
-    reference, transposed32, ref_sq = _prepared(reference, block)
+    reference, transposed32, ref_sq, norms = _prepared(reference, block)
+    exporting = torch.compiler.is_compiling()
 
     def neighbours(q):
         q = q.to(torch.float64)
@@ -87,8 +93,10 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
         nearest = smallest(partial, take, block)
         if exclude_self:
             nearest = nearest[:, 1:]
-        diff = reference[nearest] - q.unsqueeze(1)  # (n, k, d)
-        return diff.square().sum(2).sqrt(), nearest
+        chosen = reference[nearest]  # (n, k, d)
+        if exporting:  # a graph without data-dependent branches
+            return (chosen - q.unsqueeze(1)).square().sum(2).sqrt(), nearest
+        return _distances(chosen, norms[nearest], q).sqrt(), nearest
 
     n = len(codes)
     if chunk is None:
@@ -114,6 +122,28 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     return distance, index
 
 
+# A squared distance below this share of |r|^2 + |q|^2 is computed from the
+# differences: the expansion's float64 rounding (about 4e-16 of the squared
+# norms) then stays under 1e-9 of it.
+_CANCELLATION = 1e-6
+
+
+def _distances(chosen, chosen_norms, q):
+    """Squared float64 distances of the queries ``q`` ``(n, d)`` to their
+    chosen references ``chosen`` ``(n, k, d)`` (squared norms
+    ``chosen_norms`` ``(n, k)``): the expansion, and the differences where
+    it would cancel."""
+    q_norms = q.square().sum(1, keepdim=True)
+    dot = torch.bmm(chosen, q.unsqueeze(2)).squeeze(2)
+    scale = chosen_norms + q_norms
+    squared = (scale - 2.0 * dot).clamp_min(0.0)
+    rows, cols = torch.nonzero(squared <= _CANCELLATION * scale, as_tuple=True)
+    if len(rows):
+        exact = (chosen[rows, cols] - q[rows]).square().sum(1)
+        squared = squared.index_put((rows, cols), exact)
+    return squared
+
+
 # Prepared forms of the references a kNN search has met, by reference tensor
 # (each term's buffer): scoring a chunk would otherwise convert, pad and
 # transpose them anew (5% of a default score_samples).
@@ -121,9 +151,10 @@ _PREPARED = WeakTensorKeyDictionary()
 
 
 def _prepared(reference, block):
-    """``reference`` as float64, and as the float32 ``(d, m')`` transposed
+    """``reference`` as float64, as the float32 ``(d, m')`` transposed
     matrix and squared norms of the search's matrix product, padded to
-    ``m'`` (whole blocks) with references at an infinite distance."""
+    ``m'`` (whole blocks) with references at an infinite distance, and its
+    float64 squared norms."""
     # no cache while exporting (ONNX), nor for inference tensors (made
     # under torch.inference_mode: they keep no version counter)
     cache = not (torch.compiler.is_compiling() or reference.is_inference())
@@ -136,7 +167,8 @@ def _prepared(reference, block):
     reference32 = reference.to(torch.float32)
     ref_sq = F.pad(reference32.square().sum(1), (0, pad), value=math.inf)
     transposed32 = F.pad(reference32, (0, 0, 0, pad)).T.contiguous()
-    prepared = (reference.to(torch.float64), transposed32, ref_sq)
+    reference64 = reference.to(torch.float64)
+    prepared = (reference64, transposed32, ref_sq, reference64.square().sum(1))
     if cache:
         _PREPARED[reference] = (key, prepared)
     return prepared

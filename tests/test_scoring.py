@@ -80,6 +80,20 @@ def test_knn_distance_matches_brute_force():
     np.testing.assert_allclose(got, np.sort(d, 1)[:, :3].mean(1), rtol=1e-6)
 
 
+def test_knn_distances_keep_their_digits_far_from_the_origin():
+    # near-duplicates at 100: |r|^2 + |q|^2 - 2 q.r keeps only a few digits
+    # of a 1e-4 distance in float64; those are computed from the differences
+    rng = np.random.RandomState(0)
+    ref = 100 + rng.randn(40, 3)
+    near = ref[:10] + 1e-4 * rng.randn(10, 3)
+    q = np.concatenate([near, ref[10:15], 100 + rng.randn(5, 3)])
+    distance, index = knn_neighbours(torch.from_numpy(q), torch.from_numpy(ref), 2)
+    exact = np.sqrt(((q[:, None, :] - ref[index.numpy()]) ** 2).sum(-1))
+    np.testing.assert_allclose(distance.numpy(), exact, rtol=1e-9)
+    np.testing.assert_array_equal(index[:15, 0].numpy(), np.arange(15))
+    assert (distance[10:15, 0] == 0).all()  # duplicates: exactly zero apart
+
+
 def test_knn_leave_one_out_drops_the_self_match():
     ref = torch.tensor([[0.0], [1.0], [3.0]])
     got = knn_distance(ref, ref, 1, exclude_self=True).numpy()
