@@ -53,8 +53,9 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     leave-one-out search), except where that would lose digits to
     cancellation (a squared distance under ``_CANCELLATION`` times the
     squared norms: near-duplicates far from the origin), which are computed
-    from the differences; so every distance keeps at least nine
-    significant digits, and duplicates are exactly zero apart. Queries go in
+    from the differences; so every distance keeps about nine significant
+    digits or more (the terms' vectors are at most ~100 wide), and
+    duplicates are exactly zero apart. Queries go in
     chunks of exactly ``chunk`` rows (the last one zero-padded), so every
     query meets the same matrix-product shapes whatever else is scored
     with it, and its result does not depend on the batch.
@@ -124,7 +125,8 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
 
 # A squared distance below this share of |r|^2 + |q|^2 is computed from the
 # differences: the expansion's float64 rounding (about 4e-16 of the squared
-# norms) then stays under 1e-9 of it.
+# norms for the terms' widths, up to ~100; 1e-15 at 512) then stays under
+# about 1e-9 of it.
 _CANCELLATION = 1e-6
 
 
@@ -137,7 +139,10 @@ def _distances(chosen, chosen_norms, q):
     dot = torch.bmm(chosen, q.unsqueeze(2)).squeeze(2)
     scale = chosen_norms + q_norms
     squared = (scale - 2.0 * dot).clamp_min(0.0)
-    rows, cols = torch.nonzero(squared <= _CANCELLATION * scale, as_tuple=True)
+    # and where it is not finite (inf - inf: an infinite query, or norms
+    # that overflow), where the differences give inf, not NaN
+    risky = (squared <= _CANCELLATION * scale) | ~torch.isfinite(squared)
+    rows, cols = torch.nonzero(risky, as_tuple=True)
     if len(rows):
         exact = (chosen[rows, cols] - q[rows]).square().sum(1)
         squared = squared.index_put((rows, cols), exact)

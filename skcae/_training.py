@@ -487,10 +487,10 @@ class AutoencoderNet(NeuralNet):
 def build_net(spec, *, verbose=0, valid_batch_size=None):
     """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`.
 
-    ``valid_batch_size`` (default ``spec.batch_size``) is the batch size of
-    the validation passes: they compute no gradient, so larger batches
-    only save the per-batch overhead (a tenth of a fit on 300 MNIST images,
-    whose training batches hold 8).
+    The validation passes run in batches of ``valid_batch_size`` rows, and
+    at least ``spec.batch_size`` (the default): they compute no gradient,
+    so larger batches only save the per-batch overhead (a tenth of a fit
+    on 300 MNIST images, whose training batches hold 8).
     """
     optimizer, optimizer_kwargs = (
         OPTIMIZERS[spec.optimizer]

@@ -40,6 +40,21 @@ def test_scoring_pools_to_the_layers_exact_values(factors):
     assert "MaxPool" in type(y.grad_fn).__name__ or factors == (1, 1)
 
 
+@pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
+def test_forward_mode_derivatives_pool_through_the_layer():
+    import torch.autograd.forward_ad as fwad
+
+    pool = torch.nn.MaxPool2d((2, 2))
+    x = torch.zeros(1, 1, 2, 2)  # a four-way tie
+    t = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    with torch.no_grad(), fwad.dual_level():
+        tangent = fwad.unpack_dual(_max_pool(pool, fwad.make_dual(x, t))).tangent
+        expected = fwad.unpack_dual(pool(fwad.make_dual(x, t))).tangent
+    torch.testing.assert_close(tangent, expected, rtol=0, atol=0)
+
+
 def test_one_pixel_high_signals_are_pooled_along_the_width_only():
     module = ConvAutoencoderModule((1, 1, 30), channels=(4, 4), latent_dim=2)
     assert module._pool == (1, 2)

@@ -197,6 +197,12 @@ def test_load_never_unpickles(detector, saved, X, monkeypatch):
     np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
 
 
+def test_a_loaded_net_validates_in_the_fitted_nets_batches(detector, saved):
+    loaded = skcae.load(io.BytesIO(saved))
+    key = "iterator_valid__batch_size"
+    assert loaded.net_.get_params()[key] == detector.net_.get_params()[key] == 256
+
+
 def test_load_onto_a_chosen_device(saved):
     assert skcae.load(io.BytesIO(saved), device="cpu").device_ == "cpu"
     on_gpu = _with_config(lambda c: c["fitted"].update(device_="cuda"))(saved)

@@ -94,6 +94,13 @@ def test_knn_distances_keep_their_digits_far_from_the_origin():
     assert (distance[10:15, 0] == 0).all()  # duplicates: exactly zero apart
 
 
+def test_knn_distances_to_infinite_or_overflowing_queries_are_inf_not_nan():
+    ref = torch.from_numpy(np.random.RandomState(0).randn(20, 3))
+    q = torch.tensor([[np.inf, 0.0, 0.0], [1e160, 1e160, 0.0]], dtype=torch.float64)
+    distance, _ = knn_neighbours(q, ref, 3)
+    assert torch.isinf(distance).all()
+
+
 def test_knn_leave_one_out_drops_the_self_match():
     ref = torch.tensor([[0.0], [1.0], [3.0]])
     got = knn_distance(ref, ref, 1, exclude_self=True).numpy()
