@@ -10,7 +10,6 @@ wrap its network in the skorch net ``net_``. :mod:`skcae._persistence`
 runs them in that order.
 """
 
-from ._data import block_rows
 from ._safe_files import check_history, decode_entry, state_specs
 from ._scorer import build_model, reference_buffers
 from ._training import build_net
@@ -79,8 +78,7 @@ def restore_net(estimator, fitted, model, history):
     history = check_history(history)
     kwargs = estimator._module_kwargs(fitted)
     spec = estimator._training_spec(2, 0, fitted["device_"], None, kwargs)
-    sample_shape = kwargs.get("input_shape") or (kwargs["n_features"],)
-    net = build_net(spec, verbose=0, valid_batch_size=block_rows(sample_shape))
+    net = build_net(spec, verbose=0)
     net.initialize()
     net.module_ = model.network
     if history is not None:

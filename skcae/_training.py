@@ -484,14 +484,21 @@ class AutoencoderNet(NeuralNet):
         return state
 
 
-def build_net(spec, *, verbose=0, valid_batch_size=None):
-    """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`.
+def _valid_batch_size(spec):
+    """Rows per validation batch: a block of the samples' size
+    (:func:`~skcae._data.block_rows`, 256 for images up to 128x128
+    values), at least the training batch. Validation computes no gradient,
+    so a larger batch only saves per-batch overhead (in batches of 8, as on
+    300 MNIST images, validation was a tenth of a profiled fit; whole fits
+    changed within noise)."""
+    kwargs = dict(spec.module_kwargs)
+    sample_shape = kwargs.get("input_shape") or (kwargs.get("n_features", 1),)
+    return max(spec.batch_size, block_rows(sample_shape))
 
-    The validation passes run in batches of ``valid_batch_size`` rows, and
-    at least ``spec.batch_size`` (the default): they compute no gradient,
-    so larger batches only save the per-batch overhead (a tenth of a fit
-    on 300 MNIST images, whose training batches hold 8).
-    """
+
+def build_net(spec, *, verbose=0):
+    """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`
+    (validation batches: :func:`_valid_batch_size`)."""
     optimizer, optimizer_kwargs = (
         OPTIMIZERS[spec.optimizer]
         if isinstance(spec.optimizer, str)
@@ -537,7 +544,7 @@ def build_net(spec, *, verbose=0, valid_batch_size=None):
         iterator_train__pin_memory=on_cuda,
         iterator_valid=BatchIterator,
         iterator_valid__pin_memory=on_cuda,
-        iterator_valid__batch_size=max(spec.batch_size, valid_batch_size or 0),
+        iterator_valid__batch_size=_valid_batch_size(spec),
         train_split=(
             ValidationSplit(spec.validation_fraction, spec.seed)
             if spec.validation_fraction
@@ -603,7 +610,7 @@ def train_network(spec, rows, statistics, indices=None, *, verbose=0):
     dataset = StandardizedRows(
         rows, Standardization.from_statistics(statistics), indices
     )
-    net = build_net(spec, verbose=verbose, valid_batch_size=block_rows(rows.shape[1:]))
+    net = build_net(spec, verbose=verbose)
     with torch.inference_mode(False), torch.enable_grad():
         net.initialize()
         net.partial_fit(dataset, None)

@@ -381,6 +381,23 @@ def test_float_contamination_with_the_defaults_as_a_user_meets_them(
     assert np.mean(det.predict(all_zeros) == -1) == pytest.approx(0.1, abs=0.01)
 
 
+def test_the_hold_out_is_validated_in_one_batch_with_the_defaults(digits):
+    """From 300 images on, the default holds out a tenth (at least 100
+    rows) and records its loss each epoch: in one batch of up to 256 rows,
+    not in training batches of 9."""
+    X = digits[0][:320].reshape(-1, 8, 8)
+    det = ConvAutoencoderOutlierDetector(random_state=0).fit(X)
+    history = det.net_.history
+    assert det.net_.batch_size < 16
+    for epoch in history:
+        valid = [
+            b["valid_batch_size"] for b in epoch["batches"] if "valid_batch_size" in b
+        ]
+        assert valid == [100]  # the 100 held-out rows, in one batch
+        assert np.isfinite(epoch["valid_loss"])
+    np.testing.assert_array_equal(det.history_["valid_loss"], history[:, "valid_loss"])
+
+
 def test_float_contamination_on_a_memmap_matches_the_array(
     digits, tiny, tmp_path, monkeypatch
 ):
