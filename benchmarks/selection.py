@@ -171,6 +171,25 @@ PARAMS = {
     "channels 4-4": {"channels": (4, 4)},
     "channels 6-6": {"channels": (6, 6)},
 }
+#: Candidates of the default with other constants of the density term
+#: (skcae._knn_terms; the score only).
+DENSITY = {
+    "density k10": {"DENSITY_QUERY_NEIGHBORS": 10},
+    "density k40": {"DENSITY_QUERY_NEIGHBORS": 40},
+    "density refk 20": {"DENSITY_REFERENCE_NEIGHBORS": 20},
+    "density refk 100": {"DENSITY_REFERENCE_NEIGHBORS": 100},
+    "density pcs 32": {"DENSITY_COMPONENTS": 32},
+    "density pcs 128": {"DENSITY_COMPONENTS": 128},
+    "density side 14": {"DENSITY_MAX_SIDE": 14},
+    "density k15": {"DENSITY_QUERY_NEIGHBORS": 15},
+    "density k30": {"DENSITY_QUERY_NEIGHBORS": 30},
+    "true rate": {},
+    "true rate k30": {"DENSITY_QUERY_NEIGHBORS": 30},
+    "true rate k40": {"DENSITY_QUERY_NEIGHBORS": 40},
+    "true rate k60": {"DENSITY_QUERY_NEIGHBORS": 60},
+}
+#: The candidates that score with the default's terms and weights.
+VARIANTS = (*REFERENCE_CAPS, *FULL_WEIGHT, *SCHEDULES, *PARAMS, *DENSITY)
 QUICK = ["dg1", "dg8"]
 
 
@@ -204,6 +223,11 @@ def photo_task(name, n_train):
     return train, X, is_normal, {}
 
 
+def rate_of(name):
+    """The share of outliers mixed into a ``ct<d>_<r>`` task's training set."""
+    return int(name.split("_")[1]) / 100
+
+
 def task(name, pools, n_train):
     """(train, test, is_normal, fit keyword arguments) of a task name."""
     if name.startswith(("pt", "pl")):
@@ -228,8 +252,7 @@ def task(name, pools, n_train):
     is_normal = np.isin(y, sorted(normal))
     train = _pick(rng, tr[is_normal[tr]], n_train)
     if name.startswith("ct"):
-        rate = int(name.split("_")[1]) / 100
-        k = int(round(rate * len(train)))
+        k = int(round(rate_of(name) * len(train)))
         train = np.r_[train, rng.choice(tr[~is_normal[tr]], k, replace=False)]
     test = np.r_[
         _pick(rng, va[is_normal[va]], 1500), _pick(rng, va[~is_normal[va]], 1500)
@@ -244,8 +267,7 @@ def main():
     p.add_argument(
         "--candidates",
         default=",".join(CANDIDATES),
-        help="comma-separated names of "
-        f"{[*CANDIDATES, *REFERENCE_CAPS, *FULL_WEIGHT, *SCHEDULES, *PARAMS]}",
+        help=f"comma-separated names of {[*CANDIDATES, *VARIANTS]}",
     )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true")
@@ -270,10 +292,7 @@ def main():
     )
     known = {
         **CANDIDATES,
-        **{
-            name: DEFAULT
-            for name in (*REFERENCE_CAPS, *FULL_WEIGHT, *SCHEDULES, *PARAMS)
-        },
+        **{name: DEFAULT for name in VARIANTS},
     }
     unknown = sorted(set(args.candidates.split(",")) - set(known))
     if unknown:
@@ -281,6 +300,7 @@ def main():
     candidates = {name: known[name] for name in args.candidates.split(",")}
     results, fit_seconds = {}, {}
     schedule = {k: getattr(_training, k) for k in ("AUTO_MIN_EPOCHS", "AUTO_MIN_STEPS")}
+    density = {k: getattr(_knn_terms, k) for d in DENSITY.values() for k in d}
     with tempfile.TemporaryDirectory() as cache:
         for name in names:
             train, test, is_normal, kw = task(name, pools, args.n_train)
@@ -294,7 +314,11 @@ def main():
                 # networks of another schedule are trained (and cached) apart
                 for key, value in SCHEDULES.get(cand, {}).items():
                     setattr(_training, key, value)
+                for key, value in DENSITY.get(cand, {}).items():
+                    setattr(_knn_terms, key, value)
+                true_rate = cand.startswith("true rate") and name.startswith("ct")
                 trained = sorted(SCHEDULES.get(cand, {}).items())
+                trained += [("rate", rate_of(name))] if true_rate else []
                 memory = Memory(Path(cache, "-".join(f"{k}{v}" for k, v in trained)))
                 try:
                     start = time.perf_counter()
@@ -304,6 +328,8 @@ def main():
                         memory=memory,
                         **PARAMS.get(cand, {}),
                         **kw,
+                        # "true rate" candidates: contamination= the ct task's
+                        **({"contamination": rate_of(name)} if true_rate else {}),
                     ).fit(train)
                     fit_seconds.setdefault(cand, {})[name] = time.perf_counter() - start
                     # scored under the candidate too: the weights and the
@@ -315,6 +341,8 @@ def main():
                     _outlier.MAX_REFERENCES = saved[2]
                     for key, value in schedule.items():
                         setattr(_training, key, value)
+                    for key, value in density.items():
+                        setattr(_knn_terms, key, value)
                     for term in FULL_WEIGHT.get(cand, ()):
                         delattr(getattr(_knn_terms, term), "reliability")
                 results.setdefault(cand, {})[name] = auc

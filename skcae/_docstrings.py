@@ -204,7 +204,12 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     samples is left out of the score's references and calibration (in
     two rounds, each ranking every sample by the references the last one
     kept), so that outliers in X neither shape the network nor vouch for
-    outliers to come; and ``offset_`` is the ``contamination`` quantile
+    outliers to come; the "density" term of the score compares a sample
+    with ``round(20 * (1 + 10 * contamination))`` neighbours instead of 20
+    (30 at 0.05, 40 at 0.1), so that a small clump of outliers in X does
+    not pass for normal (it favours outliers in X over several kinds of
+    normal: a rate stated for data with none costs several-class
+    accuracy); and ``offset_`` is the ``contamination`` quantile
     of ``score_samples(X)`` on all of X, so that fraction of X is flagged
     (and more of new normal data, which score
     lower than the data the network trained on). ``center_``, ``scale_``,

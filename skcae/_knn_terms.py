@@ -17,6 +17,7 @@ from sklearn.decomposition import PCA
 from torch.nn import functional as F
 from torch.utils.weak import WeakTensorKeyDictionary
 
+from . import _tuning
 from ._data import scale_of
 from ._terms import TERMS, Term, register_term, scalar
 from ._threads import CHUNK_ROWS, map_items
@@ -29,7 +30,7 @@ from ._tuning import (
     RELIABLE_REFERENCES,
 )
 
-__all__ = ["TERMS", "knn_distance", "knn_neighbours"]
+__all__ = ["TERMS", "density_neighbors", "knn_distance", "knn_neighbours"]
 
 # kNN queries are compared with the references in chunks of this many: the
 # rows of one scoring chunk (skcae._threads), so no chunk is padded.
@@ -441,7 +442,9 @@ class FeatureDensity(KNNTerm):
     nearest references over the mean, across those references, of their
     own mean distance to their 50 nearest (a local outlier factor): a
     sample between two kinds of normal images, or in a sparse corner of
-    one, stands out where a plain distance would not.
+    one, stands out where a plain distance would not. A detector with a
+    float ``contamination`` asks for more than 20 neighbours
+    (``config.density_neighbors``, :func:`density_neighbors`).
     """
 
     reference_buffers = ("reference", "density")
@@ -451,6 +454,7 @@ class FeatureDensity(KNNTerm):
         n_components = min(DENSITY_COMPONENTS, n_map)
         super().__init__(config, n_map + n_stats, n_components + n_stats)
         self.n_map, self.n_components = n_map, n_components
+        self.n_neighbors = int(config.density_neighbors)
         self.register_buffer("density", torch.zeros(0, dtype=torch.float64))
         self.register_buffer("eps", scalar())
 
@@ -484,16 +488,16 @@ class FeatureDensity(KNNTerm):
         distance, index = knn_neighbours(
             self.reference,
             self.reference,
-            DENSITY_REFERENCE_NEIGHBORS,
+            max(DENSITY_REFERENCE_NEIGHBORS, self.n_neighbors),
             exclude_self=True,
             chunk=FIT_CHUNK,
         )
-        density = distance.mean(1)
+        density = distance[:, :DENSITY_REFERENCE_NEIGHBORS].mean(1)
         self.density = density
         self.eps = torch.tensor(
             max(1e-6 * float(density.median()), 1e-12), dtype=torch.float64
         )
-        k = min(DENSITY_QUERY_NEIGHBORS, distance.shape[1])
+        k = min(self.n_neighbors, distance.shape[1])
         return self._ratio(distance[:, :k], index[:, :k]).numpy()
 
     def _ratio(self, distance, index):
@@ -505,7 +509,7 @@ class FeatureDensity(KNNTerm):
         distance, index = knn_neighbours(
             mapped,
             self.reference,
-            DENSITY_QUERY_NEIGHBORS,
+            self.n_neighbors,
             exclude_self=leave_one_out,
             chunk=FIT_CHUNK if leave_one_out else KNN_CHUNK,
         )
@@ -519,6 +523,21 @@ class FeatureDensity(KNNTerm):
             raise ValueError(
                 f"the 'density' term's eps {float(self.eps):.3g} is invalid"
             )
+
+
+def density_neighbors(contamination):
+    """The density term's number of neighbours for a detector's
+    ``contamination``: ``DENSITY_QUERY_NEIGHBORS`` for "auto", widened by
+    ``DENSITY_CONTAMINATION_SCALE`` times a float rate (20 -> 30 at 0.05,
+    40 at 0.1, 120 at 0.5).
+
+    >>> density_neighbors("auto"), density_neighbors(0.05), density_neighbors(0.1)
+    (20, 30, 40)
+    """
+    if isinstance(contamination, str):
+        return DENSITY_QUERY_NEIGHBORS
+    scale = _tuning.DENSITY_CONTAMINATION_SCALE
+    return int(round(DENSITY_QUERY_NEIGHBORS * (1.0 + scale * float(contamination))))
 
 
 def _density_width(config):

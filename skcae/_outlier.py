@@ -22,6 +22,7 @@ from sklearn.base import OutlierMixin
 from ._base import BaseAutoencoder
 from ._checks import finite_rows
 from ._data import RangeTracker, take_rows
+from ._knn_terms import density_neighbors
 from ._scorer import Scorer
 from ._sklearn_compat import Interval, StrOptions, fit_context, validate_params
 from ._threads import torch_threads
@@ -134,6 +135,7 @@ class BaseOutlierDetector(OutlierMixin, BaseAutoencoder):
             score_type=self.score_type,
             terms=tuple(self._score_terms[self.score_type]),
             n_neighbors=int(self.n_neighbors),
+            density_neighbors=density_neighbors(self.contamination),
             **self._score_options(),
         )
 

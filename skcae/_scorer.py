@@ -22,7 +22,7 @@ from torch import nn
 from ._knn_terms import TERMS
 from ._network import autocast
 from ._threads import CHUNK_ROWS, current_call, map_chunks
-from ._tuning import TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
+from ._tuning import DENSITY_QUERY_NEIGHBORS, TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
 
 # Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
 # kernels give bit-identical per-sample results for equal batch sizes, but
@@ -159,6 +159,7 @@ class ModelConfig:
     score_type: str = None
     terms: tuple = ()
     n_neighbors: int = 5
+    density_neighbors: int = DENSITY_QUERY_NEIGHBORS
     smoothing: int = 1
     top_fraction: float = 1.0
 

@@ -12,9 +12,9 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-from skcae import ConvAutoencoderModule, ConvAutoencoderOutlierDetector
+from skcae import ConvAutoencoderModule, ConvAutoencoderOutlierDetector, load, save
 from skcae._data import fit_statistics, robust_bounds
-from skcae._knn_terms import FeatureDensity, knn_neighbours
+from skcae._knn_terms import FeatureDensity, density_neighbors, knn_neighbours
 from skcae._scorer import ModelConfig, neg_log_sf
 from skcae._training import auto_batch_size, auto_max_epochs, one_cycle
 
@@ -79,7 +79,7 @@ def test_neg_log_sf_is_the_normal_tail_and_finite_everywhere():
     assert torch.isfinite(neg_log_sf(torch.tensor([1e200], dtype=torch.float64)))
 
 
-def _density_term(n_map_side=4):
+def _density_term(n_map_side=4, **config):
     config = ModelConfig(
         module_class=ConvAutoencoderModule,
         module_kwargs=(("channels", (2,)), ("input_shape", (1, 8, 8))),
@@ -87,6 +87,7 @@ def _density_term(n_map_side=4):
         latent_dim=16,
         score_type="density",
         terms=("density",),
+        **config,
     )
     return FeatureDensity(config)
 
@@ -117,6 +118,44 @@ def test_density_of_duplicate_references_is_finite():
     assert np.all(np.isfinite(loo))
     cost = term.cost(torch.from_numpy(values[:2] + 1.0))
     assert torch.all(torch.isfinite(cost)) and torch.all(cost > 1.0)
+
+
+def test_a_float_contamination_widens_the_density_neighbourhood(digits, tmp_path):
+    """25 references in a tight clump far from 300 normal ones, as outliers
+    mixed into X gather: among 20 neighbours a sample in the clump finds
+    only clump members and looks far denser than any normal sample (a cost
+    a hundredth of theirs); among contamination=0.1's 40 it reaches the
+    normal references and costs more than the median normal one."""
+    assert [density_neighbors(c) for c in ("auto", 0.01, 0.05, 0.1, 0.5)] == [
+        20,
+        22,
+        30,
+        40,
+        120,
+    ]
+    costs = {}
+    for k in (density_neighbors("auto"), density_neighbors(0.1)):
+        term = _density_term(density_neighbors=k)
+        width = term.center.shape[0]
+        rng = np.random.RandomState(0)
+        normal = rng.randn(300, width)
+        clump = 30 + 0.1 * rng.randn(25, width)
+        loo = term.fit(np.vstack([normal, clump]))
+        assert term.n_neighbors == k and np.all(np.isfinite(loo))
+        query = torch.from_numpy(30 + 0.1 * rng.randn(5, width))
+        costs[k] = term.cost(query).numpy() / np.median(loo[:300])
+    assert np.all(costs[20] < 0.05) and np.all(costs[40] > 1)
+    # the detector passes its rate to the term; a saved model keeps it
+    X, y = digits
+    params = dict(image_shape=(8, 8), channels=(2,), max_epochs=2, random_state=0)
+    for contamination, k in [("auto", 20), (0.1, 40)]:
+        det = ConvAutoencoderOutlierDetector(contamination=contamination, **params)
+        det.fit(X[y == 0])
+        assert det.scorer_.terms["density"].n_neighbors == k
+        save(det, tmp_path / "det.skcae")
+        loaded = load(tmp_path / "det.skcae")
+        assert loaded.scorer_.terms["density"].n_neighbors == k
+        np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
 
 
 def test_knn_neighbours_are_sorted_and_leave_one_out():
