@@ -245,8 +245,8 @@ def _refuse_text_and_complex(X):
         found = _first_text_or_complex(X)
         if found is not None:
             raise _object_error("X has dtype object and", found)
-    if not hasattr(X, "iloc"):
-        return
+    if not hasattr(X, "iloc") or getattr(X, "ndim", 2) != 2:
+        return  # not a DataFrame (a Series is refused as 1-D later)
     for i, column_dtype in enumerate(X.dtypes):
         name = X.columns[i]
         kind = getattr(column_dtype, "kind", None)
@@ -352,6 +352,7 @@ def _validate_rows(estimator, X, *, reset):
     except ValueError as exc:
         kind = getattr(getattr(X, "dtype", None), "kind", None)
         dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns
+        dtypes = [dtypes] if hasattr(dtypes, "kind") else dtypes  # a Series'
         if kind in ("U", "S", "O", "M", "m", "c") or (
             dtypes is not None and any(d.kind not in "biuf" for d in dtypes)
         ):

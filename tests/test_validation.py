@@ -251,6 +251,19 @@ def test_text_is_refused_even_when_it_holds_numbers(case, reset):
         validate_input(det, make(), reset=reset)
 
 
+@pytest.mark.parametrize("images", [True, False])
+@pytest.mark.parametrize("reset", [True, False])
+def test_a_series_is_refused_as_one_dimensional(images, reset):
+    """A pandas Series gets scikit-learn's "expected 2-D" message (it once
+    raised a TypeError from iterating over its single dtype)."""
+    det = ConvAutoencoderOutlierDetector() if images else AutoencoderOutlierDetector()
+    if not reset:
+        validate_input(det, np.zeros((20, 16)), reset=True, images=images)
+    for series in (pd.Series(np.arange(16.0)), pd.Series(["a"] * 16)):
+        with pytest.raises(ValueError, match="2-dimensional|not numbers"):
+            validate_input(det, series, reset=reset, images=images)
+
+
 def test_text_in_a_tabular_estimator_is_refused():
     with pytest.raises(ValueError, match=r"dtype <U32 \(strings\)"):
         validate_input(
