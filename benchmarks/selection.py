@@ -172,7 +172,10 @@ PARAMS = {
     "channels 6-6": {"channels": (6, 6)},
 }
 #: Candidates of the default with other constants of the density term
-#: (skcae._knn_terms; the score only).
+#: (skcae._knn_terms, DENSITY_CONTAMINATION_SCALE of skcae._tuning; the
+#: score only). "true rate" candidates fit the ct tasks with their true rate
+#: as ``contamination`` (the others with "auto"); ``<task>@<rate>`` fits a
+#: task with that rate for every candidate.
 DENSITY = {
     "density k10": {"DENSITY_QUERY_NEIGHBORS": 10},
     "density k40": {"DENSITY_QUERY_NEIGHBORS": 40},
@@ -184,9 +187,11 @@ DENSITY = {
     "density k15": {"DENSITY_QUERY_NEIGHBORS": 15},
     "density k30": {"DENSITY_QUERY_NEIGHBORS": 30},
     "true rate": {},
-    "true rate k30": {"DENSITY_QUERY_NEIGHBORS": 30},
-    "true rate k40": {"DENSITY_QUERY_NEIGHBORS": 40},
-    "true rate k60": {"DENSITY_QUERY_NEIGHBORS": 60},
+    "true rate k20": {"DENSITY_CONTAMINATION_SCALE": 0},
+    "true rate scale 20": {"DENSITY_CONTAMINATION_SCALE": 20},
+    "true rate k30": {"DENSITY_CONTAMINATION_SCALE": 0, "DENSITY_QUERY_NEIGHBORS": 30},
+    "true rate k40": {"DENSITY_CONTAMINATION_SCALE": 0, "DENSITY_QUERY_NEIGHBORS": 40},
+    "true rate k60": {"DENSITY_CONTAMINATION_SCALE": 0, "DENSITY_QUERY_NEIGHBORS": 60},
 }
 #: The candidates that score with the default's terms and weights.
 VARIANTS = (*REFERENCE_CAPS, *FULL_WEIGHT, *SCHEDULES, *PARAMS, *DENSITY)
@@ -230,6 +235,10 @@ def rate_of(name):
 
 def task(name, pools, n_train):
     """(train, test, is_normal, fit keyword arguments) of a task name."""
+    if "@" in name:  # <task>@<contamination>
+        name, rate = name.split("@")
+        train, test, is_normal, kw = task(name, pools, n_train)
+        return train, test, is_normal, {**kw, "contamination": float(rate)}
     if name.startswith(("pt", "pl")):
         return photo_task(name, 50 if name.startswith("pt") else 2000)
     if name.startswith("dg"):
@@ -300,7 +309,11 @@ def main():
     candidates = {name: known[name] for name in args.candidates.split(",")}
     results, fit_seconds = {}, {}
     schedule = {k: getattr(_training, k) for k in ("AUTO_MIN_EPOCHS", "AUTO_MIN_STEPS")}
-    density = {k: getattr(_knn_terms, k) for d in DENSITY.values() for k in d}
+
+    def module_of(constant):
+        return _tuning if constant == "DENSITY_CONTAMINATION_SCALE" else _knn_terms
+
+    density = {k: getattr(module_of(k), k) for d in DENSITY.values() for k in d}
     with tempfile.TemporaryDirectory() as cache:
         for name in names:
             train, test, is_normal, kw = task(name, pools, args.n_train)
@@ -315,10 +328,15 @@ def main():
                 for key, value in SCHEDULES.get(cand, {}).items():
                     setattr(_training, key, value)
                 for key, value in DENSITY.get(cand, {}).items():
-                    setattr(_knn_terms, key, value)
-                true_rate = cand.startswith("true rate") and name.startswith("ct")
+                    setattr(module_of(key), key, value)
+                true_rate = (
+                    cand.startswith("true rate")
+                    and name.startswith("ct")
+                    and "@" not in name
+                )
                 trained = sorted(SCHEDULES.get(cand, {}).items())
                 trained += [("rate", rate_of(name))] if true_rate else []
+                trained += [("rate", kw["contamination"])] if "@" in name else []
                 memory = Memory(Path(cache, "-".join(f"{k}{v}" for k, v in trained)))
                 try:
                     start = time.perf_counter()
@@ -342,15 +360,19 @@ def main():
                     for key, value in schedule.items():
                         setattr(_training, key, value)
                     for key, value in density.items():
-                        setattr(_knn_terms, key, value)
+                        setattr(module_of(key), key, value)
                     for term in FULL_WEIGHT.get(cand, ()):
                         delattr(getattr(_knn_terms, term), "reliability")
                 results.setdefault(cand, {})[name] = auc
             print(name, {c: round(r[name], 4) for c, r in results.items()}, flush=True)
             print("  fit s", {c: round(t[name], 2) for c, t in fit_seconds.items()})
 
-    def family(name):  # oc2 -> oc, ct5_10 -> ct, ptflower -> pt
-        return name[:2] if name.startswith(("pt", "pl")) else name.rstrip("0123456789_")
+    def family(name):  # oc2 -> oc, ct5_10 -> ct, ptflower -> pt, oc2@0.05 -> oc@
+        at = "@" if "@" in name else ""
+        name = name.split("@")[0]
+        if name.startswith(("pt", "pl")):
+            return name[:2] + at
+        return name.rstrip("0123456789_") + at
 
     families = sorted({family(n) for n in names})
     header = ["candidate", *names, *[f"mean {f}" for f in families], "fit s"]
