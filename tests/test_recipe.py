@@ -237,6 +237,30 @@ def test_one_extreme_pixel_neither_ruins_the_fit_nor_passes_silently(digits, val
     assert dirty.score_samples(train[7:8])[0] < np.percentile(dirty.score_samples(X), 1)
 
 
+@pytest.mark.parametrize("value", [1e12, 9.96921e36])
+def test_a_few_whole_images_of_garbage_neither_flatten_the_scores_nor_pass_silently(
+    digits, value
+):
+    """5 of 150 images set to a fill value hold 3% of the values, too many
+    for the per-value bounds: the per-image bounds clip them (they once set
+    the scale, and every other image got the same score)."""
+    X, y = digits
+    train = X[y == 3][:150].copy()
+    params = dict(image_shape=(8, 8), channels=(4,), max_epochs=6, random_state=0)
+    clean = ConvAutoencoderOutlierDetector(**params).fit(train)
+    train[:5] = value
+    with pytest.warns(UserWarning, match=r"320 value\(s\) far outside.*sample 0"):
+        dirty = ConvAutoencoderOutlierDetector(**params).fit(train)
+    scores = dirty.score_samples(X)
+    assert np.all(np.isfinite(scores)) and len(np.unique(scores)) > len(X) // 2
+    assert (
+        roc_auc_score(y == 3, scores)
+        > roc_auc_score(y == 3, clean.score_samples(X)) - 0.05
+    )
+    assert np.all(dirty.score_samples(train[:5]) < scores.min())
+    assert np.all(dirty.predict(train[:5]) == -1)
+
+
 def test_clean_data_are_not_clipped(digits):
     X, _ = digits
     with warnings.catch_warnings():
