@@ -212,6 +212,9 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             mixed_precision=bool(self.mixed_precision),
             callbacks=callbacks,
             seed=seed,
+            channels_last=bool(
+                self._takes_images and self._data_format() == "channels_last"
+            ),
         )
 
     def _validate_new(self, X):

@@ -140,6 +140,9 @@ class TrainingSpec:
     mixed_precision: bool
     callbacks: tuple
     seed: int
+    #: Images given as (H, W, C) (``data_format="channels_last"``): how
+    #: callbacks read the image sets they were given (ReconstructionMonitor).
+    channels_last: bool = False
 
 
 class StandardizedRows(torch.utils.data.Dataset):
@@ -151,13 +154,15 @@ class StandardizedRows(torch.utils.data.Dataset):
     (all when None) belong to the dataset, and they are read in sorted
     order batch by batch, so an out-of-core array is never loaded whole.
     ``standardization`` is the :class:`~skcae._scorer.Standardization` of
-    the training data.
+    the training data. ``channels_last`` tells callbacks that the user's
+    images are (H, W, C) (``rows`` are (C, H, W) whatever the user's form).
     """
 
-    def __init__(self, rows, standardization, indices=None):
+    def __init__(self, rows, standardization, indices=None, channels_last=False):
         self.rows = rows
         self.standardization = standardization
         self.indices = indices
+        self.channels_last = channels_last
 
     def __len__(self):
         return len(self.rows) if self.indices is None else len(self.indices)
@@ -166,7 +171,9 @@ class StandardizedRows(torch.utils.data.Dataset):
         """The dataset of the rows at ``positions`` (of this dataset)."""
         positions = np.asarray(positions)
         indices = positions if self.indices is None else self.indices[positions]
-        return StandardizedRows(self.rows, self.standardization, np.sort(indices))
+        return StandardizedRows(
+            self.rows, self.standardization, np.sort(indices), self.channels_last
+        )
 
     def batch(self, positions):
         """The rows at ``positions`` (a slice or sorted int array), a tensor."""
@@ -608,7 +615,7 @@ def train_network(spec, rows, statistics, indices=None, *, verbose=0):
         standardised reconstructions.
     """
     dataset = StandardizedRows(
-        rows, Standardization.from_statistics(statistics), indices
+        rows, Standardization.from_statistics(statistics), indices, spec.channels_last
     )
     net = build_net(spec, verbose=verbose)
     with torch.inference_mode(False), torch.enable_grad():

@@ -473,18 +473,34 @@ def _validate_lazy(estimator, X, *, reset, images):
     return InputData(LazyRows(X, sample_shape, axes), shape)
 
 
-def as_samples(X, sample_shape, name="X"):
+def as_samples(X, sample_shape, name="X", *, channels_last=False):
     """``X`` as float64 samples of ``sample_shape``, checked, for callbacks.
 
     Takes ``(n, prod(sample_shape))`` or ``(n, *sample_shape)`` (and gray
-    ``(n, H, W)`` for one-channel images).
+    ``(n, H, W)`` for one-channel images). With ``channels_last`` (the
+    estimator's ``data_format="channels_last"``), images of ``C > 1``
+    channels are read as the estimator reads X: ``(n, H, W, C)`` or flat
+    rows of ``H * W * C`` values in that order.
     """
     X = check_block(_to_array(X), name)
     size = int(np.prod(sample_shape))
-    if X.ndim < 2 or len(X) < 1 or X[0].size != size:
+    c, *hw = sample_shape if len(sample_shape) == 3 else (1,)
+    own = (*hw, c) if channels_last and c > 1 else tuple(sample_shape)
+    ndims = (2, 1 + len(own), 1 + len(hw) if c == 1 else 2)
+    if X.ndim < 2 or len(X) < 1 or X[0].size != size or X.ndim not in ndims:
         raise ValueError(
             f"Got {name} of shape {X.shape}, but the network takes samples of "
-            f"{size} values (shape {tuple(sample_shape)}); expected an array of "
-            f"shape (n_samples, {size}) or (n_samples, *{tuple(sample_shape)})."
+            f"{size} values (shape {own}); expected an array of "
+            f"shape (n_samples, {size}) or (n_samples, *{own})."
         )
-    return np.asarray(X, dtype=np.float64).reshape(len(X), *sample_shape)
+    if X.ndim > 2 and X.shape[1:] != own and not (c == 1 and X.shape[1:] == tuple(hw)):
+        raise ValueError(
+            f"Got {name} of shape {X.shape}, but the network takes samples of "
+            f"shape {own}; expected (n_samples, *{own}) or flat rows (the "
+            "estimator's data_format decides whether images are (C, H, W) or "
+            "(H, W, C))."
+        )
+    X = np.asarray(X, dtype=np.float64)
+    if own != tuple(sample_shape):
+        return X.reshape(len(X), *own).transpose(0, 3, 1, 2)
+    return X.reshape(len(X), *sample_shape)

@@ -33,7 +33,9 @@ class ReconstructionMonitor(Callback):
     ----------
     X_inliers : array-like of shape (n_inliers, n_features), (n_inliers, H, W) \
 or (n_inliers, C, H, W)
-        Normal samples, flat or in the network's image shape.
+        Normal samples, flat or in the network's image shape; in the
+        estimator's own form, so ``(n_inliers, H, W, C)`` (or flat rows in
+        that order) with ``data_format="channels_last"``.
     X_outliers : array-like of shape (n_outliers, ...), default=None
         Outlying samples; None records ``"inlier_cost"`` only.
 
@@ -71,15 +73,19 @@ or (n_inliers, C, H, W)
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # X is the training dataset: its rows' shape and standardisation
         sample_shape = X.rows.shape[1:]
+        layout = {"channels_last": getattr(X, "channels_last", False)}
         self.standardization_ = X.standardization
         self.sets_ = [
-            ("inlier_cost", as_samples(self.X_inliers, sample_shape, "X_inliers"))
+            (
+                "inlier_cost",
+                as_samples(self.X_inliers, sample_shape, "X_inliers", **layout),
+            )
         ]
         if self.X_outliers is not None:
             self.sets_.append(
                 (
                     "outlier_cost",
-                    as_samples(self.X_outliers, sample_shape, "X_outliers"),
+                    as_samples(self.X_outliers, sample_shape, "X_outliers", **layout),
                 )
             )
 

@@ -126,3 +126,29 @@ def test_bad_monitor_sets_raise_at_fit(sets, inliers, outliers, message):
     with pytest.raises(ValueError, match=message):
         det.fit(train)
     assert not hasattr(det, "net_")  # a failed fit leaves no fitted state
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_channels_last_monitor_sets_are_read_as_the_estimator_reads_x(digits, flat):
+    """With data_format="channels_last" the monitor takes its sets in the
+    estimator's own form, (n, H, W, C) or flat rows in that order: its
+    last cost is -score_samples of the same sets (a (n, H, W, C) array was
+    once reshaped to (C, H, W) without a transpose)."""
+    X, y = digits
+    ones = X[y == 1].reshape(-1, 8, 8)
+    rgb = np.stack([ones, 16 - ones, ones / 2], -1)  # (n, 8, 8, 3)
+    inliers = rgb[:10].reshape(10, -1) if flat else rgb[:10]
+    params = dict(data_format="channels_last", score_type="reconstruction", **TINY)
+    det = ConvAutoencoderOutlierDetector(
+        max_epochs=2, callbacks=[ReconstructionMonitor(inliers)], **params
+    ).fit(rgb[10:])
+    expected = -det.score_samples(inliers).mean()
+    assert det.net_.history[-1, "inlier_cost"] == pytest.approx(expected, rel=1e-6)
+    # channels-first images for a channels-last estimator are refused
+    det = ConvAutoencoderOutlierDetector(
+        max_epochs=1,
+        callbacks=[ReconstructionMonitor(rgb[:10].transpose(0, 3, 1, 2))],
+        **params,
+    )
+    with pytest.raises(ValueError, match=r"shape \(8, 8, 3\).*data_format"):
+        det.fit(rgb[10:])
