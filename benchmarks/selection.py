@@ -337,7 +337,9 @@ def main():
                 trained = sorted(SCHEDULES.get(cand, {}).items())
                 trained += [("rate", rate_of(name))] if true_rate else []
                 trained += [("rate", kw["contamination"])] if "@" in name else []
-                memory = Memory(Path(cache, "-".join(f"{k}{v}" for k, v in trained)))
+                memory = Memory(
+                    Path(cache, "-".join(f"{k}{v}" for k, v in trained)), verbose=0
+                )
                 try:
                     start = time.perf_counter()
                     det = skcae.ConvAutoencoderOutlierDetector(
