@@ -215,7 +215,10 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         float32 input: values beyond float32's range (rescale X before
         fitting), or an offset so large relative to their spread that
         float32 rounds the differences the scores depend on (subtract the
-        mean before fitting).
+        mean before fitting); or, with onnxruntime installed, if the graph
+        does not reproduce ``score_samples`` (to 1e-4 relative) on images
+        at the training data's centre, minimum, maximum and zero, as with a
+        degenerate fit (every training image the same).
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
@@ -329,7 +332,50 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     data = proto.SerializeToString()
+    _check_graph(data, graph, state, input_shape)
     atomic_write(path, lambda f: f.write(data))
+
+
+def _check_graph(data, graph, state, input_shape):
+    """Refuse a graph whose scores onnxruntime computes unlike ``graph``
+    (torch, the same function; beyond 1e-4 relative, or non-finite) on
+    images at the training data's centre, minimum and maximum and at zero
+    (skipped without onnxruntime). Degenerate fits (every training image
+    the same) once exported graphs that gave NaN, -inf or -2.6e74 where
+    ``score_samples`` gave -3.4e6."""
+    try:
+        import onnxruntime
+    except ImportError:  # the check needs the runtime; the export does not
+        return
+    center = np.asarray(state.get("center_", 0.0), dtype=np.float64)
+    low, high = np.asarray(state.get("data_range_", np.zeros((2, 1))))
+    rows = [np.zeros(graph.sample_shape)]
+    for values in (center, low, high):
+        if len(graph.sample_shape) == 3:
+            values = np.broadcast_to(values.reshape(-1, 1, 1), graph.sample_shape)
+        rows.append(np.broadcast_to(values, graph.sample_shape))
+    X = np.stack(rows).astype(np.float32)
+    if graph.channels_last:
+        X = X.transpose(0, 2, 3, 1)
+    X = X.reshape(len(X), *input_shape)
+    with torch.no_grad():
+        expected = graph(torch.from_numpy(X))[0].numpy()
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(
+        data, options, providers=["CPUExecutionProvider"]
+    )
+    got = session.run([OUTPUT_NAMES[0]], {INPUT_NAME: X})[0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~np.isclose(got, expected, rtol=1e-4, atol=1e-8)
+    if bad.any():
+        raise ValueError(
+            f"The exported graph scores {got[bad][0]} where score_samples gives "
+            f"{expected[bad][0]:.6g} (an image at the training data's centre, "
+            "minimum, maximum or zero): the fit is too degenerate for the "
+            "graph's arithmetic (e.g. every training image the same). Refit on "
+            "varied images, or score with the estimator itself."
+        )
 
 
 __all__ = ["to_onnx"]

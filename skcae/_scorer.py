@@ -47,7 +47,9 @@ def neg_log_sf(t):
     About ``t ** 2 / 2`` far in the upper tail, near zero for negative t;
     the tail probability's relative error is below 1.2e-7.
     """
-    z = t.abs().clamp_max(1e150) / math.sqrt(2.0)  # z * z stays finite
+    # z * z stays finite; the bound is a float32 number, as an exported
+    # graph holds it (1e150 became inf there, and inf - inf NaN)
+    z = t.abs().clamp_max(1e38) / math.sqrt(2.0)
     u = 1.0 / (1.0 + 0.5 * z)
     poly = torch.zeros_like(u)
     for c in reversed(_ERFC):

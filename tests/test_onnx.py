@@ -253,3 +253,19 @@ def test_a_failed_export_leaves_the_old_file(images, tmp_path, monkeypatch):
         skcae.to_onnx(det, path)
     assert path.read_bytes() == b"the old file"
     assert [p.name for p in tmp_path.iterdir()] == ["det.onnx"]  # no temp file
+
+
+@pytest.mark.parametrize("same", ["zeros", "copies"])
+def test_refuses_a_graph_that_would_not_reproduce_the_scores(same, tmp_path):
+    """Every training image the same: onnxruntime's arithmetic gave NaN, or
+    -2.6e74 where score_samples gives -3.4e6, for the default score. The
+    export checks the graph on a few images and refuses instead, leaving
+    no file."""
+    digit = np.arange(64.0).reshape(8, 8) % 16
+    image = np.zeros((8, 8)) if same == "zeros" else digit
+    train = np.repeat(image[None], 40, axis=0)
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(train)
+    path = tmp_path / "det.onnx"
+    with pytest.raises(ValueError, match="too degenerate for the graph"):
+        skcae.to_onnx(det, path)
+    assert not path.exists()
