@@ -134,6 +134,17 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
         )
     if fitted is None:
         pass
+    elif own_shape is not None and sorted(own_shape) == sorted(fitted):
+        # the same sizes in another order: the channel axis, not the size
+        layout = estimator._data_format() or "channels_first"
+        problems.append(
+            f"X holds images of shape {tuple(own_shape)} as read with "
+            f"data_format={layout!r}, but this estimator was fitted on images "
+            f"of shape {tuple(fitted)} (C, H, W); X's channel axis seems to be "
+            f"elsewhere: pass images in the layout the estimator was fitted "
+            f"on (input_shape_={tuple(getattr(estimator, 'input_shape_', ()))}, "
+            "e.g. np.moveaxis(X, 1, -1) or np.moveaxis(X, -1, 1))"
+        )
     elif own_shape is not None and tuple(own_shape) != tuple(fitted):
         h, w = fitted[1:]
         problems.append(

@@ -120,6 +120,17 @@ def test_channels_last_is_read_when_asked():
     np.testing.assert_array_equal(data.rows, X.transpose(0, 3, 1, 2))
 
 
+def test_images_in_the_other_layout_get_a_message_about_the_channel_axis():
+    """Fitted on (H, W, C) images, scored on (C, H, W) ones: the sizes are
+    right, only the channel axis moved (the message once said to resize
+    8x8 images to 8x8)."""
+    det = ConvAutoencoderOutlierDetector(data_format="channels_last")
+    validate_input(det, np.zeros((5, 8, 8, 3)), reset=True)
+    with pytest.raises(ValueError, match=r"channel axis seems to be elsewhere") as err:
+        validate_input(det, np.zeros((5, 3, 8, 8)), reset=False)
+    assert "resize" not in str(err.value)
+
+
 def test_channels_first_can_be_forced_for_odd_shapes():
     det = ConvAutoencoderOutlierDetector(data_format="channels_first")
     validate_input(det, np.zeros((5, 8, 8, 3)), reset=True)
