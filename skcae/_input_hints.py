@@ -134,7 +134,11 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
         )
     if fitted is None:
         pass
-    elif own_shape is not None and sorted(own_shape) == sorted(fitted):
+    elif (
+        own_shape is not None
+        and tuple(own_shape) != tuple(fitted)
+        and sorted(own_shape) == sorted(fitted)
+    ):
         # the same sizes in another order: the channel axis, not the size
         layout = estimator._data_format() or "channels_first"
         problems.append(
