@@ -186,7 +186,8 @@ or (n_samples, C, H, W)
         contamination, MAX_TRIM)`` of X, as ranked by the first network's
         score, so that the outliers in X shape neither the network nor the
         score (one-class MNIST with 10% of other digits mixed in: mean AUROC
-        over the digits .893 -> .917, ``benchmarks/contamination.py``).
+        over the digits .893 -> .917; .954 with the density term's wider
+        neighbourhood, ``benchmarks/contamination.py``).
         """
         data, inputs = self._validate_new(X)
         trained = self._train_on(data, dict(inputs))
