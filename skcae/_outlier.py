@@ -10,6 +10,7 @@ the ``calibration`` parameter (:meth:`_holdout`); the threshold rule is
 :func:`auto_offset`.
 """
 
+import math
 import warnings
 from dataclasses import replace
 from numbers import Integral, Real
@@ -502,5 +503,17 @@ or (n_samples, C, H, W)
         k = min(
             int(np.floor(false_positive_rate * len(scores) + 1e-9)), len(scores) - 1
         )
+        needed = math.ceil(1.0 / false_positive_rate - 1e-9)
+        if len(scores) < needed:
+            warnings.warn(
+                f"set_threshold_from got {len(scores)} normal sample(s), fewer "
+                f"than the {needed} that resolve false_positive_rate="
+                f"{false_positive_rate:g}: offset_ is their lowest score, which "
+                "new normal data fall below far more often than that (about "
+                f"1 in {len(scores) + 1}). Expected at least {needed} held-out "
+                "normal samples.",
+                UserWarning,
+                stacklevel=3,  # the caller, past validate_params' wrapper
+            )
         self.offset_ = float(np.partition(scores, k)[k])
         return self

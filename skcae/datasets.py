@@ -436,9 +436,14 @@ def make_one_class_split(
         raise ValueError("normal_class must name at least one label.")
     absent = normal[~np.isin(normal, labels)]
     if absent.size:
+        hint = ""
+        if labels.dtype.kind in "US" and absent.dtype.kind not in "US":
+            as_text = absent[np.isin(absent.astype(str), labels)]
+            if as_text.size:
+                hint = f" (y holds strings: pass normal_class={str(as_text[0])!r})"
         raise ValueError(
             f"normal_class {absent.tolist()} not present in y; labels present "
-            f"are {labels.tolist()}."
+            f"are {labels.tolist()}{hint}."
         )
 
     if X_test is None and y_test is None:

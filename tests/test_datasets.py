@@ -527,3 +527,10 @@ def test_split_shape_errors(toy):
         make_one_class_split(
             X_small, y_small, normal_class=0, X_test=X, y_test=y, validation_size=0.6
         )
+
+
+def test_a_number_for_text_labels_gets_a_hint():
+    X = np.zeros((20, 4))
+    y = np.array(["1", "7"] * 10)
+    with pytest.raises(ValueError, match=r"y holds strings: pass normal_class='1'"):
+        make_one_class_split(X, y, normal_class=1, random_state=0)

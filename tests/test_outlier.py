@@ -123,6 +123,19 @@ def test_set_threshold_from_held_out_data(fitted, digits, rate):
     assert flagged.sum() == int(np.floor(rate * len(held_out)))
 
 
+def test_set_threshold_from_too_few_samples_warns(fitted, digits):
+    """One held-out sample for a 1% rate: offset_ is its score, which half
+    of new normal data fall below; the call says so (it once was silent)."""
+    det = clone(fitted)
+    det.__dict__.update(fitted.__dict__)
+    with pytest.warns(UserWarning, match=r"got 1 normal sample.*the 100 that") as w:
+        det.set_threshold_from(digits[0][300:301], false_positive_rate=0.01)
+    assert w[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        det.set_threshold_from(digits[0][300:400], false_positive_rate=0.01)
+
+
 def test_set_threshold_from_the_calibration_scores(fitted):
     det = clone(fitted)
     det.__dict__.update(fitted.__dict__)
