@@ -74,6 +74,16 @@ def atomic_write(path, write):
     """
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"Cannot write {path}: it is a folder; expected the path of a file "
+            f"in it, e.g. {os.path.join(path, 'model.skcae')}."
+        )
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"Cannot write {path}: its folder {folder} does not exist; create "
+            "it first."
+        )
     fd = _unnamed_file(folder)
     temp = None
     if fd is None:

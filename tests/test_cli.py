@@ -193,7 +193,7 @@ def test_a_bad_file_is_one_line_and_leaves_no_partial_csv(
         (["score", "MODEL", "nowhere"], "No such file or folder: 'nowhere'"),
         (["score", "NORMAL", "NORMAL"], "no model file"),
         (["score", "JUNK", "NORMAL"], "junk.skcae"),
-        (["fit", "NORMAL", "-o", "OUT/no/such/dir/m.skcae"], "No such file or "),
+        (["fit", "NORMAL", "-o", "OUT/no/such/dir/m.skcae"], "does not exist"),
     ],
 )
 def test_errors_are_one_line_with_status_1(argv, message, folders, model, capsys):

@@ -164,3 +164,11 @@ def test_killing_a_saving_process_never_corrupts_the_file(detectors, tmp_path):
         proc.wait()
         skcae.load(target)  # the old model or a new one, whole
         _only(target.parent, "det.skcae")
+
+
+def test_writing_to_a_folder_or_into_a_missing_one_says_so(detectors, tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"is a folder; expected the path"):
+        skcae.save(detectors[0], tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"folder .*missing does not exist"):
+        skcae.save(detectors[0], tmp_path / "missing" / "det.skcae")
+    assert os.listdir(tmp_path) == []
