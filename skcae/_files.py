@@ -4,15 +4,19 @@
 flushes and fsyncs it, and renames it over the target with
 :func:`os.replace`, which is atomic within a file system. On Linux the
 temporary file is created unnamed (``O_TMPFILE``) and given a name only for
-the rename, so a process killed while writing leaves nothing behind; a
-write that fails removes its temporary file. Concurrent writers each write
-their own temporary file, and the last rename wins: the target is always
-one whole file.
+the rename, so a process killed while writing leaves nothing behind (but
+in the instant between that naming and the rename); a write that fails
+removes its temporary file. A temporary name carries the writer's host and
+process id, and a later write of the same target removes the ones its host's
+dead processes left. Concurrent writers each write their own temporary
+file, and the last rename wins: the target is always one whole file.
 """
 
 import contextlib
 import os
+import re
 import secrets
+import socket
 import tempfile
 
 
@@ -28,6 +32,32 @@ def _unnamed_file(folder):
         return None
 
 
+def _temp_prefix(name):
+    """``.<name>.<host>-<pid>-``: whose a temporary file of ``name`` is."""
+    host = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:64]
+    return f".{name}.{host}-{os.getpid()}-"
+
+
+def _remove_stale_temps(folder, name):
+    """Remove the temporary files of ``name`` in ``folder`` that processes of
+    this host left when killed (their process is gone); never another
+    host's, a live process's, or any other file."""
+    prefix = _temp_prefix(name).rsplit("-", 2)[0] + "-"
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-z_]+\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(folder):
+            match = pattern.fullmatch(entry)
+            if match is None or int(match.group(1)) == os.getpid():
+                continue
+            try:
+                os.kill(int(match.group(1)), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, entry))
+            except (PermissionError, OverflowError, ValueError):
+                pass  # another user's live process, or no such pid
+
+
 def _link(fd, folder, name):
     """Give the unnamed file ``fd`` a new temporary name in ``folder``.
 
@@ -37,7 +67,7 @@ def _link(fd, folder, name):
     folder_fd = os.open(folder, os.O_RDONLY)
     try:
         while True:
-            temp = f".{name}.{secrets.token_hex(8)}.tmp"
+            temp = f"{_temp_prefix(name)}{secrets.token_hex(8)}.tmp"
             try:
                 os.link(f"/proc/self/fd/{fd}", temp, dst_dir_fd=folder_fd)
                 return os.path.join(folder, temp)
@@ -81,13 +111,14 @@ def atomic_write(path, write):
         )
     if not os.path.isdir(folder):
         raise FileNotFoundError(
-            f"Cannot write {path}: its folder {folder} does not exist; create "
-            "it first."
+            f"Cannot write {path}: its folder {folder} does not exist; create it first."
         )
+    _remove_stale_temps(folder, name)
     fd = _unnamed_file(folder)
     temp = None
     if fd is None:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        prefix = _temp_prefix(name)
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)

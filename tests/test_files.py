@@ -145,7 +145,9 @@ _SAVER = textwrap.dedent(
 @pytest.mark.slow
 def test_killing_a_saving_process_never_corrupts_the_file(detectors, tmp_path):
     """SIGKILL at random moments of a process that saves in a loop over a
-    good file: the file always loads, and no temporary file is left."""
+    good file: the file always loads, and no temporary file is left after
+    the next save (a kill in the instant between naming the unnamed
+    temporary file and the rename leaves it; the next write removes it)."""
     source = tmp_path / "source.skcae"
     skcae.save(detectors[1], source)
     target = tmp_path / "target" / "det.skcae"
@@ -163,6 +165,7 @@ def test_killing_a_saving_process_never_corrupts_the_file(detectors, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         skcae.load(target)  # the old model or a new one, whole
+        skcae.save(detectors[0], target)
         _only(target.parent, "det.skcae")
 
 
@@ -172,3 +175,27 @@ def test_writing_to_a_folder_or_into_a_missing_one_says_so(detectors, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"folder .*missing does not exist"):
         skcae.save(detectors[0], tmp_path / "missing" / "det.skcae")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL between naming the temporary file and the rename leaves it;
+    the next write of the target removes it (its process is gone), but not a
+    live process's, another host's or another target's."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)
+    prefix = _files._temp_prefix("a.bin").rsplit("-", 2)[0]
+    stale = tmp_path / f"{prefix}-{pid}-0123456789abcdef.tmp"
+    live = tmp_path / f"{prefix}-{os.getppid()}-0123456789abcdef.tmp"
+    foreign = tmp_path / f".a.bin.otherhost-{pid}-0123456789abcdef.tmp"
+    other = tmp_path / f"{_files._temp_prefix('b.bin').rsplit('-', 2)[0]}-{pid}-x.tmp"
+    for path in (stale, live, foreign, other):
+        path.write_bytes(b"half")
+    _files.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"new"))
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        p.name for p in (tmp_path / "a.bin", live, foreign, other)
+    )
