@@ -266,3 +266,22 @@ def test_clean_data_are_not_clipped(digits):
         warnings.simplefilter("error")
         center, scale, low, high = fit_statistics(X.reshape(-1, 1, 8, 8))
     assert low[0] == X.min() and high[0] == X.max()
+
+
+def test_sparse_and_unevenly_bright_clean_images_are_not_clipped():
+    """A channel that is almost always zero (one bright pixel in 40 of 200
+    images: star fields, hits, masks) stays unbounded, and images whose
+    brightness spreads over orders of magnitude stay inside the per-image
+    bounds (a first version of those bounds clipped both)."""
+    rng = np.random.RandomState(0)
+    sparse = np.zeros((200, 1, 16, 16))
+    for i in range(40):
+        sparse[i, 0, rng.randint(16), rng.randint(16)] = rng.uniform(0.5, 1.0)
+    bright = np.exp(2 * rng.randn(1000))[:, None, None, None]
+    uneven = bright * rng.rand(1000, 1, 8, 8)
+    for X in (sparse, uneven):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            center, scale, low, high = fit_statistics(X)
+        assert low[0] == X.min() and high[0] == X.max()
+        np.testing.assert_allclose(center, [X.mean()], rtol=1e-12)
