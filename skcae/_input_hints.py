@@ -136,14 +136,15 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
         pass
     elif (
         own_shape is not None
-        and tuple(own_shape) != tuple(fitted)
+        and own_shape[0] != fitted[0]
         and sorted(own_shape) == sorted(fitted)
     ):
         # the same sizes in another order: the channel axis, not the size
-        layout = estimator._data_format() or "channels_first"
+        layout = estimator._data_format()
+        read = f" as read with data_format={layout!r}" if layout else ""
         problems.append(
-            f"X holds images of shape {tuple(own_shape)} as read with "
-            f"data_format={layout!r}, but this estimator was fitted on images "
+            f"X holds images of shape {tuple(own_shape)}{read}, but this "
+            f"estimator was fitted on images "
             f"of shape {tuple(fitted)} (C, H, W); X's channel axis seems to be "
             f"elsewhere: pass images in the layout the estimator was fitted "
             f"on (input_shape_={tuple(getattr(estimator, 'input_shape_', ()))}, "

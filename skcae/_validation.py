@@ -486,14 +486,16 @@ def as_samples(X, sample_shape, name="X", *, channels_last=False):
     size = int(np.prod(sample_shape))
     c, *hw = sample_shape if len(sample_shape) == 3 else (1,)
     own = (*hw, c) if channels_last and c > 1 else tuple(sample_shape)
-    ndims = (2, 1 + len(own), 1 + len(hw) if c == 1 else 2)
+    # one channel: (1, H, W), (H, W, 1) and (H, W) hold the values in one order
+    shapes = {own, (*hw, 1), (1, *hw), tuple(hw)} if c == 1 and hw else {own}
+    ndims = {2, *(1 + len(shape) for shape in shapes)}
     if X.ndim < 2 or len(X) < 1 or X[0].size != size or X.ndim not in ndims:
         raise ValueError(
             f"Got {name} of shape {X.shape}, but the network takes samples of "
             f"{size} values (shape {own}); expected an array of "
             f"shape (n_samples, {size}) or (n_samples, *{own})."
         )
-    if X.ndim > 2 and X.shape[1:] != own and not (c == 1 and X.shape[1:] == tuple(hw)):
+    if X.ndim > 2 and X.shape[1:] not in shapes:
         raise ValueError(
             f"Got {name} of shape {X.shape}, but the network takes samples of "
             f"shape {own}; expected (n_samples, *{own}) or flat rows (the "

@@ -152,3 +152,21 @@ def test_channels_last_monitor_sets_are_read_as_the_estimator_reads_x(digits, fl
     )
     with pytest.raises(ValueError, match=r"shape \(8, 8, 3\).*data_format"):
         det.fit(rgb[10:])
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (8, 8), (1, 8, 8), (64,)])
+def test_gray_channels_last_monitor_sets_take_every_one_channel_form(digits, shape):
+    """One channel: (H, W, 1), as the estimator itself takes it, and the
+    other one-channel forms hold the values in the same order."""
+    X, y = digits
+    gray = X[y == 1].reshape(-1, 8, 8, 1)
+    inliers = gray[:10].reshape(10, *shape)
+    det = ConvAutoencoderOutlierDetector(
+        data_format="channels_last",
+        score_type="reconstruction",
+        max_epochs=1,
+        callbacks=[ReconstructionMonitor(inliers)],
+        **TINY,
+    ).fit(gray[10:])
+    expected = -det.score_samples(gray[:10]).mean()
+    assert det.net_.history[-1, "inlier_cost"] == pytest.approx(expected, rel=1e-6)

@@ -449,3 +449,11 @@ def test_as_samples():
         as_samples(np.zeros((3, 10)), (1, 8, 8), "X_inliers")
     with pytest.raises(ValueError, match="X_outliers contains NaN"):
         as_samples(np.full((3, 64), np.nan), (1, 8, 8), "X_outliers")
+
+
+def test_swapped_height_and_width_of_gray_images_get_the_resize_message():
+    det = ConvAutoencoderOutlierDetector()
+    validate_input(det, np.zeros((5, 8, 16)), reset=True)
+    with pytest.raises(ValueError, match="resize them to 8x16") as err:
+        validate_input(det, np.zeros((5, 16, 8)), reset=False)
+    assert "channel axis" not in str(err.value)
