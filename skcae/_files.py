@@ -6,18 +6,24 @@ flushes and fsyncs it, and renames it over the target with
 temporary file is created unnamed (``O_TMPFILE``) and given a name only for
 the rename, so a process killed while writing leaves nothing behind (but
 in the instant between that naming and the rename); a write that fails
-removes its temporary file. A temporary name carries the writer's host and
-process id, and a later write of the same target removes the ones its host's
-dead processes left. Concurrent writers each write their own temporary
-file, and the last rename wins: the target is always one whole file.
+removes its temporary file. A writer holds an exclusive ``flock`` on its
+temporary file, and a later write of the same target removes the
+temporary files of that target that no process holds (those of killed
+writers). Concurrent writers each write their own temporary file, and the
+last rename wins: the target is always one whole file.
 """
 
 import contextlib
 import os
 import re
 import secrets
-import socket
+import stat
 import tempfile
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locks, no cleanup
+    fcntl = None
 
 
 def _unnamed_file(folder):
@@ -32,30 +38,44 @@ def _unnamed_file(folder):
         return None
 
 
-def _temp_prefix(name):
-    """``.<name>.<host>-<pid>-``: whose a temporary file of ``name`` is."""
-    host = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:64]
-    return f".{name}.{host}-{os.getpid()}-"
+def _lock(fd):
+    """Hold an exclusive lock on the temporary file ``fd`` while it is
+    written: a cleaner leaves locked temporary files alone."""
+    if fcntl is not None:
+        with contextlib.suppress(OSError):  # a file system without locks
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _remove_stale_temps(folder, name):
-    """Remove the temporary files of ``name`` in ``folder`` that processes of
-    this host left when killed (their process is gone); never another
-    host's, a live process's, or any other file."""
-    prefix = _temp_prefix(name).rsplit("-", 2)[0] + "-"
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-z_]+\.tmp")
-    with contextlib.suppress(OSError):
-        for entry in os.listdir(folder):
-            match = pattern.fullmatch(entry)
-            if match is None or int(match.group(1)) == os.getpid():
+    """Remove the temporary files of ``name`` in ``folder`` (``.name.*.tmp``)
+    that no writer holds: a writer killed between naming its temporary file
+    and the rename leaves one. Live writers hold theirs locked; on a file
+    system without locks nothing is removed."""
+    if fcntl is None:
+        return
+    pattern = re.compile(re.escape(f".{name}.") + r"[0-9a-z_]+\.tmp")
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if pattern.fullmatch(entry) is None:
+            continue
+        path = os.path.join(folder, entry)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 continue
-            try:
-                os.kill(int(match.group(1)), 0)
-            except ProcessLookupError:
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, entry))
-            except (PermissionError, OverflowError, ValueError):
-                pass  # another user's live process, or no such pid
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if held
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                os.unlink(path)
+        except OSError:  # held by a live writer, or gone
+            pass
+        finally:
+            os.close(fd)
 
 
 def _link(fd, folder, name):
@@ -67,7 +87,7 @@ def _link(fd, folder, name):
     folder_fd = os.open(folder, os.O_RDONLY)
     try:
         while True:
-            temp = f"{_temp_prefix(name)}{secrets.token_hex(8)}.tmp"
+            temp = f".{name}.{secrets.token_hex(8)}.tmp"
             try:
                 os.link(f"/proc/self/fd/{fd}", temp, dst_dir_fd=folder_fd)
                 return os.path.join(folder, temp)
@@ -117,8 +137,9 @@ def atomic_write(path, write):
     fd = _unnamed_file(folder)
     temp = None
     if fd is None:
-        prefix = _temp_prefix(name)
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    _lock(fd)
+    if temp is not None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)
@@ -129,7 +150,10 @@ def atomic_write(path, write):
             os.fsync(f.fileno())
             if temp is None:  # name the unnamed file, for the rename
                 temp = _link(f.fileno(), folder, name)
-        os.replace(temp, path)
+            if fcntl is not None:  # renamed while still locked
+                os.replace(temp, path)
+        if fcntl is None:  # Windows renames no open file
+            os.replace(temp, path)
     except BaseException:
         if temp is not None:
             with contextlib.suppress(OSError):

@@ -178,24 +178,23 @@ def test_writing_to_a_folder_or_into_a_missing_one_says_so(detectors, tmp_path):
 
 
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
-    """SIGKILL between naming the temporary file and the rename leaves it;
-    the next write of the target removes it (its process is gone), but not a
-    live process's, another host's or another target's."""
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    pid = int(dead.stdout)
-    prefix = _files._temp_prefix("a.bin").rsplit("-", 2)[0]
-    stale = tmp_path / f"{prefix}-{pid}-0123456789abcdef.tmp"
-    live = tmp_path / f"{prefix}-{os.getppid()}-0123456789abcdef.tmp"
-    foreign = tmp_path / f".a.bin.otherhost-{pid}-0123456789abcdef.tmp"
-    other = tmp_path / f"{_files._temp_prefix('b.bin').rsplit('-', 2)[0]}-{pid}-x.tmp"
-    for path in (stale, live, foreign, other):
+    """SIGKILL between naming the temporary file and the rename leaves it,
+    unlocked; the next write of the target removes it, but not a temporary
+    file a live writer holds locked, another target's, a symbolic link or
+    any other file."""
+    fcntl = pytest.importorskip("fcntl")
+    stale = tmp_path / ".a.bin.0123456789abcdef.tmp"
+    live = tmp_path / ".a.bin.fedcba9876543210.tmp"
+    other = tmp_path / ".b.bin.0123456789abcdef.tmp"
+    note = tmp_path / ".a.bin.notes"
+    for path in (stale, live, other, note):
         path.write_bytes(b"half")
-    _files.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"new"))
+    link = tmp_path / ".a.bin.abcdef0123456789.tmp"
+    link.symlink_to(note)
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        _files.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"new"))
     assert sorted(os.listdir(tmp_path)) == sorted(
-        p.name for p in (tmp_path / "a.bin", live, foreign, other)
+        p.name for p in (tmp_path / "a.bin", live, other, note, link)
     )
+    assert (tmp_path / "a.bin").read_bytes() == b"new"
