@@ -1,9 +1,9 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 4): one zip archive holding exactly two members,
+File format (version 5): one zip archive holding exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 4, "class": <class name>,
+    ``{"format": "skcae", "format_version": 5, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
     "net_history": <the skorch history, or null>, "versions": {...}}``.
     Values that JSON has no type for are tagged one-key objects:
@@ -51,7 +51,10 @@ from ._sklearn_compat import has_output_config
 from ._training import resolve_device
 
 FORMAT = "skcae"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+#: Version 4 files (the same layout) still load, unless their estimator has a
+#: float contamination: version 5 scores those with a wider density term.
+_SAME_SCORE_BEFORE = 4
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.safetensors"
 #: Largest ``config.json`` (uncompressed bytes) that :func:`load` reads.
@@ -297,6 +300,22 @@ def save(estimator, path):
 
 
 # -- loading ---------------------------------------------------------------------------
+def _density_widened(config):
+    """Whether version 5 scores the estimator of ``config`` otherwise than
+    version 4 did: a density term under a float contamination."""
+    params = config.get("params")
+    cls = (
+        ESTIMATORS.get(config.get("class"))
+        if isinstance(config.get("class"), str)
+        else None
+    )
+    if cls is None or not isinstance(params, dict):
+        return False
+    terms = getattr(cls, "_score_terms", {}).get(params.get("score_type"), ())
+    contamination = params.get("contamination")
+    return "density" in terms and isinstance(contamination, (int, float))
+
+
 def _check_config(config):
     """The top-level entries of ``config.json``: types and format version."""
     if not isinstance(config, dict):
@@ -316,11 +335,23 @@ def _check_config(config):
             f"this skcae reads (version {FORMAT_VERSION}; written by skcae "
             f"{written_by!r}); upgrade skcae"
         )
-    if version < FORMAT_VERSION:
+    if version == _SAME_SCORE_BEFORE and not _density_widened(config):
+        pass  # scored as version 5 scores it
+    elif version == _SAME_SCORE_BEFORE:
+        contamination = config["params"]["contamination"]
+        raise ValueError(
+            f"it was written by an older skcae ({written_by!r}, file format "
+            f"version {version}) with contamination={contamination!r}, which "
+            "this skcae scores with a wider density neighbourhood than the "
+            "one the file's calibration and threshold were fitted for. Refit "
+            "the estimator with this skcae and save it again"
+        )
+    elif version < FORMAT_VERSION:
         raise ValueError(
             f"it was written by an older skcae ({written_by!r}, file format "
             f"version {version}), whose networks and scores this skcae computes "
-            f"differently; this skcae reads version {FORMAT_VERSION} only. Refit "
+            f"differently; this skcae reads versions {_SAME_SCORE_BEFORE} and "
+            f"{FORMAT_VERSION} only. Refit "
             "the estimator with this skcae and save it again"
         )
     if set(config) != _TOP_LEVEL:

@@ -172,7 +172,7 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 4
+    assert config["format"] == "skcae" and config["format_version"] == 5
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
@@ -922,3 +922,32 @@ def test_any_odd_value_anywhere_gives_a_value_error(saved):
         except ValueError:
             pass
     assert loaded < len(cases) // 4
+
+
+@pytest.mark.parametrize(
+    "params, loads",
+    [
+        (dict(contamination="auto"), True),
+        (dict(contamination=0.1, score_type="reconstruction"), True),
+        (dict(contamination=0.1), False),
+        (dict(contamination=0.1, score_type="density"), False),
+    ],
+)
+def test_format_4_files_load_unless_their_density_term_widened(params, loads, tmp_path):
+    """Version 5 scores a density term under a float contamination with more
+    neighbours than version 4 calibrated it for: such version 4 files are
+    refused with a refit message; every other version 4 file scores as
+    before."""
+    X, y = load_digits(return_X_y=True)
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY, **params)
+    det.fit(X[y == 0])
+    path = tmp_path / "det.skcae"
+    skcae.save(det, path)
+    old = _with_config(lambda c: c.update(format_version=4))(path.read_bytes())
+    path.write_bytes(old)
+    if loads:
+        loaded = skcae.load(path)
+        np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+    else:
+        with pytest.raises(ValueError, match=r"version 4\) with contamination=0\.1"):
+            skcae.load(path)
