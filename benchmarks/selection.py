@@ -84,6 +84,18 @@ candidate's fits in all, networks included):
 
 With one-class MNIST at its .985 goal on the test set, neither was taken.
 
+The density term's constants (2026-12-05 18:45, ``--threads 1``,
+``--candidates "d3+lat (default),density k10,density k40,density refk 20,
+density refk 100,density pcs 32,density pcs 128,density side 14" --tasks
+sc04,loo7,oc8,ct5_10,dg1,dg8``): its neighbourhood trades several kinds of
+normal against outliers in X. With 10 neighbours instead of 20 sc04 rose
+from .898 to .907 and ct5_10 (fitted with "auto") fell from .864 to .836;
+with 40 the reverse (.881 / .901). The other constants moved every task by
+at most .005 (reference neighbours 100: loo7 .933 -> .918). So "auto" keeps
+20, and a float contamination, which says that X holds outliers, widens it
+(``DENSITY_CONTAMINATION_SCALE``; the "true rate" candidates, kept in
+``results/selection_contamination.md``).
+
 The image-statistics term is weighted by its references like the latent and
 density terms (the last command above, 2026-12-05): at full weight the mean
 AUROC of the three dg tasks was .935 against .944, of the six pt tasks
