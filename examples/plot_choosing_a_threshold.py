@@ -120,7 +120,7 @@ print(f"10 digits in {seconds:.0f} s; mean AUROC {np.mean(aurocs):.3f}")
 # The share of each group that ``predict`` flags, pooled over the ten
 # digits. The threshold does not change the ranking: the AUROC printed
 # above holds for every setting but ``contamination=0.05``, whose second
-# network ranks a little differently.
+# network (and wider density neighbourhood) ranks a little differently.
 print(f"\n{'setting':<30}{'training':>10}{'new normal':>12}{'outliers':>10}")
 for name in SETTINGS:
     r = rates[name]
@@ -140,7 +140,7 @@ print(f"({n_new} new normal images, {10 * 200} outlier images)")
 # train on, and flag about the rate they aim at on new data, as long as
 # there are enough held-out images to resolve it: with ~36 per digit,
 # ``false_positive_rate=0.01`` can only drop the lowest one, which flags
-# more than 1 % of new images.
+# more than 1 % of new images (``set_threshold_from`` warns of it).
 fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True, layout="constrained")
 y_pos = np.arange(len(SETTINGS))[::-1]
 for ax, group, color in [
