@@ -19,6 +19,7 @@ import re
 import secrets
 import stat
 import tempfile
+import time
 
 try:
     import fcntl
@@ -46,20 +47,29 @@ def _lock(fd):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+#: A named temporary file (file systems without O_TMPFILE: ``.part``) exists
+#: unlocked for an instant after its creation; a cleaner leaves it alone
+#: until it is this many seconds old.
+_PART_AGE = 60.0
+
+
 def _remove_stale_temps(folder, name):
-    """Remove the temporary files of ``name`` in ``folder`` (``.name.*.tmp``)
-    that no writer holds: a writer killed between naming its temporary file
-    and the rename leaves one. Live writers hold theirs locked; on a file
-    system without locks nothing is removed."""
+    """Remove the temporary files of ``name`` in ``folder`` that no writer
+    holds: ``.name.*.tmp`` (an unnamed file, named for the rename: a writer
+    killed in between leaves one) and ``.name.*.part`` older than
+    ``_PART_AGE`` (a named temporary file of a killed writer). Live writers
+    hold theirs locked; on a file system without locks nothing is removed."""
     if fcntl is None:
         return
-    pattern = re.compile(re.escape(f".{name}.") + r"[0-9a-z_]+\.tmp")
+    pattern = re.compile(re.escape(f".{name}.") + r"[0-9a-z_]+\.(tmp|part)")
     try:
         entries = os.listdir(folder)
     except OSError:
         return
+    now = time.time()
     for entry in entries:
-        if pattern.fullmatch(entry) is None:
+        match = pattern.fullmatch(entry)
+        if match is None:
             continue
         path = os.path.join(folder, entry)
         try:
@@ -67,8 +77,11 @@ def _remove_stale_temps(folder, name):
         except OSError:
             continue
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 continue
+            if match.group(1) == "part" and now - info.st_mtime < _PART_AGE:
+                continue  # perhaps a writer that has not locked it yet
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if held
             if os.path.samestat(os.fstat(fd), os.stat(path)):
                 os.unlink(path)
@@ -137,7 +150,7 @@ def atomic_write(path, write):
     fd = _unnamed_file(folder)
     temp = None
     if fd is None:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
     _lock(fd)
     if temp is not None:
         umask = os.umask(0)

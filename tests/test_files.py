@@ -191,10 +191,43 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
         path.write_bytes(b"half")
     link = tmp_path / ".a.bin.abcdef0123456789.tmp"
     link.symlink_to(note)
+    # named temporary files (no O_TMPFILE): unlocked for an instant after
+    # their creation, so only old ones are removed
+    old_part, new_part = tmp_path / ".a.bin.k3j_x9qz.part", tmp_path / ".a.bin.p0.part"
+    for path in (old_part, new_part):
+        path.write_bytes(b"half")
+    an_hour_ago = time.time() - 3600
+    os.utime(old_part, (an_hour_ago, an_hour_ago))
     with open(live, "rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         _files.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"new"))
     assert sorted(os.listdir(tmp_path)) == sorted(
-        p.name for p in (tmp_path / "a.bin", live, other, note, link)
+        p.name for p in (tmp_path / "a.bin", live, other, note, link, new_part)
     )
     assert (tmp_path / "a.bin").read_bytes() == b"new"
+
+
+def test_many_concurrent_writers_of_named_temporary_files_all_succeed(
+    detectors, tmp_path, monkeypatch
+):
+    """Without O_TMPFILE a temporary file is named, and unlocked, for an
+    instant after its creation: another writer's cleanup once deleted it
+    there (4 of 180 saves failed with FileNotFoundError)."""
+    monkeypatch.setattr(_files, "_unnamed_file", lambda folder: None)
+    path = tmp_path / "det.skcae"
+    errors = []
+
+    def write():
+        for _ in range(30):
+            try:
+                skcae.save(detectors[0], path)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    _only(tmp_path, "det.skcae")
