@@ -14,11 +14,13 @@ last rename wins: the target is always one whole file.
 """
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
 import stat
 import tempfile
+import threading
 import time
 
 try:
@@ -61,7 +63,11 @@ def _remove_stale_temps(folder, name):
     hold theirs locked; on a file system without locks nothing is removed."""
     if fcntl is None:
         return
-    pattern = re.compile(re.escape(f".{name}.") + r"[0-9a-z_]+\.(tmp|part)")
+    # only the names this module gives: 16 hex digits (.tmp), or mkstemp's
+    # 8 characters (.part)
+    pattern = re.compile(
+        re.escape(f".{_stem(name)}.") + r"(?:[0-9a-f]{16}\.(tmp)|[0-9a-z_]{8}\.(part))"
+    )
     try:
         entries = os.listdir(folder)
     except OSError:
@@ -80,7 +86,7 @@ def _remove_stale_temps(folder, name):
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 continue
-            if match.group(1) == "part" and now - info.st_mtime < _PART_AGE:
+            if match.group(2) == "part" and now - info.st_mtime < _PART_AGE:
                 continue  # perhaps a writer that has not locked it yet
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if held
             if os.path.samestat(os.fstat(fd), os.stat(path)):
@@ -89,6 +95,34 @@ def _remove_stale_temps(folder, name):
             pass
         finally:
             os.close(fd)
+
+
+def _stem(name):
+    """``name`` in a temporary file's name: itself, or when long (more than
+    200 bytes, where ``.name.<16 hex>.tmp`` would pass 255) a prefix of it
+    and a hash of the whole."""
+    raw = os.fsencode(name)
+    if len(raw) <= 200:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return os.fsdecode(raw[:180]).rstrip("\udc80-\udcff") + "~" + digest
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask():
+    """The process umask, read without changing it where Linux tells it
+    (``os.umask`` can only set it: another thread's file created between
+    setting and restoring it would get mode 0o666)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
 
 
 def _link(fd, folder, name):
@@ -100,7 +134,7 @@ def _link(fd, folder, name):
     folder_fd = os.open(folder, os.O_RDONLY)
     try:
         while True:
-            temp = f".{name}.{secrets.token_hex(8)}.tmp"
+            temp = f".{_stem(name)}.{secrets.token_hex(8)}.tmp"
             try:
                 os.link(f"/proc/self/fd/{fd}", temp, dst_dir_fd=folder_fd)
                 return os.path.join(folder, temp)
@@ -150,12 +184,11 @@ def atomic_write(path, write):
     fd = _unnamed_file(folder)
     temp = None
     if fd is None:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+        stem = _stem(name)
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
     _lock(fd)
     if temp is not None:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

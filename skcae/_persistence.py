@@ -312,8 +312,9 @@ def _density_widened(config):
     if cls is None or not isinstance(params, dict):
         return False
     terms = getattr(cls, "_score_terms", {}).get(params.get("score_type"), ())
-    contamination = params.get("contamination")
-    return "density" in terms and isinstance(contamination, (int, float))
+    # any value but "auto" is a rate (numpy scalars are saved as tagged dicts)
+    contamination = params.get("contamination", "auto")
+    return "density" in terms and contamination not in ("auto", None)
 
 
 def _check_config(config):

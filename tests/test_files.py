@@ -193,7 +193,10 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     link.symlink_to(note)
     # named temporary files (no O_TMPFILE): unlocked for an instant after
     # their creation, so only old ones are removed
-    old_part, new_part = tmp_path / ".a.bin.k3j_x9qz.part", tmp_path / ".a.bin.p0.part"
+    old_part, new_part = (
+        tmp_path / ".a.bin.k3j_x9qz.part",
+        tmp_path / ".a.bin.p0p0p0p0.part",
+    )
     for path in (old_part, new_part):
         path.write_bytes(b"half")
     an_hour_ago = time.time() - 3600
@@ -231,3 +234,37 @@ def test_many_concurrent_writers_of_named_temporary_files_all_succeed(
         t.join()
     assert errors == []
     _only(tmp_path, "det.skcae")
+
+
+@pytest.mark.parametrize("n_bytes", [234, 255])
+def test_names_up_to_the_file_system_limit_can_be_written(tmp_path, temp_kind, n_bytes):
+    """The temporary file's name holds a short stem of a long target name
+    (``.name.<16 hex>.tmp`` passed 255 bytes from 234 on)."""
+    path = tmp_path / ("m" * (n_bytes - 6) + ".skcae")
+    _files.atomic_write(path, lambda f: f.write(b"new"))
+    _files.atomic_write(path, lambda f: f.write(b"newer"))
+    assert path.read_bytes() == b"newer"
+    _only(tmp_path, path.name)
+
+
+def test_the_cleanup_leaves_user_files_that_only_look_temporary(tmp_path):
+    """Only names this module gives are removed: `.a.bin.backup.tmp` is a
+    user's file, `.a.bin.<16 hex>.tmp` a killed writer's."""
+    kept = [".a.bin.backup.tmp", ".a.bin.old.tmp", ".a.bin.v2.part"]
+    stale = [".a.bin.0123456789abcdef.tmp", ".a.bin.abcd_123.part"]
+    an_hour_ago = time.time() - 3600
+    for name in kept + stale:
+        (tmp_path / name).write_bytes(b"user data")
+        os.utime(tmp_path / name, (an_hour_ago, an_hour_ago))
+    _files.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"new"))
+    assert sorted(os.listdir(tmp_path)) == sorted([*kept, "a.bin"])
+
+
+def test_named_temporary_files_take_the_umask_without_changing_it(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(_files, "_unnamed_file", lambda folder: None)
+    before = _umask()
+    _files.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"new"))
+    assert _umask() == before == _files._umask()
+    assert oct((tmp_path / "a.bin").stat().st_mode & 0o777) == oct(0o666 & ~before)
