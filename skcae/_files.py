@@ -79,7 +79,10 @@ def _remove_stale_temps(folder, name):
             continue
         path = os.path.join(folder, entry)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue  # never open a FIFO (it would block) or a device
+            flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(path, flags)
         except OSError:
             continue
         try:

@@ -247,6 +247,29 @@ def test_names_up_to_the_file_system_limit_can_be_written(tmp_path, temp_kind, n
     _only(tmp_path, path.name)
 
 
+def test_the_cleanup_never_opens_a_fifo_named_like_a_temporary_file(tmp_path):
+    """Opening a FIFO for reading blocks until a writer comes: a FIFO named
+    like a killed writer's file once hung every save of the target."""
+    fifo = tmp_path / ".a.bin.0123456789abcdef.tmp"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    writer = threading.Thread(
+        target=lambda: (
+            _files.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"new")),
+            done.set(),
+        ),
+        daemon=True,
+    )
+    writer.start()
+    writer.join(timeout=10)
+    hung = not done.is_set()
+    if hung:  # unblock the hung open, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        writer.join(timeout=10)
+    assert not hung
+    assert sorted(os.listdir(tmp_path)) == sorted(["a.bin", fifo.name])
+
+
 def test_the_cleanup_leaves_user_files_that_only_look_temporary(tmp_path):
     """Only names this module gives are removed: `.a.bin.backup.tmp` is a
     user's file, `.a.bin.<16 hex>.tmp` a killed writer's."""

@@ -392,6 +392,8 @@ def test_float_contamination_with_the_defaults_as_a_user_meets_them(
     scores = det.score_samples(all_zeros)
     assert np.isfinite(scores).all()
     assert np.mean(det.predict(all_zeros) == -1) == pytest.approx(0.1, abs=0.01)
+    # the default score's density term looks at 40 neighbours at a 10% rate
+    assert det.scorer_.terms["density"].n_neighbors == 40
 
 
 def test_the_hold_out_is_validated_in_one_batch_with_the_defaults(digits):
