@@ -9,7 +9,7 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import Callback
 
-from skcae import ConvAutoencoderOutlierDetector
+from skcae import ConvAutoencoderOutlierDetector, _training
 from skcae._training import auto_batch_size, resolve_device
 
 
@@ -22,6 +22,22 @@ def test_refit_is_bit_identical_and_leaves_global_generators_alone(zeros, tiny):
     np.testing.assert_array_equal(a.score_samples(zeros), b.score_samples(zeros))
     c = clone(a).set_params(random_state=1).fit(zeros)
     assert not np.array_equal(a.score_samples(zeros), c.score_samples(zeros))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+def test_foreach_optimisers_train_the_same_weights(zeros, tiny, optimizer, monkeypatch):
+    # the optimisers run with foreach=True for speed; on the CPU that must be
+    # the per-tensor update to the bit, or a fit would depend on it
+    params = dict(tiny, optimizer=optimizer, lr=1e-2)
+    a = ConvAutoencoderOutlierDetector(**params).fit(zeros)
+    cls, kwargs = _training.OPTIMIZERS[optimizer]
+    assert kwargs["foreach"] is True
+    monkeypatch.setitem(
+        _training.OPTIMIZERS, optimizer, (cls, {**kwargs, "foreach": False})
+    )
+    b = ConvAutoencoderOutlierDetector(**params).fit(zeros)
+    for p, q in zip(a.net_.module_.parameters(), b.net_.module_.parameters()):
+        assert torch.equal(p, q)
 
 
 def test_denoising_draws_are_seeded_too(zeros, tiny):
