@@ -106,6 +106,8 @@ def run_speed(args, methods):
         X_fit = X_train[y_train == digit]
         if args.quick:
             X_fit = X_fit[:QUICK_TRAIN]
+        if args.n_train is not None:
+            X_fit = X_fit[: args.n_train]
         is_normal = (y_test == digit).astype(int)
         order = methods if i % 2 == 0 else methods[::-1]
         for position, name in enumerate(order, 1):
@@ -138,7 +140,7 @@ def run_speed(args, methods):
     return rows
 
 
-def speed_markdown(rows, methods, digits, header):
+def speed_markdown(rows, methods, digits, header, n_train=None):
     def get(method, digit, key):
         return next(
             r[key] for r in rows if r["method"] == method and r["digit"] == digit
@@ -176,7 +178,8 @@ def speed_markdown(rows, methods, digits, header):
     lines = ["# Speed: skcae, PyOD AutoEncoder and LOF on one-class MNIST", ""]
     lines += [*header, ""]
     lines += [
-        "Fit on all training images of the digit, score the test set (one "
+        f"Fit on {'all' if n_train is None else f'the first {n_train}'} "
+        "training images of the digit, score the test set (one "
         "`score_samples` call); seconds of wall time. The last row sums the "
         "seconds (ratios: of the sums) and averages the AUROC.",
         "",
@@ -341,6 +344,12 @@ def parse_args(argv=None):
     )
     p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
     p.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="fit on the first N training images of each digit (default: all)",
+    )
+    p.add_argument(
         "--scaling",
         action="store_true",
         help="skcae's cost against n and image size instead",
@@ -432,8 +441,9 @@ def main(argv=None):
     else:
         rows = run_speed(args, methods)
         header.append(f"`uptime` after: `{uptime()}`.")
-        text = speed_markdown(rows, methods, args.digits, header)
-        stem, fields = args.out / "speed", SPEED_FIELDS
+        text = speed_markdown(rows, methods, args.digits, header, args.n_train)
+        name = "speed" if args.n_train is None else f"speed_n{args.n_train}"
+        stem, fields = args.out / name, SPEED_FIELDS
     write_csv(rows, stem.with_suffix(".csv"), fields)
     stem.with_suffix(".md").write_text(text + "\n")
     print()
