@@ -8,9 +8,12 @@ estimators stream it like a memmap (``skcae._validation.LazyRows``).
 
 import glob
 import os
+import stat
 from numbers import Integral
 
 import numpy as np
+
+from ._files import atomic_write
 
 #: File name endings a folder is searched for (lower case).
 IMAGE_EXTENSIONS = (
@@ -27,7 +30,9 @@ IMAGE_EXTENSIONS = (
 MODES = ("L", "RGB")
 # Pillow modes read as gray or colour when mode=None; others are refused.
 _GRAY_SOURCES = {"1", "L", "LA", "La"}
-_COLOUR_SOURCES = {"RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P"}
+_COLOUR_SOURCES = {
+    "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA",
+}  # fmt: skip
 _GLOB_CHARS = set("*?[")
 
 
@@ -65,10 +70,77 @@ def _is_image_name(name):
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def _not_regular(path):
+    """What ``path`` is when it is not a regular file (or a link to one), or
+    None: reading a named pipe blocks, a broken link fails mid-fit."""
+    if os.path.isfile(path):
+        return None
+    if os.path.islink(path) and not os.path.exists(path):
+        return "a broken symbolic link"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # gone: reported as missing where it is read
+    for test, what in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
+        if test(mode):
+            return what
+    return None if stat.S_ISDIR(mode) else "not a regular file"
+
+
+def _regular(paths):
+    """``paths`` without folders; an error naming the first entry that is
+    neither a folder nor a regular file."""
+    out = []
+    for path in paths:
+        what = _not_regular(path)
+        if what is not None:
+            raise ImageFileError(
+                f"{path!r} is {what}, not an image file; expected regular "
+                "files only. Remove it or name the files to read.",
+                path,
+            )
+        if not os.path.isdir(path):
+            out.append(path)
+    return out
+
+
+def _once(paths):
+    """``paths`` with each file kept once, at its first appearance: a folder
+    or pattern can reach a file twice through symbolic links (or forever,
+    through a link to a parent folder)."""
+    seen, out = set(), []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(path)
+    return out
+
+
 def _list_folder(folder):
-    """The image files under ``folder`` (recursively), sorted."""
-    found = []
-    for root, dirs, files in os.walk(folder):
+    """The image files under ``folder`` (recursively, through symbolic links
+    to folders, each folder once), sorted, each file once."""
+
+    def unreadable(exc):
+        raise ImageFileError(
+            f"Cannot list the folder {exc.filename!r}: "
+            f"{exc.strerror or type(exc).__name__}. Expected a readable "
+            "folder of images; fix its permissions or leave it out.",
+            exc.filename,
+        ) from exc
+
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back to a folder already searched
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [
             os.path.join(root, f)
@@ -80,7 +152,7 @@ def _list_folder(folder):
             f"Found no image files in the folder {folder!r} (searched its "
             f"subfolders too, for names ending in {', '.join(IMAGE_EXTENSIONS)})."
         )
-    return sorted(found)
+    return _once(_regular(sorted(found)))
 
 
 def _expand_one(entry):
@@ -88,12 +160,10 @@ def _expand_one(entry):
     path = os.fspath(entry)
     if os.path.isdir(path):
         return _list_folder(path)
-    if os.path.isfile(path):
-        return [path]
+    if os.path.lexists(path):
+        return _regular([path])
     if _GLOB_CHARS & set(path):
-        matches = sorted(
-            p for p in glob.glob(path, recursive=True) if os.path.isfile(p)
-        )
+        matches = _once(_regular(sorted(glob.glob(path, recursive=True))))
         if matches:
             return matches
         raise FileNotFoundError(f"The pattern {path!r} matches no files.")
@@ -194,13 +264,37 @@ def _mode_of(source_mode, path):
     if source_mode in _COLOUR_SOURCES:
         return "RGB"
     raise ImageFileError(
-        f"Image file {path!r} has Pillow mode {source_mode!r} (16-bit or "
-        "floating-point pixels), which ImageFiles does not read: it reads "
-        "8-bit gray or colour images and would have to clip or rescale these "
-        "values. Convert the files to 8 bits, or load them with your own code "
-        "into an array.",
+        f"Image file {path!r} has Pillow mode {source_mode!r}, which "
+        "ImageFiles does not read: it reads 8-bit gray or colour images, and "
+        "16-bit, 32-bit or floating-point pixels would have to be clipped or "
+        "rescaled. Convert the files to 8 bits, or load them with your own "
+        "code into an array.",
         path,
     )
+
+
+def _check_png_depth(img, path):
+    """Refuse 16-bit PNG files that Pillow opens in an 8-bit mode (colour,
+    and gray with alpha, lose their low byte there; 16-bit gray has its own
+    mode, refused by :func:`_mode_of`)."""
+    if img.format != "PNG" or img.fp is None:
+        return
+    if img.mode not in _GRAY_SOURCES | _COLOUR_SOURCES:
+        return  # refused with its mode
+    position = img.fp.tell()
+    try:
+        img.fp.seek(24)  # the IHDR chunk's bit depth, after the signature
+        depth = img.fp.read(1)
+    finally:
+        img.fp.seek(position)
+    if depth == b"\x10":
+        raise ImageFileError(
+            f"Image file {path!r} is a 16-bit PNG (Pillow mode {img.mode!r}), "
+            "which ImageFiles does not read: Pillow would keep only the high "
+            "byte of each value. Convert the files to 8 bits, or load them "
+            "with your own code into an array.",
+            path,
+        )
 
 
 def _describe(mode):
@@ -226,7 +320,10 @@ def probe(path, Image):
     """``(mode, (H, W))`` of an image file, from its header."""
     try:
         with Image.open(path) as img:
+            _check_png_depth(img, path)
             return img.mode, (img.size[1], img.size[0])
+    except ImageFileError:
+        raise
     except _open_errors(Image) as exc:
         raise _read_error(path, exc) from exc
 
@@ -235,7 +332,7 @@ def _read_error(path, exc):
     if isinstance(exc, FileNotFoundError):
         reason = "the file does not exist (any more)"
     else:
-        reason = str(exc).strip() or type(exc).__name__
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
     return ImageFileError(
         f"Cannot read image file {path!r}: {reason}. Expected a PNG, JPEG, "
         "TIFF or BMP image that Pillow can open.",
@@ -254,6 +351,7 @@ def decode(path, ref, Image):
                     "frame.",
                     path,
                 )
+            _check_png_depth(img, path)
             own_mode = _mode_of(img.mode, path)
             if own_mode != ref.mode and not ref.convert:
                 raise ImageFileError(
@@ -383,6 +481,8 @@ class ImageFiles:
         if mode is None:
             own_mode = _mode_of(own_mode, first)
         self.paths = files
+        # read from absolute paths: a later os.chdir must not change the rows
+        self._files = [os.path.abspath(f) for f in files]
         self.image_size = own_size if size is None else size
         self.mode = own_mode if mode is None else mode
         self._ref = _Reference(
@@ -432,8 +532,9 @@ class ImageFiles:
         rows, scalar = self._rows(key)
         Image = import_pil()
         block = np.empty((len(rows), *self.shape[1:]), dtype=np.uint8)
+        files = getattr(self, "_files", self.paths)  # pickled before it existed
         for i, row in enumerate(rows):
-            block[i] = decode(self.paths[row], self._ref, Image)
+            block[i] = decode(files[row], self._ref, Image)
         if scalar:
             return block[0][rest] if rest else block[0]
         return block[(slice(None), *rest)] if rest else block
@@ -449,12 +550,17 @@ class ImageFiles:
         several times: the files are decoded block by block (never all in
         memory) and later passes read the uint8 array from disk.
 
+        The file is written aside and renamed into place once every image
+        is decoded: a file that fails to decode (or a kill) leaves an
+        earlier ``path`` as it was, never a whole-looking array with rows of
+        zeros.
+
         Parameters
         ----------
         path : str or pathlib.Path
-            The ``.npy`` file to write (overwritten).
+            The ``.npy`` file to write (replaced); not one of the images.
         block_rows : int, default=1024
-            Images decoded and written at a time.
+            Images decoded and written at a time (a positive int).
 
         Returns
         -------
@@ -474,11 +580,34 @@ class ImageFiles:
         >>> array.shape, int(array[2, 0, 0])
         ((3, 4, 4), 100)
         """
-        out = np.lib.format.open_memmap(
-            os.fspath(path), mode="w+", dtype=np.uint8, shape=self.shape
-        )
-        for start in range(0, len(self), block_rows):
-            out[start : start + block_rows] = self[start : start + block_rows]
-        out.flush()
-        del out
-        return np.load(os.fspath(path), mmap_mode="r")
+        if (
+            not isinstance(block_rows, Integral)
+            or isinstance(block_rows, bool)
+            or block_rows < 1
+        ):
+            raise ValueError(
+                f"Got block_rows={_short(block_rows)}; expected a positive int "
+                "(images decoded at a time)."
+            )
+        path = os.fspath(path)
+        target = os.path.realpath(path)
+        files = getattr(self, "_files", self.paths)
+        if any(os.path.realpath(f) == target for f in files):
+            raise ValueError(
+                f"Got path={path!r}, which is one of the images; expected a new "
+                ".npy file (writing it would destroy that image)."
+            )
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": self.shape,
+        }
+
+        def write(f):
+            np.lib.format.write_array_header_1_0(f, header)
+            for start in range(0, len(self), int(block_rows)):
+                block = self[start : start + int(block_rows)]
+                f.write(np.ascontiguousarray(block).tobytes())
+
+        atomic_write(path, write)
+        return np.load(path, mmap_mode="r")

@@ -399,3 +399,129 @@ def test_other_image_sizes_name_the_fitted_size(pixels, tiny):
         r"of shape \(1, 8, 8\) \(C, H, W\), flattened\)",
     ):
         det.score_samples(big.reshape(3, -1))
+
+
+# -- ImageFiles: what a folder may hold besides images ---------------------------
+def png_16bit(path, width, height, colour_type):
+    """Write a 16-bit PNG (Pillow writes 16-bit gray only): colour type 2 is
+    RGB, 4 gray with alpha, 6 RGBA."""
+    import struct
+    import zlib
+
+    channels = {2: 3, 4: 2, 6: 4}[colour_type]
+    rows = b"".join(b"\x00" + b"\x12\x34" * channels * width for _ in range(height))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs")
+def test_named_pipes_are_refused_not_read(tmp_path, pixels):
+    # opening a FIFO blocks until a writer comes: the listing must refuse it
+    import os
+
+    images, _ = pixels
+    write_pngs(tmp_path / "f", images[:3])
+    os.mkfifo(tmp_path / "f" / "0001x.png")
+    for paths in (tmp_path / "f", str(tmp_path / "f" / "*.png")):
+        with pytest.raises(ImageFileError, match="0001x.png' is a named pipe"):
+            ImageFiles(paths)
+    with pytest.raises(ImageFileError, match="is a named pipe, not an image file"):
+        ImageFiles(tmp_path / "f" / "0001x.png")
+
+
+def test_symbolic_links_are_followed_once(tmp_path, pixels):
+    import os
+
+    images, _ = pixels
+    write_pngs(tmp_path / "d" / "real", images[:2])
+    os.symlink("real", tmp_path / "d" / "alias")  # the same folder twice
+    os.symlink(".", tmp_path / "d" / "real" / "loop")  # a folder in itself
+    for paths in (tmp_path / "d", str(tmp_path / "d" / "**" / "*.png")):
+        files = ImageFiles(paths)
+        assert len(files) == 2
+        assert sorted(os.path.basename(p) for p in files.paths) == [
+            "0000.png",
+            "0001.png",
+        ]
+    os.symlink(tmp_path / "gone.png", tmp_path / "d" / "real" / "broken.png")
+    with pytest.raises(ImageFileError, match="broken.png' is a broken symbolic link"):
+        ImageFiles(tmp_path / "d")
+
+
+def test_an_unreadable_subfolder_is_an_error_not_skipped(tmp_path, pixels, monkeypatch):
+    import os
+
+    images, _ = pixels
+    write_pngs(tmp_path / "p", images[:2])
+    write_pngs(tmp_path / "p" / "sub", images[2:4])
+    scandir = os.scandir
+
+    def denied(path="."):  # as for a folder without read permission (root reads all)
+        if os.fspath(path).endswith("sub"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(ImageFileError, match="Cannot list the folder .*sub"):
+        ImageFiles(tmp_path / "p")
+
+
+def test_rows_do_not_depend_on_the_working_directory(tmp_path, pixels, monkeypatch):
+    images, _ = pixels
+    write_pngs(tmp_path / "a" / "imgs", images[:2])
+    write_pngs(tmp_path / "b" / "imgs", images[2:4])  # the same names elsewhere
+    monkeypatch.chdir(tmp_path / "a")
+    files = ImageFiles("imgs")
+    monkeypatch.chdir(tmp_path / "b")
+    np.testing.assert_array_equal(files[:], images[:2])
+    assert files.paths[0] == "imgs/0000.png"  # as listed, for the user
+
+
+def test_sixteen_bit_pngs_are_refused_palette_alpha_is_colour(tmp_path):
+    Image.new("RGB", (3, 2)).save(tmp_path / "ok.png")
+    for colour_type in (2, 4, 6):  # Pillow reads these in 8-bit modes
+        path = png_16bit(tmp_path / f"c{colour_type}.png", 3, 2, colour_type)
+        with pytest.raises(ImageFileError, match="c.\\.png' is a 16-bit PNG"):
+            ImageFiles(path)  # the first file
+        with pytest.raises(ImageFileError, match="c.\\.png' is a 16-bit PNG"):
+            ImageFiles([tmp_path / "ok.png", path], mode="RGB")[1]  # a later one
+    Image.new("PA", (3, 2)).save(tmp_path / "pa.tif")
+    assert ImageFiles(tmp_path / "pa.tif").shape == (1, 3, 2, 3)
+
+
+def test_to_npy_is_atomic_and_checks_its_arguments(tmp_path, folders, pixels):
+    files = ImageFiles(folders / "normal")
+    cache = tmp_path / "cache.npy"
+    good = np.array(files.to_npy(cache, block_rows=7))
+    # a file that fails to decode midway leaves the earlier cache as it was
+    images, _ = pixels
+    write_pngs(tmp_path / "bad", images[:120])
+    (tmp_path / "bad" / "0100.png").write_bytes(b"not a png")
+    with pytest.raises(ImageFileError, match="0100.png"):
+        ImageFiles(tmp_path / "bad").to_npy(cache, block_rows=16)
+    np.testing.assert_array_equal(np.load(cache), good)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "cache.npy"]
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="expected a positive int"):
+            files.to_npy(tmp_path / "x.npy", block_rows=bad)
+    with pytest.raises(ValueError, match="is one of the images"):
+        files.to_npy(files.paths[3])
+    assert Image.open(files.paths[3]).size == (8, 8)
+
+
+def test_load_image_folder_refuses_overlapping_folders(folders):
+    with pytest.raises(ValueError, match="both normal and abnormal"):
+        load_image_folder(folders / "normal", folders)
+    with pytest.raises(ValueError, match="both normal and abnormal"):
+        load_image_folder(folders / "normal", folders / "normal")
