@@ -159,6 +159,38 @@ def _map_names(paths):
     return names
 
 
+def _check_map_targets(names, folder, files, entries):
+    """Refuse anomaly maps that would overwrite each other or an input
+    image, or land in a folder being scored (a later run would read them
+    as images)."""
+    seen = {}
+    for path, name in zip(files.paths, names):
+        if name in seen:
+            raise CommandError(
+                f"{seen[name]!r} and {path!r} would both write the map {name!r}; "
+                "rename one of them, or score them in separate runs"
+            )
+        seen[name] = path
+    inputs = {os.path.realpath(p) for p in files.paths}
+    for name in names:
+        target = os.path.join(folder, name)
+        if os.path.realpath(target) in inputs:
+            raise CommandError(
+                f"--maps {folder!r} would overwrite the input image {target!r}; "
+                "expected a folder apart from the images"
+            )
+    maps = os.path.realpath(folder)
+    for entry in entries:
+        if os.path.isdir(entry):
+            searched = os.path.realpath(entry)
+            if os.path.commonpath([maps, searched]) == searched:
+                raise CommandError(
+                    f"--maps {folder!r} lies in the scored folder {entry!r}, so a "
+                    "later run would score the maps as images; expected a folder "
+                    "apart from the images"
+                )
+
+
 def _write_maps(maps, names, folder, Image):
     if maps.ndim == 4:
         maps = maps.mean(axis=1)  # colour: the mean over the channels
@@ -174,6 +206,7 @@ def _write_maps(maps, names, folder, Image):
 def run_score(args, parser):
     from . import load
     from ._console import shows_progress
+    from ._image_files import as_path_list
     from .images import ImageFiles
 
     if not os.path.isfile(args.model):
@@ -207,6 +240,7 @@ def run_score(args, parser):
         from ._image_files import import_pil
 
         Image = import_pil("skcae score --maps")
+        _check_map_targets(names, args.maps, files, as_path_list(args.images))
     # a file is written under a temporary name and renamed once complete, so
     # that an error leaves no partial CSV (and an older one untouched)
     if args.out == "-":

@@ -5,6 +5,8 @@ paths (so that ``GridSearchCV`` splits paths, never pixels);
 :func:`load_image_folder` labels the images of a normal/abnormal layout.
 """
 
+import os
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch
@@ -174,6 +176,15 @@ def load_image_folder(normal, abnormal=None, *, size=None, mode=None):
     abnormal_files = []
     if abnormal is not None:
         abnormal_files = ImageFiles(abnormal, size=size, mode=mode).paths
+    normal_real = {os.path.realpath(p) for p in normal_files}
+    both = [p for p in abnormal_files if os.path.realpath(p) in normal_real]
+    if both:
+        raise ValueError(
+            f"{len(both)} file(s) are both normal and abnormal, e.g. "
+            f"{both[0]!r}: the normal and abnormal folders overlap (one "
+            "inside the other?). Expected separate folders, such as "
+            "'test/good' and 'test/defect', so each image gets one label."
+        )
     paths = normal_files + abnormal_files
     target = np.r_[
         np.ones(len(normal_files), np.int64), -np.ones(len(abnormal_files), np.int64)

@@ -330,3 +330,29 @@ def test_score_shows_a_progress_bar_on_a_terminal(folders, model, capsys, monkey
     assert main(["score", str(model), str(folders / "new")]) == 0
     err = capsys.readouterr().err
     assert "30/30" in err and "img/s" in err
+
+
+def test_maps_never_overwrite_or_join_the_scored_images(
+    folders, model, tmp_path, capsys
+):
+    new = tmp_path / "new"
+    write_pngs(new, np.asarray(ImageFiles(folders / "new"))[:5])
+    before = {p.name: p.read_bytes() for p in new.iterdir()}
+    for maps in (new, new / "maps"):  # the scored folder, or a folder in it
+        argv = ["score", str(model), str(new), "--out", str(tmp_path / "s.csv")]
+        assert main([*argv, "--maps", str(maps), "-q"]) == 1
+        err = capsys.readouterr().err
+        assert "expected a folder apart from the images" in err, err
+    assert {p.name: p.read_bytes() for p in new.iterdir()} == before
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_colliding_map_names_are_an_error(folders, model, tmp_path, capsys):
+    pair = tmp_path / "pair"
+    write_pngs(pair, np.asarray(ImageFiles(folders / "new"))[:1])
+    (pair / "000.png").rename(pair / "x.jpg.png")
+    Image.open(pair / "x.jpg.png").save(pair / "x.jpg", format="PNG")
+    argv = ["score", str(model), str(pair), "--maps", str(tmp_path / "maps"), "-q"]
+    assert main(argv) == 1
+    assert "would both write the map 'x.jpg.png'" in capsys.readouterr().err
+    assert not (tmp_path / "maps").exists()
