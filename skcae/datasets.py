@@ -30,7 +30,12 @@ _MNIST_FILES = {
 }
 #: Largest payload (bytes) an IDX file may declare; MNIST's largest is 47 MB.
 #: Checked right after the header, before any data is read, so a hostile
-#: header cannot make the loader allocate or decompress more than this.
+#: header cannot make the loader decompress more than this. The memory a
+#: load takes is a multiple of the payload read: about 2x while a file is
+#: read (its chunks, then the joined bytes), about 5x at the end with
+#: normalize=True (the bytes and the float32 images; 2x with uint8), so
+#: up to ~10 GiB for a payload at this bound (a gzip bomb of ~2 MB) and
+#: twice that for subset="all".
 _MAX_IDX_BYTES = 2**31
 #: Bytes read (and decompressed) per call: memory grows with the data that is
 #: really there, never with the size a header declares.
