@@ -8,6 +8,7 @@ task graph, so each worker receives it once, however many blocks it scores.
 
 import copy
 import uuid
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -59,11 +60,14 @@ class DaskScorer:
     on how the samples are batched). In-memory input (a NumPy array...)
     goes straight to the estimator and returns NumPy arrays.
 
-    The estimator is copied once with its ``n_jobs`` set (for each task's
-    torch threads) and is a single key of every graph this scorer builds,
-    so each worker receives it once and keeps it for all the blocks it
-    scores. A task holds one block of rows with its outputs, so the rows
-    per chunk bound the memory of each worker thread.
+    The estimator is copied with its ``n_jobs`` set (for each task's torch
+    threads) and is a single key of every graph this scorer builds while
+    the estimator is unchanged, so each worker receives it once and keeps
+    it for all the blocks it scores; a refit or a new threshold of the
+    estimator (any change of its state, by :func:`dask.base.tokenize`)
+    makes a new copy for the graphs built after it. A task holds one block
+    of rows with its outputs, so the rows per chunk bound the memory of
+    each worker thread.
 
     Read more in the :ref:`User Guide <scoring_millions>`.
 
@@ -88,12 +92,13 @@ class DaskScorer:
     -----
     Each block is validated by the estimator on the worker; before the
     graph is built, one all-zero sample of ``X``'s shape and dtype is run
-    through the method locally, so that a wrong sample shape is an error at
-    once (with the estimator's own message) and the output's shape and
-    dtype are known. Chunks along the sample axes are merged first: every
-    task gets whole samples. The warnings of a block (e.g. data in other
-    units than the training data) are emitted on the worker, where
-    ``dask.distributed`` logs them.
+    through the method locally (or, where the estimator refuses zeros, such
+    as a Pipeline taking logarithms, ``X``'s first sample), so that a wrong
+    sample shape is an error at once (with the estimator's own message) and
+    the output's shape and dtype are known. Chunks along the sample axes
+    are merged first: every task gets whole samples. The warnings of a
+    block (e.g. data in other units than the training data) are emitted on
+    the worker, where ``dask.distributed`` logs them.
 
     Examples
     --------
@@ -124,19 +129,41 @@ class DaskScorer:
         check_is_fitted(estimator)
         self.estimator = estimator
         self.n_jobs = n_jobs
-        self._shipped = None
+        self._shipped = None  # (token of the estimator, its copy, delayed copy)
 
     def __repr__(self):
         return f"DaskScorer({self.estimator!r}, n_jobs={self.n_jobs!r})"
 
     def _delayed_estimator(self, dask):
-        """The estimator as one key of the graph (made once, then reused)."""
-        if self._shipped is None:
-            self._shipped = dask.delayed(
-                _with_n_jobs(self.estimator, self.n_jobs),
-                name=f"skcae-estimator-{uuid.uuid4().hex}",
+        """The estimator as one key of the graph: the same copy while the
+        estimator's state is unchanged, a new one after a refit or a new
+        threshold (the first copy stayed behind: scores of an old model)."""
+        token = dask.base.tokenize(self.estimator)
+        if self._shipped is None or self._shipped[0] != token:
+            shipped = _with_n_jobs(self.estimator, self.n_jobs)
+            self._shipped = (
+                token,
+                shipped,
+                dask.delayed(shipped, name=f"skcae-estimator-{uuid.uuid4().hex}"),
             )
-        return self._shipped
+        return self._shipped[2]
+
+    @staticmethod
+    def _probe(shipped, method, X):
+        """The method's output for one sample of ``X``'s shape and dtype:
+        zeros, or X's first sample where the estimator refuses zeros."""
+        zeros = np.zeros((1, *X.shape[1:]), dtype=X.dtype)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # (zeros in other units...)
+                return _apply(shipped, method, zeros)
+        except ValueError:
+            if X.shape[0] == 0:
+                raise
+            first = np.asarray(X[:1].compute())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # warned again on the worker
+                return _apply(shipped, method, first)
 
     def _map(self, method, X):
         if not hasattr(self.estimator, method):
@@ -151,17 +178,15 @@ class DaskScorer:
                 f"Got a Dask array of shape {X.shape}; expected samples along "
                 "the first axis, (n_samples, ...), as the estimator takes them."
             )
-        if any(np.isnan(c) for c in X.chunks[0]):
+        if any(np.isnan(c) for chunks in X.chunks for c in chunks):
             raise ValueError(
-                "Got a Dask array with unknown chunk sizes; call "
-                "X.compute_chunk_sizes() first."
+                f"Got a Dask array of shape {X.shape} with unknown chunk sizes; "
+                "call X.compute_chunk_sizes() first."
             )
         if any(len(c) > 1 for c in X.chunks[1:]):
             X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-        probe = _apply(
-            self.estimator, method, np.zeros((1, *X.shape[1:]), dtype=X.dtype)
-        )
         estimator = self._delayed_estimator(dask)
+        probe = self._probe(self._shipped[1], method, X)
         task = dask.delayed(_apply, pure=True)
         parts = [
             da.from_delayed(

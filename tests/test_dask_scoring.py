@@ -182,3 +182,44 @@ def test_local_cluster_of_two_processes_equals_in_memory(gray, gray_detector):
     assert sum("skcae-estimator" in k for k in keys) == 1
     workers = {t["worker"] for t in stream.data if "apply" in str(t["key"])}
     assert len(workers) == 2  # both worker processes scored blocks
+
+
+def test_a_new_threshold_or_refit_reaches_the_scorer(gray):
+    # the copy sent to the workers is remade when the estimator changes: the
+    # first one stayed behind (52 flagged directly, 3 by the scorer)
+    det = ConvAutoencoderOutlierDetector(
+        channels=(4,), latent_dim=2, max_epochs=2, device="cpu", random_state=0
+    ).fit(gray[:100])
+    scorer, X = DaskScorer(det), da.from_array(gray[:200], chunks=(50, 8, 8))
+    first = scorer.score_samples(X)
+    assert scorer.score_samples(X).name == first.name  # unchanged: one copy
+    det.set_threshold_from(gray[100:200], false_positive_rate=0.3)
+    np.testing.assert_array_equal(
+        scorer.predict(X).compute(scheduler="synchronous"), det.predict(gray[:200])
+    )
+    det.set_params(latent_dim=3).fit(gray[100:200])
+    codes = scorer.encode(X)
+    assert codes.shape == (200, 3)
+    np.testing.assert_array_equal(
+        codes.compute(scheduler="synchronous"), det.encode(gray[:200])
+    )
+
+
+def test_pipelines_that_refuse_zeros(gray, gray_detector):
+    # the local probe falls back on X's first sample where zeros fail
+    pipe = make_pipeline(FunctionTransformer(np.log), gray_detector)
+    X = gray[:100] + 1.0
+    scores = DaskScorer(pipe).score_samples(da.from_array(X, chunks=50))
+    np.testing.assert_array_equal(
+        scores.compute(scheduler="synchronous"), pipe.score_samples(X)
+    )
+
+
+def test_unknown_chunk_sizes_on_any_axis_are_named(gray, gray_detector):
+    X = da.from_array(gray.reshape(len(gray), 64), chunks=(300, 64))
+    keep = da.from_array(np.ones(64, bool), chunks=64)
+    flat = make_pipeline(
+        FunctionTransformer(lambda X: X.reshape(-1, 8, 8)), gray_detector
+    )
+    with pytest.raises(ValueError, match=r"\(1797, nan\) with unknown chunk sizes"):
+        DaskScorer(flat).score_samples(X[:, keep])
