@@ -230,6 +230,7 @@ class RangeTracker:
         self.low = self.high = None
         self.n_rows = 0
         self.moments = Moments()
+        self.norm = None
 
     def update(self, block):
         axes = _reduce_axes(block.ndim)
@@ -238,7 +239,14 @@ class RangeTracker:
         self.low = low if self.low is None else np.minimum(self.low, low)
         self.high = high if self.high is None else np.maximum(self.high, high)
         with np.errstate(over="ignore", invalid="ignore"):  # absurd values: inf
-            self.moments.update(block, axes)
+            if self.norm is None:
+                # each channel divided by a power of two near the first
+                # block's magnitude, as in fit_statistics: squares of data
+                # at 1e300 stay finite
+                magnitude = np.maximum(np.abs(low), np.abs(high)).astype(np.float64)
+                magnitude[~((magnitude > 0) & np.isfinite(magnitude))] = 1.0
+                self.norm = np.exp2(np.minimum(np.round(np.log2(magnitude)), 1023.0))
+            self.moments.update(block / np.expand_dims(self.norm, axes), axes)
 
     def mismatch(self, standardization, factor=10.0, min_rows=10):
         """A message when the data look like they are in other units.
@@ -256,7 +264,7 @@ class RangeTracker:
         scale = standardization.scale.cpu().numpy()
         varying = data_max > data_min
         with np.errstate(over="ignore", invalid="ignore"):
-            std = self.moments.std()
+            std = self.moments.std() * self.norm
             if not varying.any() or not (std[varying] > 0).all():
                 return None
             ratio = float(np.median(std[varying] / scale[varying]))

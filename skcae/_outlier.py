@@ -503,8 +503,13 @@ or (n_samples, C, H, W)
         k = min(
             int(np.floor(false_positive_rate * len(scores) + 1e-9)), len(scores) - 1
         )
-        needed = math.ceil(1.0 / false_positive_rate - 1e-9)
+        # in floats: 1 / 1e-320 is inf, and no data set holds 1e300 samples
+        needed = 1.0 / false_positive_rate - 1e-9
         if len(scores) < needed:
+            if needed < 1e15:
+                needed = f"{math.ceil(needed)}"
+            else:  # beyond any data set (inf below a rate of ~5.6e-309)
+                needed = f"{needed:.3g}" if math.isfinite(needed) else "over 1e308"
             warnings.warn(
                 f"set_threshold_from got {len(scores)} normal sample(s), fewer "
                 f"than the {needed} that resolve false_positive_rate="

@@ -94,6 +94,25 @@ def test_range_tracker_warns_of_other_units_only():
     assert blank.mismatch(fitted.module) is None
 
 
+def test_range_tracker_at_extreme_scales():
+    # squares of the raw values overflowed beyond ~1e154: the training data
+    # themselves were "inf times" the spread, and data in other units at
+    # 1e170 went unwarned (a NaN spread skipped the check)
+    rng = np.random.RandomState(0)
+    at_1e300 = np.array([[1e300, 0.0], [-1e300, 1.0], [1e300, 2.0], [-1e300, 3.0]] * 5)
+    fitted = Standardizer.fit(at_1e300)
+    same = RangeTracker()
+    same.update(at_1e300)
+    assert same.mismatch(fitted.module) is None
+    fitted = Standardizer.fit(rng.normal(size=(50, 2)) * 1e100 + 3e100)
+    for scale, warns in ((1e100, False), (1e120, True), (1e170, True)):
+        tracker = RangeTracker()
+        tracker.update(rng.normal(size=(50, 2)) * scale + 3 * scale)
+        message = tracker.mismatch(fitted.module)
+        assert (message is not None) == warns, (scale, message)
+        assert message is None or "inf times" not in message
+
+
 def test_take_rows_in_memory_and_lazy():
     X = np.arange(20.0).reshape(10, 2)
     np.testing.assert_array_equal(take_rows(X, [3, 1]), X[[1, 3]])

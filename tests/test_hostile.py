@@ -1089,7 +1089,7 @@ def test_set_params_after_fit_changes_nothing_until_refit(kind, X, batch, traine
     assert est.encode(batch).shape == (12, 3)
 
 
-RATES = {"1-1e-12": 1 - 1e-12, "1e-12": 1e-12}
+RATES = {"1-1e-12": 1 - 1e-12, "1e-12": 1e-12, "1e-320": 1e-320}
 
 
 @pytest.mark.parametrize("kind", DETECTORS)
@@ -1109,8 +1109,26 @@ def test_set_threshold_from_extreme_rates(kind, source, rate, X, trained):
     k = len(scores) - 1 if rate == "1-1e-12" else 0
     assert det.offset_ == np.sort(scores)[k]
     assert flagged == np.sum(scores < np.sort(scores)[k]) <= k
-    if rate == "1e-12":
+    if rate in ("1e-12", "1e-320"):
         assert flagged == 0
+
+
+@pytest.mark.parametrize(
+    "rate, needed",
+    [
+        (0.01, "100"),
+        (1e-12, "1000000000000"),
+        (1e-300, "1e+300"),
+        (1e-320, "over 1e308"),
+    ],
+)
+def test_set_threshold_from_names_the_samples_a_tiny_rate_needs(
+    X, trained, rate, needed
+):
+    # 1 / 1e-320 is inf: math.ceil of it raised OverflowError
+    det = copy.deepcopy(trained("conv"))
+    with pytest.warns(UserWarning, match=f"fewer than the {re.escape(needed)} that"):
+        det.set_threshold_from(X[300:320], false_positive_rate=rate)
 
 
 @pytest.mark.parametrize("kind", DETECTORS)
