@@ -57,7 +57,9 @@ channels : tuple of int, default=(8, 8)
     upsampling and convolutions. At most one block more than the image
     can be halved (4 for 8x8 images, 6 for 28x28).
 kernel_size : int, default=3
-    Odd side of the square convolution kernels."""
+    Odd side of the square convolution kernels, at most ``2 * max(H, W) -
+    1`` (and 3 on any image) for images of ``H x W`` pixels: larger
+    kernels only add weights that never meet a pixel."""
 
 #: The training defaults of the convolutional and the dense estimators.
 CONV_TRAINING = {"max_epochs": '"auto"', "lr": "3e-3", "lr_schedule": '"onecycle"'}
@@ -83,7 +85,8 @@ lr_schedule : {"onecycle", "constant"}, default=%(lr_schedule)s
     epochs as a constant rate in 20. "constant" keeps ``lr``.
 optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
-    Optimiser; "sgd" uses momentum 0.9.
+    Optimiser; "sgd" uses momentum 0.9. A class must take
+    ``weight_decay`` and step without a closure (not ``LBFGS``).
 weight_decay : float, default=0.0
     L2 penalty passed to the optimiser.
 validation_fraction : float in (0, 1), default=None
@@ -225,9 +228,10 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     of images it can only be resolved to about ``1 / n_samples`` (the
     threshold is then conservative), data that drift from the training
     data are flagged more, and outliers among the calibration samples
-    make it flag less. The threshold is ignored when ``threshold`` is
-    set. To target a false-positive rate on other held-out normal data,
-    call :meth:`set_threshold_from` after fit.
+    make it flag less; from fewer than 10 calibration scores (a fit on
+    a handful of samples) it is a guess, and fit warns. The threshold is
+    ignored when ``threshold`` is set. To target a false-positive rate on
+    other held-out normal data, call :meth:`set_threshold_from` after fit.
 threshold : float, default=None
     Absolute cutoff on the outlier cost ``-score_samples``: samples whose
     cost exceeds it are outliers (``offset_ = -threshold``). When set, it

@@ -82,6 +82,10 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
     return offset
 
 
+#: contamination="auto" warns when its threshold rests on fewer calibration
+#: scores than this (2 training images: every new image was flagged).
+_FEW_CALIBRATION_SCORES = 10
+
 _CAUSE = dict(
     cause="the network's output is NaN or infinite for them: it may have "
     "diverged (refit with a lower lr) or been loaded from a corrupted file",
@@ -285,6 +289,18 @@ or (n_samples, C, H, W)
             fitted["offset_"] = -float(self.threshold)
         elif self.contamination == "auto":
             fitted["offset_"] = auto_offset(scores)
+            if len(scores) < _FEW_CALIBRATION_SCORES:
+                warnings.warn(
+                    f"contamination='auto' set the threshold from {len(scores)} "
+                    f"calibration score(s) (fewer than {_FEW_CALIBRATION_SCORES}): "
+                    "the share of new normal data that predict() flags can be "
+                    "far from 1% (after a fit on 2 images, every new image was "
+                    "flagged). Expected more training samples; or set the "
+                    "threshold with set_threshold_from(X_normal) on held-out "
+                    "normal samples.",
+                    UserWarning,
+                    stacklevel=6,  # the caller of fit, past the sklearn wrapper
+                )
         return fitted
 
     def _check_unit(self, scale):

@@ -1314,3 +1314,28 @@ def test_default_threads_are_the_callers_count_at_most_the_cpus(kind, X):
         torch.set_num_threads(before)
     workers = min(2, len(_threads._allowed_cpus()))
     assert est.net_.history[:, "torch_threads"] == [workers, workers]
+
+
+def test_auto_threshold_from_a_few_calibration_scores_warns(X):
+    # after a fit on 2 images every new image was flagged, silently
+    det = ConvAutoencoderOutlierDetector(**dict(TINY, score_type="density"))
+    with pytest.warns(UserWarning, match="from 2 calibration score.s. .fewer than 10"):
+        det.fit(X[:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ConvAutoencoderOutlierDetector(**TINY).fit(X[:20])  # enough: no warning
+
+
+def test_kernels_larger_than_the_images_and_closure_optimisers_are_refused(X):
+    images = X[:20].reshape(-1, 8, 8)
+    with pytest.raises(
+        ValueError, match="kernel_size=17 for 8x8 images; expected at most 15"
+    ):
+        ConvAutoencoderOutlierDetector(**dict(TINY, kernel_size=17)).fit(images)
+    with pytest.raises(ValueError, match="kernel_size=1000000000001 for 8x8"):
+        ConvAutoencoderOutlierDetector(**dict(TINY, kernel_size=10**12 + 1)).fit(images)
+    for optimizer in (torch.optim.LBFGS, torch.optim.SparseAdam):
+        with pytest.raises(ValueError, match=f"optimizer={optimizer.__name__}, which"):
+            ConvAutoencoderOutlierDetector(**dict(TINY, optimizer=optimizer)).fit(
+                X[:20]
+            )
