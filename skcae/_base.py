@@ -19,6 +19,7 @@ mixture. A failed fit leaves the estimator unfitted.
 """
 
 import copy
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -65,6 +66,15 @@ def register(cls):
 def is_fitted_name(name):
     """Whether an attribute name is a fitted attribute's (``name_``)."""
     return name.endswith("_") and not name.startswith("_")
+
+
+def _takes(cls, name):
+    """Whether ``cls(...)`` takes the keyword argument ``name``."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let it try
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 class BaseAutoencoder(InferenceMixin, BaseEstimator):
@@ -120,6 +130,17 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             raise ValueError(
                 f"Got optimizer={self.optimizer!r}, but expected one of "
                 f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer subclass."
+            )
+        if isinstance(self.optimizer, type) and (
+            issubclass(self.optimizer, torch.optim.LBFGS)
+            or not _takes(self.optimizer, "weight_decay")
+        ):
+            raise ValueError(
+                f"Got optimizer={self.optimizer.__name__}, which skcae cannot "
+                "train with: expected one of "
+                f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer subclass that "
+                "takes weight_decay and steps without a closure (LBFGS needs "
+                "one)."
             )
         if not isinstance(self.optimizer, (str, type)):
             raise ValueError(
