@@ -17,6 +17,7 @@ else (an unreadable image or model file, a failed fit), always with a
 one-line message on stderr and no traceback; 130 when interrupted.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -27,6 +28,7 @@ import tempfile
 import numpy as np
 
 from ._cli_args import build_parser, estimator_params
+from ._files import atomic_write
 
 #: Files per block read, scored and written by ``score``.
 SCORE_BLOCK = 1024
@@ -35,6 +37,24 @@ _SIDECAR_FORMAT = "skcae-cli-images"
 
 class CommandError(Exception):
     """An error reported to the shell user as one line (exit status 1)."""
+
+
+def _check_output(path, option):
+    """Refuse an output path that cannot be written, before any work: a
+    folder, a missing folder, an empty name."""
+    if not path:
+        raise CommandError(f"{option} is empty; expected a file path")
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise CommandError(
+            f"{option} {path} is a folder; expected a file path in it, such as "
+            f"{os.path.join(path, 'out' + ('.csv' if option == '--out' else '.skcae'))}"
+        )
+    folder = os.path.dirname(full)
+    if not os.path.isdir(folder):
+        raise CommandError(
+            f"{option} {path}: its folder {folder} does not exist; create it first"
+        )
 
 
 def sidecar_path(model_path):
@@ -69,6 +89,7 @@ def run_fit(args, parser):
         det._check_params()
     except ValueError as exc:
         parser.error(_one_line(exc))  # a bad option value: exit status 2
+    _check_output(args.output, "-o")  # before a fit that a bad path would waste
     files = ImageFiles(args.normal, size=args.size, mode=args.mode)
     _say(f"training on {_describe(files)}", args.quiet)
     det.fit(files)
@@ -81,8 +102,8 @@ def run_fit(args, parser):
         "resize": args.size is not None,
         "convert": args.mode is not None,
     }
-    with open(sidecar_path(args.output), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=1)
+    text = json.dumps(record, indent=1).encode("utf-8")
+    atomic_write(sidecar_path(args.output), lambda f: f.write(text))
     if det.threshold is None and det.contamination != "auto":
         # the second network's calibration images are not X: name the rule
         flagged = f"{det.contamination:g} of the training images flagged"
@@ -114,7 +135,7 @@ def _read_sidecar(model_path):
             raise ValueError("unknown format")
         if mode not in ("L", "RGB"):
             raise ValueError(f"unknown mode {mode!r}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         raise CommandError(
             f"cannot read {path} (written by 'skcae fit' beside the model): {exc}; "
             "delete it and pass --size and --mode to say how to read the images"
@@ -234,6 +255,8 @@ def run_score(args, parser):
             f"(height x width), but the model was trained on {fitted[0]}x"
             f"{fitted[1]} images; pass --size {fitted[0]} {fitted[1]} to resize them"
         )
+    if args.out != "-":
+        _check_output(args.out, "--out")
     _say(f"scoring {_describe(files)}", args.quiet)
     names = _map_names(files.paths) if args.maps else None
     if args.maps:
@@ -246,14 +269,19 @@ def run_score(args, parser):
     if args.out == "-":
         out = sys.stdout
     else:
-        out = tempfile.NamedTemporaryFile(
-            "w",
-            newline="",
-            dir=os.path.dirname(os.path.abspath(args.out)),
-            prefix=os.path.basename(args.out) + ".",
-            suffix=".part",
-            delete=False,
-        )
+        try:
+            out = tempfile.NamedTemporaryFile(
+                "w",
+                newline="",
+                dir=os.path.dirname(os.path.abspath(args.out)),
+                prefix=os.path.basename(args.out) + ".",
+                suffix=".part",
+                delete=False,
+            )
+        except OSError as exc:  # (its message names the temporary file)
+            raise CommandError(
+                f"cannot write --out {args.out}: {exc.strerror or exc}"
+            ) from exc
     n_outliers, complete = 0, False
     try:
         writer = csv.writer(out)
@@ -285,10 +313,16 @@ def run_score(args, parser):
     finally:
         if out is not sys.stdout:
             out.close()
-            if complete:
-                os.replace(out.name, args.out)
-            else:
-                os.unlink(out.name)
+            try:
+                if complete:
+                    os.replace(out.name, args.out)
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot write --out {args.out}: {exc.strerror or exc}"
+                ) from exc
+            finally:  # gone after a rename; else no partial file is left
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(out.name)
     where = "" if args.out == "-" else f" to {args.out}"
     _say(
         f"wrote {len(files):,} rows{where}: {n_outliers:,} outliers (label -1)",

@@ -107,7 +107,13 @@ _DETECTOR_OPTIONS = [
         "auto: flag about 1%% of new normal images; a fraction in (0, 0.5]: "
         "that share of the training images",
     ),
-    ("--score-type", "score_type", str, "TYPE", "hybrid, reconstruction or latent"),
+    (
+        "--score-type",
+        "score_type",
+        str,
+        "TYPE",
+        "hybrid, reconstruction, latent or density",
+    ),
     (
         "--validation-fraction",
         "validation_fraction",

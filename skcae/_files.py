@@ -188,7 +188,12 @@ def atomic_write(path, write):
     temp = None
     if fd is None:
         stem = _stem(name)
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
+        try:
+            fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
+        except OSError as exc:  # its own message names the temporary file
+            raise type(exc)(
+                exc.errno, f"Cannot write {path}: {exc.strerror or exc}"
+            ) from exc
     _lock(fd)
     if temp is not None:
         os.chmod(temp, 0o666 & ~_umask())

@@ -356,3 +356,30 @@ def test_colliding_map_names_are_an_error(folders, model, tmp_path, capsys):
     assert main(argv) == 1
     assert "would both write the map 'x.jpg.png'" in capsys.readouterr().err
     assert not (tmp_path / "maps").exists()
+
+
+def test_output_paths_are_checked_before_any_work(folders, model, tmp_path, capsys):
+    (tmp_path / "outdir").mkdir()
+    fit = ["fit", str(folders / "normal"), *TINY_ARGS]
+    for output, message in (
+        (tmp_path / "outdir", "is a folder"),
+        (tmp_path / "nodir" / "m.skcae", "does not exist"),
+    ):
+        assert main([*fit, "-o", str(output)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "training on" not in err, err  # not trained
+    score = ["score", str(model), str(folders / "new"), "--out"]
+    assert main([*score, str(tmp_path / "outdir")]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outdir"]  # no .part
+
+
+def test_a_sidecar_with_an_infinite_size_is_one_line(folders, model, tmp_path, capsys):
+    copy = tmp_path / "m.skcae"
+    copy.write_bytes(model.read_bytes())
+    sidecar = '{"format": "skcae-cli-images", "version": 1, "size": [1e400, 4],'
+    sidecar += ' "mode": "L", "resize": true, "convert": false}'
+    (tmp_path / "m.skcae.json").write_text(sidecar)
+    assert main(["score", str(copy), str(folders / "new")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "Traceback" not in err and err.count("\n") == 1
