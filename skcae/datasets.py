@@ -347,6 +347,20 @@ def load_digits_images(*, return_X_y=False, normalize=True):
     )
 
 
+def _unique_labels(values, name):
+    """The sorted distinct labels of ``values``, or a ValueError when they
+    cannot be sorted (mixed types, such as numbers with None or strings)."""
+    try:
+        return np.unique(values)
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in np.asarray(values).ravel().tolist()})
+        raise ValueError(
+            f"{name} holds labels of several types ({', '.join(kinds)}) that "
+            "cannot be sorted; expected labels of one type (all numbers or all "
+            "strings), without None."
+        ) from exc
+
+
 def _check_labels(y, X, y_name, X_name):
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(
@@ -435,17 +449,21 @@ def make_one_class_split(
     if X.ndim < 2:
         raise ValueError(f"X must have shape (n_samples, ...); got {X.shape}.")
     _check_labels(y, X, "y", "X")
-    normal = np.unique(np.asarray(normal_class).ravel())
-    labels = np.unique(y)
+    normal = _unique_labels(np.asarray(normal_class).ravel(), "normal_class")
+    labels = _unique_labels(y, "y")
     if normal.size == 0:
         raise ValueError("normal_class must name at least one label.")
-    absent = normal[~np.isin(normal, labels)]
+    # membership by Python equality: np.isin between numbers and strings
+    # answers differently with the arrays' sizes
+    present = set(labels.tolist())
+    absent = np.array([v for v in normal.tolist() if v not in present])
     if absent.size:
         hint = ""
-        if labels.dtype.kind in "US" and absent.dtype.kind not in "US":
-            as_text = absent[np.isin(absent.astype(str), labels)]
-            if as_text.size:
-                hint = f" (y holds strings: pass normal_class={str(as_text[0])!r})"
+        text = {str(v): v for v in present}
+        as_label = [text[str(v)] for v in absent.tolist() if str(v) in text]
+        if as_label:
+            kind = "strings" if isinstance(as_label[0], str) else "numbers"
+            hint = f" (y holds {kind}: pass normal_class={as_label[0]!r})"
         raise ValueError(
             f"normal_class {absent.tolist()} not present in y; labels present "
             f"are {labels.tolist()}{hint}."
@@ -486,6 +504,12 @@ def make_one_class_split(
         raise ValueError(
             f"normal_class {normal.tolist()} covers every label of the test "
             "set, which would hold no outliers."
+        )
+    if not is_normal.any():
+        raise ValueError(
+            f"normal_class {normal.tolist()} is absent from the test set, which "
+            "would hold no normal samples (its AUROC is undefined); expected "
+            "test samples of both kinds."
         )
     n_train = len(train_idx)
     n_val = int(np.ceil(validation_size * n_train))

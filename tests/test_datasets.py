@@ -534,3 +534,22 @@ def test_a_number_for_text_labels_gets_a_hint():
     y = np.array(["1", "7"] * 10)
     with pytest.raises(ValueError, match=r"y holds strings: pass normal_class='1'"):
         make_one_class_split(X, y, normal_class=1, random_state=0)
+
+
+def test_one_class_split_labels_of_another_type_or_mixed(digits):
+    # np.isin between numbers and strings answered by array size: the
+    # presence check passed and the split then held no normal image
+    X, y = digits[0][:200].reshape(-1, 8, 8), digits[1][:200]
+    as_text = np.array([str(v) for v in y])
+    with pytest.raises(ValueError, match=r"not present in y.*pass normal_class='1'"):
+        make_one_class_split(X, as_text, normal_class=1, random_state=0)
+    with pytest.raises(ValueError, match=r"not present in y.*pass normal_class=1\)"):
+        make_one_class_split(X, y, normal_class="1", random_state=0)
+    mixed = y.astype(object)
+    mixed[0] = None
+    with pytest.raises(ValueError, match="several types .NoneType, int."):
+        make_one_class_split(X, mixed, normal_class=1, random_state=0)
+    with pytest.raises(ValueError, match="would hold no normal samples"):
+        make_one_class_split(
+            X, y, normal_class=1, X_test=X[y != 1][:20], y_test=y[y != 1][:20]
+        )
