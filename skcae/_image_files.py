@@ -6,6 +6,7 @@ first file's header for the image size and colour mode, and decodes files
 estimators stream it like a memmap (``skcae._validation.LazyRows``).
 """
 
+import fnmatch
 import glob
 import os
 import stat
@@ -122,9 +123,11 @@ def _once(paths):
     return out
 
 
-def _list_folder(folder):
-    """The image files under ``folder`` (recursively, through symbolic links
-    to folders, each folder once), sorted, each file once."""
+def _walk(folder):
+    """``(root, files)`` of ``folder`` and its subfolders, through symbolic
+    links to folders but each folder once, never into the folder itself or
+    one above it (a link to ``..`` would pull in its siblings), hidden
+    folders skipped; an unreadable folder is an error."""
 
     def unreadable(exc):
         raise ImageFileError(
@@ -134,25 +137,79 @@ def _list_folder(folder):
             exc.filename,
         ) from exc
 
-    found, seen = [], set()
+    top = os.path.realpath(folder)
+    seen = set()
     for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
         real = os.path.realpath(root)
-        if real in seen:  # a link back to a folder already searched
+        if real in seen:  # reached again through another link
             dirs[:] = []
             continue
         seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [
-            os.path.join(root, f)
-            for f in files
-            if _is_image_name(f) and not f.startswith(".")
-        ]
+        kept = []
+        for d in sorted(d for d in dirs if not d.startswith(".")):
+            target = os.path.realpath(os.path.join(root, d))
+            if target == top or top.startswith(target.rstrip(os.sep) + os.sep):
+                continue  # the searched folder or one above it
+            kept.append(d)
+        dirs[:] = kept
+        yield root, files
+
+
+def _list_folder(folder):
+    """The image files under ``folder`` (see :func:`_walk`), sorted, each
+    file once."""
+    found = [
+        os.path.join(root, f)
+        for root, files in _walk(folder)
+        for f in files
+        if _is_image_name(f) and not f.startswith(".")
+    ]
     if not found:
         raise FileNotFoundError(
             f"Found no image files in the folder {folder!r} (searched its "
             f"subfolders too, for names ending in {', '.join(IMAGE_EXTENSIONS)})."
         )
     return _once(_regular(sorted(found)))
+
+
+def _component_match(parts, pattern):
+    """Whether path components ``parts`` match glob components ``pattern``
+    (``**`` any number of folders; a name starting with a dot only where
+    the pattern's does, as in :func:`glob.glob`)."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(
+            _component_match(parts[i:], rest)
+            for i in range(len(parts) + 1)
+            if not any(p.startswith(".") for p in parts[:i])
+        )
+    if not parts or (parts[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(parts[0], head) and _component_match(parts[1:], rest)
+
+
+def _recursive_glob(pattern):
+    """The paths matching a pattern with ``**``, found by :func:`_walk`
+    (:func:`glob.glob` follows links to parent folders without end: a
+    folder with two links to itself took minutes)."""
+    parts = pattern.split(os.sep)
+    fixed = next(i for i, p in enumerate(parts) if _GLOB_CHARS & set(p))
+    base = os.sep.join(parts[:fixed]) or (os.sep if pattern.startswith(os.sep) else ".")
+    if not os.path.isdir(base):
+        return []
+    wanted = parts[fixed:]
+    found = []
+    for root, files in _walk(base):
+        rel = os.path.relpath(root, base)
+        folders = [] if rel == "." else rel.split(os.sep)
+        found += [
+            os.path.normpath(os.path.join(root, f))
+            for f in files
+            if _component_match([*folders, f], wanted)
+        ]
+    return found
 
 
 def _expand_one(entry):
@@ -163,7 +220,12 @@ def _expand_one(entry):
     if os.path.lexists(path):
         return _regular([path])
     if _GLOB_CHARS & set(path):
-        matches = _once(_regular(sorted(glob.glob(path, recursive=True))))
+        found = (
+            _recursive_glob(path)
+            if "**" in path.split(os.sep)
+            else glob.glob(path, recursive=True)
+        )
+        matches = _once(_regular(sorted(found)))
         if matches:
             return matches
         raise FileNotFoundError(f"The pattern {path!r} matches no files.")

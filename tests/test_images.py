@@ -454,6 +454,14 @@ def test_symbolic_links_are_followed_once(tmp_path, pixels):
             "0000.png",
             "0001.png",
         ]
+    os.symlink(".", tmp_path / "d" / "real" / "loop2")  # 2**depth paths to glob
+    os.symlink("..", tmp_path / "d" / "real" / "up")  # the siblings: never
+    write_pngs(tmp_path / "d" / "sibling", images[2:3])
+    assert (
+        ImageFiles(tmp_path / "d" / "real").paths
+        == ImageFiles(str(tmp_path / "d" / "real" / "**" / "*.png")).paths
+        == [str(tmp_path / "d" / "real" / f"000{i}.png") for i in (0, 1)]
+    )
     os.symlink(tmp_path / "gone.png", tmp_path / "d" / "real" / "broken.png")
     with pytest.raises(ImageFileError, match="broken.png' is a broken symbolic link"):
         ImageFiles(tmp_path / "d")
