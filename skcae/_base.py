@@ -122,6 +122,11 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         """How images are laid out (None: the estimator takes no images)."""
         return None
 
+    def _check_sample_shape(self, fitted):
+        """Checks of the parameters against the input attributes of
+        ``fitted`` (at fit only: a loaded model keeps what it was fitted
+        with)."""
+
     def _check_params(self):
         """Checks beyond ``_parameter_constraints`` (run at the start of fit)."""
         if isinstance(self.optimizer, type) and not issubclass(
@@ -284,6 +289,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
                 f"(minutes at 10000). Expected latent_dim <= "
                 f"{max(n_values, MAX_WIDE_LATENT)}."
             )
+        self._check_sample_shape(fitted)
         device = resolve_device(self.device)
         statistics = fit_statistics(data.rows, warn=warn)
         seed = int(

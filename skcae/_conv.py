@@ -37,15 +37,17 @@ class BaseConvAutoencoder(BaseAutoencoder):
             )
         super()._check_params()
 
-    def _module_kwargs(self, fitted):
+    def _check_sample_shape(self, fitted):
         height, width = fitted["image_shape_"][-2:]
         largest = max(3, 2 * max(height, width) - 1)  # 3 on 1x1 images too
         if self.kernel_size > largest:
             raise ValueError(
                 f"Got kernel_size={self.kernel_size} for {height}x{width} images; "
                 f"expected at most {largest}: a larger kernel only adds weights "
-                "that never meet a pixel (and a huge one cannot be allocated)."
+                "that never meet a pixel (and a huge one cannot be allocated)"
             )
+
+    def _module_kwargs(self, fitted):
         return {
             "input_shape": tuple(fitted["image_shape_"]),
             "channels": tuple(int(c) for c in self.channels),

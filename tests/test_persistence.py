@@ -952,3 +952,22 @@ def test_format_4_files_load_unless_their_density_term_widened(params, loads, tm
     else:
         with pytest.raises(ValueError, match=r"version 4\) with contamination="):
             skcae.load(path)
+
+
+def test_a_model_fitted_with_a_kernel_over_the_new_bound_still_loads(monkeypatch):
+    # the bound on kernel_size is checked at fit only: files of earlier
+    # versions fitted with kernel_size=17 on 8x8 images must still load
+    from skcae import _conv
+
+    X = np.random.RandomState(0).rand(40, 8, 8)
+    monkeypatch.setattr(
+        _conv.BaseConvAutoencoder, "_check_sample_shape", lambda *a: None
+    )
+    det = skcae.ConvAutoencoderOutlierDetector(
+        channels=(2,), latent_dim=2, max_epochs=1, kernel_size=17, random_state=0
+    ).fit(X)
+    monkeypatch.undo()
+    buffer = io.BytesIO()
+    skcae.save(det, buffer)
+    loaded = skcae.load(io.BytesIO(buffer.getvalue()))
+    np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
