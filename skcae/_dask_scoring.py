@@ -64,7 +64,8 @@ class DaskScorer:
     threads) and is a single key of every graph this scorer builds while
     the estimator is unchanged, so each worker receives it once and keeps
     it for all the blocks it scores; a refit or a new threshold of the
-    estimator (any change of its state, by :func:`dask.base.tokenize`)
+    estimator (any change of its state, by :func:`dask.base.tokenize`,
+    deterministic for any object from dask 2024.2, the version required)
     makes a new copy for the graphs built after it. A task holds one block
     of rows with its outputs, so the rows per chunk bound the memory of
     each worker thread.
