@@ -202,6 +202,11 @@ def _check_map_targets(names, folder, files, entries):
             )
     maps = os.path.realpath(folder)
     for entry in entries:
+        if not os.path.isdir(entry) and "**" in entry.split(os.sep):
+            # a recursive pattern searches the folder before its wildcards
+            parts = entry.split(os.sep)
+            fixed = next(i for i, p in enumerate(parts) if set("*?[") & set(p))
+            entry = os.sep.join(parts[:fixed]) or "."
         if os.path.isdir(entry):
             searched = os.path.realpath(entry)
             if os.path.commonpath([maps, searched]) == searched:
@@ -312,8 +317,8 @@ def run_score(args, parser):
         complete = True
     finally:
         if out is not sys.stdout:
-            out.close()
             try:
+                out.close()  # (its last flush can fail: a full disk)
                 if complete:
                     os.replace(out.name, args.out)
             except OSError as exc:

@@ -338,8 +338,9 @@ def test_maps_never_overwrite_or_join_the_scored_images(
     new = tmp_path / "new"
     write_pngs(new, np.asarray(ImageFiles(folders / "new"))[:5])
     before = {p.name: p.read_bytes() for p in new.iterdir()}
-    for maps in (new, new / "maps"):  # the scored folder, or a folder in it
-        argv = ["score", str(model), str(new), "--out", str(tmp_path / "s.csv")]
+    recursive = str(new / "**" / "*.png")
+    for images, maps in ((new, new), (new, new / "maps"), (recursive, new / "m")):
+        argv = ["score", str(model), str(images), "--out", str(tmp_path / "s.csv")]
         assert main([*argv, "--maps", str(maps), "-q"]) == 1
         err = capsys.readouterr().err
         assert "expected a folder apart from the images" in err, err
