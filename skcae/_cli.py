@@ -17,13 +17,12 @@ else (an unreadable image or model file, a failed fit), always with a
 one-line message on stderr and no traceback; 130 when interrupted.
 """
 
-import contextlib
 import csv
+import io
 import json
 import os
 import re
 import sys
-import tempfile
 
 import numpy as np
 
@@ -184,6 +183,8 @@ def _check_map_targets(names, folder, files, entries):
     """Refuse anomaly maps that would overwrite each other or an input
     image, or land in a folder being scored (a later run would read them
     as images)."""
+    from ._image_files import is_recursive_pattern, pattern_base
+
     seen = {}
     for path, name in zip(files.paths, names):
         if name in seen:
@@ -202,11 +203,8 @@ def _check_map_targets(names, folder, files, entries):
             )
     maps = os.path.realpath(folder)
     for entry in entries:
-        if not os.path.isdir(entry) and "**" in entry.split(os.sep):
-            # a recursive pattern searches the folder before its wildcards
-            parts = entry.split(os.sep)
-            fixed = next(i for i, p in enumerate(parts) if set("*?[") & set(p))
-            entry = os.sep.join(parts[:fixed]) or "."
+        if not os.path.isdir(entry) and is_recursive_pattern(entry):
+            entry = pattern_base(entry)  # the folder it searches
         if os.path.isdir(entry):
             searched = os.path.realpath(entry)
             if os.path.commonpath([maps, searched]) == searched:
@@ -269,30 +267,13 @@ def run_score(args, parser):
 
         Image = import_pil("skcae score --maps")
         _check_map_targets(names, args.maps, files, as_path_list(args.images))
-    # a file is written under a temporary name and renamed once complete, so
-    # that an error leaves no partial CSV (and an older one untouched)
-    if args.out == "-":
-        out = sys.stdout
-    else:
-        try:
-            out = tempfile.NamedTemporaryFile(
-                "w",
-                newline="",
-                dir=os.path.dirname(os.path.abspath(args.out)),
-                prefix=os.path.basename(args.out) + ".",
-                suffix=".part",
-                delete=False,
-            )
-        except OSError as exc:  # (its message names the temporary file)
-            raise CommandError(
-                f"cannot write --out {args.out}: {exc.strerror or exc}"
-            ) from exc
-    n_outliers, complete = 0, False
-    try:
+    from tqdm import tqdm  # a dependency of skorch
+
+    def write_rows(out):
+        """Score the files block by block into CSV rows; the outliers."""
+        n_outliers = 0
         writer = csv.writer(out)
         writer.writerow(["path", "score", "label"] + (["map"] if args.maps else []))
-        from tqdm import tqdm  # a dependency of skorch
-
         with tqdm(
             total=len(files),
             unit="img",
@@ -314,20 +295,23 @@ def run_score(args, parser):
                     row = [path, repr(float(score)), int(label)]
                     writer.writerow(row + ([names[start + i]] if args.maps else []))
                 bar.update(len(block))
-        complete = True
-    finally:
-        if out is not sys.stdout:
-            try:
-                out.close()  # (its last flush can fail: a full disk)
-                if complete:
-                    os.replace(out.name, args.out)
-            except OSError as exc:
-                raise CommandError(
-                    f"cannot write --out {args.out}: {exc.strerror or exc}"
-                ) from exc
-            finally:  # gone after a rename; else no partial file is left
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(out.name)
+        return n_outliers
+
+    if args.out == "-":
+        n_outliers = write_rows(sys.stdout)
+    else:
+        # written aside and renamed into place once complete: an error leaves
+        # no partial CSV (and an older one untouched)
+        counted = []
+
+        def write(f):
+            text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+            counted.append(write_rows(text))
+            text.flush()
+            text.detach()  # atomic_write closes f
+
+        atomic_write(args.out, write)
+        n_outliers = counted[0]
     where = "" if args.out == "-" else f" to {args.out}"
     _say(
         f"wrote {len(files):,} rows{where}: {n_outliers:,} outliers (label -1)",

@@ -190,15 +190,32 @@ def _component_match(parts, pattern):
     return fnmatch.fnmatchcase(parts[0], head) and _component_match(parts[1:], rest)
 
 
+def is_recursive_pattern(path):
+    """Whether ``path`` is a glob pattern with a ``**`` component."""
+    return "**" in path.split(os.sep)
+
+
+def _fixed_parts(pattern):
+    """How many leading components of ``pattern`` hold no wildcard."""
+    parts = pattern.split(os.sep)
+    return next(i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), parts
+
+
+def pattern_base(pattern):
+    """The folder a glob pattern searches: its components before the first
+    wildcard (``"data/**/*.png"`` -> ``"data"``)."""
+    fixed, parts = _fixed_parts(pattern)
+    return os.sep.join(parts[:fixed]) or (os.sep if pattern.startswith(os.sep) else ".")
+
+
 def _recursive_glob(pattern):
     """The paths matching a pattern with ``**``, found by :func:`_walk`
     (:func:`glob.glob` follows links to parent folders without end: a
     folder with two links to itself took minutes)."""
-    parts = pattern.split(os.sep)
-    fixed = next(i for i, p in enumerate(parts) if _GLOB_CHARS & set(p))
-    base = os.sep.join(parts[:fixed]) or (os.sep if pattern.startswith(os.sep) else ".")
+    base = pattern_base(pattern)
     if not os.path.isdir(base):
         return []
+    fixed, parts = _fixed_parts(pattern)
     wanted = parts[fixed:]
     found = []
     for root, files in _walk(base):
@@ -222,7 +239,7 @@ def _expand_one(entry):
     if _GLOB_CHARS & set(path):
         found = (
             _recursive_glob(path)
-            if "**" in path.split(os.sep)
+            if is_recursive_pattern(path)
             else glob.glob(path, recursive=True)
         )
         matches = _once(_regular(sorted(found)))

@@ -384,3 +384,17 @@ def test_a_sidecar_with_an_infinite_size_is_one_line(folders, model, tmp_path, c
     assert main(["score", str(copy), str(folders / "new")]) == 1
     err = capsys.readouterr().err
     assert "cannot read" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_failed_score_keeps_the_older_csv(folders, model, tmp_path, capsys):
+    images = write_pngs(tmp_path / "imgs", np.asarray(ImageFiles(folders / "new")))
+    out = tmp_path / "out" / "s.csv"
+    out.parent.mkdir()
+    argv = ["score", str(model), str(images), "--out", str(out), "-q"]
+    assert main(argv) == 0
+    before = out.read_bytes()
+    (images / "029.png").write_bytes(b"not a png")  # the last file fails
+    assert main(argv) == 1
+    assert "029.png" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir()] == ["s.csv"]  # nothing partial
