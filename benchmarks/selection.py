@@ -263,6 +263,22 @@ SCHEDULES = {
         "AUTO_MIN_STEPS": 120,
         "lr": 8e-3,
     },
+    # large sets: fewer epochs at a higher rate
+    "epochs 4 steps 120 lr 5e-3": {
+        "AUTO_MIN_EPOCHS": 4,
+        "AUTO_MIN_STEPS": 120,
+        "lr": 5e-3,
+    },
+    "epochs 4 steps 120 lr 6e-3": {
+        "AUTO_MIN_EPOCHS": 4,
+        "AUTO_MIN_STEPS": 120,
+        "lr": 6e-3,
+    },
+    "epochs 5 steps 120 lr 4e-3": {
+        "AUTO_MIN_EPOCHS": 5,
+        "AUTO_MIN_STEPS": 120,
+        "lr": 4e-3,
+    },
     "batch 32 steps 60 lr 6e-3": {
         "AUTO_BATCH_MIN": 32,
         "AUTO_MIN_STEPS": 60,

@@ -46,6 +46,7 @@ from ._training import (
     OPTIMIZERS,
     TrainingSpec,
     auto_batch_size,
+    auto_lr,
     auto_max_epochs,
     resolve_device,
     train_network,
@@ -95,7 +96,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
             StrOptions({"auto"}),
         ],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions({"onecycle", "constant"})],
         "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["step", "zero_grad"])],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -222,12 +223,15 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         max_epochs = self.max_epochs
         if max_epochs == "auto":
             max_epochs = auto_max_epochs(n_steps, batch_size)
+        lr = self.lr
+        if lr == "auto":
+            lr = auto_lr(n_steps, batch_size, max_epochs)
         callbacks = tuple(copy.deepcopy(list(self.callbacks or [])))
         return TrainingSpec(
             module_class=self._module_class,
             module_kwargs=tuple(sorted(kwargs.items())),
             optimizer=self.optimizer,
-            lr=float(self.lr),
+            lr=float(lr),
             weight_decay=float(self.weight_decay),
             max_epochs=int(max_epochs),
             batch_size=int(batch_size),

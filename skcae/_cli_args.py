@@ -98,7 +98,7 @@ _DETECTOR_OPTIONS = [
         "N|auto",
         "images per step",
     ),
-    ("--lr", "lr", _float, "LR", "learning rate"),
+    ("--lr", "lr", _auto_or(_float), "LR|auto", "learning rate"),
     (
         "--contamination",
         "contamination",

@@ -62,27 +62,31 @@ kernel_size : int, default=3
     kernels only add weights that never meet a pixel."""
 
 #: The training defaults of the convolutional and the dense estimators.
-CONV_TRAINING = {"max_epochs": '"auto"', "lr": "3e-3", "lr_schedule": '"onecycle"'}
+CONV_TRAINING = {"max_epochs": '"auto"', "lr": '"auto"', "lr_schedule": '"onecycle"'}
 DENSE_TRAINING = {"max_epochs": "50", "lr": "1e-3", "lr_schedule": '"constant"'}
 
 TRAINING = """\
 max_epochs : int or "auto", default=%(max_epochs)s
     Number of passes over the training data. "auto" trains for at least
-    6 epochs and 240 optimiser steps, at most 40 epochs: 6 epochs for
-    thousands of images, more for small sets (13 for one digit of
+    4 epochs and 120 optimiser steps, at most 40 epochs: 4 epochs for
+    thousands of images, more for small sets (15 for one digit of
     scikit-learn's 8x8 digits).
 batch_size : int or "auto", default="auto"
-    Samples per training step. "auto" takes ``n_samples // 32`` clipped
-    to [8, 128]: about 32 steps per epoch, so small training sets are not
+    Samples per training step. "auto" takes ``n_samples // 16`` clipped
+    to [16, 128]: about 16 steps per epoch, so small training sets are not
     left with a couple of steps per epoch.
-lr : float, default=%(lr)s
-    Learning rate (the peak rate of the one-cycle schedule).
+lr : float or "auto", default=%(lr)s
+    Learning rate (the peak rate of the one-cycle schedule). "auto"
+    shares a budget of 0.96 over the schedule's optimiser steps, between
+    3e-3 and 8e-3: 8e-3 for the 120 steps of a small set, about 5.7e-3
+    for one MNIST digit (about 5,400 images in 4 epochs of 128), 3e-3 from
+    320 steps on.
 lr_schedule : {"onecycle", "constant"}, default=%(lr_schedule)s
     "onecycle" warms the rate up from ``lr / 25`` to ``lr`` over the
     first quarter of the steps, then anneals it (cosine) to almost zero,
     cycling Adam's beta1 (SGD's momentum) the other way
-    (:class:`torch.optim.lr_scheduler.OneCycleLR`): as accurate in 6
-    epochs as a constant rate in 20. "constant" keeps ``lr``.
+    (:class:`torch.optim.lr_scheduler.OneCycleLR`): as accurate in a
+    few epochs as a constant rate in 20. "constant" keeps ``lr``.
 optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
     Optimiser; "sgd" uses momentum 0.9. A class must take

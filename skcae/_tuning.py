@@ -74,13 +74,22 @@ TRIM_TERMS = ("density", "pooled")
 Z_LIMIT = 1e6
 #: latent_dim may exceed the number of input values (tiny inputs) up to this.
 MAX_WIDE_LATENT = 1024
-#: batch_size="auto": about this many steps per epoch, between the bounds.
-AUTO_BATCH_STEPS = 32
-AUTO_BATCH_MIN, AUTO_BATCH_MAX = 8, 128
+#: batch_size="auto": about this many steps per epoch, between the bounds. At
+#: these sizes a step costs about 4 ms plus 0.05 ms an image (2 threads), so
+#: fewer, larger steps see the same samples sooner (benchmarks/selection.py).
+AUTO_BATCH_STEPS = 16
+AUTO_BATCH_MIN, AUTO_BATCH_MAX = 16, 128
 #: max_epochs="auto": at least AUTO_MIN_EPOCHS epochs and AUTO_MIN_STEPS
-#: optimiser steps, at most AUTO_MAX_EPOCHS epochs (benchmarks/speed.py,
-#: one_class.py: 6 epochs of a one-cycle schedule reach the accuracy of 20
-#: epochs at a constant rate).
-AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, AUTO_MAX_EPOCHS = 6, 240, 40
+#: optimiser steps, at most AUTO_MAX_EPOCHS epochs (benchmarks/selection.py,
+#: speed.py, one_class.py: a one-cycle schedule of 4 epochs at the higher
+#: rate of lr="auto" is within .003 AUROC of 7 epochs at 3e-3).
+AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, AUTO_MAX_EPOCHS = 4, 120, 40
+#: lr="auto": AUTO_LR_BUDGET / (the schedule's optimiser steps), between
+#: AUTO_LR_MIN and AUTO_LR_MAX: 8e-3 for the floor of 120 steps (small
+#: sets), about 5.6e-3 for one MNIST digit (172 steps), 3e-3 from 320 steps
+#: on (benchmarks/selection.py: 8e-3 at 120 steps and 5e-3-6e-3 at 144
+#: steps held the accuracy of 240-300 steps at 3e-3).
+AUTO_LR_BUDGET = 0.96
+AUTO_LR_MIN, AUTO_LR_MAX = 3e-3, 8e-3
 #: lr_schedule="onecycle": the share of the steps spent warming up.
 ONE_CYCLE_WARMUP = 0.25

@@ -16,7 +16,7 @@ from skcae import ConvAutoencoderModule, ConvAutoencoderOutlierDetector, load, s
 from skcae._data import fit_statistics, robust_bounds
 from skcae._knn_terms import FeatureDensity, density_neighbors, knn_neighbours
 from skcae._scorer import ModelConfig, neg_log_sf
-from skcae._training import auto_batch_size, auto_max_epochs, one_cycle
+from skcae._training import auto_batch_size, auto_lr, auto_max_epochs, one_cycle
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +27,39 @@ def digits():
 
 # -- training ------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "n, batch, epochs",
-    [(20, 8, 40), (130, 8, 15), (1_000, 31, 8), (5_362, 128, 6), (60_000, 128, 6)],
+    "n, batch, epochs, lr",
+    [
+        (20, 16, 40, 8e-3),  # 80 steps: the highest rate
+        (130, 16, 14, 0.96 / 126),
+        (1_000, 62, 8, 0.96 / 136),
+        (5_362, 128, 4, 0.96 / 168),  # one MNIST digit, 10% held out
+        (60_000, 128, 4, 3e-3),  # 1,876 steps: the lowest rate
+    ],
 )
-def test_auto_batch_size_and_epochs(n, batch, epochs):
+def test_auto_batch_size_epochs_and_lr(n, batch, epochs, lr):
     assert auto_batch_size(n) == batch
     assert auto_max_epochs(n, batch) == epochs
+    assert auto_lr(n, batch, epochs) == pytest.approx(lr)
+
+
+def test_auto_lr_falls_as_the_schedule_grows():
+    rates = [auto_lr(1_000, 62, epochs) for epochs in range(1, 40)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert rates[0] == 8e-3 and rates[-1] == 3e-3
+
+
+def test_lr_auto_is_the_default_and_an_explicit_lr_keeps_its_meaning(digits):
+    X, y = digits
+    X = X[y == 1][:60] / 16
+    kw = dict(channels=(2,), latent_dim=2, random_state=0, n_jobs=1)
+    assert ConvAutoencoderOutlierDetector().lr == "auto"
+    det = ConvAutoencoderOutlierDetector(**kw, max_epochs=2).fit(X)
+    # 60 images in batches of 16: 4 steps an epoch, 8 steps: the highest rate
+    assert det.net_.lr == 8e-3
+    det = ConvAutoencoderOutlierDetector(**kw, max_epochs=2, lr=1e-3).fit(X)
+    assert det.net_.lr == 1e-3
+    with pytest.raises(ValueError, match="lr"):
+        ConvAutoencoderOutlierDetector(**kw, lr="fast").fit(X)
 
 
 def test_one_cycle_warms_up_then_anneals():
@@ -51,12 +78,15 @@ def test_the_default_fit_follows_the_recipe(digits):
     X, y = digits
     det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0)
     det.fit(X[y == 1][:130])  # defaults, as a user meets them
-    assert det.net_.batch_size == 8 and det.n_iter_ == 15
+    # 9 steps an epoch of 16 images, 14 epochs: 126 steps at 0.96 / 126
+    assert det.net_.batch_size == 16 and det.n_iter_ == 14
+    assert det.net_.lr == pytest.approx(0.96 / 126)
     group = det.net_.optimizer_.param_groups[0]
-    assert group["lr"] < det.lr / 1e4  # annealed to the end of the cycle
+    assert group["lr"] < det.net_.lr / 1e4  # annealed to the end of the cycle
     assert group["betas"][0] == pytest.approx(0.95)
-    const = clone(det).set_params(lr_schedule="constant", max_epochs=2).fit(X[:100])
-    assert const.net_.optimizer_.param_groups[0]["lr"] == const.lr
+    const = clone(det).set_params(lr_schedule="constant", max_epochs=2, lr=2e-3)
+    const.fit(X[:100])
+    assert const.net_.optimizer_.param_groups[0]["lr"] == 2e-3
 
 
 def test_the_decoder_mirrors_the_encoder():

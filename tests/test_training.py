@@ -70,9 +70,9 @@ def test_auto_batch_size_gives_small_sets_enough_steps(all_zeros, tiny):
     det = ConvAutoencoderOutlierDetector(**dict(tiny, batch_size="auto")).fit(
         all_zeros[:130]
     )
-    # 130 // 32 = 4, clipped up to 8 samples per step: 17 steps per epoch
-    assert det.net_.history[-1, "train_batch_count"] == 17
-    assert auto_batch_size(6000) == 128 and auto_batch_size(1000) == 31
+    # 130 // 16 = 8, clipped up to 16 samples per step: 9 steps per epoch
+    assert det.net_.history[-1, "train_batch_count"] == 9
+    assert auto_batch_size(6000) == 128 and auto_batch_size(1000) == 62
 
 
 def test_verbose_with_the_default_batch_size(zeros, capsys, monkeypatch):
