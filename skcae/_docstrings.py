@@ -68,8 +68,8 @@ DENSE_TRAINING = {"max_epochs": "50", "lr": "1e-3", "lr_schedule": '"constant"'}
 TRAINING = """\
 max_epochs : int or "auto", default=%(max_epochs)s
     Number of passes over the training data. "auto" trains for at least
-    4 epochs and 120 optimiser steps, at most 40 epochs: 4 epochs for
-    thousands of images, more for small sets (15 for one digit of
+    4 epochs and 160 optimiser steps, at most 40 epochs: 4 epochs for
+    thousands of images, more for small sets (14-20 for one digit of
     scikit-learn's 8x8 digits).
 batch_size : int or "auto", default="auto"
     Samples per training step. "auto" takes ``n_samples // 16`` clipped
@@ -78,9 +78,9 @@ batch_size : int or "auto", default="auto"
 lr : float or "auto", default=%(lr)s
     Learning rate (the peak rate of the one-cycle schedule). "auto"
     shares a budget of 0.96 over the schedule's optimiser steps, between
-    3e-3 and 8e-3: 8e-3 for the 120 steps of a small set, about 5.7e-3
-    for one MNIST digit (about 5,400 images in 4 epochs of 128), 3e-3 from
-    320 steps on.
+    3e-3 and 8e-3: 6e-3 for the 160 steps of a small set, 5e-3-6e-3
+    for one MNIST digit (4 epochs of about 40-48 batches of 128), 3e-3
+    from 320 steps on.
 lr_schedule : {"onecycle", "constant"}, default=%(lr_schedule)s
     "onecycle" warms the rate up from ``lr / 25`` to ``lr`` over the
     first quarter of the steps, then anneals it (cosine) to almost zero,

@@ -66,12 +66,12 @@ def auto_batch_size(n_samples):
 
 
 def auto_max_epochs(n_samples, batch_size):
-    """``max_epochs="auto"``: at least 4 epochs and 120 optimiser steps,
+    """``max_epochs="auto"``: at least 4 epochs and 160 optimiser steps,
     at most 40 epochs, for ``n_samples`` training rows in batches of
     ``batch_size``.
 
     Large sets (thousands of images) get 4 epochs; small ones get the
-    epochs that make 120 steps (one digit of the 8x8 digits: 15).
+    epochs that make 160 steps (one digit of the 8x8 digits: 14-20).
     """
     steps_per_epoch = max(1, math.ceil(n_samples / batch_size))
     epochs = max(AUTO_MIN_EPOCHS, math.ceil(AUTO_MIN_STEPS / steps_per_epoch))
@@ -83,8 +83,8 @@ def auto_lr(n_samples, batch_size, max_epochs):
     rows in batches of ``batch_size``.
 
     A fixed budget of 0.96 shared over the schedule's optimiser steps,
-    between 3e-3 and 8e-3: 8e-3 for 120 steps (small sets), about 5.6e-3
-    for 172 (one MNIST digit), 3e-3 from 320 steps on (large sets, or an
+    between 3e-3 and 8e-3: 6e-3 for 160 steps (small sets), 5e-3-6e-3
+    for 160-192 (one MNIST digit), 3e-3 from 320 steps on (large sets, or an
     explicit ``max_epochs`` of many epochs).
     """
     steps = max(1, math.ceil(n_samples / batch_size)) * int(max_epochs)

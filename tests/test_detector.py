@@ -122,7 +122,8 @@ def test_defaults_beat_isolation_forest_on_digits():
             split.y_test, iso.score_samples(split.X_test.reshape(len(split.X_test), -1))
         )
         aurocs.append((ours, theirs))
-    # measured: digit 1 .988 vs .984, digit 8 .953 vs .937
+    # measured: digit 1 .989 vs .984, digit 8 .978 vs .937 (with a floor of
+    # 120 steps at lr 8e-3 digit 1 fell to .983 and lost)
     assert all(ours > theirs for ours, theirs in aurocs)
 
 
