@@ -399,11 +399,11 @@ def test_float_contamination_with_the_defaults_as_a_user_meets_them(
 def test_the_hold_out_is_validated_in_one_batch_with_the_defaults(digits):
     """From 300 images on, the default holds out a tenth (at least 100
     rows) and records its loss each epoch: in one batch of up to 256 rows,
-    not in training batches of 9."""
+    not in training batches of 16."""
     X = digits[0][:320].reshape(-1, 8, 8)
     det = ConvAutoencoderOutlierDetector(random_state=0).fit(X)
     history = det.net_.history
-    assert det.net_.batch_size < 16
+    assert det.net_.batch_size == 16  # 220 training rows: the smallest batch
     for epoch in history:
         valid = [
             b["valid_batch_size"] for b in epoch["batches"] if "valid_batch_size" in b
