@@ -226,6 +226,7 @@ def test_errors_are_one_line_with_status_1(argv, message, folders, model, capsys
         (["fit", "x", "-o", "m", "--mode", "CMYK"], "invalid choice: 'CMYK'"),
         (["fit", "x", "-o", "m", "--contamination", "0.9"], "contamination"),
         (["fit", "x", "-o", "m", "--score-type", "best"], "score_type"),
+        (["fit", "x", "-o", "m", "--lr", "fast"], "--lr: expected a number"),
         (["score", "m"], "the following arguments are required: IMAGES"),
         (["predict"], "invalid choice: 'predict'"),
     ],
@@ -398,3 +399,15 @@ def test_a_failed_score_keeps_the_older_csv(folders, model, tmp_path, capsys):
     assert "029.png" in capsys.readouterr().err
     assert out.read_bytes() == before
     assert [p.name for p in out.parent.iterdir()] == ["s.csv"]  # nothing partial
+
+
+@pytest.mark.parametrize("text, lr", [("auto", "auto"), ("0.002", 0.002)])
+def test_lr_option_takes_auto_or_a_number(text, lr):
+    from skcae._cli_args import build_parser, estimator_params
+
+    args = build_parser().parse_args(["fit", "x", "-o", "m", "--lr", text])
+    assert estimator_params(args)["lr"] == lr
+    # left out, the detector keeps its default (lr="auto")
+    assert "lr" not in estimator_params(
+        build_parser().parse_args(["fit", "x", "-o", "m"])
+    )
