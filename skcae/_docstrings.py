@@ -68,8 +68,8 @@ DENSE_TRAINING = {"max_epochs": "50", "lr": "1e-3", "lr_schedule": '"constant"'}
 TRAINING = """\
 max_epochs : int or "auto", default=%(max_epochs)s
     Number of passes over the training data. "auto" trains for at least
-    4 epochs and 160 optimiser steps, at most 40 epochs: 4 epochs for
-    thousands of images, more for small sets (14-20 for one digit of
+    4 epochs and 160 optimiser steps, at most 40 epochs: 4 epochs from
+    about 5,000 images on, more for smaller sets (14-20 for one digit of
     scikit-learn's 8x8 digits).
 batch_size : int or "auto", default="auto"
     Samples per training step. "auto" takes ``n_samples // 16`` clipped
