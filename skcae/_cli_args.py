@@ -74,7 +74,14 @@ def _channels(text):
 
 def _auto_or(kind):
     def parse(text):
-        return "auto" if text == "auto" else kind(text)
+        if text == "auto":
+            return "auto"
+        try:
+            return kind(text)
+        except argparse.ArgumentTypeError as exc:  # "expected X, got ..."
+            raise argparse.ArgumentTypeError(
+                str(exc).replace("expected ", "expected auto or ", 1)
+            ) from exc
 
     parse.__name__ = f"auto or {kind.__name__.strip('_')}"
     return parse
