@@ -64,7 +64,7 @@ print(
 # Three detectors, one contract
 # -----------------------------
 # ``score_type`` changes scoring only, so with ``memory`` the two skcae
-# detectors share one trained network (the default one: 20 epochs on the
+# detectors share one trained network (the default schedule, on the
 # CPU). The forest sees the same images flattened.
 results = {}
 with tempfile.TemporaryDirectory() as cache:

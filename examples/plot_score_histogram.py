@@ -21,7 +21,7 @@ digits. The data are kept small so the example runs quickly.
 # Training uses only 1s; the test set holds every digit, labelled +1 (a 1)
 # or -1 (any other digit), scikit-learn's convention for outliers. The
 # detector keeps its defaults: ``score_type="hybrid"`` and
-# ``contamination="auto"``, and 20 epochs on the CPU.
+# ``contamination="auto"``, and its default training schedule on the CPU.
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.ensemble import IsolationForest
