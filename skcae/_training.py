@@ -23,7 +23,7 @@ from ._console import PlainPrintLog, shows_progress
 from ._data import BLOCK_ROWS, block_rows, read_block
 from ._network import autocast, build_module
 from ._scorer import Standardization
-from ._threads import TRAIN_SHARDS, _Call, current_call, torch_threads
+from ._threads import TRAIN_SHARDS, _Call, current_call, torch_threads, train_shards
 from ._tuning import (
     AUTO_BATCH_MAX,
     AUTO_BATCH_MIN,
@@ -373,8 +373,9 @@ class AutoencoderNet(NeuralNet):
       sends as a KeyboardInterrupt, ends training quietly.
     * With ``mixed_precision`` the forward pass runs under bf16 autocast;
       the loss is computed in float32.
-    * On the CPU each training batch is split into ``TRAIN_SHARDS`` shards
-      whose gradients the workers of the call compute (one intra-op thread
+    * On the CPU each training batch of enough values is split into
+      ``TRAIN_SHARDS`` shards (:func:`~skcae._threads.train_shards`) whose
+      gradients the workers of the call compute (one intra-op thread
       each) and the calling thread sums in shard order: the network does
       not depend on ``n_jobs`` (see :meth:`train_step_single`).
     """
@@ -433,10 +434,11 @@ class AutoencoderNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         """Gradients of one batch, summed over shards in a fixed order.
 
-        On the CPU the batch is split into ``TRAIN_SHARDS`` shards (empty
-        ones skipped); each shard's loss is its summed squared error over
-        the whole batch's number of values, so the shard losses add up to
-        the batch's mean squared error. The call's workers compute each
+        On the CPU a batch of enough values is split into ``TRAIN_SHARDS``
+        shards (:func:`~skcae._threads.train_shards`; empty ones skipped);
+        each shard's loss is its summed squared error over the whole
+        batch's number of values, so the shard losses add up to the
+        batch's mean squared error. The call's workers compute each
         shard's gradients with :func:`torch.autograd.grad`, and the calling
         thread adds them in shard order into ``.grad``: the same
         floating-point operations whatever the number of workers. The
@@ -455,11 +457,10 @@ class AutoencoderNet(NeuralNet):
         self._set_training(True)
         Xi = to_tensor(Xi, device=self.device)
         yi = Xi if yi is None else to_tensor(yi, device=self.device)
+        n_shards = train_shards(Xi.numel())
         shards = [
             (x, y)
-            for x, y in zip(
-                Xi.tensor_split(TRAIN_SHARDS), yi.tensor_split(TRAIN_SHARDS)
-            )
+            for x, y in zip(Xi.tensor_split(n_shards), yi.tensor_split(n_shards))
             if len(x)
         ]
         modules = [module] * len(shards)

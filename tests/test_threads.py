@@ -118,12 +118,18 @@ def test_n_jobs_zero_is_refused(zeros, tiny):
         ConvAutoencoderOutlierDetector(n_jobs=0, **tiny).fit(zeros)
 
 
+@pytest.mark.parametrize("sharded", [False, True], ids=["one-shard", "sharded"])
 @pytest.mark.parametrize(
     "denoising", [{}, {"noise_std": 0.5, "mask_fraction": 0.2}], ids=["plain", "noise"]
 )
-def test_n_jobs_does_not_change_a_single_bit(two_threads, zeros, tiny, denoising):
+def test_n_jobs_does_not_change_a_single_bit(
+    two_threads, zeros, tiny, denoising, sharded, monkeypatch
+):
     """A fixed random_state gives the same network and scores whatever the
-    workers (and so whatever the machine's load decides for n_jobs=None)."""
+    workers (and so whatever the machine's load decides for n_jobs=None),
+    with each batch in one shard (small batches) or split between them."""
+    if sharded:  # these tiny batches are otherwise too small to split
+        monkeypatch.setattr(_threads, "SHARD_MIN_VALUES", 1)
     params = dict(tiny, max_epochs=3, batch_size=30, **denoising)  # a short last batch
     one = ConvAutoencoderOutlierDetector(n_jobs=1, **params).fit(zeros)
     two = ConvAutoencoderOutlierDetector(n_jobs=2, **params).fit(zeros)
@@ -298,3 +304,23 @@ def test_a_fork_while_another_thread_fits_does_not_hang():
         """
     )
     assert out.strip() == "ok"
+
+
+def test_only_batches_of_enough_values_are_split(monkeypatch):
+    """Splitting a batch pays only where its per-value cost outweighs a
+    second pass's fixed cost; the count depends on the batch alone."""
+    limit = _threads.SHARD_MIN_VALUES
+    assert _threads.train_shards(16 * 64) == 1  # 8x8 digits, batch 16
+    assert _threads.train_shards(2 * limit - 1) == 1
+    assert _threads.train_shards(2 * limit) == _threads.TRAIN_SHARDS
+    assert _threads.train_shards(128 * 28 * 28) == _threads.TRAIN_SHARDS
+    calls = []
+    real = _threads.train_shards
+    monkeypatch.setattr(
+        "skcae._training.train_shards", lambda n: calls.append(n) or real(n)
+    )
+    ConvAutoencoderOutlierDetector(
+        channels=(2,), latent_dim=2, max_epochs=1, batch_size=32, n_jobs=2
+    ).fit(np.zeros((40, 28, 28)))
+    assert calls and all(n % (28 * 28) == 0 for n in calls)
+    assert max(calls) == 32 * 28 * 28
