@@ -77,10 +77,27 @@ def restore_net(estimator, fitted, model, history):
 
     history = check_history(history)
     kwargs = estimator._module_kwargs(fitted)
-    spec = estimator._training_spec(2, 0, fitted["device_"], None, kwargs)
+    # the "auto" batch size, epochs and lr of the rows it was trained on
+    n_rows = _trained_rows(history) or 2
+    spec = estimator._training_spec(n_rows, 0, fitted["device_"], None, kwargs)
     net = build_net(spec, verbose=0)
     net.initialize()
     net.module_ = model.network
     if history is not None:
         net.history_ = History(history)
     return net
+
+
+def _trained_rows(history):
+    """The rows the network was trained on, from the first epoch's batch
+    sizes in a saved ``history``, or None where it has none (a history
+    saved without its per-batch records)."""
+    if not history:
+        return None
+    sizes = [b.get("train_batch_size") for b in history[0].get("batches", [])]
+    sizes = [s for s in sizes if s is not None]
+    if not sizes or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        return None
+    return sum(sizes)

@@ -203,6 +203,26 @@ def test_a_loaded_net_validates_in_the_fitted_nets_batches(detector, saved):
     assert loaded.net_.get_params()[key] == detector.net_.get_params()[key] == 256
 
 
+@pytest.mark.parametrize("many_rows", [False, True], ids=["120-rows", "400-rows"])
+def test_a_loaded_net_reports_the_auto_settings_it_was_trained_with(many_rows):
+    """batch_size, max_epochs and lr "auto" resolve from the rows trained on;
+    a loaded net_ reports the values the fit used (it reported those of 2
+    rows: lr 8e-3 where the fit had used 6e-3), and those of 2 rows only
+    where the saved history lost its per-batch records."""
+    rows = np.random.RandomState(0).rand(400 if many_rows else 120, 8, 8)
+    det = ConvAutoencoderOutlierDetector(
+        channels=(2,), latent_dim=2, random_state=0
+    ).fit(rows)
+    loaded = skcae.load(io.BytesIO(_saved(det)))
+    for name in ("lr", "batch_size", "max_epochs"):
+        assert getattr(loaded.net_, name) == getattr(det.net_, name)
+    assert det.net_.lr < 8e-3 and det.net_.max_epochs > 4
+    no_batches = _with_config(
+        lambda c: [epoch.pop("batches") for epoch in c["net_history"]]
+    )(_saved(det))
+    assert skcae.load(io.BytesIO(no_batches)).net_.lr == 8e-3
+
+
 def test_load_onto_a_chosen_device(saved):
     assert skcae.load(io.BytesIO(saved), device="cpu").device_ == "cpu"
     on_gpu = _with_config(lambda c: c["fitted"].update(device_="cuda"))(saved)
