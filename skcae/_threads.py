@@ -46,13 +46,13 @@ import torch
 #: Shards of each training batch: a constant, so that the gradient sums, and
 #: with them the trained network, never depend on the number of workers.
 TRAIN_SHARDS = 2
-#: ... but only a batch of at least this many values per shard is split: a
-#: step costs a fixed few milliseconds of forward and backward calls plus
-#: a little per value, so splitting a small batch doubles the fixed cost to
-#: save less than it (timed by hand, two workers, ms per step, one shard vs
-#: two: 8x8 images at batch 16 4.3 vs 5.1, at 128 9.2 vs 11.6; 28x28 at 16
-#: 7.3 vs 7.2, at 32 10.5 vs 9.9, at 128 29.4 vs 24.8).
-SHARD_MIN_VALUES = 8192
+#: ... but only a batch of more than this many values is split: a step costs
+#: a fixed few milliseconds of forward and backward calls plus a little per
+#: value, so splitting a small batch doubles the fixed cost to save less
+#: than it (timed by hand, two workers, ms per step with one shard vs two:
+#: 8x8 images at batch 16 4.3 vs 5.1, 16x16 at 32 7.1 vs 8.4; level at 8x8
+#: batch 128 and 28x28 batch 16; 28x28 at 128 29.4 vs 24.8).
+SPLIT_ABOVE_VALUES = 8192
 #: Rows of each scoring chunk (a multiple of the 64-row padding of scoring).
 CHUNK_ROWS = 128
 
@@ -271,10 +271,10 @@ def train_shards(n_values):
     function of the batch alone (never of the workers), so the gradient
     sums do not depend on ``n_jobs``.
 
-    >>> train_shards(16 * 8 * 8), train_shards(128 * 28 * 28)
+    >>> train_shards(16 * 8 * 8), train_shards(16 * 28 * 28)
     (1, 2)
     """
-    return TRAIN_SHARDS if n_values >= TRAIN_SHARDS * SHARD_MIN_VALUES else 1
+    return TRAIN_SHARDS if n_values > SPLIT_ABOVE_VALUES else 1
 
 
 def map_items(fn, items):

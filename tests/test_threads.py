@@ -129,7 +129,7 @@ def test_n_jobs_does_not_change_a_single_bit(
     workers (and so whatever the machine's load decides for n_jobs=None),
     with each batch in one shard (small batches) or split between them."""
     if sharded:  # these tiny batches are otherwise too small to split
-        monkeypatch.setattr(_threads, "SHARD_MIN_VALUES", 1)
+        monkeypatch.setattr(_threads, "SPLIT_ABOVE_VALUES", 0)
     params = dict(tiny, max_epochs=3, batch_size=30, **denoising)  # a short last batch
     one = ConvAutoencoderOutlierDetector(n_jobs=1, **params).fit(zeros)
     two = ConvAutoencoderOutlierDetector(n_jobs=2, **params).fit(zeros)
@@ -309,11 +309,11 @@ def test_a_fork_while_another_thread_fits_does_not_hang():
 def test_only_batches_of_enough_values_are_split(monkeypatch):
     """Splitting a batch pays only where its per-value cost outweighs a
     second pass's fixed cost; the count depends on the batch alone."""
-    limit = _threads.SHARD_MIN_VALUES
+    limit = _threads.SPLIT_ABOVE_VALUES
     assert _threads.train_shards(16 * 64) == 1  # 8x8 digits, batch 16
-    assert _threads.train_shards(2 * limit - 1) == 1
-    assert _threads.train_shards(2 * limit) == _threads.TRAIN_SHARDS
-    assert _threads.train_shards(128 * 28 * 28) == _threads.TRAIN_SHARDS
+    assert _threads.train_shards(limit) == 1
+    assert _threads.train_shards(limit + 1) == _threads.TRAIN_SHARDS
+    assert _threads.train_shards(16 * 28 * 28) == _threads.TRAIN_SHARDS
     calls = []
     real = _threads.train_shards
     monkeypatch.setattr(
