@@ -72,7 +72,7 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     exclude_self : bool, default=False
         The queries are the references themselves: drop each one's match
         with itself (leave-one-out), which also caps ``k`` at ``m - 1``.
-    chunk : int or None, default=64
+    chunk : int or None, default=KNN_CHUNK (128)
         Queries compared at once (bounded memory); None compares all at
         once.
 

@@ -53,7 +53,7 @@ TRAIN_SHARDS = 2
 #: 8x8 images at batch 16 4.3 vs 5.1, 16x16 at 32 7.1 vs 8.4; level at 8x8
 #: batch 128 and 28x28 batch 16; 28x28 at 128 29.4 vs 24.8).
 SPLIT_ABOVE_VALUES = 8192
-#: Rows of each scoring chunk (a multiple of the 64-row padding of scoring).
+#: Rows of each scoring chunk (scoring pads its blocks to a multiple of it).
 CHUNK_ROWS = 128
 
 _lock = threading.Lock()  # guards _active and _default; held only briefly
