@@ -434,8 +434,9 @@ class AutoencoderNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         """Gradients of one batch, summed over shards in a fixed order.
 
-        On the CPU a batch of enough values is split into ``TRAIN_SHARDS``
-        shards (:func:`~skcae._threads.train_shards`; empty ones skipped);
+        On the CPU the batches of a net whose full batch holds enough values
+        are split into ``TRAIN_SHARDS`` shards
+        (:func:`~skcae._threads.train_shards`; empty ones skipped);
         each shard's loss is its summed squared error over the whole
         batch's number of values, so the shard losses add up to the
         batch's mean squared error. The call's workers compute each
@@ -457,7 +458,11 @@ class AutoencoderNet(NeuralNet):
         self._set_training(True)
         Xi = to_tensor(Xi, device=self.device)
         yi = Xi if yi is None else to_tensor(yi, device=self.device)
-        n_shards = train_shards(Xi.numel())
+        # decided by the configured batch size, so that an epoch's short last
+        # batch is split as its full ones are
+        batch = self.batch_size
+        full = batch if isinstance(batch, int) and batch > 0 else len(Xi)
+        n_shards = train_shards(max(full, len(Xi)) * Xi[0].numel())
         shards = [
             (x, y)
             for x, y in zip(Xi.tensor_split(n_shards), yi.tensor_split(n_shards))
