@@ -32,6 +32,7 @@ this module holds the format, :func:`save`, and the order in which
 :func:`load` runs those checks.
 """
 
+import dataclasses
 import json
 import os
 import reprlib
@@ -194,7 +195,11 @@ def save(estimator, path):
         If a parameter cannot be represented in JSON (e.g. a ``random_state``
         that is a RandomState instance, or an optimizer class that is not
         one of :mod:`torch.optim`'s); the message names it. Also if the
-        network is larger than :func:`load` accepts (``MAX_PARAMETERS``).
+        network is larger than :func:`load` accepts (``MAX_PARAMETERS``),
+        and if a parameter that shapes the model (``score_type``,
+        ``n_neighbors``, ``contamination``, ``channels`` ...) was changed
+        with ``set_params`` since ``fit``: :func:`load` rebuilds the model
+        from the saved parameters, so it would score differently.
     TypeError
         If ``estimator`` is not one of skcae's estimators.
     sklearn.exceptions.NotFittedError
@@ -241,6 +246,7 @@ def save(estimator, path):
     st = _import_safetensors("skcae.save")
     state = estimator._fitted()
     model = state[cls._model_attribute]
+    _check_unchanged_since_fit(estimator, state, model)
     n_values = sum(t.numel() for t in model.network.state_dict().values())
     if n_values > MAX_PARAMETERS:
         raise ValueError(
@@ -374,6 +380,59 @@ def _check_config(config):
             f"it holds a {reprlib.repr(config['class'])}, which is not one of "
             f"skcae's estimators {sorted(ESTIMATORS)}"
         )
+
+
+# The parameter behind each field of a model's ModelConfig (and of its
+# module's keyword arguments), for the message of a change since fit.
+_CONFIG_PARAMETERS = {
+    "terms": "score_type",
+    "density_neighbors": "contamination",
+    "smoothing": "score_smoothing",
+    "top_fraction": "score_top_fraction",
+    "input_shape": "image_shape",
+    "n_standardized": "image_shape",
+    "n_channels": "image_shape",
+}
+
+
+def _check_unchanged_since_fit(estimator, state, model):
+    """ValueError when parameters that shape the fitted model were changed
+    with ``set_params`` since ``fit``.
+
+    They take effect at the next fit, and until then the estimator scores
+    with the fitted model; but :func:`load` rebuilds the model from the
+    saved parameters, so the loaded estimator would score differently (or
+    not load at all).
+    """
+    saved = model.config
+    try:
+        now = estimator._model_config(state)
+    except Exception:  # a parameter set to a value fit would refuse
+        now = None
+    if now == saved:
+        return
+    changed = set()
+    for field in dataclasses.fields(saved):
+        before = getattr(saved, field.name)
+        after = None if now is None else getattr(now, field.name)
+        if before == after:
+            continue
+        if field.name == "module_kwargs":
+            before, after = dict(before), dict(after or ())
+            changed.update(
+                k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
+            )
+        else:
+            changed.add(field.name)
+    names = sorted({_CONFIG_PARAMETERS.get(name, name) for name in changed})
+    raise ValueError(
+        f"Cannot save: {', '.join(names) or 'the parameters'} changed with "
+        "set_params since fit. The fitted model was built with the earlier "
+        "values and scores with them until the next fit, but skcae.load "
+        "rebuilds the model from the saved parameters, so the loaded "
+        "estimator would score differently. Fit again, or set them back, "
+        "before saving."
+    )
 
 
 def _load(fileobj, device):

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from _settings import TINY
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 
@@ -221,6 +222,43 @@ def test_a_loaded_net_reports_the_auto_settings_it_was_trained_with(many_rows):
         lambda c: [epoch.pop("batches") for epoch in c["net_history"]]
     )(_saved(det))
     assert skcae.load(io.BytesIO(no_batches)).net_.lr == 8e-3
+
+
+@pytest.mark.parametrize(
+    "change, name",
+    [
+        ({"n_neighbors": 9}, "n_neighbors"),
+        ({"score_type": "reconstruction"}, "score_type"),
+        ({"contamination": 0.2}, "contamination"),
+        ({"score_top_fraction": 0.5}, "score_top_fraction"),
+        ({"latent_dim": 3}, "latent_dim"),
+        ({"channels": (3,)}, "channels"),
+    ],
+)
+def test_save_refuses_a_model_whose_parameters_changed_since_fit(
+    detector, change, name
+):
+    """set_params takes effect at the next fit; load rebuilds the model from
+    the saved parameters, so saving after such a change wrote files that
+    loaded with other scores (n_neighbors) or not at all (score_type)."""
+    changed = clone(detector).set_params(**change)
+    changed.__dict__.update(
+        {k: v for k, v in vars(detector).items() if k.endswith("_")}
+    )
+    with pytest.raises(ValueError, match=f"Cannot save: {name} changed"):
+        skcae.save(changed, io.BytesIO())
+
+
+def test_a_threshold_changed_since_fit_saves_the_fitted_one(detector, X):
+    """threshold, like max_epochs, shapes nothing that load rebuilds: the
+    saved offset_ is the fitted one, as in memory."""
+    changed = clone(detector).set_params(threshold=1.0, max_epochs=3)
+    changed.__dict__.update(
+        {k: v for k, v in vars(detector).items() if k.endswith("_")}
+    )
+    loaded = skcae.load(io.BytesIO(_saved(changed)))
+    np.testing.assert_array_equal(loaded.predict(X), detector.predict(X))
+    assert loaded.offset_ == detector.offset_
 
 
 def test_load_onto_a_chosen_device(saved):
