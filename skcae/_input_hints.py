@@ -150,6 +150,21 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
             f"on (input_shape_={tuple(getattr(estimator, 'input_shape_', ()))}, "
             "e.g. np.moveaxis(X, 1, -1) or np.moveaxis(X, -1, 1))"
         )
+    elif (
+        own_shape is not None
+        and own_shape[0] != fitted[0]
+        and tuple(own_shape[1:]) == tuple(fitted[1:])
+    ):
+        # the same pixels, another number of channels: gray against colour
+        c = fitted[0]
+        mode = {1: "'L'", 3: "'RGB'"}.get(c)
+        how = f" (e.g. skcae.images.ImageFiles(paths, mode={mode}))" if mode else ""
+        problems.append(
+            f"X holds images of {own_shape[0]} channel(s) ({_pixels(own_shape)}), "
+            f"but this estimator was fitted on images of {c} channel(s) "
+            f"(shape {tuple(fitted)}, C, H, W); pass images with {c} "
+            f"channel(s){how}"
+        )
     elif own_shape is not None and tuple(own_shape) != tuple(fitted):
         h, w = fitted[1:]
         problems.append(

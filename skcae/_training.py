@@ -622,8 +622,16 @@ def _check_final_network(net, dataset, lr):
             f"loss ({last:.4g}) and the error of predicting the mean "
             f"({trivial:.4g}), with lr={lr}. Expected a network that "
             "reconstructs its training data; try a lower lr (e.g. ten times "
-            "lower) or optimizer='adam'."
+            f"lower){_adam_hint(net)}."
         )
+
+
+def _adam_hint(net):
+    """The hint to try Adam, unless the net trains with Adam already."""
+    optimizer = getattr(net, "optimizer_", None)
+    if isinstance(optimizer, torch.optim.Adam) or net.optimizer is torch.optim.Adam:
+        return ""
+    return " or optimizer='adam'"
 
 
 def train_network(spec, rows, statistics, indices=None, *, verbose=0):

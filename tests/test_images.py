@@ -382,6 +382,22 @@ def test_one_image_without_batch_axis_says_how_to_add_it(pixels, tiny):
     assert one_channel.score_samples(rgb[0, :1]).shape == (1,)
 
 
+def test_another_number_of_channels_is_named_not_sent_to_resize(rgb, tiny):
+    """The same pixels in gray against colour: the channels differ, not the
+    size (the message said "resize them to 6x5")."""
+    colour = ConvAutoencoderOutlierDetector(**tiny).fit(rgb)
+    with pytest.raises(
+        ValueError,
+        match=r"X holds images of 1 channel\(s\) .*fitted on images of 3 "
+        r"channel\(s\).*mode='RGB'",
+    ) as err:
+        colour.score_samples(rgb[:, 0])
+    assert "resize" not in str(err.value)
+    gray = ConvAutoencoderOutlierDetector(**tiny).fit(rgb[:, 0])
+    with pytest.raises(ValueError, match=r"pass images with 1 channel.*mode='L'"):
+        gray.score_samples(rgb)
+
+
 def test_other_image_sizes_name_the_fitted_size(pixels, tiny):
     det = ConvAutoencoderOutlierDetector(**tiny).fit(pixels[0][:40])
     big = np.zeros((3, 10, 10))
