@@ -105,6 +105,23 @@ def _to_array(X):
     return X
 
 
+def _refuse_one_dimensional(estimator, shape, reset):
+    """The ValueError for 0-D or 1-D X of an image estimator (sklearn's
+    own message printed every value and named no image shape)."""
+    fitted = None if reset else getattr(estimator, "input_shape_", None)
+    if fitted is None:
+        expected = "(n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)"
+        hint = "X.reshape(1, -1) if X is one sample"
+    else:
+        dims = ", ".join(str(v) for v in fitted)
+        expected = f"(n_samples, {dims}), the shape this estimator was fitted on"
+        hint = f"X.reshape(1, {dims}) if X is one sample"
+    raise ValueError(
+        f"Got X of shape {shape}: a {len(shape)}-D array, but expected "
+        f"{expected}. Reshape your data: {hint}."
+    )
+
+
 def _check_ndim(shape):
     if len(shape) not in (2, 3, 4):
         raise ValueError(
@@ -413,6 +430,8 @@ def validate_input(estimator, X, *, reset, images=True):
             "tabular data (n_samples, n_features); for images use "
             "ConvAutoencoderOutlierDetector, or flatten them."
         )
+    if images and len(shape) < 2:
+        _refuse_one_dimensional(estimator, shape, reset)
     if len(shape) > 2:
         _check_ndim(shape)
         own_shape = _own_image_shape(shape, data_format)

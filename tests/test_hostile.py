@@ -255,7 +255,7 @@ def test_one_sample_at_score_is_its_row_of_a_batch(kind, batch, trained):
 
 
 WRONG_RANK = {
-    "1d": (lambda X: X[0], "Expected 2D array, got 1D array"),
+    "1d": (lambda X: X[0], r"Got X of shape \(64,\): a 1-D array.*Reshape your data"),
     "5d": (lambda X: X[:12].reshape(12, 1, 1, 8, 8), r"5 dimension\(s\)"),
 }
 
@@ -267,6 +267,8 @@ def test_wrong_rank(kind, rank, when, X, trained):
     make, match = WRONG_RANK[rank]
     if kind == "dense" and rank == "5d":
         match = "takes 2-D tabular data"
+    if kind == "dense" and rank == "1d":  # scikit-learn's own message
+        match = "Expected 2D array, got 1D array"
     data = make(X)
     with pytest.raises(ValueError, match=match):
         if when == "fit":

@@ -184,7 +184,7 @@ def test_channels_first_input_is_not_refused(shape):
         (np.zeros((0, 8, 8)), "0 sample"),
         (np.zeros((1, 4)), "1 sample"),
         (np.zeros((3, 2, 2, 2, 2)), "5 dimension"),
-        (np.zeros(4), "2D array"),
+        (np.zeros(4), r"a 1-D array.*Reshape your data"),
         ([[1.0, 2.0], [3.0]], "could not convert"),
     ],
 )
@@ -265,13 +265,14 @@ def test_text_is_refused_even_when_it_holds_numbers(case, reset):
 @pytest.mark.parametrize("images", [True, False])
 @pytest.mark.parametrize("reset", [True, False])
 def test_a_series_is_refused_as_one_dimensional(images, reset):
-    """A pandas Series gets scikit-learn's "expected 2-D" message (it once
+    """A pandas Series is refused as 1-D (scikit-learn's message, or the image
+    estimators' own, which names the expected shape; it once
     raised a TypeError from iterating over its single dtype)."""
     det = ConvAutoencoderOutlierDetector() if images else AutoencoderOutlierDetector()
     if not reset:
         validate_input(det, np.zeros((20, 16)), reset=True, images=images)
     for series in (pd.Series(np.arange(16.0)), pd.Series(["a"] * 16)):
-        with pytest.raises(ValueError, match="2-dimensional|not numbers"):
+        with pytest.raises(ValueError, match="2-dimensional|not numbers|a 1-D array"):
             validate_input(det, series, reset=reset, images=images)
 
 
@@ -457,3 +458,20 @@ def test_swapped_height_and_width_of_gray_images_get_the_resize_message():
     with pytest.raises(ValueError, match="resize them to 8x16") as err:
         validate_input(det, np.zeros((5, 16, 8)), reset=False)
     assert "channel axis" not in str(err.value)
+
+
+def test_a_one_dimensional_x_names_the_fitted_shape(tiny):
+    """sklearn's message printed every value and named no image shape."""
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(np.zeros((20, 8, 8)))
+    with pytest.raises(
+        ValueError,
+        match=r"Got X of shape \(64,\): a 1-D array, but expected \(n_samples, "
+        r"8, 8\), .*Reshape your data: X.reshape\(1, 8, 8\)",
+    ) as err:
+        det.score_samples(np.full(64, 0.123456))
+    assert "0.123456" not in str(err.value)
+    assert det.score_samples(np.zeros(64).reshape(1, 8, 8)).shape == (1,)
+    with pytest.raises(ValueError, match=r"Got X of shape \(\): a 0-D array"):
+        det.predict(np.float64(1.0))
+    with pytest.raises(ValueError, match="a 1-D array.*Reshape your data"):
+        ConvAutoencoderOutlierDetector(**tiny).fit(np.zeros(64))
