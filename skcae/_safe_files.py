@@ -339,7 +339,19 @@ def _image_shape(value, fitted):
 
 
 def _input_shape(value, fitted):
-    return _is_shape(value, (1, 2, 3)) and math.prod(value) == fitted["n_features_in_"]
+    """X's shape per sample at fit: a layout of ``image_shape_`` (C, H, W)
+    that fit can give (flat, H x W for one channel, C x H x W, H x W x C),
+    as it shapes what the estimator returns in the input's form."""
+    if not (
+        _is_shape(value, (1, 2, 3)) and math.prod(value) == fitted["n_features_in_"]
+    ):
+        return False
+    image = fitted.get("image_shape_")
+    if image is None:
+        return True
+    c, h, w = image
+    layouts = {(c * h * w,), (c, h, w), (h, w, c)} | ({(h, w)} if c == 1 else set())
+    return tuple(value) in layouts
 
 
 def _n_iter(value, fitted):

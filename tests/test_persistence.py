@@ -698,6 +698,10 @@ HOSTILE = {
         _set("fitted", input_shape_={"tuple": [63]}),
         "invalid fitted attribute input_shape_",
     ),
+    "input_shape_ of the size but no layout of image_shape_": (
+        _set("fitted", input_shape_={"tuple": [4, 16]}),
+        "invalid fitted attribute input_shape_",
+    ),
     "offset_ NaN": (_set("fitted", offset_=float("nan")), "attribute offset_=nan"),
     "offset_ a str": (_set("fitted", offset_="0.5"), "attribute offset_='0.5'"),
     "device_ meta": (_set("fitted", device_="meta"), "attribute device_='meta'"),
