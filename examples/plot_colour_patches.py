@@ -101,7 +101,9 @@ for name, (auc, fp, tp) in results.items():
 # space. The hybrid score also compares each patch's brightness, colour and
 # contrast with the training patches', and is the only one ahead of the
 # forest. The flag rates use each detector's own threshold:
-# ``contamination="auto"`` (about 1 % of new normal data) for skcae, and
+# ``contamination="auto"`` for skcae (it aims at 1 % of new normal data;
+# on these 200 held-out normal patches the hybrid score flagged none and the
+# reconstruction score 4 %), and
 # IsolationForest's default rule, which on these patches flags most of the
 # normal ones too.
 fig, ax = plt.subplots(figsize=(6.5, 3), layout="constrained")

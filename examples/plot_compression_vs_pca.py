@@ -12,9 +12,13 @@ images, exactly like :class:`~sklearn.decomposition.PCA` with
 
 At equal code size we compare how well each one reconstructs held-out
 8x8 digits (mean squared error per pixel, on images scaled to [0, 1]). PCA
-is the best *linear* code; the autoencoder's non-linear encoder and decoder
-can do better with very few numbers per image. The networks are kept small
-so the example runs quickly.
+is the best *linear* code; a non-linear encoder and decoder could do better
+with very few numbers per image, but on these 1,300 small images, with
+networks kept small so the example runs quickly, they do not: PCA's
+held-out error is the lower one at every code size (0.038 against 0.043
+at 4 numbers). skcae's autoencoders earn their place as outlier
+detectors, where the score combines the reconstruction with the codes and
+the encoder's features, not as compressors of tiny images.
 """
 
 # %%
@@ -85,8 +89,8 @@ ax.legend()
 # What the codes keep
 # -------------------
 # Held-out digits (top) and their reconstructions from a code of 4 numbers.
-# Both are blurry at this size; the autoencoder keeps more of each digit's
-# shape.
+# Both are blurry at this size, and about equally so (over these eight
+# digits the autoencoder's error is 0.044 and PCA's 0.038).
 pca, ae = models[4]
 shown = X_test[:8]
 rows = {

@@ -64,8 +64,8 @@ print(
 # Three detectors, one contract
 # -----------------------------
 # ``score_type`` changes scoring only, so with ``memory`` the two skcae
-# detectors share one trained network (the default schedule, on the
-# CPU). The forest sees the same images flattened.
+# detectors share one trained network (the default schedule). The forest
+# sees the same images flattened.
 results = {}
 with tempfile.TemporaryDirectory() as cache:
     base = ConvAutoencoderOutlierDetector(random_state=0, memory=cache)
