@@ -56,6 +56,16 @@ def _check_output(path, option):
         )
 
 
+def _check_not_an_input(path, option, files, what="input image"):
+    """Refuse an output path that is one of the images read (the output
+    would replace it, and every later run on the folder would fail)."""
+    if os.path.realpath(path) in {os.path.realpath(p) for p in files.paths}:
+        raise CommandError(
+            f"{option} {path} would overwrite the {what} {path!r}; expected a "
+            "file apart from the images"
+        )
+
+
 def sidecar_path(model_path):
     """The JSON file beside a model that records how its images were read."""
     return os.fspath(model_path) + ".json"
@@ -90,6 +100,7 @@ def run_fit(args, parser):
         parser.error(_one_line(exc))  # a bad option value: exit status 2
     _check_output(args.output, "-o")  # before a fit that a bad path would waste
     files = ImageFiles(args.normal, size=args.size, mode=args.mode)
+    _check_not_an_input(args.output, "-o", files)
     _say(f"training on {_describe(files)}", args.quiet)
     det.fit(files)
     save(det, args.output)
@@ -260,13 +271,25 @@ def run_score(args, parser):
         )
     if args.out != "-":
         _check_output(args.out, "--out")
-    _say(f"scoring {_describe(files)}", args.quiet)
+        _check_not_an_input(args.out, "--out", files)
     names = _map_names(files.paths) if args.maps else None
     if args.maps:
         from ._image_files import import_pil
 
         Image = import_pil("skcae score --maps")
+        if os.path.exists(args.maps) and not os.path.isdir(args.maps):
+            raise CommandError(
+                f"--maps {args.maps} is a file; expected a folder for the maps"
+            )
         _check_map_targets(names, args.maps, files, as_path_list(args.images))
+        if args.out != "-" and os.path.realpath(args.out) in {
+            os.path.realpath(os.path.join(args.maps, name)) for name in names
+        }:
+            raise CommandError(
+                f"--out {args.out} would be overwritten by an anomaly map of "
+                f"--maps {args.maps}; expected a file apart from the maps"
+            )
+    _say(f"scoring {_describe(files)}", args.quiet)
     from tqdm import tqdm  # a dependency of skorch
 
     def write_rows(out):

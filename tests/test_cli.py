@@ -350,6 +350,30 @@ def test_maps_never_overwrite_or_join_the_scored_images(
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_outputs_never_overwrite_an_input_image(folders, model, tmp_path, capsys):
+    """-o and --out once replaced a training or scored image (exit status
+    0), and --out could be one of the maps."""
+    images = tmp_path / "images"
+    write_pngs(images, np.asarray(ImageFiles(folders / "normal"))[:20])
+    before = {p.name: p.read_bytes() for p in images.iterdir()}
+    first = str(images / "000.png")
+    fit = ["fit", str(images), *TINY_ARGS, "-q"]
+    assert main([*fit, "-o", first]) == 1
+    assert "would overwrite the input image" in capsys.readouterr().err
+    assert main(["score", str(model), str(images), "--out", first, "-q"]) == 1
+    assert "would overwrite the input image" in capsys.readouterr().err
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    argv = ["score", str(model), str(images), "--maps", str(maps), "-q"]
+    assert main([*argv, "--out", str(maps / "000.png")]) == 1
+    assert "would be overwritten by an anomaly map" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("x")
+    assert main([*argv[:-3], "--maps", str(tmp_path / "a-file"), "-q"]) == 1
+    assert "is a file; expected a folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+    assert list(maps.iterdir()) == []
+
+
 def test_colliding_map_names_are_an_error(folders, model, tmp_path, capsys):
     pair = tmp_path / "pair"
     write_pngs(pair, np.asarray(ImageFiles(folders / "new"))[:1])
