@@ -286,6 +286,24 @@ def test_score_histogram_without_inliers_lists_the_labels(
         )
 
 
+def test_score_histogram_reads_predict_labels_and_refuses_bad_values(plt):
+    """is_inlier of 1/-1 labels put every sample among the inliers (-1 cast
+    to True); NaN scores and offsets gave numpy's message or a NaN line."""
+    scores = np.r_[np.zeros(20), -np.ones(20)]
+    labels = np.r_[np.ones(20), -np.ones(20)]
+    for is_inlier in (labels, labels.astype(int), labels > 0, (labels > 0) * 1):
+        disp = ScoreHistogramDisplay(scores, is_inlier=is_inlier).plot()
+        names = disp.ax_.get_legend_handles_labels()[1]
+        assert names == ["inliers (n=20)", "outliers (n=20)"], names
+        plt.close("all")
+    with pytest.raises(ValueError, match="expected bools, or labels of 1"):
+        ScoreHistogramDisplay(scores, is_inlier=labels * 2).plot()
+    with pytest.raises(ValueError, match="1 score.*NaN or infinite.*index 3"):
+        ScoreHistogramDisplay(np.r_[scores[:3], np.nan, scores[4:]]).plot()
+    with pytest.raises(ValueError, match="offset=nan"):
+        ScoreHistogramDisplay(scores, offset=float("nan")).plot()
+
+
 def test_score_histogram_of_inliers_only(plt, fitted_mse, digits):
     disp = ScoreHistogramDisplay.from_estimator(
         fitted_mse, digits[0][:60], np.ones(60, dtype=bool)

@@ -49,7 +49,9 @@ class ScoreHistogramDisplay:
     scores : ndarray of shape (n_samples,)
         ``score_samples`` (higher is more normal).
     is_inlier : ndarray of bool of shape (n_samples,), default=None
-        True for known inliers; None draws one histogram of all scores.
+        True for known inliers; labels of 1 (inlier) and -1 or 0 (outlier),
+        such as ``predict`` returns, are read the same way. None draws one
+        histogram of all scores.
     offset : float, default=None
         The threshold (``offset_``); None draws no line.
 
@@ -226,9 +228,18 @@ or (n_samples, C, H, W)
         """
         plt = import_pyplot(f"{type(self).__name__}.plot")
         scores = np.asarray(self.scores, dtype=np.float64).ravel()
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            raise ValueError(
+                f"Got {int(bad.sum())} score(s) that are NaN or infinite (the "
+                f"first at index {int(np.flatnonzero(bad)[0])}); expected finite "
+                "scores, such as score_samples returns."
+            )
+        if self.offset is not None and not np.isfinite(float(self.offset)):
+            raise ValueError(f"Got offset={self.offset!r}; expected a finite number.")
         groups = [("all samples", scores, "tab:blue")]
         if self.is_inlier is not None:
-            mask = np.asarray(self.is_inlier, dtype=bool)
+            mask = _inlier_mask(self.is_inlier)
             if mask.shape != scores.shape:
                 raise ValueError(
                     f"Got is_inlier of shape {mask.shape}, but there are "
@@ -273,3 +284,24 @@ or (n_samples, C, H, W)
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+
+def _inlier_mask(is_inlier):
+    """``is_inlier`` as a bool mask: bools as they are, and labels of 1 and
+    -1 (``predict``'s) or 1 and 0 read as 1 = inlier (casting -1 to bool
+    made every outlier an inlier)."""
+    values = np.asarray(is_inlier).ravel()
+    if values.dtype == bool:
+        return values
+    if values.dtype.kind in "iuf" and np.isin(values, (1, 0, -1)).all():
+        if (values == 0).any() and (values == -1).any():
+            raise ValueError(
+                "Got is_inlier holding 1, 0 and -1; expected bools, or labels "
+                "of 1 (inlier) and -1 or 0 (outlier)."
+            )
+        return values == 1
+    raise ValueError(
+        f"Got is_inlier of dtype {values.dtype} with values such as "
+        f"{np.unique(values)[:5].tolist()}; expected bools, or labels of 1 "
+        "(inlier) and -1 (outlier) as predict returns them."
+    )
