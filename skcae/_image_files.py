@@ -29,6 +29,10 @@ IMAGE_EXTENSIONS = (
     ".pbm",
 )
 MODES = ("L", "RGB")
+#: The largest size= (pixels an image) ImageFiles resizes to: Pillow's
+#: default MAX_IMAGE_PIXELS, beyond which it treats a file as a
+#: decompression bomb (size=(100000, 100000) asked for 30 GB per image).
+MAX_RESIZE_PIXELS = 89_478_485
 # Pillow modes read as gray or colour when mode=None; others are refused.
 _GRAY_SOURCES = {"1", "L", "LA", "La"}
 _COLOUR_SOURCES = {
@@ -323,7 +327,14 @@ def _as_size(size):
             "positive int (square images) or a tuple (height, width) of "
             "positive ints."
         )
-    return (int(size[0]), int(size[1]))
+    height, width = int(size[0]), int(size[1])
+    if height * width > MAX_RESIZE_PIXELS:
+        raise ValueError(
+            f"Got size={given!r}: {height * width:,} pixels an image, more than "
+            f"the {MAX_RESIZE_PIXELS:,} (Pillow's decompression-bomb limit) "
+            "skcae resizes to; expected a smaller (height, width)."
+        )
+    return (height, width)
 
 
 def _as_mode(mode):

@@ -233,6 +233,8 @@ def test_empty_folder(tmp_path):
         ({"size": 0}, "size=0"),
         ({"size": (3, 4, 5)}, "height, width"),
         ({"mode": "RGBA"}, "mode='RGBA'"),
+        # 30 GB an image once killed the process
+        ({"size": (100_000, 100_000)}, "10,000,000,000 pixels an image"),
     ],
 )
 def test_bad_parameters(folders, kwargs, match):
