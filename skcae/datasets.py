@@ -269,6 +269,13 @@ def load_mnist(path, *, subset="train", return_X_y=False, normalize=True):
     >>> X, y = load_mnist("path/to/mnist", return_X_y=True)  # doctest: +SKIP
     """
     folder = Path(path)
+    if not folder.is_dir():
+        what = "a file" if folder.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"Got path '{folder}', which {'is ' if folder.exists() else ''}{what}; "
+            "expected the folder that holds the MNIST IDX files "
+            "(train-images-idx3-ubyte[.gz] and the others)."
+        )
     parts = ["train", "test"] if subset == "all" else [subset]
     needed = [name for part in parts for name in _MNIST_FILES[part]]
     missing = [name for name in needed if _find_file(folder, name) is None]

@@ -87,8 +87,10 @@ def test_load_mnist_missing_files(tmp_path):
     load_mnist(tmp_path, subset="train")  # only the train files are needed
     with pytest.raises(FileNotFoundError, match=r"missing in folder .*t10k-labels"):
         load_mnist(tmp_path, subset="all")
-    with pytest.raises(FileNotFoundError, match="missing in folder"):
+    with pytest.raises(FileNotFoundError, match="nowhere', which does not exist"):
         load_mnist(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="which is a file; expected the fold"):
+        load_mnist(tmp_path / "train-images-idx3-ubyte.gz")
     (tmp_path / "directory").mkdir()
     with pytest.raises(FileNotFoundError, match="missing in folder"):
         load_mnist(tmp_path / "directory")
