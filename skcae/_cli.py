@@ -56,12 +56,12 @@ def _check_output(path, option):
         )
 
 
-def _check_not_an_input(path, option, files, what="input image"):
+def _check_not_an_input(path, option, files):
     """Refuse an output path that is one of the images read (the output
     would replace it, and every later run on the folder would fail)."""
     if os.path.realpath(path) in {os.path.realpath(p) for p in files.paths}:
         raise CommandError(
-            f"{option} {path} would overwrite the {what} {path!r}; expected a "
+            f"{option} {path} would overwrite the input image {path!r}; expected a "
             "file apart from the images"
         )
 

@@ -298,6 +298,8 @@ def test_score_histogram_reads_predict_labels_and_refuses_bad_values(plt):
         plt.close("all")
     with pytest.raises(ValueError, match="expected bools, or labels of 1"):
         ScoreHistogramDisplay(scores, is_inlier=labels * 2).plot()
+    with pytest.raises(ValueError, match=r"is_inlier of shape \(40, 1\)"):
+        ScoreHistogramDisplay(scores, is_inlier=labels[:, None]).plot()
     with pytest.raises(ValueError, match="1 score.*NaN or infinite.*index 3"):
         ScoreHistogramDisplay(np.r_[scores[:3], np.nan, scores[4:]]).plot()
     with pytest.raises(ValueError, match="offset=nan"):

@@ -325,3 +325,23 @@ def test_only_batches_of_enough_values_are_split(monkeypatch):
     ).fit(np.zeros((40, 28, 28)))
     # by the full batch, also for each epoch's short last one (8 of 40 images)
     assert calls and set(calls) == {32 * 28 * 28}
+
+
+def test_the_default_schedule_on_small_images_trains_in_one_piece_and_alike(
+    two_threads, digits, monkeypatch
+):
+    """With every default (batch_size="auto": 16 here), each batch of 8x8
+    digits trains unsplit, the short last ones included, and n_jobs still
+    changes no bit."""
+    X = digits[0][digits[1] == 3][:60]
+    calls = []
+    real = _threads.train_shards
+    monkeypatch.setattr(
+        "skcae._training.train_shards", lambda n: calls.append(n) or real(n)
+    )
+    one = ConvAutoencoderOutlierDetector(random_state=0, n_jobs=1).fit(X)
+    two = ConvAutoencoderOutlierDetector(random_state=0, n_jobs=2).fit(X)
+    assert one.net_.batch_size == 16
+    assert set(calls) == {16 * 64} and real(16 * 64) == 1
+    assert_same_bits(parameters(one), parameters(two))
+    np.testing.assert_array_equal(one.score_samples(X), two.score_samples(X))

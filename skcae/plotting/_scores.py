@@ -290,7 +290,7 @@ def _inlier_mask(is_inlier):
     """``is_inlier`` as a bool mask: bools as they are, and labels of 1 and
     -1 (``predict``'s) or 1 and 0 read as 1 = inlier (casting -1 to bool
     made every outlier an inlier)."""
-    values = np.asarray(is_inlier).ravel()
+    values = np.asarray(is_inlier)
     if values.dtype == bool:
         return values
     if values.dtype.kind in "iuf" and np.isin(values, (1, 0, -1)).all():
