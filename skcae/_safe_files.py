@@ -44,6 +44,17 @@ ANY_ROWS = -1
 
 
 # -- the zip archive -------------------------------------------------------------------
+
+
+def _short(exc, text=str, limit=160):
+    """An exception's message, cut to ``limit`` characters: zipfile quotes a
+    garbled local header's raw bytes (hundreds of escaped characters)."""
+    message = text(exc)
+    if message.startswith("File name in directory"):
+        return "its local header does not match the archive's directory"
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
 def read_members(fileobj, limits, max_file_bytes):
     """``{name: bytes}`` of a zip holding exactly the members ``limits`` names.
 
@@ -89,9 +100,13 @@ def read_members(fileobj, limits, max_file_bytes):
                 with archive.open(info) as member:
                     data = member.read(limit + 1)  # the header may lie
             except (zipfile.BadZipFile, EOFError, OSError, RuntimeError) as exc:
-                raise ValueError(f"{info.filename} is corrupted ({exc})") from exc
+                raise ValueError(
+                    f"{info.filename} is corrupted ({_short(exc)})"
+                ) from exc
             except Exception as exc:  # zlib.error, NotImplementedError, ...
-                raise ValueError(f"{info.filename} is unreadable ({exc!r})") from exc
+                raise ValueError(
+                    f"{info.filename} is unreadable ({_short(exc, repr)})"
+                ) from exc
             if len(data) > limit:
                 raise ValueError(
                     f"{info.filename} holds more than the {limit:,} bytes "

@@ -539,6 +539,12 @@ HOSTILE = {
         r"duplicate members \['config.json'\]",
     ),
     "lying member size": (_lie_about_size(CONFIG, 100), "config.json is corrupted"),
+    # the first member's name length: zipfile then quotes raw bytes
+    "garbled local header": (
+        lambda d: d[:26] + b"\xff\xff" + d[28:],
+        r"config.json is corrupted \(its local header does not match the archive's "
+        r"directory\)\.$",
+    ),
     # config.json
     "config not JSON": (_with_config(lambda t: b"{", raw=True), "not valid JSON"),
     "config not UTF-8": (
