@@ -296,7 +296,7 @@ def run_score(args, parser):
         """Score the files block by block into CSV rows; the outliers."""
         n_outliers = 0
         writer = csv.writer(out)
-        writer.writerow(["path", "score", "label"] + (["map"] if args.maps else []))
+        header = ["path", "score", "label"] + (["map"] if args.maps else [])
         with tqdm(
             total=len(files),
             unit="img",
@@ -314,6 +314,9 @@ def run_score(args, parser):
                     _write_maps(
                         det.anomaly_map(block), names[start:stop], args.maps, Image
                     )
+                if not start:  # once the first block scored: a file that
+                    # cannot be scored leaves no header-only output
+                    writer.writerow(header)
                 for i, (path, score, label) in enumerate(rows):
                     row = [path, repr(float(score)), int(label)]
                     writer.writerow(row + ([names[start + i]] if args.maps else []))

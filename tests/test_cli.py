@@ -185,6 +185,9 @@ def test_a_bad_file_is_one_line_and_leaves_no_partial_csv(
     )
     assert out.read_text() == "an older file\n"  # untouched, no partial rows
     assert sorted(os.listdir(tmp_path)) == ["bad", "scores.csv"]  # no temp file
+    # to standard output: nothing, not a CSV header with no rows
+    assert main(["score", str(model), str(bad), "-q"]) == 1
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize(
