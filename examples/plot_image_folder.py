@@ -22,6 +22,7 @@ the same from the command line. Kept small so the example runs quickly.
 # ``train/good`` holds 120 zeros to learn from; ``test/good`` the 58 other
 # zeros, and ``test/bad`` 60 other digits in subfolders, as a dataset of
 # defects of several kinds would be laid out.
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,3 +134,7 @@ for command in commands:
     print(done.stderr.strip())
 rows = (root / "scores.csv").read_text().splitlines()
 print("\n".join(rows[:3]), f"... ({len(rows) - 1} rows)", sep="\n")
+
+# %%
+# The folder was written for this example only: it goes.
+shutil.rmtree(root)
