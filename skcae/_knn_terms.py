@@ -386,15 +386,16 @@ class ImageStatistics(KNNTerm):
 
 def _pool_side(side):
     """The pooling factor that brings a map side to at most DENSITY_MAX_SIDE
-    pixels, at least 2."""
-    return max(2, math.ceil(side / DENSITY_MAX_SIDE))
+    pixels."""
+    return max(1, math.ceil(side / DENSITY_MAX_SIDE))
 
 
 def _pooled_map(maps):
-    """The first encoder block's maps, average-pooled (zero-padded to a
-    multiple of the pooling factor), flattened: ``(n, width)``."""
+    """The first of ``maps``, average-pooled to at most DENSITY_MAX_SIDE
+    pixels a side (zero-padded to a multiple of the pooling factor),
+    flattened: ``(n, width)``."""
     m = maps[0]
-    fh, fw = (_pool_side(s) if s > 1 else 1 for s in m.shape[-2:])
+    fh, fw = (_pool_side(s) for s in m.shape[-2:])
     m = F.pad(m, (0, -m.shape[-1] % fw, 0, -m.shape[-2] % fh))
     return F.avg_pool2d(m, (fh, fw)).flatten(1)
 
@@ -436,7 +437,8 @@ class FeatureDensity(KNNTerm):
     theirs.
 
     The features are the first encoder block's maps, average-pooled to at
-    most 8x8 pixels and projected on their 64 principal components, next to
+    most 8x8 pixels (images of at most 8x8 pixels: the standardised image
+    itself) and projected on their 64 principal components, next to
     the image's per-channel mean and standard deviation (each group scaled
     to a total variance of one). The cost is the mean distance to the 20
     nearest references over the mean, across those references, of their
@@ -459,7 +461,7 @@ class FeatureDensity(KNNTerm):
         self.register_buffer("eps", scalar())
 
     def reference_features(self, features):
-        maps = _pooled_map(features["maps"]).to(torch.float64)
+        maps = _pooled_map(_density_maps(features)).to(torch.float64)
         return torch.cat([maps, features_statistics(features)], dim=1)
 
     def _affine(self, values):
@@ -540,6 +542,30 @@ def density_neighbors(contamination):
     return int(round(DENSITY_QUERY_NEIGHBORS * (1.0 + scale * float(contamination))))
 
 
+def _density_maps(features):
+    """What the density term measures: an image of at most DENSITY_MAX_SIDE
+    pixels a side itself (standardised; the first block's maps of an 8x8
+    image are 4x4), a larger one through the first encoder block's maps."""
+    z = features["z"]
+    if z.ndim == 4 and max(z.shape[-2:]) <= DENSITY_MAX_SIDE:
+        return [z]
+    return features["maps"]
+
+
+def density_as_in_version_5(config):
+    """Whether the density term of ``config`` measures what skcae's file
+    format version 5 measured (maps pooled at least 2x, also for images at
+    most DENSITY_MAX_SIDE a side and maps of at most that side): True for
+    28x28 images and larger."""
+    kwargs = dict(config.module_kwargs)
+    with torch.device("meta"):
+        z = torch.empty(1, *kwargs["input_shape"])
+        if z.ndim == 4 and max(z.shape[-2:]) <= DENSITY_MAX_SIDE:
+            return False
+        _, maps = config.module_class(**kwargs).encode(z, return_maps=True)
+    return all(s == 1 or s > DENSITY_MAX_SIDE for s in maps[0].shape[-2:])
+
+
 def _density_width(config):
     """The width of :func:`_pooled_map` for the network of ``config``, from
     a pass of an empty (meta-device) network."""
@@ -548,4 +574,4 @@ def _density_width(config):
         network = config.module_class(**kwargs)
         z = torch.empty(1, *kwargs["input_shape"])
         _, maps = network.encode(z, return_maps=True)
-        return int(_pooled_map(maps).shape[1])
+        return int(_pooled_map(_density_maps({"z": z, "maps": maps})).shape[1])

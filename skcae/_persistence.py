@@ -1,9 +1,9 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 5): one zip archive holding exactly two members,
+File format (version 6): one zip archive holding exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 5, "class": <class name>,
+    ``{"format": "skcae", "format_version": 6, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
     "net_history": <the skorch history, or null>, "versions": {...}}``.
     Values that JSON has no type for are tagged one-key objects:
@@ -47,14 +47,16 @@ from sklearn.utils.validation import check_is_fitted
 from . import _safe_files as safe
 from ._base import ESTIMATORS
 from ._files import atomic_write
+from ._knn_terms import density_as_in_version_5
 from ._restore import build_estimator, materialize, model_specs, restore_net
 from ._sklearn_compat import has_output_config
 from ._training import resolve_device
 
 FORMAT = "skcae"
-FORMAT_VERSION = 5
-#: Version 4 files (the same layout) still load, unless their estimator has a
-#: float contamination: version 5 scores those with a wider density term.
+FORMAT_VERSION = 6
+#: Version 4 and 5 files (the same layout) still load, unless their density
+#: term measures otherwise now: version 5 widened it under a float
+#: contamination, version 6 gave it other features for small images.
 _SAME_SCORE_BEFORE = 4
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.safetensors"
@@ -323,6 +325,29 @@ def _density_widened(config):
     return "density" in terms and contamination not in ("auto", None)
 
 
+def _written_by(config):
+    """The skcae version that wrote ``config``, or None."""
+    versions = config.get("versions")
+    return versions.get("skcae") if isinstance(versions, dict) else None
+
+
+def _check_density_features(config, model):
+    """ValueError for a file older than version 6 whose density term
+    version 6 computes from other features (images up to 16 pixels a side)."""
+    version = config["format_version"]
+    terms = getattr(model, "terms", {})
+    if version >= 6 or "density" not in terms or density_as_in_version_5(model.config):
+        return
+    shape = "x".join(map(str, dict(model.config.module_kwargs)["input_shape"][1:]))
+    raise ValueError(
+        f"it was written by an older skcae ({_written_by(config)!r}, file "
+        f"format version {version}) for {shape} images, whose density term "
+        "this skcae computes from other features (the pixels of images up to "
+        "8x8, the unpooled maps of images up to 16x16). Refit the estimator "
+        "with this skcae and save it again"
+    )
+
+
 def _check_config(config):
     """The top-level entries of ``config.json``: types and format version."""
     if not isinstance(config, dict):
@@ -332,8 +357,7 @@ def _check_config(config):
             f"it is not a skcae file: {CONFIG_MEMBER} lacks 'format': {FORMAT!r}"
         )
     version = config.get("format_version")
-    versions = config.get("versions")
-    written_by = versions.get("skcae") if isinstance(versions, dict) else None
+    written_by = _written_by(config)
     if not safe.is_count(version) or version < 1:
         raise ValueError(f"invalid format_version {reprlib.repr(version)}")
     if version > FORMAT_VERSION:
@@ -343,7 +367,7 @@ def _check_config(config):
             f"{written_by!r}); upgrade skcae"
         )
     if version == _SAME_SCORE_BEFORE and not _density_widened(config):
-        pass  # scored as version 5 scores it
+        pass  # scored as version 5 scores it (see _check_density_features)
     elif version == _SAME_SCORE_BEFORE:
         contamination = config["params"]["contamination"]
         raise ValueError(
@@ -353,11 +377,11 @@ def _check_config(config):
             "one the file's calibration and threshold were fitted for. Refit "
             "the estimator with this skcae and save it again"
         )
-    elif version < FORMAT_VERSION:
+    elif version < _SAME_SCORE_BEFORE:
         raise ValueError(
             f"it was written by an older skcae ({written_by!r}, file format "
             f"version {version}), whose networks and scores this skcae computes "
-            f"differently; this skcae reads versions {_SAME_SCORE_BEFORE} and "
+            f"differently; this skcae reads versions {_SAME_SCORE_BEFORE} to "
             f"{FORMAT_VERSION} only. Refit "
             "the estimator with this skcae and save it again"
         )
@@ -451,6 +475,7 @@ def _load(fileobj, device):
             array_names = {n[7:] for n in specs if n.startswith("fitted.")}
             fitted = safe.check_fitted(estimator, config["fitted"], array_names)
             model, expected, groups = model_specs(estimator, fitted, MAX_PARAMETERS)
+            _check_density_features(config, model)
             for name in array_names:  # validation_scores_, F32 or F64
                 dtype = specs[f"fitted.{name}"][0]
                 expected[f"fitted.{name}"] = (

@@ -173,7 +173,7 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 5
+    assert config["format"] == "skcae" and config["format_version"] == 6
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
@@ -925,7 +925,7 @@ def test_zip_bomb_is_refused_by_its_declared_size(saved, monkeypatch):
     members = _members(saved)
     members[CONFIG] = b" " * (4 * 2**20)  # compresses to a few kB
     bomb = _zip(members.items(), compression=zipfile.ZIP_DEFLATED)
-    assert len(bomb) < 50_000
+    assert len(bomb) < 200_000  # declares 4 MB
     with pytest.raises(ValueError, match="config.json declares 4,194,304 bytes"):
         skcae.load(io.BytesIO(bomb))
 
@@ -1008,7 +1008,8 @@ def test_format_4_files_load_unless_their_density_term_widened(params, loads, tm
     refused with a refit message; every other version 4 file scores as
     before."""
     X, y = load_digits(return_X_y=True)
-    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY, **params)
+    X = np.kron(X.reshape(-1, 8, 8), np.ones((3, 3)))  # 24x24: the density
+    det = ConvAutoencoderOutlierDetector(**TINY, **params)  # term of version 5
     det.fit(X[y == 0])
     path = tmp_path / "det.skcae"
     skcae.save(det, path)
@@ -1020,6 +1021,39 @@ def test_format_4_files_load_unless_their_density_term_widened(params, loads, tm
     else:
         with pytest.raises(ValueError, match=r"version 4\) with contamination="):
             skcae.load(path)
+
+
+@pytest.mark.parametrize("version", [4, 5])
+@pytest.mark.parametrize(
+    "side, params, loads",
+    [
+        (8, {}, False),  # version 6: the density term reads the pixels
+        (16, {}, False),  # and the first block's 8x8 maps unpooled
+        (24, {}, True),  # 12x12 maps, pooled 2x as before
+        (8, dict(score_type="reconstruction"), True),  # no density term
+    ],
+)
+def test_older_files_load_unless_their_density_features_changed(
+    version, side, params, loads, tmp_path
+):
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8)[y == 0]
+    if side != 8:
+        X = np.kron(X, np.ones((side // 8, side // 8)))
+    det = ConvAutoencoderOutlierDetector(**TINY, **params).fit(X)
+    buffer = io.BytesIO()
+    skcae.save(det, buffer)
+    old = _with_config(lambda c: c.update(format_version=version))(buffer.getvalue())
+    if loads:
+        loaded = skcae.load(io.BytesIO(old))
+        np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+    else:
+        message = (
+            rf"file format version {version}\) for {side}x{side} images, whose "
+            "density term this skcae computes from other features"
+        )
+        with pytest.raises(ValueError, match=message):
+            skcae.load(io.BytesIO(old))
 
 
 def test_a_model_fitted_with_a_kernel_over_the_new_bound_still_loads(monkeypatch):

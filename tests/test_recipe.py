@@ -109,10 +109,11 @@ def test_neg_log_sf_is_the_normal_tail_and_finite_everywhere():
     assert torch.isfinite(neg_log_sf(torch.tensor([1e200], dtype=torch.float64)))
 
 
-def _density_term(n_map_side=4, **config):
+def _density_term(input_shape=(1, 2, 4), **config):
+    """A density term of 10 features (8 pixels and 2 statistics)."""
     config = ModelConfig(
         module_class=ConvAutoencoderModule,
-        module_kwargs=(("channels", (2,)), ("input_shape", (1, 8, 8))),
+        module_kwargs=(("channels", (2,)), ("input_shape", input_shape)),
         n_standardized=1,
         latent_dim=16,
         score_type="density",
@@ -186,6 +187,42 @@ def test_a_float_contamination_widens_the_density_neighbourhood(digits, tmp_path
         loaded = load(tmp_path / "det.skcae")
         assert loaded.scorer_.terms["density"].n_neighbors == k
         np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+
+
+@pytest.mark.parametrize(
+    "input_shape, n_map",
+    [
+        ((1, 8, 8), 64),  # at most 8x8: the pixels themselves
+        ((3, 8, 8), 192),
+        ((1, 5, 7), 35),
+        ((1, 16, 16), 2 * 8 * 8),  # the first block's 8x8 maps, unpooled
+        ((1, 28, 28), 2 * 7 * 7),  # its 14x14 maps, pooled 2x
+        ((3, 64, 64), 2 * 8 * 8),  # its 32x32 maps, pooled 4x
+    ],
+)
+def test_the_density_term_sees_at_most_8x8_pixels_a_side(input_shape, n_map):
+    config = ModelConfig(
+        module_class=ConvAutoencoderModule,
+        module_kwargs=(("channels", (2,)), ("input_shape", input_shape)),
+        n_standardized=input_shape[0],
+        latent_dim=16,
+        score_type="density",
+        terms=("density",),
+    )
+    assert FeatureDensity(config).n_map == n_map
+
+
+def test_several_kinds_of_small_images_are_told_apart(digits):
+    """sklearn's 8x8 digits 0-4 normal, 5-9 outliers, default parameters:
+    .951 AUROC since the density term reads the pixels of images this small
+    (.891 when it read their first block's maps pooled to 2x2)."""
+    X, y = digits
+    perm = np.random.RandomState(0).permutation(len(X))
+    train, test = perm[:1200], perm[1200:]
+    normal = y < 5
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0)
+    det.fit(X[train][normal[train]])
+    assert roc_auc_score(normal[test], det.score_samples(X[test])) > 0.93
 
 
 def test_knn_neighbours_are_sorted_and_leave_one_out():
