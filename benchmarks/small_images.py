@@ -30,6 +30,7 @@ Writes ``<out>/small_images[_<side>].md`` and ``.csv``::
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -184,6 +185,7 @@ def main():
     ]
     text = "\n".join(lines) + "\n"
     print(text)
+    os.makedirs(args.out, exist_ok=True)
     path = f"{args.out}/small_images{suffix}"
     with open(path + ".md", "w") as f:
         f.write(text)

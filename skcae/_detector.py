@@ -20,7 +20,8 @@ from ._sklearn_compat import Interval
         "density_score": """ "density": the local density of its
     features (the first encoder block's maps, average-pooled and projected
     on their principal components, beside the image's per-channel mean
-    and standard deviation): its mean distance to the 20 nearest training
+    and standard deviation; for images of at most 8x8 pixels, the pixels
+    themselves): its mean distance to the 20 nearest training
     samples over theirs to their own 50 nearest, a local outlier factor
     in the network's feature space.""",
         "hybrid_terms": "the mean squared error, the error box-blurred 3x3 "

@@ -3,9 +3,9 @@
 Each compares a per-sample vector with the training samples' (the
 references, at most ``MAX_REFERENCES``) after an affine map fitted on them:
 the code (``"latent"``), the image's brightness and contrast (``"stats"``)
-and the local density of the first encoder block's features
-(``"density"``). :func:`knn_neighbours` is their one nearest-neighbour
-search, exact, chunked and batch-independent.
+and the local density of the first encoder block's features, or of the
+pixels of images of at most 8x8 (``"density"``). :func:`knn_neighbours` is
+their one nearest-neighbour search, exact, chunked and batch-independent.
 """
 
 import math
@@ -390,11 +390,10 @@ def _pool_side(side):
     return max(1, math.ceil(side / DENSITY_MAX_SIDE))
 
 
-def _pooled_map(maps):
-    """The first of ``maps``, average-pooled to at most DENSITY_MAX_SIDE
-    pixels a side (zero-padded to a multiple of the pooling factor),
-    flattened: ``(n, width)``."""
-    m = maps[0]
+def _pooled_map(m):
+    """Maps ``m`` average-pooled to at most DENSITY_MAX_SIDE pixels a side
+    (zero-padded to a multiple of the pooling factor), flattened: ``(n,
+    width)``."""
     fh, fw = (_pool_side(s) for s in m.shape[-2:])
     m = F.pad(m, (0, -m.shape[-1] % fw, 0, -m.shape[-2] % fh))
     return F.avg_pool2d(m, (fh, fw)).flatten(1)
@@ -437,14 +436,15 @@ class FeatureDensity(KNNTerm):
     theirs.
 
     The features are the first encoder block's maps, average-pooled to at
-    most 8x8 pixels (images of at most 8x8 pixels: the standardised image
-    itself) and projected on their 64 principal components, next to
+    most 8x8 pixels and projected on their 64 principal components, next to
     the image's per-channel mean and standard deviation (each group scaled
-    to a total variance of one). The cost is the mean distance to the 20
-    nearest references over the mean, across those references, of their
-    own mean distance to their 50 nearest (a local outlier factor): a
-    sample between two kinds of normal images, or in a sparse corner of
-    one, stands out where a plain distance would not. A detector with a
+    to a total variance of one). An image of at most 8x8 pixels gives its
+    standardised pixels alone (the statistics are functions of them). The
+    cost is the mean distance to the 20 nearest references over the mean,
+    across those references, of their own mean distance to their 50
+    nearest (a local outlier factor): a sample between two kinds of normal
+    images, or in a sparse corner of one, stands out where a plain distance
+    would not. A detector with a
     float ``contamination`` asks for more than 20 neighbours
     (``config.density_neighbors``, :func:`density_neighbors`).
     """
@@ -452,7 +452,12 @@ class FeatureDensity(KNNTerm):
     reference_buffers = ("reference", "density")
 
     def __init__(self, config):
-        n_stats, n_map = 2 * int(config.n_channels), _density_width(config)
+        features = _meta_features(config)
+        n_map = int(_pooled_map(_density_map(features)).shape[1])
+        # the statistics are functions of the pixels: read with them, they
+        # would only weigh brightness and contrast twice
+        self.n_stats = 0 if _reads_pixels(features["z"]) else 2 * int(config.n_channels)
+        n_stats = self.n_stats
         n_components = min(DENSITY_COMPONENTS, n_map)
         super().__init__(config, n_map + n_stats, n_components + n_stats)
         self.n_map, self.n_components = n_map, n_components
@@ -461,13 +466,17 @@ class FeatureDensity(KNNTerm):
         self.register_buffer("eps", scalar())
 
     def reference_features(self, features):
-        maps = _pooled_map(_density_maps(features)).to(torch.float64)
+        maps = _pooled_map(_density_map(features)).to(torch.float64)
+        if not self.n_stats:
+            return maps
         return torch.cat([maps, features_statistics(features)], dim=1)
 
     def _affine(self, values):
         values = np.asarray(values, np.float64)
         maps, stats = values[:, : self.n_map], values[:, self.n_map :]
         map_center, projection = _scaled_pca(maps, self.n_components)
+        if not self.n_stats:
+            return map_center, projection
         stats_center = stats.mean(0)
         scale = scale_of(stats.std(0), stats_center, unit=1.0)
         scaled = (stats - stats_center) / scale
@@ -542,36 +551,36 @@ def density_neighbors(contamination):
     return int(round(DENSITY_QUERY_NEIGHBORS * (1.0 + scale * float(contamination))))
 
 
-def _density_maps(features):
-    """What the density term measures: an image of at most DENSITY_MAX_SIDE
-    pixels a side itself (standardised; the first block's maps of an 8x8
-    image are 4x4), a larger one through the first encoder block's maps."""
+def _reads_pixels(z):
+    """Whether the density term reads the image ``z`` itself: at most
+    DENSITY_MAX_SIDE pixels a side (the first block's maps of an 8x8 image
+    are 4x4)."""
+    return max(z.shape[-2:]) <= DENSITY_MAX_SIDE
+
+
+def _density_map(features):
+    """The map the density term measures: the standardised image where
+    :func:`_reads_pixels`, else the first encoder block's maps."""
     z = features["z"]
-    if z.ndim == 4 and max(z.shape[-2:]) <= DENSITY_MAX_SIDE:
-        return [z]
-    return features["maps"]
+    return z if _reads_pixels(z) else features["maps"][0]
 
 
-def density_as_in_version_5(config):
-    """Whether the density term of ``config`` measures what skcae's file
-    format version 5 measured (maps pooled at least 2x, also for images at
-    most DENSITY_MAX_SIDE a side and maps of at most that side): True for
-    28x28 images and larger."""
+def _meta_features(config):
+    """The standardised input and encoder maps of one sample for the network
+    of ``config``, from a pass of an empty (meta-device) network."""
     kwargs = dict(config.module_kwargs)
     with torch.device("meta"):
         z = torch.empty(1, *kwargs["input_shape"])
-        if z.ndim == 4 and max(z.shape[-2:]) <= DENSITY_MAX_SIDE:
-            return False
         _, maps = config.module_class(**kwargs).encode(z, return_maps=True)
-    return all(s == 1 or s > DENSITY_MAX_SIDE for s in maps[0].shape[-2:])
+    return {"z": z, "maps": maps}
 
 
-def _density_width(config):
-    """The width of :func:`_pooled_map` for the network of ``config``, from
-    a pass of an empty (meta-device) network."""
-    kwargs = dict(config.module_kwargs)
-    with torch.device("meta"):
-        network = config.module_class(**kwargs)
-        z = torch.empty(1, *kwargs["input_shape"])
-        _, maps = network.encode(z, return_maps=True)
-        return int(_pooled_map(_density_maps({"z": z, "maps": maps})).shape[1])
+def density_features_changed(config):
+    """Whether the density term of ``config`` reads other features than
+    before file format 6, which pooled every map at least 2x and never read
+    the pixels: images of at most DENSITY_MAX_SIDE pixels a side, and first
+    block maps with a side of 2 to DENSITY_MAX_SIDE pixels."""
+    features = _meta_features(config)
+    if _reads_pixels(features["z"]):
+        return True
+    return any(1 < s <= DENSITY_MAX_SIDE for s in features["maps"][0].shape[-2:])

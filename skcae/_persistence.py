@@ -47,17 +47,18 @@ from sklearn.utils.validation import check_is_fitted
 from . import _safe_files as safe
 from ._base import ESTIMATORS
 from ._files import atomic_write
-from ._knn_terms import density_as_in_version_5
+from ._knn_terms import density_features_changed
 from ._restore import build_estimator, materialize, model_specs, restore_net
 from ._sklearn_compat import has_output_config
 from ._training import resolve_device
 
 FORMAT = "skcae"
 FORMAT_VERSION = 6
-#: Version 4 and 5 files (the same layout) still load, unless their density
-#: term measures otherwise now: version 5 widened it under a float
-#: contamination, version 6 gave it other features for small images.
-_SAME_SCORE_BEFORE = 4
+#: The oldest version read: version 4 and 5 files (the same layout) still
+#: load, unless their density term measures otherwise now (version 5 widened
+#: it under a float contamination, version 6 gave it other features for
+#: small images).
+_OLDEST_READ = 4
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.safetensors"
 #: Largest ``config.json`` (uncompressed bytes) that :func:`load` reads.
@@ -333,18 +334,22 @@ def _written_by(config):
 
 def _check_density_features(config, model):
     """ValueError for a file older than version 6 whose density term
-    version 6 computes from other features (images up to 16 pixels a side)."""
+    version 6 computes from other features (small images, see
+    :func:`~skcae._knn_terms.density_features_changed`)."""
     version = config["format_version"]
     terms = getattr(model, "terms", {})
-    if version >= 6 or "density" not in terms or density_as_in_version_5(model.config):
+    if version >= 6 or "density" not in terms:
+        return
+    if not density_features_changed(model.config):
         return
     shape = "x".join(map(str, dict(model.config.module_kwargs)["input_shape"][1:]))
     raise ValueError(
         f"it was written by an older skcae ({_written_by(config)!r}, file "
         f"format version {version}) for {shape} images, whose density term "
         "this skcae computes from other features (the pixels of images up to "
-        "8x8, the unpooled maps of images up to 16x16). Refit the estimator "
-        "with this skcae and save it again"
+        "8x8 pixels a side, the unpooled maps where the first encoder block's "
+        "maps have a side of 8 pixels or less). Refit the estimator with this "
+        "skcae and save it again"
     )
 
 
@@ -366,9 +371,9 @@ def _check_config(config):
             f"this skcae reads (version {FORMAT_VERSION}; written by skcae "
             f"{written_by!r}); upgrade skcae"
         )
-    if version == _SAME_SCORE_BEFORE and not _density_widened(config):
-        pass  # scored as version 5 scores it (see _check_density_features)
-    elif version == _SAME_SCORE_BEFORE:
+    if version == _OLDEST_READ and not _density_widened(config):
+        pass  # scored as version 6 scores it (see _check_density_features)
+    elif version == _OLDEST_READ:
         contamination = config["params"]["contamination"]
         raise ValueError(
             f"it was written by an older skcae ({written_by!r}, file format "
@@ -377,11 +382,11 @@ def _check_config(config):
             "one the file's calibration and threshold were fitted for. Refit "
             "the estimator with this skcae and save it again"
         )
-    elif version < _SAME_SCORE_BEFORE:
+    elif version < _OLDEST_READ:
         raise ValueError(
             f"it was written by an older skcae ({written_by!r}, file format "
             f"version {version}), whose networks and scores this skcae computes "
-            f"differently; this skcae reads versions {_SAME_SCORE_BEFORE} to "
+            f"differently; this skcae reads versions {_OLDEST_READ} to "
             f"{FORMAT_VERSION} only. Refit "
             "the estimator with this skcae and save it again"
         )
@@ -549,9 +554,12 @@ def load(path, *, device=None):
         invalid JSON, a class that is not one of skcae's estimators, invalid
         parameters, fitted attributes of the wrong type or shape, weights
         that do not fit the parameters, an inconsistent score model, or a
-        file format version other than this skcae's (files of skcae's
-        format version 1 must be refitted and saved again). Also for an
-        unknown or unavailable ``device``.
+        file format this skcae does not score as it was fitted: newer than
+        its version 6, older than version 4, or of version 4 or 5 with a
+        density term that this skcae computes otherwise (a float
+        ``contamination`` in version 4; images or first encoder maps of at
+        most 8 pixels a side): such files must be refitted and saved again.
+        Also for an unknown or unavailable ``device``.
     OSError
         If ``path`` is a path that cannot be opened.
 
