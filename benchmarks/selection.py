@@ -193,7 +193,12 @@ page, astronaut and rocket): sc / loo / oc / ct / dg / pl / pt .899 /
 / .748 / .440 at 0.25: the photos need them (plflower .945 -> .845 ->
 .796). Where the density term reads the pixels (images of at most 8x8)
 they are left out, being functions of the pixels
-(``benchmarks/small_images.py``).
+(``benchmarks/small_images.py``). Pixels up to 16x16 instead (pooled to
+8x8, a patch not kept), with ``--mnist-14`` (``--tasks sc04,loo3,loo9,
+oc2,oc8,ct2_5,ct5_10``): sc04 .887 -> .894, loo9 .564 -> .577, but loo3
+.888 -> .877, oc8 .975 -> .964, oc2 .975 -> .972, ct5_10 .875 -> .843,
+ct2_5 .887 -> .847; on digits upsampled to 16x16 (``small_images.py
+--side 16``) several kinds .953 -> .971, corruptions .973 -> .967.
 
 The image-statistics term is weighted by its references like the latent and
 density terms (the last command above, 2026-12-05): at full weight the mean
