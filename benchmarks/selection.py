@@ -142,7 +142,9 @@ The candidates above that patch ``AUTO_*`` constants are relative to
 the default of their date; against today's they mean otherwise. So is
 ``"density side 14"`` below: on 28x28 images it was a no-op then (maps
 pooled at least 2x), and since file format 6 it leaves 14x14 maps unpooled
-and reads the pixels of images up to 14x14.
+and reads the pixels of images up to 14x14. Rerun so (2026-12-06, ``--tasks
+sc04,loo1,loo3,loo7,loo9,oc2,oc5,oc8,ct2_5,ct5_10,ct8_10``): sc / loo / oc
+/ ct .899 / .817 / .978 / .877 -> .903 / .816 / .976 / .862; not taken.
 
 The density term's constants (2026-12-05 18:45, ``--threads 1``,
 ``--candidates "d3+lat (default),density k10,density k40,density refk 20,
