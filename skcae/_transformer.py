@@ -162,11 +162,15 @@ or (n_samples, C, H, W)
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
-            The decoded images flattened to ``C * H * W`` values each (use
-            :meth:`decode` for ``(n_samples, C, H, W)``). Float32 when X is
-            float32, else float64.
+            The decoded images flattened in the order of the fitted data's
+            features: ``C * H * W`` values each, ``H * W * C`` with
+            ``data_format="channels_last"`` (use :meth:`decode` for
+            ``(n_samples, C, H, W)``). Float32 when X is float32, else
+            float64.
         """
         decoded = self.decode(X)
+        if self._data_format() == "channels_last":
+            decoded = decoded.transpose(0, 2, 3, 1)
         return decoded.reshape(len(decoded), -1)
 
     @property

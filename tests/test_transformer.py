@@ -59,6 +59,21 @@ def test_inverse_transform_is_flat_like_pca(fitted, digits):
     assert ae.inverse_transform(ae.transform(X.reshape(-1, 8, 8))).shape == (50, 64)
 
 
+@pytest.mark.parametrize("flat", [True, False])
+def test_inverse_transform_of_channels_last_data_is_in_their_order(flat):
+    """Rows of (H, W, C) images come back as (H, W, C) rows, the feature
+    space the transformer was fitted on, as reconstruct gives them."""
+    X = np.random.RandomState(0).rand(40, 4, 5, 3)
+    params = dict(FAST, data_format="channels_last", max_epochs=2)
+    if flat:
+        X = X.reshape(40, -1)
+        params["image_shape"] = (4, 5, 3)
+    t = ConvAutoencoder(**params).fit(X)
+    inverse = t.inverse_transform(t.transform(X))
+    assert inverse.shape == (40, 60)
+    np.testing.assert_allclose(inverse, t.reconstruct(X).reshape(40, -1), rtol=1e-6)
+
+
 def test_float32_is_preserved(fitted, digits):
     X = digits[0][:20].astype(np.float32)
     codes = fitted.transform(X)
