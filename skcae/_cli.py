@@ -373,7 +373,8 @@ def main(argv=None):
     -------
     status : int
         0 on success, 1 for an error, 2 for a usage error, 130 when
-        interrupted.
+        interrupted, 141 when the reader of standard output left (a closed
+        pipe).
     """
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 on a usage error
@@ -383,9 +384,34 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("skcae: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, ValueError, OSError, FloatingPointError, ImportError) as exc:
+    except BrokenPipeError:  # the reader left (`skcae score ... | head`)
+        _silence_stdout()
+        return 141  # as a process that SIGPIPE ended
+    except (
+        CommandError,
+        ValueError,
+        OSError,
+        FloatingPointError,
+        ImportError,
+        MemoryError,
+    ) as exc:
         print(f"skcae {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except RuntimeError as exc:
+        if "can't allocate memory" not in str(exc):  # torch's allocator
+            raise
+        print(f"skcae {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout():
+    """Point standard output at the null device, so that Python's flush at
+    exit does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (tests)
+        pass
 
 
 def _entry_point():  # pragma: no cover - the console script

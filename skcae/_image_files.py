@@ -559,9 +559,18 @@ class ImageFiles:
     def __init__(self, paths, *, size=None, mode=None):
         Image = import_pil()
         size, mode = _as_size(size), _as_mode(mode)
-        files = []
+        files, named_by = [], {}
         for entry in as_path_list(paths):
-            files += _expand_one(entry)
+            for path in _expand_one(entry):
+                real = os.path.realpath(path)
+                if real in named_by:
+                    raise ValueError(
+                        f"The image file {path!r} is named twice, by "
+                        f"{named_by[real]!r} and by {os.fspath(entry)!r}; expected "
+                        "each file once (as one row)."
+                    )
+                named_by[real] = os.fspath(entry)
+                files.append(path)
         if not files:
             raise ValueError(
                 "Got no paths; expected at least one image file, folder or pattern."

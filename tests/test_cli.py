@@ -243,6 +243,40 @@ def test_usage_errors_exit_with_status_2(argv, message, capsys):
     assert "usage:" in err and message in err and "Traceback" not in err
 
 
+def test_a_closed_pipe_ends_quietly(folders, model, monkeypatch, capsys):
+    """`skcae score ... | head -1`: the reader leaves, skcae stops with the
+    status of a process SIGPIPE ended and no error message."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["score", str(model), str(folders / "new"), "-q"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_a_network_too_large_for_memory_is_one_line(monkeypatch, capsys):
+    def too_large(args, parser):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: "
+            "can't allocate memory: you tried to allocate 3599999999964 bytes."
+        )
+
+    monkeypatch.setattr(skcae._cli, "run_fit", too_large)
+    assert main(["fit", "x", "-o", "m.skcae"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("skcae fit: error: ") and err.count("\n") == 1
+    assert "can't allocate memory" in err
+
+    def other(args, parser):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(skcae._cli, "run_fit", other)
+    with pytest.raises(RuntimeError, match="a bug"):  # not hidden
+        main(["fit", "x", "-o", "m.skcae"])
+
+
 def test_interrupt_exits_with_130(monkeypatch, capsys):
     def interrupted(args, parser):
         raise KeyboardInterrupt

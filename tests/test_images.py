@@ -546,6 +546,16 @@ def test_to_npy_is_atomic_and_checks_its_arguments(tmp_path, folders, pixels):
     assert Image.open(files.paths[3]).size == (8, 8)
 
 
+def test_a_file_named_twice_is_refused(folders):
+    """A folder and one of its files (or one folder twice) would make two
+    rows of one image: refused, naming both entries."""
+    one = sorted((folders / "normal").iterdir())[0]
+    for paths in ([folders / "normal", one], [one, one], [folders, folders / "normal"]):
+        with pytest.raises(ValueError, match="is named twice, by"):
+            ImageFiles(paths)
+    assert len(ImageFiles([one])) == 1
+
+
 def test_load_image_folder_refuses_overlapping_folders(folders):
     with pytest.raises(ValueError, match="both normal and abnormal"):
         load_image_folder(folders / "normal", folders)
