@@ -28,6 +28,11 @@ class BaseConvAutoencoder(BaseAutoencoder):
     def _data_format(self):
         return self.data_format
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # (n, H, W) images (and 4-D)
+        return tags
+
     def _check_params(self):
         positive_ints(self.channels, "channels", example=(8, 16))
         if self.kernel_size % 2 == 0:

@@ -111,3 +111,17 @@ def test_sklearn_compatible_with_auto_contamination(estimator, check):
 )
 def test_image_loader_api(check):
     check("ImageLoader", ImageLoader(size=(8, 8), mode="L"))
+
+
+@pytest.mark.parametrize(
+    "estimator, three_d",
+    [
+        (ConvAutoencoderOutlierDetector(), True),
+        (ConvAutoencoder(), True),
+        (AutoencoderOutlierDetector(), False),
+    ],
+    ids=lambda x: type(x).__name__ if not isinstance(x, bool) else str(x),
+)
+def test_tags_say_which_arrays_are_accepted(estimator, three_d):
+    tags = estimator.__sklearn_tags__()
+    assert tags.input_tags.two_d_array and tags.input_tags.three_d_array is three_d
