@@ -559,9 +559,13 @@ class ImageFiles:
     def __init__(self, paths, *, size=None, mode=None):
         Image = import_pil()
         size, mode = _as_size(size), _as_mode(mode)
-        files, named_by = [], {}
-        for entry in as_path_list(paths):
-            for path in _expand_one(entry):
+        entries, files, named_by = as_path_list(paths), [], {}
+        for entry in entries:
+            expanded = _expand_one(entry)  # each file once within an entry
+            if len(entries) == 1:  # no second realpath per file of a folder
+                files = expanded
+                break
+            for path in expanded:
                 real = os.path.realpath(path)
                 if real in named_by:
                     raise ValueError(

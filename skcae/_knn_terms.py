@@ -444,9 +444,8 @@ class FeatureDensity(KNNTerm):
     across those references, of their own mean distance to their 50
     nearest (a local outlier factor): a sample between two kinds of normal
     images, or in a sparse corner of one, stands out where a plain distance
-    would not. A detector with a
-    float ``contamination`` asks for more than 20 neighbours
-    (``config.density_neighbors``, :func:`density_neighbors`).
+    would not. A detector with a float ``contamination`` asks for more than
+    20 neighbours (``config.density_neighbors``, :func:`density_neighbors`).
     """
 
     reference_buffers = ("reference", "density")

@@ -45,8 +45,9 @@ MAX_REFERENCES = 10_000
 #: alone took sklearn's 8x8 digits from .891 to .970 AUROC with 0-4 normal,
 #: .869 to .968 leaving one digit out (benchmarks/small_images.py); MNIST
 #: at 14x14 gained from its 7x7 maps unpooled (0-4 normal .857 -> .887,
-#: selection.py --mnist-14); its pixels would have given 0-4 normal .894
-#: but contaminated .881 -> .845, so pixels only up to 8x8.
+#: selection.py --mnist-14); its pixels (a patch, not kept) would have
+#: given 0-4 normal .894 but contaminated .881 -> .845, so pixels only up
+#: to 8x8.
 DENSITY_MAX_SIDE = 8
 DENSITY_COMPONENTS = 64
 DENSITY_QUERY_NEIGHBORS = 20
