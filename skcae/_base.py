@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_memory
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 
 from ._data import fit_statistics
 from ._inference import InferenceMixin
@@ -306,6 +306,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             self._holdout(len(data) if n_of is None else n_of),
             self._module_kwargs(fitted),
         )
+        self._check_callbacks(spec, len(data) if n_of is None else n_of)
         net = self._train_network(spec, data.rows, statistics)
         history = net.history
         fitted.update(device_=device, net_=net, n_iter_=len(history))
@@ -316,6 +317,40 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         fitted["center_"], fitted["scale_"] = statistics[0], statistics[1]
         fitted["data_range_"] = np.stack(statistics[2:])
         return data, fitted, spec, standardization.to(net.device)
+
+    def _check_callbacks(self, spec, n):
+        """Refuse user callbacks that cannot work in this fit of ``n`` rows:
+        an LRScheduler beside the one-cycle schedule (both would set the
+        rate every step), and a callback that monitors a validation score
+        (skorch's EarlyStopping and Checkpoint by default) when no rows are
+        held out (skorch raised a KeyError about its history)."""
+        for cb in spec.callbacks:
+            cb = cb[1] if isinstance(cb, tuple) else cb
+            name = type(cb).__name__
+            if isinstance(cb, LRScheduler) and spec.lr_schedule == "onecycle":
+                raise ValueError(
+                    f"Got callbacks with {name} and lr_schedule='onecycle': "
+                    "both would set the learning rate at every step. Expected "
+                    "lr_schedule='constant' to let your scheduler set the rate, "
+                    "or no LRScheduler in callbacks."
+                )
+            monitor = getattr(cb, "monitor", None)
+            if (
+                isinstance(monitor, str)
+                and monitor.startswith("valid")
+                and not spec.validation_fraction
+            ):
+                raise ValueError(
+                    f"Got callbacks with {name}, which monitors {monitor!r}, but "
+                    f"this fit holds out no validation data "
+                    f"({self._no_holdout_reason(n)}). Expected a callback "
+                    "that monitors the training loss (e.g. monitor='train_loss'"
+                    "), or validation_fraction=0.1 to hold out a share of X."
+                )
+
+    def _no_holdout_reason(self, n):
+        """Why a fit of ``n`` rows holds out no validation data."""
+        return "validation_fraction=None"
 
     def _fit_state(self, X):
         """The fitted attributes of a fit on X (the transformer's: a model

@@ -147,7 +147,10 @@ random_state : int, RandomState instance or None, default=None
 verbose : int, default=0
     0 is silent; 1 shows a progress bar and the per-epoch loss table.
 callbacks : list of skorch callbacks, default=None
-    Extra :mod:`skorch.callbacks` added to the network (copied in fit)."""
+    Extra :mod:`skorch.callbacks` added to the network (copied in fit).
+    An ``LRScheduler`` needs ``lr_schedule="constant"``, and a callback
+    that monitors a validation score (``EarlyStopping`` and ``Checkpoint``
+    by default) a fit that holds rows out; fit refuses others."""
 
 COMMON_ATTRIBUTES = """\
 net_ : skorch.NeuralNet

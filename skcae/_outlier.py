@@ -182,6 +182,14 @@ or (n_samples, C, H, W)
             return None
         return min(0.5, max(HOLDOUT_FRACTION, HOLDOUT_MIN_ROWS / n))
 
+    def _no_holdout_reason(self, n):
+        if self.calibration == "cross_fit":
+            return "calibration='cross_fit' holds no rows out"
+        return (
+            f"X has {n} samples; below {HOLDOUT_MIN_SAMPLES}, calibration='auto' "
+            "cross-fits instead of holding rows out"
+        )
+
     def _fit_state(self, X):
         """The fitted attributes of a fit on X: the network's, ``scorer_``,
         ``validation_scores_`` and ``offset_``.

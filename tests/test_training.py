@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 
-from skcae import ConvAutoencoderOutlierDetector, _training
+from skcae import ConvAutoencoder, ConvAutoencoderOutlierDetector, _training
 from skcae._training import auto_batch_size, resolve_device
 
 
@@ -178,6 +178,38 @@ def test_user_callbacks_run_and_are_not_modified(zeros, tiny):
     assert cb.count == 0  # the user's object is copied, not mutated
     used = [c for _, c in det.net_.callbacks_ if isinstance(c, CountEpochs)]
     assert [c.count for c in used] == [tiny["max_epochs"]]
+
+
+@pytest.mark.parametrize(
+    "callback", [EarlyStopping(), ("ckpt", Checkpoint(dirname="never-written"))]
+)
+def test_callbacks_monitoring_a_validation_score_need_held_out_rows(
+    zeros, tiny, callback
+):
+    # skorch raised KeyError: "Key 'valid_loss' was not found in history."
+    det = ConvAutoencoderOutlierDetector(callbacks=[callback], **tiny)
+    no_rows = r"holds out no validation data \(X has 96 samples; below 300"
+    with pytest.raises(ValueError, match=no_rows):
+        det.fit(zeros)
+    with pytest.raises(ValueError, match="validation_fraction=None"):
+        ConvAutoencoder(callbacks=[callback], **tiny).fit(zeros)
+    with pytest.raises(ValueError, match="calibration='cross_fit'"):
+        det.set_params(calibration="cross_fit").fit(np.zeros((400, 4, 4)))
+    # with rows held out they train
+    det = ConvAutoencoderOutlierDetector(
+        callbacks=[EarlyStopping(patience=1)], validation_fraction=0.25, **tiny
+    ).fit(zeros)
+    assert np.isfinite(det.history_["valid_loss"]).all()
+
+
+def test_a_learning_rate_scheduler_needs_the_constant_schedule(zeros, tiny):
+    step = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    params = dict(tiny, max_epochs=3, lr=0.01, callbacks=[step])
+    with pytest.raises(ValueError, match="lr_schedule='constant'"):
+        ConvAutoencoderOutlierDetector(**params).fit(zeros)
+    det = ConvAutoencoderOutlierDetector(lr_schedule="constant", **params).fit(zeros)
+    rates = [group["lr"] for group in det.net_.optimizer_.param_groups]
+    assert rates == [pytest.approx(0.01 * 0.5**3)]  # the user's rule alone
 
 
 @pytest.mark.parametrize(
