@@ -22,6 +22,7 @@ import copy
 import inspect
 from numbers import Integral, Real
 
+import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
@@ -44,6 +45,7 @@ from ._sklearn_compat import (
 from ._threads import torch_threads
 from ._training import (
     OPTIMIZERS,
+    RESERVED_CALLBACK_NAMES,
     TrainingSpec,
     auto_batch_size,
     auto_lr,
@@ -76,6 +78,25 @@ def _takes(cls, name):
     except (TypeError, ValueError):  # no signature to read: let it try
         return True
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _check_picklable_callbacks(callbacks):
+    """With ``memory``, the cache keys a trained net by its training
+    settings, callbacks included, and stores the net with them: refuse
+    callbacks that cannot be pickled (joblib's hashing error quoted the
+    whole settings)."""
+    for cb in callbacks:
+        try:
+            joblib.hash(cb)
+        except Exception as exc:
+            name = type(cb[1] if isinstance(cb, tuple) else cb).__name__
+            raise ValueError(
+                f"Got memory with a {name} callback that cannot be pickled "
+                f"({type(exc).__name__}): the cache keys the trained network by "
+                "its settings, callbacks included, and stores it with them. "
+                "Expected picklable callbacks (no lambdas, locks or open "
+                "files), or memory=None."
+            ) from exc
 
 
 class BaseAutoencoder(InferenceMixin, BaseEstimator):
@@ -175,6 +196,12 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
                 raise ValueError(
                     f"Got {cb!r} in callbacks, but expected skorch Callback "
                     "instances or (name, Callback) tuples."
+                )
+            if isinstance(cb, tuple) and cb[0] in RESERVED_CALLBACK_NAMES:
+                raise ValueError(
+                    f"Got a callback named {cb[0]!r}, a name the net's own "
+                    f"callbacks use ({', '.join(sorted(RESERVED_CALLBACK_NAMES))}"
+                    "). Expected another name."
                 )
 
     def _module_kwargs(self, fitted):
@@ -369,6 +396,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         one was trained on the same rows with the same spec."""
         train = train_network
         if self.memory is not None:
+            _check_picklable_callbacks(spec.callbacks)
             train = check_memory(self.memory).cache(train_network, ignore=["verbose"])
         return train(
             spec,

@@ -150,7 +150,8 @@ callbacks : list of skorch callbacks, default=None
     Extra :mod:`skorch.callbacks` added to the network (copied in fit).
     An ``LRScheduler`` needs ``lr_schedule="constant"``, and a callback
     that monitors a validation score (``EarlyStopping`` and ``Checkpoint``
-    by default) a fit that holds rows out; fit refuses others."""
+    by default) a fit that holds rows out; fit refuses others, and names
+    of the net's own callbacks (``"lr_schedule"``, ``"print_log"``, ...)."""
 
 COMMON_ATTRIBUTES = """\
 net_ : skorch.NeuralNet

@@ -532,6 +532,23 @@ def _valid_batch_size(spec):
     return max(spec.batch_size, block_rows(sample_shape))
 
 
+#: Names of the net's own callbacks (skorch's defaults and skcae's): a user's
+#: callback named so is refused (skorch called it a duplicate user name).
+RESERVED_CALLBACK_NAMES = frozenset(
+    {
+        "epoch_timer",
+        "train_loss",
+        "valid_loss",
+        "print_log",
+        "divergence_guard",
+        "record_threads",
+        "lr_schedule",
+        "early_stopping",
+        "progress_bar",
+    }
+)
+
+
 def build_net(spec, *, verbose=0):
     """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`
     (validation batches: :func:`_valid_batch_size`)."""

@@ -202,6 +202,26 @@ def test_callbacks_monitoring_a_validation_score_need_held_out_rows(
     assert np.isfinite(det.history_["valid_loss"]).all()
 
 
+def test_callbacks_memory_cannot_pickle_and_reserved_names_are_refused(
+    zeros, tiny, tmp_path
+):
+    class Unpicklable(Callback):
+        def __init__(self):
+            self.rule = lambda epoch: epoch  # copied, but not pickled
+
+    det = ConvAutoencoderOutlierDetector(
+        callbacks=[Unpicklable()], memory=str(tmp_path), **tiny
+    )
+    with pytest.raises(ValueError, match="Unpicklable callback that cannot be pick"):
+        det.fit(zeros)  # was joblib's PicklingError quoting the whole spec
+    det.set_params(memory=None).fit(zeros)  # without a cache it trains
+    for name in ["lr_schedule", "print_log", "divergence_guard"]:
+        det.set_params(callbacks=[(name, Callback())])
+        with pytest.raises(ValueError, match=f"named '{name}', a name the net"):
+            det.fit(zeros)  # skorch: "Found duplicate user-set callback name"
+    det.set_params(callbacks=[("mine", Callback())]).fit(zeros)
+
+
 def test_a_learning_rate_scheduler_needs_the_constant_schedule(zeros, tiny):
     step = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
     params = dict(tiny, max_epochs=3, lr=0.01, callbacks=[step])
