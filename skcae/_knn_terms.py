@@ -47,16 +47,20 @@ _EXACT_PCA_WIDTH = 1024
 def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     """Distances to, and indices of, each code's ``k`` nearest references.
 
-    The nearest references are found with one float32 matrix product
-    (``|r|^2 - 2 q.r``; ``|q|^2`` does not change the order) and their
-    distances are then computed in float64, as ``|r|^2 + |q|^2 - 2 q.r``
+    Candidates, ``RERANK_MARGIN`` more than ``k``, are found with one
+    float32 matrix product (``|r|^2 - 2 q.r``; ``|q|^2`` does not change
+    the order); their distances are then computed in float64, as
+    ``|r|^2 + |q|^2 - 2 q.r``
     (one batched product: materialising the differences took half of a
     leave-one-out search), except where that would lose digits to
     cancellation (a squared distance under ``_CANCELLATION`` times the
     squared norms: near-duplicates far from the origin), which are computed
     from the differences; so every distance keeps about nine significant
     digits or more (the terms' vectors are at most ~100 wide), and
-    duplicates are exactly zero apart. Queries go in
+    duplicates are exactly zero apart; the ``k`` nearest by those distances
+    are kept, ties (to ``_TIE`` relative) to the lower reference index
+    (:func:`_nearest_first`), so the choice does not depend on float32
+    rounding. Queries go in
     chunks of exactly ``chunk`` rows (the last one zero-padded), so every
     query meets the same matrix-product shapes whatever else is scored
     with it, and its result does not depend on the batch.
@@ -79,26 +83,35 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     Returns
     -------
     distance : torch.Tensor of shape (n, k) (float64)
-        Nearest first (in the float32 order).
+        Nearest first.
     index : torch.Tensor of shape (n, k) (int64)
     """
     m = reference.shape[0]
     k = max(1, min(int(k), m - 1 if exclude_self else m))
     take = k + 1 if exclude_self else k
-    block = _block_size(m, take)
+    wide = min(m, take + RERANK_MARGIN)
+    block = _block_size(m, wide)
     reference, transposed32, ref_sq, norms = _prepared(reference, block)
     exporting = torch.compiler.is_compiling()
+    ref_scale = norms.mean()
 
     def neighbours(q):
         q = q.to(torch.float64)
         partial = torch.addmm(ref_sq, q.to(torch.float32), transposed32, alpha=-2.0)
-        nearest = smallest(partial, take, block)
-        if exclude_self:
-            nearest = nearest[:, 1:]
-        chosen = reference[nearest]  # (n, k, d)
+        candidates = smallest(partial, wide, block)
+        chosen = reference[candidates]  # (n, wide, d)
         if exporting:  # a graph without data-dependent branches
-            return (chosen - q.unsqueeze(1)).square().sum(2).sqrt(), nearest
-        return _distances(chosen, norms[nearest], q).sqrt(), nearest
+            squared = (chosen - q.unsqueeze(1)).square().sum(2)
+        else:
+            squared = _distances(chosen, norms[candidates], q)
+        # ties: to _TIE of the squared norms, a scale the search's candidates
+        # do not change (onnxruntime's may differ at the margin)
+        unit = (q.square().sum(1, keepdim=True) + ref_scale) * _TIE
+        order = _nearest_first(squared, candidates, m, take, unit)
+        nearest, squared = candidates.gather(1, order), squared.gather(1, order)
+        if exclude_self:
+            nearest, squared = nearest[:, 1:], squared[:, 1:]
+        return squared.sqrt(), nearest
 
     n = len(codes)
     if chunk is None:
@@ -122,6 +135,41 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
 
     map_items(one, range(0, n, chunk))
     return distance, index
+
+
+# The float32 search keeps this many candidates beyond the k nearest, which
+# are then ranked by their float64 distances (see _nearest_first).
+RERANK_MARGIN = 8
+# Squared distances that agree to this share (about 1e-9) of |q|^2 plus the
+# references' mean |r|^2 are a tie, which the references' order breaks. A
+# power of two: an exported graph holds Python numbers as float32, and 1e-9
+# there is 3e-8 off, which moved the rounding (onnxruntime chose other
+# neighbours than torch).
+_TIE = 2.0**-30
+
+
+def _nearest_first(squared, candidates, n_references, take, unit):
+    """Positions of the ``take`` nearest of each row's ``candidates``
+    (reference indices) by their squared float64 distances ``squared``,
+    nearest first; squared distances that round to the same multiple of
+    ``unit`` ``(n, 1)`` (positive) are a tie, the lower reference index
+    first.
+
+    The float32 search orders near-ties by its rounding, which depends on
+    the kernels (onnxruntime's, another BLAS): on quantised data (8x8
+    digits, whose pixels take 17 values) equidistant references are common,
+    and swapping one of a query's 20 for another changed a density cost by
+    1%. Ranked here, the same references are chosen whatever computed the
+    search, while the tie group at the k-th fits in the margin.
+    """
+    # whole numbers of units, at most ``top`` (2^39 units, 512 times the
+    # scale, for 10,000 references; beyond: a tie), so that the key is an
+    # exact float64 integer
+    top = float(2 ** (53 - max(1, n_references).bit_length()))
+    steps = torch.round((squared / unit.clamp_min(2.0**-126)).clamp_max(top))
+    steps = torch.where(torch.isfinite(squared), steps, top)
+    key = steps * n_references + candidates.to(torch.float64)
+    return torch.topk(key, take, dim=1, largest=False).indices
 
 
 # A squared distance below this share of |r|^2 + |q|^2 is computed from the

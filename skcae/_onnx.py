@@ -173,8 +173,8 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     network, and for ``score_type="hybrid"`` or ``"latent"`` the
     nearest-neighbour distances to the stored training codes and image
     statistics (a matrix product and a TopK) and the calibrated combination
-    of the terms. The batch is scored in chunks of 64 samples (an ONNX
-    ``Scan``), so one ``run`` of any batch needs about the memory of 64
+    of the terms. The batch is scored in chunks of 128 samples (an ONNX
+    ``Scan``), so one ``run`` of any batch needs about the memory of 128
     samples besides its input and output.
 
     =========  ==========================  =================================

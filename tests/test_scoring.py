@@ -94,6 +94,27 @@ def test_knn_distances_keep_their_digits_far_from_the_origin():
     assert (distance[10:15, 0] == 0).all()  # duplicates: exactly zero apart
 
 
+def test_knn_ranks_float32_near_ties_by_float64_and_ties_by_index():
+    q = torch.zeros(1, 2, dtype=torch.float64)
+    # 1 + 4e-8 is 1.0 in float32: the float32 search saw a tie, which it
+    # broke by its own order; the float64 distances say reference 2 is nearer
+    ref = torch.tensor(
+        [[5.0, 0.0], [1.0 + 4e-8, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64
+    )
+    distance, index = knn_neighbours(q, ref, 2)
+    assert index.tolist() == [[2, 3]]  # 2 and 3 exactly equidistant: by index
+    assert distance.tolist() == [[1.0, 1.0]]
+    # the same references in another order: the same choice, by index
+    perm = [3, 2, 1, 0]
+    _, index = knn_neighbours(q, ref[perm], 2)
+    assert index.tolist() == [[0, 1]]
+    # a difference below the tie tolerance (1e-9 of the squared norms) ties
+    ref = torch.tensor(
+        [[1.0 + 1e-12, 0.0], [1.0, 0.0], [0.0, 3.0]], dtype=torch.float64
+    )
+    assert knn_neighbours(q, ref, 1)[1].tolist() == [[0]]
+
+
 def test_knn_distances_to_infinite_or_overflowing_queries_are_inf_not_nan():
     ref = torch.from_numpy(np.random.RandomState(0).randn(20, 3))
     q = torch.tensor([[np.inf, 0.0, 0.0], [1e160, 1e160, 0.0]], dtype=torch.float64)
