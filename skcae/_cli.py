@@ -264,9 +264,15 @@ def run_score(args, parser):
             f"{_KINDS[model_mode]} images; pass --mode {model_mode} to convert them"
         )
     if files.image_size != fitted:
+        height, width = files.image_size
+        read = (
+            f"--size {args.size[0]} {args.size[1]} resizes the images to "
+            f"{height}x{width} pixels"
+            if args.size is not None
+            else f"the images are {height}x{width} pixels"
+        )
         raise CommandError(
-            f"the images are {files.image_size[0]}x{files.image_size[1]} pixels "
-            f"(height x width), but the model was trained on {fitted[0]}x"
+            f"{read} (height x width), but the model was trained on {fitted[0]}x"
             f"{fitted[1]} images; pass --size {fitted[0]} {fitted[1]} to resize them"
         )
     if args.out != "-":

@@ -302,8 +302,8 @@ or (n_samples, C, H, W)
                     f"contamination='auto' set the threshold from {len(scores)} "
                     f"calibration score(s) (fewer than {_FEW_CALIBRATION_SCORES}): "
                     "the share of new normal data that predict() flags can be "
-                    "far from 1% (after a fit on 2 images, every new image was "
-                    "flagged). Expected more training samples; or set the "
+                    "far from 1% (a fit on 2 images once flagged every new "
+                    "image). Expected more training samples; or set the "
                     "threshold with set_threshold_from(X_normal) on held-out "
                     "normal samples.",
                     UserWarning,
@@ -534,12 +534,15 @@ or (n_samples, C, H, W)
                 needed = f"{math.ceil(needed)}"
             else:  # beyond any data set (inf below a rate of ~5.6e-309)
                 needed = f"{needed:.3g}" if math.isfinite(needed) else "over 1e308"
+            at_least = needed.replace("over", "more than")
+            if at_least == needed:
+                at_least = f"at least {needed}"
             warnings.warn(
                 f"set_threshold_from got {len(scores)} normal sample(s), fewer "
                 f"than the {needed} that resolve false_positive_rate="
                 f"{false_positive_rate:g}: offset_ is their lowest score, which "
                 "new normal data fall below far more often than that (about "
-                f"1 in {len(scores) + 1}). Expected at least {needed} held-out "
+                f"1 in {len(scores) + 1}). Expected {at_least} held-out "
                 "normal samples.",
                 UserWarning,
                 stacklevel=3,  # the caller, past validate_params' wrapper

@@ -140,6 +140,12 @@ def test_other_sizes_are_refused_unless_resized(folders, model, tmp_path, capsys
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "images are 10x10 pixels" in err and "pass --size 8 8" in err
     assert main([*argv, "--size", "8", "8"]) == 0
+    # a --size of the user's own is named as such, not as the files' size
+    capsys.readouterr()
+    assert main([*argv, "--size", "16", "16"]) == 1
+    err = capsys.readouterr().err
+    assert "--size 16 16 resizes the images to 16x16" in err, err
+    assert "pass --size 8 8" in err
 
 
 def test_a_model_saved_from_python_needs_no_sidecar(folders, tmp_path, capsys):

@@ -1138,6 +1138,9 @@ def test_set_threshold_from_names_the_samples_a_tiny_rate_needs(
     det = copy.deepcopy(trained("conv"))
     with pytest.warns(UserWarning, match=f"fewer than the {re.escape(needed)} that"):
         det.set_threshold_from(X[300:320], false_positive_rate=rate)
+    expected = "more than 1e308" if "over" in needed else f"at least {needed}"
+    with pytest.warns(UserWarning, match=f"Expected {re.escape(expected)} held-out"):
+        det.set_threshold_from(X[300:320], false_positive_rate=rate)
 
 
 @pytest.mark.parametrize("kind", DETECTORS)
