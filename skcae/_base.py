@@ -80,6 +80,24 @@ def _takes(cls, name):
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
+def _copied_callbacks(callbacks):
+    """Deep copies of the user's callbacks (fit never changes them)."""
+    copies = []
+    for cb in callbacks:
+        try:
+            copies.append(copy.deepcopy(cb))
+        except Exception as exc:
+            name = type(cb[1] if isinstance(cb, tuple) else cb).__name__
+            raise ValueError(
+                f"Got a {name} callback that cannot be copied "
+                f"({type(exc).__name__}: {exc}): fit trains with a copy of "
+                "each callback, so that the objects passed in are left as they "
+                "are. Expected callbacks that copy.deepcopy can copy (create "
+                "locks, files or connections in on_train_begin instead)."
+            ) from exc
+    return copies
+
+
 def _check_picklable_callbacks(callbacks):
     """With ``memory``, the cache keys a trained net by its training
     settings, callbacks included, and stores the net with them: refuse
@@ -253,7 +271,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         lr = self.lr
         if lr == "auto":
             lr = auto_lr(n_steps, batch_size, max_epochs)
-        callbacks = tuple(copy.deepcopy(list(self.callbacks or [])))
+        callbacks = tuple(_copied_callbacks(self.callbacks or []))
         return TrainingSpec(
             module_class=self._module_class,
             module_kwargs=tuple(sorted(kwargs.items())),

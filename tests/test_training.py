@@ -215,6 +215,14 @@ def test_callbacks_memory_cannot_pickle_and_reserved_names_are_refused(
     with pytest.raises(ValueError, match="Unpicklable callback that cannot be pick"):
         det.fit(zeros)  # was joblib's PicklingError quoting the whole spec
     det.set_params(memory=None).fit(zeros)  # without a cache it trains
+
+    class Locked(Callback):
+        def __init__(self):
+            self.lock = threading.Lock()
+
+    det.set_params(callbacks=[Locked()])
+    with pytest.raises(ValueError, match="Locked callback that cannot be copied"):
+        det.fit(zeros)  # was deepcopy's TypeError
     for name in ["lr_schedule", "print_log", "divergence_guard"]:
         det.set_params(callbacks=[(name, Callback())])
         with pytest.raises(ValueError, match=f"named '{name}', a name the net"):
