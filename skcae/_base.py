@@ -45,11 +45,12 @@ from ._sklearn_compat import (
 from ._threads import torch_threads
 from ._training import (
     OPTIMIZERS,
-    RESERVED_CALLBACK_NAMES,
+    SKORCH_CALLBACK_NAMES,
     TrainingSpec,
     auto_batch_size,
     auto_lr,
     auto_max_epochs,
+    own_callbacks,
     resolve_device,
     train_network,
 )
@@ -215,12 +216,6 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
                     f"Got {cb!r} in callbacks, but expected skorch Callback "
                     "instances or (name, Callback) tuples."
                 )
-            if isinstance(cb, tuple) and cb[0] in RESERVED_CALLBACK_NAMES:
-                raise ValueError(
-                    f"Got a callback named {cb[0]!r}, a name the net's own "
-                    f"callbacks use ({', '.join(sorted(RESERVED_CALLBACK_NAMES))}"
-                    "). Expected another name."
-                )
 
     def _module_kwargs(self, fitted):
         """Keyword arguments of ``_module_class``; ``fitted`` holds the fitted
@@ -368,8 +363,17 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         an LRScheduler beside the one-cycle schedule (both would set the
         rate every step), and a callback that monitors a validation score
         (skorch's EarlyStopping and Checkpoint by default) when no rows are
-        held out (skorch raised a KeyError about its history)."""
+        held out (skorch raised a KeyError about its history), and names
+        the net's own callbacks take in this fit."""
+        reserved = [*SKORCH_CALLBACK_NAMES]
+        reserved += [name for name, _ in own_callbacks(spec, self.verbose)]
         for cb in spec.callbacks:
+            if isinstance(cb, tuple) and cb[0] in reserved:
+                raise ValueError(
+                    f"Got a callback named {cb[0]!r}, a name the net's own "
+                    f"callbacks take in this fit ({', '.join(reserved)}). "
+                    "Expected another name."
+                )
             cb = cb[1] if isinstance(cb, tuple) else cb
             name = type(cb).__name__
             if isinstance(cb, LRScheduler) and spec.lr_schedule == "onecycle":

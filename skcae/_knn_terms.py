@@ -47,7 +47,8 @@ _EXACT_PCA_WIDTH = 1024
 def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     """Distances to, and indices of, each code's ``k`` nearest references.
 
-    Candidates, ``RERANK_MARGIN`` more than ``k``, are found with one
+    Candidates, ``RERANK_MARGIN`` more than ``k`` (every reference up to
+    ``RANK_ALL`` of them), are found with one
     float32 matrix product (``|r|^2 - 2 q.r``; ``|q|^2`` does not change
     the order); their distances are then computed in float64, as
     ``|r|^2 + |q|^2 - 2 q.r``
@@ -89,13 +90,14 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     m = reference.shape[0]
     k = max(1, min(int(k), m - 1 if exclude_self else m))
     take = k + 1 if exclude_self else k
-    wide = min(m, take + RERANK_MARGIN)
+    # few references: all of them ranked in float64 (a tie group of any size
+    # is then broken alike everywhere); else the k nearest and a margin
+    wide = m if m <= RANK_ALL else min(m, take + RERANK_MARGIN)
     block = _block_size(m, wide)
     reference, transposed32, ref_sq, norms = _prepared(reference, block)
     exporting = torch.compiler.is_compiling()
-    ref_scale = norms.mean()
 
-    def neighbours(q):
+    def neighbours(q, rows):
         q = q.to(torch.float64)
         partial = torch.addmm(ref_sq, q.to(torch.float32), transposed32, alpha=-2.0)
         candidates = smallest(partial, wide, block)
@@ -104,20 +106,24 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
             squared = (chosen - q.unsqueeze(1)).square().sum(2)
         else:
             squared = _distances(chosen, norms[candidates], q)
-        # ties: to _TIE of the squared norms, a scale the search's candidates
-        # do not change (onnxruntime's may differ at the margin)
-        unit = (q.square().sum(1, keepdim=True) + ref_scale) * _TIE
-        order = _nearest_first(squared, candidates, m, take, unit)
+        self_match = None
+        if exclude_self:  # query i is reference rows[i]: first, then dropped
+            self_match = candidates == rows.unsqueeze(1)
+        order = _nearest_first(squared, candidates, m, take, self_match)
         nearest, squared = candidates.gather(1, order), squared.gather(1, order)
         if exclude_self:
             nearest, squared = nearest[:, 1:], squared[:, 1:]
         return squared.sqrt(), nearest
 
+    def rows_from(start, size):
+        return torch.arange(start, start + size, device=codes.device)
+
     n = len(codes)
     if chunk is None:
-        return neighbours(codes)
+        return neighbours(codes, rows_from(0, n))
     if n <= chunk:  # one chunk (as in the ONNX graph's Scan: no writes)
-        distance, index = neighbours(F.pad(codes, (0, 0, 0, chunk - n)))
+        padded = F.pad(codes, (0, 0, 0, chunk - n))
+        distance, index = neighbours(padded, rows_from(0, chunk))
         return distance[:n], index[:n]
     # many queries (fitting the terms): the chunks go to the call's workers,
     # and into preallocated outputs (a list of small per-chunk results
@@ -129,7 +135,7 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     def one(start):
         q = codes[start : start + chunk]
         size = len(q)
-        d, i = neighbours(F.pad(q, (0, 0, 0, chunk - size)))
+        d, i = neighbours(F.pad(q, (0, 0, 0, chunk - size)), rows_from(start, chunk))
         distance[start : start + size] = d[:size]
         index[start : start + size] = i[:size]
 
@@ -138,36 +144,46 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
 
 
 # The float32 search keeps this many candidates beyond the k nearest, which
-# are then ranked by their float64 distances (see _nearest_first).
+# are then ranked by their float64 distances (see _nearest_first); up to
+# RANK_ALL references are all ranked so (binary 8x8 images tie in groups
+# larger than any margin; ranking every one of thousands costs a score).
 RERANK_MARGIN = 8
-# Squared distances that agree to this share (about 1e-9) of |q|^2 plus the
-# references' mean |r|^2 are a tie, which the references' order breaks. A
-# power of two: an exported graph holds Python numbers as float32, and 1e-9
-# there is 3e-8 off, which moved the rounding (onnxruntime chose other
-# neighbours than torch).
+RANK_ALL = 256
+# Squared distances that agree to this share (about 1e-9) of the k-th
+# nearest one are a tie, which the references' order breaks. A power of
+# two: an exported graph holds Python numbers as float32, and 1e-9 there is
+# 3e-8 off, which moved the rounding (onnxruntime chose other neighbours
+# than torch).
 _TIE = 2.0**-30
 
 
-def _nearest_first(squared, candidates, n_references, take, unit):
+def _nearest_first(squared, candidates, n_references, take, self_match=None):
     """Positions of the ``take`` nearest of each row's ``candidates``
     (reference indices) by their squared float64 distances ``squared``,
     nearest first; squared distances that round to the same multiple of
-    ``unit`` ``(n, 1)`` (positive) are a tie, the lower reference index
-    first.
+    ``_TIE`` times the row's ``take``-th smallest one are a tie, the lower
+    reference index first. ``self_match`` (boolean, like ``candidates``)
+    marks each query's own reference, put first whatever its distance.
 
     The float32 search orders near-ties by its rounding, which depends on
     the kernels (onnxruntime's, another BLAS): on quantised data (8x8
     digits, whose pixels take 17 values) equidistant references are common,
     and swapping one of a query's 20 for another changed a density cost by
     1%. Ranked here, the same references are chosen whatever computed the
-    search, while the tie group at the k-th fits in the margin.
+    search, while the tie group at the k-th fits in the candidates. The
+    unit follows from float64 distances alone, the same wherever computed,
+    and from the query's own neighbourhood (a far reference does not widen
+    it).
     """
-    # whole numbers of units, at most ``top`` (2^39 units, 512 times the
-    # scale, for 10,000 references; beyond: a tie), so that the key is an
-    # exact float64 integer
+    kth = torch.topk(squared, take, dim=1, largest=False).values[:, -1:]
+    unit = (kth * _TIE).clamp_min(2.0**-126)
+    # whole numbers of units, at most ``top`` (2^39 units for 10,000
+    # references; beyond: a tie), so that the key is an exact float64 integer
     top = float(2 ** (53 - max(1, n_references).bit_length()))
-    steps = torch.round((squared / unit.clamp_min(2.0**-126)).clamp_max(top))
+    steps = torch.round((squared / unit).clamp_max(top))
     steps = torch.where(torch.isfinite(squared), steps, top)
+    if self_match is not None:
+        steps = torch.where(self_match, -1.0, steps)
     key = steps * n_references + candidates.to(torch.float64)
     return torch.topk(key, take, dim=1, largest=False).indices
 

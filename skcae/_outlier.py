@@ -533,10 +533,8 @@ or (n_samples, C, H, W)
             if needed < 1e15:
                 needed = f"{math.ceil(needed)}"
             else:  # beyond any data set (inf below a rate of ~5.6e-309)
-                needed = f"{needed:.3g}" if math.isfinite(needed) else "over 1e308"
-            at_least = needed.replace("over", "more than")
-            if at_least == needed:
-                at_least = f"at least {needed}"
+                needed = f"{needed:.3g}" if math.isfinite(needed) else "1e308 or more"
+            at_least = needed if needed.endswith("more") else f"at least {needed}"
             warnings.warn(
                 f"set_threshold_from got {len(scores)} normal sample(s), fewer "
                 f"than the {needed} that resolve false_positive_rate="

@@ -532,31 +532,14 @@ def _valid_batch_size(spec):
     return max(spec.batch_size, block_rows(sample_shape))
 
 
-#: Names of the net's own callbacks (skorch's defaults and skcae's): a user's
-#: callback named so is refused (skorch called it a duplicate user name).
-RESERVED_CALLBACK_NAMES = frozenset(
-    {
-        "epoch_timer",
-        "train_loss",
-        "valid_loss",
-        "print_log",
-        "divergence_guard",
-        "record_threads",
-        "lr_schedule",
-        "early_stopping",
-        "progress_bar",
-    }
-)
+#: skorch's default callbacks, by name (the net's own, with own_callbacks').
+SKORCH_CALLBACK_NAMES = ("epoch_timer", "train_loss", "valid_loss", "print_log")
 
 
-def build_net(spec, *, verbose=0):
-    """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`
-    (validation batches: :func:`_valid_batch_size`)."""
-    optimizer, optimizer_kwargs = (
-        OPTIMIZERS[spec.optimizer]
-        if isinstance(spec.optimizer, str)
-        else (spec.optimizer, {})
-    )
+def own_callbacks(spec, verbose=0):
+    """The callbacks the net of ``spec`` adds to skorch's defaults, as
+    ``(name, callback)`` pairs; a user's callback may not take their names
+    (nor :data:`SKORCH_CALLBACK_NAMES`)."""
     callbacks = [
         ("divergence_guard", DivergenceGuard(lr=spec.lr)),
         ("record_threads", RecordThreads()),
@@ -578,7 +561,18 @@ def build_net(spec, *, verbose=0):
         )
     if verbose and shows_progress():
         callbacks.append(("progress_bar", ProgressBar()))
-    callbacks += list(spec.callbacks)
+    return callbacks
+
+
+def build_net(spec, *, verbose=0):
+    """The (uninitialised) :class:`AutoencoderNet` of a :class:`TrainingSpec`
+    (validation batches: :func:`_valid_batch_size`)."""
+    optimizer, optimizer_kwargs = (
+        OPTIMIZERS[spec.optimizer]
+        if isinstance(spec.optimizer, str)
+        else (spec.optimizer, {})
+    )
+    callbacks = own_callbacks(spec, verbose) + list(spec.callbacks)
     on_cuda = torch.device(spec.device).type == "cuda"
     return AutoencoderNet(
         module=spec.module_class,

@@ -115,6 +115,13 @@ def test_knn_ranks_float32_near_ties_by_float64_and_ties_by_index():
     assert knn_neighbours(q, ref, 1)[1].tolist() == [[0]]
 
 
+def test_knn_leave_one_out_drops_the_query_itself_not_a_near_duplicate():
+    ref = torch.tensor([[1.0, 0], [1 + 1e-6, 0], [5, 0], [6, 0]], dtype=torch.float64)
+    distance, index = knn_neighbours(ref, ref, 1, exclude_self=True)
+    assert index.ravel().tolist() == [1, 0, 3, 2]
+    np.testing.assert_allclose(distance.ravel(), [1e-6, 1e-6, 1, 1], rtol=1e-9)
+
+
 def test_knn_distances_to_infinite_or_overflowing_queries_are_inf_not_nan():
     ref = torch.from_numpy(np.random.RandomState(0).randn(20, 3))
     q = torch.tensor([[np.inf, 0.0, 0.0], [1e160, 1e160, 0.0]], dtype=torch.float64)

@@ -228,6 +228,14 @@ def test_callbacks_memory_cannot_pickle_and_reserved_names_are_refused(
         with pytest.raises(ValueError, match=f"named '{name}', a name the net"):
             det.fit(zeros)  # skorch: "Found duplicate user-set callback name"
     det.set_params(callbacks=[("mine", Callback())]).fit(zeros)
+    # names of callbacks this fit's net does not add are the user's to take
+    step = LRScheduler(policy="StepLR", step_size=1)
+    det.set_params(lr_schedule="constant", callbacks=[("lr_schedule", step)])
+    det.fit(zeros)
+    stop = EarlyStopping(monitor="train_loss")
+    det.set_params(callbacks=[("early_stopping", stop)]).fit(zeros)
+    with pytest.raises(ValueError, match="named 'early_stopping'"):
+        det.set_params(n_iter_no_change=2).fit(zeros)  # now the net's own
 
 
 def test_a_learning_rate_scheduler_needs_the_constant_schedule(zeros, tiny):
