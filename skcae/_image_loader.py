@@ -110,6 +110,26 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         """
         return ImageFiles(X, size=self.size, mode=self.mode)
 
+    def set_output(self, *, transform=None):
+        """Accept a Pipeline's output setting; the images stay an array.
+
+        ``Pipeline.set_output(transform="pandas")`` sets every step's
+        output; images are no table, so the loader keeps returning an
+        :class:`ImageFiles` array and the later steps (e.g.
+        :class:`~skcae.ConvAutoencoder`'s codes) give the frames.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The loader.
+        """
+        return self
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False

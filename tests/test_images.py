@@ -302,6 +302,22 @@ def test_pipeline_takes_a_folder(folders, tiny):
     assert labels.shape == (40,) and set(labels) <= {-1, 1}
 
 
+def test_a_pipeline_from_paths_gives_frames_with_set_output(folders, tiny):
+    # Pipeline.set_output sets every step's: the loader had none (a probe)
+    pytest.importorskip("pandas")
+    from skcae import ConvAutoencoder
+
+    pipe = make_pipeline(ImageLoader(), ConvAutoencoder(**tiny))
+    codes = pipe.set_output(transform="pandas").fit_transform(folders / "normal")
+    assert codes.shape == (120, tiny["latent_dim"])
+    assert list(codes.columns) == [
+        f"convautoencoder{i}" for i in range(tiny["latent_dim"])
+    ]
+    assert ImageLoader().set_output(transform="pandas").transform(
+        folders / "normal"
+    ).shape == (120, 8, 8)  # images stay an array
+
+
 def test_load_image_folder(folders):
     data = load_image_folder(folders / "normal", folders / "abnormal")
     assert data.images.shape == (160, 8, 8)
