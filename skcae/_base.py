@@ -81,22 +81,32 @@ def _takes(cls, name):
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
-def _copied_callbacks(callbacks):
-    """Deep copies of the user's callbacks (fit never changes them)."""
-    copies = []
+def _per_callback(callbacks, fn, problem):
+    """``[fn(cb) for cb in callbacks]``; where ``fn`` fails, a ValueError
+    of ``problem(name, exc)`` (the callback's class name, the exception)."""
+    out = []
     for cb in callbacks:
         try:
-            copies.append(copy.deepcopy(cb))
+            out.append(fn(cb))
         except Exception as exc:
             name = type(cb[1] if isinstance(cb, tuple) else cb).__name__
-            raise ValueError(
-                f"Got a {name} callback that cannot be copied "
-                f"({type(exc).__name__}: {exc}): fit trains with a copy of "
-                "each callback, so that the objects passed in are left as they "
-                "are. Expected callbacks that copy.deepcopy can copy (create "
-                "locks, files or connections in on_train_begin instead)."
-            ) from exc
-    return copies
+            raise ValueError(problem(name, exc)) from exc
+    return out
+
+
+def _copied_callbacks(callbacks):
+    """Deep copies of the user's callbacks (fit never changes them)."""
+    return _per_callback(
+        callbacks,
+        copy.deepcopy,
+        lambda name, exc: (
+            f"Got a {name} callback that cannot be copied "
+            f"({type(exc).__name__}: {exc}): fit trains with a copy of each "
+            "callback, so that the objects passed in are left as they are. "
+            "Expected callbacks that copy.deepcopy can copy (create locks, "
+            "files or connections in on_train_begin instead)."
+        ),
+    )
 
 
 def _check_picklable_callbacks(callbacks):
@@ -104,18 +114,17 @@ def _check_picklable_callbacks(callbacks):
     settings, callbacks included, and stores the net with them: refuse
     callbacks that cannot be pickled (joblib's hashing error quoted the
     whole settings)."""
-    for cb in callbacks:
-        try:
-            joblib.hash(cb)
-        except Exception as exc:
-            name = type(cb[1] if isinstance(cb, tuple) else cb).__name__
-            raise ValueError(
-                f"Got memory with a {name} callback that cannot be pickled "
-                f"({type(exc).__name__}): the cache keys the trained network by "
-                "its settings, callbacks included, and stores it with them. "
-                "Expected picklable callbacks (no lambdas, locks or open "
-                "files), or memory=None."
-            ) from exc
+    _per_callback(
+        callbacks,
+        joblib.hash,
+        lambda name, exc: (
+            f"Got memory with a {name} callback that cannot be pickled "
+            f"({type(exc).__name__}): the cache keys the trained network by "
+            "its settings, callbacks included, and stores it with them. "
+            "Expected picklable callbacks (no lambdas, locks or open files), "
+            "or memory=None."
+        ),
+    )
 
 
 class BaseAutoencoder(InferenceMixin, BaseEstimator):
