@@ -68,6 +68,14 @@ def read_members(fileobj, limits, max_file_bytes):
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        fileobj.seek(0)
+        if fileobj.read(1) == b"\x80":  # pickle's protocol opcode
+            raise ValueError(
+                "it is a pickle (as joblib.dump or pickle.dump write them), "
+                "not a file of skcae.save: skcae.load never unpickles, which "
+                "can run any code. Expected a file skcae.save wrote; load a "
+                "pickle you trust with joblib.load, then skcae.save it"
+            ) from exc
         raise ValueError(f"it is not a readable zip archive ({exc})") from exc
     with archive:
         infos = archive.infolist()

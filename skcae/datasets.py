@@ -460,6 +460,12 @@ def make_one_class_split(
     labels = _unique_labels(y, "y")
     if normal.size == 0:
         raise ValueError("normal_class must name at least one label.")
+    if any(isinstance(v, float) and v != v for v in normal.tolist()):
+        raise ValueError(
+            f"Got normal_class={normal_class!r}, which holds NaN: NaN equals no "
+            "label, itself included, so it names no class. Expected labels "
+            f"present in y ({labels.tolist()}), without NaN."
+        )
     # membership by Python equality: np.isin between numbers and strings
     # answers differently with the arrays' sizes
     present = set(labels.tolist())

@@ -538,6 +538,14 @@ def test_a_number_for_text_labels_gets_a_hint():
         make_one_class_split(X, y, normal_class=1, random_state=0)
 
 
+def test_one_class_split_refuses_nan_as_the_normal_class(digits):
+    # it said "not present in y ... pass normal_class=nan" (a probe)
+    X, y = digits[0][:200].reshape(-1, 8, 8), digits[1][:200].astype(float)
+    y[:5] = np.nan
+    with pytest.raises(ValueError, match="holds NaN: NaN equals no label"):
+        make_one_class_split(X, y, normal_class=np.nan, random_state=0)
+
+
 def test_one_class_split_labels_of_another_type_or_mixed(digits):
     # np.isin between numbers and strings answered by array size: the
     # presence check passed and the split then held no normal image

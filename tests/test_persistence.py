@@ -515,6 +515,11 @@ def T(tensors):
 HOSTILE = {
     # the archive
     "not a zip": (lambda d: b"not a zip at all", "not a readable zip archive"),
+    # what joblib.dump / pickle.dump write (never unpickled: named as such)
+    "a pickle": (
+        lambda d: __import__("pickle").dumps({"any": "object"}),
+        "it is a pickle .* skcae.load never unpickles",
+    ),
     "empty file": (lambda d: b"", "not a readable zip archive"),
     "truncated": (lambda d: d[: len(d) // 2], "not a readable zip archive"),
     "tail cut": (lambda d: d[:-10], "not a readable zip archive"),
