@@ -462,3 +462,26 @@ def test_missing_matplotlib_names_the_extra(fitted_mse, digits, monkeypatch, dra
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'pip install "skcae\[plot\]"'):
         draw(fitted_mse, digits[0][:10])
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        (([],), {}, r"train_loss of shape \(0,\); expected a non-empty 1-D"),
+        ((["a", "b"],), {}, "train_loss that is not numbers"),
+        (([[1.0, 0.5]],), {}, r"train_loss of shape \(1, 2\)"),
+        (([1.0, 0.5],), {"inlier_cost": [1, 2, 3]}, "inlier_cost of 3 epochs"),
+    ],
+)
+def test_training_curve_refuses_series_it_cannot_draw(args, kwargs, match):
+    # an empty or text series drew an empty plot; a longer cost series or a
+    # 2-D loss failed inside matplotlib (a probe)
+    with pytest.raises(ValueError, match=match):
+        TrainingCurveDisplay(*args, **kwargs).plot()
+
+
+@pytest.mark.parametrize("scores", [np.array([]), np.ones((3, 2))])
+def test_score_histogram_refuses_empty_or_2d_scores(scores):
+    # an empty histogram was drawn; 2-D scores were flattened (a probe)
+    with pytest.raises(ValueError, match="expected a non-empty 1-D array"):
+        ScoreHistogramDisplay(scores).plot()

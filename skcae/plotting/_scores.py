@@ -227,7 +227,12 @@ or (n_samples, C, H, W)
         ('number of samples', True)
         """
         plt = import_pyplot(f"{type(self).__name__}.plot")
-        scores = np.asarray(self.scores, dtype=np.float64).ravel()
+        scores = np.asarray(self.scores, dtype=np.float64)
+        if scores.ndim != 1 or not scores.size:
+            raise ValueError(
+                f"Got scores of shape {scores.shape}; expected a non-empty 1-D "
+                "array, one score per sample, such as score_samples returns."
+            )
         bad = ~np.isfinite(scores)
         if bad.any():
             raise ValueError(

@@ -191,6 +191,7 @@ class TrainingCurveDisplay:
         plt = import_pyplot(f"{type(self).__name__}.plot")
         from matplotlib.ticker import MaxNLocator
 
+        _check_series(self)
         if ax is None:
             _, ax = new_figure(plt, figsize=(7.0, 4.2))
         epochs = np.arange(1, len(self.train_loss) + 1)
@@ -254,3 +255,34 @@ class TrainingCurveDisplay:
         self.lines_ = lines
         self.figure_ = ax.figure
         return self
+
+
+def _check_series(display):
+    """ValueError unless ``train_loss`` is a non-empty 1-D numeric series and
+    every other series (when given) a 1-D numeric one of at most as many
+    epochs (matplotlib's errors named neither the series nor the cause)."""
+    n_epochs = None
+    for name in ("train_loss", "valid_loss", "inlier_cost", "outlier_cost"):
+        values = getattr(display, name)
+        if values is None and name != "train_loss":
+            continue
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.ndim != 1 or (n_epochs is None and not array.size):
+            shape = (
+                "that is not numbers" if array is None else f"of shape {array.shape}"
+            )
+            raise ValueError(
+                f"Got {name} {shape}; expected a "
+                f"{'non-empty ' if n_epochs is None else ''}1-D series of "
+                "numbers, one per epoch."
+            )
+        if n_epochs is None:
+            n_epochs = len(array)
+        elif len(array) > n_epochs:
+            raise ValueError(
+                f"Got {name} of {len(array)} epochs, but train_loss has "
+                f"{n_epochs}; expected at most as many epochs."
+            )
