@@ -81,6 +81,11 @@ def _takes(cls, name):
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
+def _callback_of(entry):
+    """The callback of a ``callbacks`` entry: a Callback or (name, Callback)."""
+    return entry[1] if isinstance(entry, tuple) else entry
+
+
 def _per_callback(callbacks, fn, problem):
     """``[fn(cb) for cb in callbacks]``; where ``fn`` fails, a ValueError
     of ``problem(name, exc)`` (the callback's class name, the exception)."""
@@ -89,8 +94,7 @@ def _per_callback(callbacks, fn, problem):
         try:
             out.append(fn(cb))
         except Exception as exc:
-            name = type(cb[1] if isinstance(cb, tuple) else cb).__name__
-            raise ValueError(problem(name, exc)) from exc
+            raise ValueError(problem(type(_callback_of(cb)).__name__, exc)) from exc
     return out
 
 
@@ -383,7 +387,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
                     f"callbacks take in this fit ({', '.join(reserved)}). "
                     "Expected another name."
                 )
-            cb = cb[1] if isinstance(cb, tuple) else cb
+            cb = _callback_of(cb)
             name = type(cb).__name__
             if isinstance(cb, LRScheduler) and spec.lr_schedule == "onecycle":
                 raise ValueError(

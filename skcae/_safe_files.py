@@ -71,7 +71,7 @@ def read_members(fileobj, limits, max_file_bytes):
         fileobj.seek(0)
         if fileobj.read(1) == b"\x80":  # pickle's protocol opcode
             raise ValueError(
-                "it is a pickle (as joblib.dump or pickle.dump write them), "
+                "it starts like a pickle (as joblib.dump or pickle.dump write), "
                 "not a file of skcae.save: skcae.load never unpickles, which "
                 "can run any code. Expected a file skcae.save wrote; load a "
                 "pickle you trust with joblib.load, then skcae.save it"

@@ -518,7 +518,7 @@ HOSTILE = {
     # what joblib.dump / pickle.dump write (never unpickled: named as such)
     "a pickle": (
         lambda d: __import__("pickle").dumps({"any": "object"}),
-        "it is a pickle .* skcae.load never unpickles",
+        "it starts like a pickle .* skcae.load never unpickles",
     ),
     "empty file": (lambda d: b"", "not a readable zip archive"),
     "truncated": (lambda d: d[: len(d) // 2], "not a readable zip archive"),
