@@ -100,6 +100,7 @@ def run_fit(args, parser):
         parser.error(_one_line(exc))  # a bad option value: exit status 2
     _check_output(args.output, "-o")  # before a fit that a bad path would waste
     files = ImageFiles(args.normal, size=args.size, mode=args.mode)
+    _check_each_file_once(files)
     _check_not_an_input(args.output, "-o", files)
     _say(f"training on {_describe(files)}", args.quiet)
     det.fit(files)
@@ -177,6 +178,20 @@ def _reading(det, args):
     else:
         size = None  # the files must have the model's size
     return size, mode, (height, width), model_mode
+
+
+def _check_each_file_once(files):
+    """Refuse a file named twice on the command line: one row per file (a
+    list of paths in Python may repeat one, as rows of a resample)."""
+    seen = {}
+    for path in files.paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise CommandError(
+                f"the image file {path!r} is named twice (also as "
+                f"{seen[real]!r}); expected each file once"
+            )
+        seen[real] = path
 
 
 def _map_names(paths):
@@ -258,6 +273,7 @@ def run_score(args, parser):
         det.set_params(n_jobs=args.n_jobs)
     size, mode, fitted, model_mode = _reading(det, args)
     files = ImageFiles(args.images, size=size, mode=mode)
+    _check_each_file_once(files)
     if files.mode != model_mode:
         raise CommandError(
             f"the images are {_KINDS[files.mode]}, but the model was trained on "

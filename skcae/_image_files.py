@@ -256,6 +256,12 @@ def _expand_one(entry):
     )
 
 
+def _names_one_file(entry):
+    """Whether ``entry`` names one file itself (not a folder or pattern)."""
+    path = os.fspath(entry)
+    return os.path.lexists(path) and not os.path.isdir(path)
+
+
 def as_path_list(paths, what="paths"):
     """``paths`` as a list of entries (str), each a folder, file or pattern.
 
@@ -495,6 +501,10 @@ class ImageFiles:
         are searched recursively (hidden files and folders are skipped)
         and their files sorted by path; glob matches are sorted too; a
         list keeps its order, so rows line up with labels made alongside.
+        A file listed more than once is that many rows (a resample of
+        paths, ``sklearn.utils.resample(paths)``); a folder or pattern that
+        finds a file another entry names is refused (two rows of one image
+        by accident).
     size : int or tuple (height, width), default=None
         None: every file must have the size of the first file (another
         size is an error naming the file). Else every image is resized to
@@ -565,15 +575,20 @@ class ImageFiles:
             if len(entries) == 1:  # no second realpath per file of a folder
                 files = expanded
                 break
+            # a file entry (not a folder or pattern) may come again: rows
+            # the user asked for by name
+            named = _names_one_file(entry)
             for path in expanded:
                 real = os.path.realpath(path)
-                if real in named_by:
+                earlier = named_by.get(real)
+                if earlier is not None and not (named and earlier[1]):
                     raise ValueError(
                         f"The image file {path!r} is named twice, by "
-                        f"{named_by[real]!r} and by {os.fspath(entry)!r}; expected "
-                        "each file once (as one row)."
+                        f"{earlier[0]!r} and by {os.fspath(entry)!r}; expected "
+                        "a folder or pattern to find files no other entry "
+                        "names (list a file itself to repeat it as a row)."
                     )
-                named_by[real] = os.fspath(entry)
+                named_by.setdefault(real, (os.fspath(entry), named))
                 files.append(path)
         if not files:
             raise ValueError(

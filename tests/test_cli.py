@@ -156,6 +156,18 @@ def test_a_model_saved_from_python_needs_no_sidecar(folders, tmp_path, capsys):
     assert len(read_csv(capsys.readouterr().out)) == 30
 
 
+def test_a_file_named_twice_is_one_line(folders, model, tmp_path, capsys):
+    """On the command line one row per file: a file named twice (which a
+    list of paths in Python may do, as rows) is refused, naming it."""
+    one = str(sorted((folders / "new").iterdir())[0])
+    assert main(["score", str(model), one, one, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the image file {one!r} is named twice" in err
+    out = str(tmp_path / "m")
+    assert main(["fit", one, one, "-o", out, "-q"]) == 1
+    assert "is named twice" in capsys.readouterr().err
+
+
 def test_mixed_files_name_the_option(folders, model, tmp_path, capsys):
     write_pngs(tmp_path / "mixed", np.zeros((2, 8, 8), np.uint8))
     Image.new("RGB", (8, 8)).save(tmp_path / "mixed" / "002.png")

@@ -8,6 +8,7 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
+from sklearn.utils import resample
 
 import skcae._image_files
 from skcae import ConvAutoencoderOutlierDetector
@@ -562,14 +563,29 @@ def test_to_npy_is_atomic_and_checks_its_arguments(tmp_path, folders, pixels):
     assert Image.open(files.paths[3]).size == (8, 8)
 
 
-def test_a_file_named_twice_is_refused(folders):
+def test_a_file_found_twice_is_refused(folders):
     """A folder and one of its files (or one folder twice) would make two
-    rows of one image: refused, naming both entries."""
+    rows of one image by accident: refused, naming both entries."""
     one = sorted((folders / "normal").iterdir())[0]
-    for paths in ([folders / "normal", one], [one, one], [folders, folders / "normal"]):
+    for paths in ([folders / "normal", one], [one, folders / "normal"]):
         with pytest.raises(ValueError, match="is named twice, by"):
             ImageFiles(paths)
+    with pytest.raises(ValueError, match="is named twice, by"):
+        ImageFiles([folders, folders / "normal"])
     assert len(ImageFiles([one])) == 1
+
+
+def test_a_file_listed_again_is_a_row_again(folders):
+    """A resample of file paths (sklearn.utils.resample, a bootstrap) names
+    files more than once: each name is a row, in the list's order."""
+    paths = [str(p) for p in sorted((folders / "normal").iterdir())[:4]]
+    drawn = resample(paths, random_state=0)
+    assert len(set(drawn)) < len(drawn)  # the draw repeats a file
+    files = ImageFiles(drawn)
+    assert files.paths == drawn
+    expected = np.stack([np.asarray(Image.open(p)) for p in drawn])
+    np.testing.assert_array_equal(np.asarray(files), expected)
+    np.testing.assert_array_equal(ImageLoader().fit_transform(drawn), expected)
 
 
 def test_load_image_folder_refuses_overlapping_folders(folders):
