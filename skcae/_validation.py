@@ -434,6 +434,7 @@ def validate_input(estimator, X, *, reset, images=True):
         _refuse_one_dimensional(estimator, shape, reset)
     if len(shape) > 2:
         _check_ndim(shape)
+        _check_n_samples(shape, reset)  # naming X's own shape, not the rows'
         own_shape = _own_image_shape(shape, data_format)
         if data_format == "channels_last" and len(shape) == 4:
             X = X.transpose(0, 3, 1, 2)

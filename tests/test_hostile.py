@@ -193,6 +193,9 @@ def test_absurd_finite_values_give_finite_codes(case, batch, fitted_transformer)
 def _shape_match(kind, shape, conv_match):
     if kind == "dense" and len(shape) > 2:
         return "takes 2-D tabular data"
+    if len(shape) > 2:  # named as given, not as the rows it is flattened to
+        shown = re.escape(f" (shape={shape})")
+        return conv_match.replace(r"sample\(s\)", r"sample\(s\)" + shown, 1)
     return conv_match
 
 
