@@ -580,3 +580,23 @@ def test_default_detector_on_thirty_images_extrapolates_its_threshold(digits):
     assert det.offset_ == _outlier.auto_offset(calibration)
     assert det.offset_ <= np.percentile(calibration, 1)
     assert np.mean(det.predict(X[y == 3][30:]) == -1) < 0.1
+
+
+def test_fit_warns_of_samples_in_other_units(digits, tiny):
+    """A tenth of the images in 0-255 among images in 0-1 (a hostile probe:
+    no warning, and a detector that flagged none of another digit): fit
+    names how many and one of them; data in one unit, whatever it is, and
+    data of one kind with a few dim images raise no such warning."""
+    X, y = digits
+    ones = X[y == 1][:120] / 16.0
+    mixed = ones.copy()
+    mixed[[5, 17, 30, 41, 50, 66, 70, 88, 95, 101, 110, 119]] *= 255
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny)
+    with pytest.warns(UserWarning, match=r"12 of 120 samples of X \(e.g. sample 5,"):
+        det.fit(mixed)
+    dim = ones.copy()
+    dim[:10] /= 40  # faint images: far below the typical one, not above
+    for X_one_unit in (ones, ones * 255, dim):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*samples of X")
+            det.fit(X_one_unit)
