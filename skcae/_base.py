@@ -219,7 +219,8 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         if self.n_jobs == 0:
             raise ValueError(
                 "Got n_jobs=0, but expected None (the CPUs this process may "
-                "use), a positive number of threads, or -1 for every CPU."
+                "use), a positive number of threads, or a negative one as in "
+                "joblib: -1 for every CPU, -2 for all but one, ..."
             )
         for cb in self.callbacks or ():
             if not isinstance(cb, Callback) and not (

@@ -1,6 +1,8 @@
 """skcae._base: encode / decode / reconstruct / anomaly_map, memory, registry."""
 
 import pickle
+import subprocess
+import sys
 import threading
 
 import joblib
@@ -234,3 +236,23 @@ def test_a_failed_refit_leaves_the_estimator_unfitted(digits, tiny):
     assert not [k for k in vars(det) if k.endswith("_")]
     with pytest.raises(NotFittedError):
         det.score_samples(X[:5])
+
+
+def test_public_submodules_are_attributes_of_the_package():
+    """``skcae.images.ImageFiles`` after a plain ``import skcae`` (as the
+    README names it), in a fresh interpreter where nothing imported them."""
+    code = (
+        "import sys, skcae\n"
+        "assert 'skcae.images' not in sys.modules\n"
+        "names = [skcae.images.ImageFiles, skcae.callbacks.ReconstructionMonitor,\n"
+        "         skcae.datasets.load_mnist, skcae.plotting.TrainingCurveDisplay]\n"
+        "assert set(skcae._SUBMODULES) <= set(dir(skcae))\n"
+        "try:\n"
+        "    skcae.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == "module 'skcae' has no attribute 'no_such_name'\n"
