@@ -26,6 +26,7 @@ from ._tuning import (
     DENSITY_MAX_SIDE,
     DENSITY_QUERY_NEIGHBORS,
     DENSITY_REFERENCE_NEIGHBORS,
+    DENSITY_WIDEST_SHARE,
     MAX_EPS,
     RELIABLE_REFERENCES,
 )
@@ -330,9 +331,9 @@ class KNNTerm(Term):
 
     def reliability(self):
         """A kNN term's share of its weight: its number of references over
-        ``RELIABLE_REFERENCES``, at most 1. Neighbours among a hundred
+        ``RELIABLE_REFERENCES``, at most 1. Neighbours among a few dozen
         images are a noisy estimate, where the reconstruction terms are
-        not (8x8 digits, 125 training images: digit 1 .967 -> .98)."""
+        not (MNIST digit 1 from 30 images)."""
         return min(1.0, self.reference.shape[0] / RELIABLE_REFERENCES)
 
     def _map(self, values):
@@ -509,7 +510,9 @@ class FeatureDensity(KNNTerm):
     nearest (a local outlier factor): a sample between two kinds of normal
     images, or in a sparse corner of one, stands out where a plain distance
     would not. A detector with a float ``contamination`` asks for more than
-    20 neighbours (``config.density_neighbors``, :func:`density_neighbors`).
+    20 neighbours (``config.density_neighbors``, :func:`density_neighbors`),
+    of which the term takes at most a twentieth of its references
+    (:meth:`neighbors`).
     """
 
     reference_buffers = ("reference", "density")
@@ -562,7 +565,7 @@ class FeatureDensity(KNNTerm):
         distance, index = knn_neighbours(
             self.reference,
             self.reference,
-            max(DENSITY_REFERENCE_NEIGHBORS, self.n_neighbors),
+            max(DENSITY_REFERENCE_NEIGHBORS, self.neighbors()),
             exclude_self=True,
             chunk=FIT_CHUNK,
         )
@@ -571,8 +574,15 @@ class FeatureDensity(KNNTerm):
         self.eps = torch.tensor(
             max(1e-6 * float(density.median()), 1e-12), dtype=torch.float64
         )
-        k = min(self.n_neighbors, distance.shape[1])
+        k = min(self.neighbors(), distance.shape[1])
         return self._ratio(distance[:, :k], index[:, :k]).numpy()
+
+    def neighbors(self):
+        """The neighbours of a query: ``config.density_neighbors``, at most
+        1 / ``DENSITY_WIDEST_SHARE`` of the references (at least
+        ``DENSITY_QUERY_NEIGHBORS``)."""
+        widest = self.reference.shape[0] // DENSITY_WIDEST_SHARE
+        return min(self.n_neighbors, max(DENSITY_QUERY_NEIGHBORS, widest))
 
     def _ratio(self, distance, index):
         return (distance.mean(1) + self.eps) / (self.density[index].mean(1) + self.eps)
@@ -583,7 +593,7 @@ class FeatureDensity(KNNTerm):
         distance, index = knn_neighbours(
             mapped,
             self.reference,
-            self.n_neighbors,
+            self.neighbors(),
             exclude_self=leave_one_out,
             chunk=FIT_CHUNK if leave_one_out else KNN_CHUNK,
         )

@@ -1,9 +1,9 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 6): one zip archive holding exactly two members,
+File format (version 7): one zip archive holding exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 6, "class": <class name>,
+    ``{"format": "skcae", "format_version": 7, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
     "net_history": <the skorch history, or null>, "versions": {...}}``.
     Values that JSON has no type for are tagged one-key objects:
@@ -51,14 +51,20 @@ from ._knn_terms import density_features_changed
 from ._restore import build_estimator, materialize, model_specs, restore_net
 from ._sklearn_compat import has_output_config
 from ._training import resolve_device
+from ._tuning import DENSITY_QUERY_NEIGHBORS, DENSITY_WIDEST_SHARE
 
 FORMAT = "skcae"
-FORMAT_VERSION = 6
-#: The oldest version read: version 4 and 5 files (the same layout) still
-#: load, unless their density term measures otherwise now (version 5 widened
-#: it under a float contamination, version 6 gave it other features for
-#: small images).
+FORMAT_VERSION = 7
+#: The oldest version read: version 4 to 6 files (the same layout) still
+#: load, unless this skcae scores them otherwise (version 5 widened the
+#: density term under a float contamination, version 6 gave it other
+#: features for small images, version 7 gave the kNN terms of a hybrid
+#: score their full weight below _OLD_FULL_WEIGHT references and capped the
+#: density term's neighbours at a twentieth of its references).
 _OLDEST_READ = 4
+#: Before version 7 a kNN term of the hybrid score with fewer references
+#: than this got references / _OLD_FULL_WEIGHT of its weight.
+_OLD_FULL_WEIGHT = 1_000
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.safetensors"
 #: Largest ``config.json`` (uncompressed bytes) that :func:`load` reads.
@@ -353,6 +359,47 @@ def _check_density_features(config, model):
     )
 
 
+def _check_scored_alike(config, model, specs):
+    """ValueError for a file older than version 7 that this skcae scores
+    otherwise (``specs``: the tensors' shapes, checked): a hybrid score on
+    fewer than ``_OLD_FULL_WEIGHT`` references, whose kNN terms had part of
+    their weight, or a density term whose neighbourhood a float
+    contamination widened past a twentieth of its references."""
+    version = config["format_version"]
+    if version >= 7:
+        return
+    rows = {
+        name: specs[f"model.terms.{name}.reference"][1][0]
+        for name, term in getattr(model, "terms", {}).items()
+        if term.learns_from_references
+    }
+    if model.config.score_type == "hybrid" and min(rows.values()) < _OLD_FULL_WEIGHT:
+        reason = (
+            f"whose hybrid score gave its nearest-neighbour terms, with "
+            f"{min(rows.values())} references (fewer than {_OLD_FULL_WEIGHT:,}), "
+            "part of their weight; this skcae gives every term its full weight"
+        )
+    elif "density" in rows and (
+        min(
+            model.config.density_neighbors,
+            max(DENSITY_QUERY_NEIGHBORS, rows["density"] // DENSITY_WIDEST_SHARE),
+        )
+        < model.config.density_neighbors
+    ):
+        reason = (
+            f"whose density term took {model.config.density_neighbors} "
+            f"neighbours among {rows['density']} references; this skcae takes "
+            "at most a twentieth of them"
+        )
+    else:
+        return
+    raise ValueError(
+        f"it was written by an older skcae ({_written_by(config)!r}, file "
+        f"format version {version}) {reason}. Refit the estimator with this "
+        "skcae and save it again"
+    )
+
+
 def _check_config(config):
     """The top-level entries of ``config.json``: types and format version."""
     if not isinstance(config, dict):
@@ -488,6 +535,7 @@ def _load(fileobj, device):
                     (safe.ANY_ROWS,),
                 )
             safe.check_tensors(specs, expected, WEIGHTS_MEMBER, groups)
+            _check_scored_alike(config, model, specs)
             tensors = {name: handle.get_tensor(name) for name in specs}
     for name, tensor in tensors.items():
         if tensor.dtype.is_floating_point and not torch.isfinite(tensor).all():
@@ -555,10 +603,14 @@ def load(path, *, device=None):
         parameters, fitted attributes of the wrong type or shape, weights
         that do not fit the parameters, an inconsistent score model, or a
         file format this skcae does not score as it was fitted: newer than
-        its version 6, older than version 4, or of version 4 or 5 with a
+        its version 7, older than version 4, of version 4 or 5 with a
         density term that this skcae computes otherwise (a float
         ``contamination`` in version 4; images or first encoder maps of at
-        most 8 pixels a side): such files must be refitted and saved again.
+        most 8 pixels a side), or of version 4 to 6 with a hybrid score
+        fitted on fewer than 1,000 references (its kNN terms had part of
+        their weight) or a density term that a float ``contamination``
+        gave more neighbours than a twentieth of its references: such files
+        must be refitted and saved again.
         Also for an unknown or unavailable ``device``.
     OSError
         If ``path`` is a path that cannot be opened.

@@ -600,3 +600,20 @@ def test_fit_warns_of_samples_in_other_units(digits, tiny):
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*samples of X")
             det.fit(X_one_unit)
+
+
+@pytest.mark.parametrize("n, expected", [(120, 20), (1797, 40)])
+def test_a_float_contamination_widens_the_density_term_within_its_references(
+    digits, tiny, n, expected
+):
+    """contamination=0.1 asks for 40 neighbours; among ~100 references the
+    density term takes at most a twentieth of them (and never fewer than
+    20): 40 would span a whole kind of normal there."""
+    X, y = digits
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.1, **tiny
+    ).fit(X[:n])
+    term = det.scorer_.terms["density"]
+    m = len(term.reference)
+    assert term.n_neighbors == 40
+    assert term.neighbors() == expected == min(40, max(20, m // 20))

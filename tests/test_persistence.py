@@ -173,7 +173,7 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 6
+    assert config["format"] == "skcae" and config["format_version"] == 7
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
@@ -1007,11 +1007,15 @@ def test_any_odd_value_anywhere_gives_a_value_error(saved):
         (dict(contamination=np.float32(0.1)), False),
     ],
 )
-def test_format_4_files_load_unless_their_density_term_widened(params, loads, tmp_path):
+def test_format_4_files_load_unless_their_density_term_widened(
+    params, loads, tmp_path, monkeypatch
+):
     """Version 5 scores a density term under a float contamination with more
     neighbours than version 4 calibrated it for: such version 4 files are
     refused with a refit message; every other version 4 file scores as
     before."""
+    # as if version 7 had kept the old weights of this fit's 178 references
+    monkeypatch.setattr(skcae._persistence, "_OLD_FULL_WEIGHT", 1)
     X, y = load_digits(return_X_y=True)
     X = np.kron(X.reshape(-1, 8, 8), np.ones((3, 3)))  # 24x24: the density
     det = ConvAutoencoderOutlierDetector(**TINY, **params)  # term of version 5
@@ -1039,8 +1043,9 @@ def test_format_4_files_load_unless_their_density_term_widened(params, loads, tm
     ],
 )
 def test_older_files_load_unless_their_density_features_changed(
-    version, side, params, loads, tmp_path
+    version, side, params, loads, tmp_path, monkeypatch
 ):
+    monkeypatch.setattr(skcae._persistence, "_OLD_FULL_WEIGHT", 1)  # as above
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 8, 8)[y == 0]
     if side != 8:
@@ -1059,6 +1064,58 @@ def test_older_files_load_unless_their_density_features_changed(
         )
         with pytest.raises(ValueError, match=message):
             skcae.load(io.BytesIO(old))
+
+
+@pytest.mark.parametrize("version", [4, 5, 6])
+@pytest.mark.parametrize(
+    "params, old_full_weight, loads",
+    [
+        ({}, 1_000, False),  # 178 references: the kNN terms had 18% weight
+        ({}, 150, True),  # as if they had had full weight already
+        (dict(score_type="density"), 1_000, True),  # one term: no weights
+        (dict(score_type="reconstruction"), 1_000, True),
+        # a float contamination: 40 neighbours asked for, 8 of ~170 taken now
+        (dict(score_type="density", contamination=0.1), 1_000, False),
+    ],
+)
+def test_older_hybrid_files_on_few_references_are_refused(
+    version, params, old_full_weight, loads, monkeypatch
+):
+    """Version 7 gives the hybrid score's kNN terms their full weight below
+    1,000 references, and the density term at most a twentieth of its
+    references as neighbours: an older file that scored otherwise is refused
+    with a refit message; the others score as before."""
+    X, y = load_digits(return_X_y=True)
+    X = np.kron(X.reshape(-1, 8, 8)[y == 0], np.ones((3, 3)))  # 24x24
+    det = ConvAutoencoderOutlierDetector(**TINY, **params).fit(X)
+    buffer = io.BytesIO()
+    skcae.save(det, buffer)
+    old = _with_config(lambda c: c.update(format_version=version))(buffer.getvalue())
+    monkeypatch.setattr(skcae._persistence, "_OLD_FULL_WEIGHT", old_full_weight)
+    if loads:
+        loaded = skcae.load(io.BytesIO(old))
+        np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+    elif "contamination" in params:
+        message = (
+            rf"version {version}\) whose density term took 40 neighbours among "
+            r"1\d\d references; this skcae takes at most a twentieth"
+            if version > 4  # version 4 is refused for its narrower one
+            else r"version 4\) with contamination=0.1"
+        )
+        with pytest.raises(ValueError, match=message):
+            skcae.load(io.BytesIO(old))
+    else:
+        message = (
+            rf"file format version {version}\) whose hybrid score gave its "
+            r"nearest-neighbour terms, with 1\d\d references \(fewer than 1,000\)"
+        )
+        with pytest.raises(ValueError, match=message):
+            skcae.load(io.BytesIO(old))
+    # this version's own files load whatever their references
+    np.testing.assert_array_equal(
+        skcae.load(io.BytesIO(buffer.getvalue())).score_samples(X),
+        det.score_samples(X),
+    )
 
 
 def test_a_model_fitted_with_a_kernel_over_the_new_bound_still_loads(monkeypatch):

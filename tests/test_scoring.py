@@ -264,10 +264,11 @@ def test_knn_terms_weigh_by_their_references(monkeypatch):
     from skcae import _knn_terms
 
     scorer = _fitted_scorer("hybrid", np.random.RandomState(0))  # 200 refs
-    assert scorer.terms["latent"].reliability() == pytest.approx(0.2)
-    assert scorer.terms["mse"].reliability() == 1.0
-    monkeypatch.setattr(_knn_terms, "RELIABLE_REFERENCES", 100)
+    assert _knn_terms.RELIABLE_REFERENCES == 100  # since file format 7
     assert scorer.terms["latent"].reliability() == 1.0
+    assert scorer.terms["mse"].reliability() == 1.0
+    monkeypatch.setattr(_knn_terms, "RELIABLE_REFERENCES", 1_000)  # before
+    assert scorer.terms["latent"].reliability() == pytest.approx(0.2)
 
 
 def test_each_term_flags_what_it_measures_and_hybrid_flags_both():
