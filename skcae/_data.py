@@ -155,20 +155,28 @@ def fit_statistics(rows, *, warn=True):
 
 
 #: A sample whose largest magnitude is this many times the typical sample's
-#: looks like data in other units (0-255 images among 0-1 ones: 255x).
+#: looks like data in other units (0-255 images among 0-1 ones: 255x) ...
 MIXED_UNITS_RATIO = 30.0
+#: ... when such samples are apart from the others, the smallest of them this
+#: many times the largest of the rest: brightness that spreads over orders
+#: of magnitude without a gap (star fields, exposures) is one unit.
+MIXED_UNITS_GAP = 10.0
 
 
 def _warn_mixed_units(row_max):
-    """Warn when a minority of the samples is far larger than the rest:
-    images in 0-255 mixed with images in 0-1 train a network on the first
-    kind only and a detector that flags nothing (a hostile probe: 10% of
-    such images, no warning at fit, AUROC .96 -> .83)."""
+    """Warn when a minority of the samples is far larger than the rest, with
+    a gap between them: images in 0-255 mixed with images in 0-1 train a
+    network on the first kind only and a detector that flags nothing (a
+    hostile probe: 10% of such images, no warning at fit, AUROC .96 ->
+    .83)."""
     typical = float(np.median(row_max)) if len(row_max) else 0.0
     if not typical > 0 or not np.isfinite(typical):
         return
-    large = np.flatnonzero(row_max > MIXED_UNITS_RATIO * typical)
+    is_large = row_max > MIXED_UNITS_RATIO * typical
+    large = np.flatnonzero(is_large)
     if not 0 < len(large) <= len(row_max) // 2:
+        return
+    if not row_max[large].min() > MIXED_UNITS_GAP * row_max[~is_large].max():
         return
     first = int(large[0])
     warnings.warn(
