@@ -275,12 +275,18 @@ class Scorer(AutoencoderModel):
         evidence = neg_log_sf(
             torch.stack([self.terms[name].calibration(raw[name]) for name in names])
         )
+        # the first evidence plus the weighted mean of the others' excess
+        # over it: exactly that evidence when every term agrees (constant
+        # data, where scores and threshold tie), whatever the weights (which
+        # follow the references, so differ between the model and the
+        # cross-fitted networks that set its threshold)
+        base = evidence[0]
         total, weights = 0.0, 0.0
         for name, row in zip(names, evidence):
             weight = TERM_WEIGHTS.get(name, 1.0) * self.terms[name].reliability()
-            total = total + weight * row
+            total = total + weight * (row - base)
             weights += weight
-        return total / weights
+        return base + total / weights
 
     def trim_terms(self):
         """The terms that rank the training samples for trimming: those of

@@ -321,12 +321,45 @@ def test_hybrid_evaluates_the_terms_stacked_to_the_per_term_values():
     scorer = _fitted_scorer("hybrid", np.random.RandomState(0))
     rng = np.random.RandomState(1)
     raw = {name: torch.from_numpy(np.exp(rng.randn(50) * 3)) for name in scorer.terms}
+    evidence = {
+        name: neg_log_sf(scorer.terms[name].calibration(cost))
+        for name, cost in raw.items()
+    }
+    base = evidence[next(iter(raw))]
     total, weights = 0.0, 0.0
-    for name, cost in raw.items():  # the definition, one term at a time
+    for name in raw:  # the definition, one term at a time
         weight = TERM_WEIGHTS.get(name, 1.0) * scorer.terms[name].reliability()
-        total = total + weight * neg_log_sf(scorer.terms[name].calibration(cost))
+        total = total + weight * (evidence[name] - base)
         weights += weight
-    assert torch.equal(scorer.combine(raw), total / weights)
+    assert torch.equal(scorer.combine(raw), base + total / weights)
+    # the weighted mean of the evidences, to rounding
+    plain = sum(
+        TERM_WEIGHTS.get(n, 1.0) * scorer.terms[n].reliability() * e
+        for n, e in evidence.items()
+    )
+    torch.testing.assert_close(scorer.combine(raw), plain / weights)
+
+
+def test_hybrid_of_terms_that_agree_is_their_evidence_exactly():
+    """Every term at the same evidence (constant data): the cost is that
+    evidence to the bit, whatever the weights, so a model and the
+    cross-fitted networks whose scores set its threshold (other numbers of
+    references, other weights) tie exactly (a constant training set was
+    flagged by 1e-16)."""
+    from skcae import _knn_terms
+
+    scorer = _fitted_scorer("hybrid", np.random.RandomState(0))
+    raw = {n: torch.full((3,), 1.0 - 1e-9, dtype=torch.float64) for n in scorer.terms}
+    for term in scorer.terms.values():  # every t the same, about 0
+        term.calibration.center.fill_(0.0)
+        term.calibration.spread.fill_(1.0)
+        term.calibration.eps.fill_(1e-300)
+    expected = scorer.combine(raw)
+    for references in (7, 38, 90, 1_000):  # 0.07 to full weight
+        for name in ("latent", "stats"):
+            scorer.terms[name].reference = torch.zeros(references, 3)
+        assert torch.equal(scorer.combine(raw), expected)
+    assert _knn_terms.RELIABLE_REFERENCES == 100
 
 
 def test_an_empty_build_has_every_buffer_and_reference_rows_vary():
