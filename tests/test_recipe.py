@@ -152,7 +152,7 @@ def test_density_of_duplicate_references_is_finite():
 
 
 def test_a_float_contamination_widens_the_density_neighbourhood(digits, tmp_path):
-    """25 references in a tight clump far from 300 normal ones, as outliers
+    """25 references in a tight clump far from 800 normal ones, as outliers
     mixed into X gather: among 20 neighbours a sample in the clump finds
     only clump members and looks far denser than any normal sample (a cost
     a hundredth of theirs); among contamination=0.1's 40 it reaches the
@@ -169,13 +169,17 @@ def test_a_float_contamination_widens_the_density_neighbourhood(digits, tmp_path
         term = _density_term(density_neighbors=k)
         width = term.center.shape[0]
         rng = np.random.RandomState(0)
-        normal = rng.randn(300, width)
+        normal = rng.randn(800, width)  # 825 references: 40 <= 825 / 20
         clump = 30 + 0.1 * rng.randn(25, width)
         loo = term.fit(np.vstack([normal, clump]))
-        assert term.n_neighbors == k and np.all(np.isfinite(loo))
+        assert term.n_neighbors == term.neighbors() == k
+        assert np.all(np.isfinite(loo))
         query = torch.from_numpy(30 + 0.1 * rng.randn(5, width))
-        costs[k] = term.cost(query).numpy() / np.median(loo[:300])
+        costs[k] = term.cost(query).numpy() / np.median(loo[:800])
     assert np.all(costs[20] < 0.05) and np.all(costs[40] > 1)
+    # among 325 references 40 neighbours would span a twentieth and more
+    term.fit(np.vstack([normal[:300], clump]))
+    assert term.n_neighbors == 40 and term.neighbors() == 20
     # the detector passes its rate to the term; a saved model keeps it
     X, y = digits
     params = dict(image_shape=(8, 8), channels=(2,), max_epochs=2, random_state=0)
