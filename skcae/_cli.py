@@ -100,7 +100,7 @@ def run_fit(args, parser):
         parser.error(_one_line(exc))  # a bad option value: exit status 2
     _check_output(args.output, "-o")  # before a fit that a bad path would waste
     files = ImageFiles(args.normal, size=args.size, mode=args.mode)
-    _check_each_file_once(files)
+    _check_each_file_once(args.normal)
     _check_not_an_input(args.output, "-o", files)
     _say(f"training on {_describe(files)}", args.quiet)
     det.fit(files)
@@ -180,18 +180,25 @@ def _reading(det, args):
     return size, mode, (height, width), model_mode
 
 
-def _check_each_file_once(files):
+def _check_each_file_once(entries):
     """Refuse a file named twice on the command line: one row per file (a
-    list of paths in Python may repeat one, as rows of a resample)."""
+    list of paths in Python may repeat one, as rows of a resample).
+    ImageFiles already refuses a folder or pattern that finds a file another
+    entry names, so only the entries that are files are compared (not every
+    file of a folder: a realpath each)."""
+    from ._image_files import names_one_file
+
     seen = {}
-    for path in files.paths:
-        real = os.path.realpath(path)
+    for entry in entries:
+        if not names_one_file(entry):
+            continue
+        real = os.path.realpath(entry)
         if real in seen:
             raise CommandError(
-                f"the image file {path!r} is named twice (also as "
+                f"the image file {entry!r} is named twice (also as "
                 f"{seen[real]!r}); expected each file once"
             )
-        seen[real] = path
+        seen[real] = entry
 
 
 def _map_names(paths):
@@ -273,7 +280,7 @@ def run_score(args, parser):
         det.set_params(n_jobs=args.n_jobs)
     size, mode, fitted, model_mode = _reading(det, args)
     files = ImageFiles(args.images, size=size, mode=mode)
-    _check_each_file_once(files)
+    _check_each_file_once(args.images)
     if files.mode != model_mode:
         raise CommandError(
             f"the images are {_KINDS[files.mode]}, but the model was trained on "

@@ -256,7 +256,7 @@ def _expand_one(entry):
     )
 
 
-def _names_one_file(entry):
+def names_one_file(entry):
     """Whether ``entry`` names one file itself (not a folder or pattern)."""
     path = os.fspath(entry)
     return os.path.lexists(path) and not os.path.isdir(path)
@@ -577,7 +577,7 @@ class ImageFiles:
                 break
             # a file entry (not a folder or pattern) may come again: rows
             # the user asked for by name
-            named = _names_one_file(entry)
+            named = names_one_file(entry)
             for path in expanded:
                 real = os.path.realpath(path)
                 earlier = named_by.get(real)

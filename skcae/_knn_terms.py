@@ -31,7 +31,13 @@ from ._tuning import (
     RELIABLE_REFERENCES,
 )
 
-__all__ = ["TERMS", "density_neighbors", "knn_distance", "knn_neighbours"]
+__all__ = [
+    "TERMS",
+    "capped_neighbors",
+    "density_neighbors",
+    "knn_distance",
+    "knn_neighbours",
+]
 
 # kNN queries are compared with the references in chunks of this many: the
 # rows of one scoring chunk (skcae._threads), so no chunk is padded.
@@ -578,11 +584,9 @@ class FeatureDensity(KNNTerm):
         return self._ratio(distance[:, :k], index[:, :k]).numpy()
 
     def neighbors(self):
-        """The neighbours of a query: ``config.density_neighbors``, at most
-        1 / ``DENSITY_WIDEST_SHARE`` of the references (at least
-        ``DENSITY_QUERY_NEIGHBORS``)."""
-        widest = self.reference.shape[0] // DENSITY_WIDEST_SHARE
-        return min(self.n_neighbors, max(DENSITY_QUERY_NEIGHBORS, widest))
+        """The neighbours of a query (:func:`capped_neighbors` of
+        ``config.density_neighbors`` among the references)."""
+        return capped_neighbors(self.n_neighbors, self.reference.shape[0])
 
     def _ratio(self, distance, index):
         return (distance.mean(1) + self.eps) / (self.density[index].mean(1) + self.eps)
@@ -622,6 +626,18 @@ def density_neighbors(contamination):
         return DENSITY_QUERY_NEIGHBORS
     scale = _tuning.DENSITY_CONTAMINATION_SCALE
     return int(round(DENSITY_QUERY_NEIGHBORS * (1.0 + scale * float(contamination))))
+
+
+def capped_neighbors(k, n_references):
+    """The density term's neighbours of a query: ``k``, at most
+    1 / ``DENSITY_WIDEST_SHARE`` of ``n_references`` (at least
+    ``DENSITY_QUERY_NEIGHBORS``).
+
+    >>> capped_neighbors(40, 325), capped_neighbors(40, 1000), capped_neighbors(20, 5)
+    (20, 40, 20)
+    """
+    widest = n_references // DENSITY_WIDEST_SHARE
+    return min(k, max(DENSITY_QUERY_NEIGHBORS, widest))
 
 
 def _reads_pixels(z):

@@ -47,11 +47,11 @@ from sklearn.utils.validation import check_is_fitted
 from . import _safe_files as safe
 from ._base import ESTIMATORS
 from ._files import atomic_write
-from ._knn_terms import density_features_changed
+from ._knn_terms import capped_neighbors, density_features_changed
 from ._restore import build_estimator, materialize, model_specs, restore_net
 from ._sklearn_compat import has_output_config
 from ._training import resolve_device
-from ._tuning import DENSITY_QUERY_NEIGHBORS, DENSITY_WIDEST_SHARE
+from ._tuning import RELIABLE_REFERENCES
 
 FORMAT = "skcae"
 FORMAT_VERSION = 7
@@ -373,23 +373,18 @@ def _check_scored_alike(config, model, specs):
         for name, term in getattr(model, "terms", {}).items()
         if term.learns_from_references
     }
+    k = model.config.density_neighbors
     if model.config.score_type == "hybrid" and min(rows.values()) < _OLD_FULL_WEIGHT:
         reason = (
             f"whose hybrid score gave its nearest-neighbour terms, with "
             f"{min(rows.values())} references (fewer than {_OLD_FULL_WEIGHT:,}), "
-            "part of their weight; this skcae gives every term its full weight"
+            f"that share of their weight; this skcae gives them their full "
+            f"weight from {RELIABLE_REFERENCES} references on"
         )
-    elif "density" in rows and (
-        min(
-            model.config.density_neighbors,
-            max(DENSITY_QUERY_NEIGHBORS, rows["density"] // DENSITY_WIDEST_SHARE),
-        )
-        < model.config.density_neighbors
-    ):
+    elif "density" in rows and capped_neighbors(k, rows["density"]) < k:
         reason = (
-            f"whose density term took {model.config.density_neighbors} "
-            f"neighbours among {rows['density']} references; this skcae takes "
-            "at most a twentieth of them"
+            f"whose density term took {k} neighbours among {rows['density']} "
+            "references; this skcae takes at most a twentieth of them"
         )
     else:
         return

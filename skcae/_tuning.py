@@ -64,8 +64,8 @@ DENSITY_CONTAMINATION_SCALE = 10
 #: narrower than DENSITY_QUERY_NEIGHBORS): among a hundred or a few hundred
 #: images 40 neighbours span a whole kind of normal (validation split of
 #: scikit-learn's digits, the true rate: one class with 10% of other digits
-#: .980 -> .991, 0-4 normal with 9% .943 -> .954; MNIST-sized sets, from
-#: 800 references, are not changed).
+#: .980 -> .991, 0-4 normal with 9% .943 -> .954; sets with 20 references
+#: per neighbour asked for, 800 at 10% and 2,400 at 50%, are not changed).
 DENSITY_WIDEST_SHARE = 20
 #: score_type="hybrid": the weight of each calibrated term in the combined
 #: cost (benchmarks/selection.py chose them on validation splits).

@@ -1107,7 +1107,9 @@ def test_older_hybrid_files_on_few_references_are_refused(
     else:
         message = (
             rf"file format version {version}\) whose hybrid score gave its "
-            r"nearest-neighbour terms, with 1\d\d references \(fewer than 1,000\)"
+            r"nearest-neighbour terms, with 1\d\d references \(fewer than 1,000\), "
+            "that share of their weight; this skcae gives them their full "
+            "weight from 100 references on"
         )
         with pytest.raises(ValueError, match=message):
             skcae.load(io.BytesIO(old))
