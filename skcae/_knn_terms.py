@@ -51,7 +51,9 @@ _EXACT_PCA_WIDTH = 1024
 
 
 # -- the kNN terms -----------------------------------------------------------------
-def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
+def knn_neighbours(
+    codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK, self_rows=None
+):
     """Distances to, and indices of, each code's ``k`` nearest references.
 
     Candidates, ``RERANK_MARGIN`` more than ``k`` (every reference up to
@@ -87,6 +89,9 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     chunk : int or None, default=KNN_CHUNK (128)
         Queries compared at once (bounded memory); None compares all at
         once.
+    self_rows : torch.Tensor of shape (n,) or None, default=None
+        With ``exclude_self``: the reference row each query is (int64);
+        None: query ``i`` is reference ``i``.
 
     Returns
     -------
@@ -123,7 +128,10 @@ def knn_neighbours(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
         return squared.sqrt(), nearest
 
     def rows_from(start, size):
-        return torch.arange(start, start + size, device=codes.device)
+        if self_rows is None:
+            return torch.arange(start, start + size, device=codes.device)
+        rows = self_rows[start : start + size].to(codes.device)
+        return F.pad(rows, (0, size - len(rows)), value=-1)  # padding: no row
 
     n = len(codes)
     if chunk is None:
@@ -282,7 +290,9 @@ def smallest(values, take, block):
     return columns.gather(1, best)
 
 
-def knn_distance(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
+def knn_distance(
+    codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK, self_rows=None
+):
     """Mean Euclidean distance of each code to its ``k`` nearest references.
 
     See :func:`knn_neighbours` for the parameters. With ``exclude_self``
@@ -296,7 +306,7 @@ def knn_distance(codes, reference, k, *, exclude_self=False, chunk=KNN_CHUNK):
     if exclude_self and reference.shape[0] < 2:
         return codes.new_zeros(codes.shape[0], dtype=torch.float64)
     distance, _ = knn_neighbours(
-        codes, reference, k, exclude_self=exclude_self, chunk=chunk
+        codes, reference, k, exclude_self=exclude_self, chunk=chunk, self_rows=self_rows
     )
     return distance.mean(1)
 
@@ -329,11 +339,30 @@ class KNNTerm(Term):
     def fit(self, values):
         """Fit the map and the references on ``values`` (ndarray ``(m, d)``);
         return each reference's leave-one-out cost (ndarray ``(m,)``)."""
+        self._fit_references(values)
+        return self._cost_of(self.reference, leave_one_out=True).numpy()
+
+    def _fit_references(self, values):
         center, transform = self._affine(values)
         self.center = torch.from_numpy(np.asarray(center, np.float64))
         self.transform = torch.from_numpy(np.asarray(transform, np.float64))
         self.reference = self._map(torch.from_numpy(np.asarray(values, np.float64)))
-        return self._cost_of(self.reference, leave_one_out=True).numpy()
+
+    def fit_rows(self, values, rows):
+        """:meth:`fit`, searching the neighbours of the references ``rows``
+        only (their costs are :meth:`fit`'s to the bit)."""
+        self._fit_references(values)
+        rows = torch.as_tensor(np.asarray(rows, np.int64))
+        if self.reference.shape[0] < 2:
+            return np.zeros(len(rows))
+        return knn_distance(
+            self.reference[rows],
+            self.reference,
+            self.n_neighbors,
+            exclude_self=True,
+            chunk=FIT_CHUNK,
+            self_rows=rows,
+        ).numpy()
 
     def reliability(self):
         """A kNN term's share of its weight: its number of references over
@@ -582,6 +611,12 @@ class FeatureDensity(KNNTerm):
         )
         k = min(self.neighbors(), distance.shape[1])
         return self._ratio(distance[:, :k], index[:, :k]).numpy()
+
+    def fit_rows(self, values, rows):
+        # every reference's own neighbours give its density, so the
+        # leave-one-out costs of all of them come with those: Term's
+        # fit_rows (fit, then those rows)
+        return Term.fit_rows(self, values, rows)
 
     def neighbors(self):
         """The neighbours of a query (:func:`capped_neighbors` of

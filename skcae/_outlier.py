@@ -32,6 +32,7 @@ from ._tuning import (
     AUTO_TRIM,
     AUTO_TRIM_ROUNDS,
     CROSS_FIT_FOLDS,
+    FIT_SUBSET,
     HOLDOUT_FRACTION,
     HOLDOUT_MIN_ROWS,
     HOLDOUT_MIN_SAMPLES,
@@ -56,6 +57,14 @@ def _share_of(share, n):
     """``int(share * n)``, the rows a share names, robust to float error
     (``0.29 * 100`` is 28.999999999999996)."""
     return int(np.floor(share * n + 1e-9))
+
+
+def _at_most(size, n, rng):
+    """Sorted indices of ``size`` of ``n`` rows drawn with ``rng``, or None
+    (all of them) when ``n`` is at most ``size``."""
+    if n <= size:
+        return None
+    return np.sort(rng.choice(n, size, replace=False))
 
 
 def auto_offset(scores, rate=AUTO_CONTAMINATION):
@@ -340,10 +349,13 @@ or (n_samples, C, H, W)
         left out of its own neighbours. The most outlying share of them
         (:meth:`_trimming`) is then dropped from the references and the
         calibration, in ``TRIM_ROUNDS`` rounds: outliers in the training
-        set should not vouch for outliers to come.
+        set should not vouch for outliers to come. Beyond FIT_SUBSET rows,
+        a trimming round ranks them all against FIT_SUBSET of them, and the
+        terms are calibrated on FIT_SUBSET of their references (drawn with
+        ``seed``), so that those steps cost in proportion to the rows.
         """
+        rng = np.random.RandomState(seed)
         if len(positions) > MAX_REFERENCES:
-            rng = np.random.RandomState(seed)
             positions = np.sort(rng.choice(positions, MAX_REFERENCES, replace=False))
         references = rows if len(positions) == len(rows) else take_rows(rows, positions)
         state = {**fitted, "scorer_": scorer}
@@ -351,17 +363,27 @@ or (n_samples, C, H, W)
         share, rounds = self._trimming()
         keep = np.arange(len(positions))
         for round_ in range(rounds + 1):
+            last = round_ == rounds
             # the rounds before the last fit only the terms that rank
-            names = scorer.trim_terms() if round_ < rounds else list(values)
+            names = list(values) if last else scorer.trim_terms()
             knn = [name for name in names if scorer.fits_on_references(name)]
-            loo = scorer.fit_terms({name: values[name][keep] for name in knn})
+            some = _at_most(FIT_SUBSET, len(keep), rng)
+            # the last round's references: every row kept; a ranking round's:
+            # some of them (the others are ranked against those)
+            fitted_rows = keep if last or some is None else keep[some]
+            loo = scorer.fit_terms(
+                {name: values[name][fitted_rows] for name in knn},
+                some if last else None,
+            )
+            calibrated = keep if some is None else keep[some]
             raw = {
-                name: loo[name] if name in loo else values[name][keep] for name in names
+                name: loo[name] if name in loo else values[name][calibrated]
+                for name in names
             }
             scorer.calibrate(raw)
-            if round_ < rounds:
+            if not last:
                 subset = {name: values[name] for name in names}
-                keep = self._kept(scorer, subset, knn, keep, raw, share)
+                keep = self._kept(scorer, subset, knn, fitted_rows, raw, share)
         return scorer
 
     def _trimming(self):
@@ -374,8 +396,8 @@ or (n_samples, C, H, W)
     @staticmethod
     def _kept(scorer, values, knn, keep, raw, share):
         """The references kept after dropping the most outlying ``share`` of
-        all candidates, each scored without itself (those in ``keep``) or
-        against the references (the others)."""
+        all candidates, each scored without itself (the references,
+        ``keep``) or against the references (the others)."""
         n = len(next(iter(values.values())))
         dropped = np.setdiff1d(np.arange(n), keep)
         new = scorer.term_costs({name: values[name][dropped] for name in knn})

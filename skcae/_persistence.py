@@ -3,7 +3,7 @@
 File format (version 7): one zip archive holding exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 7, "class": <class name>,
+    ``{"format": "skcae", "format_version": 8, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
     "net_history": <the skorch history, or null>, "versions": {...}}``.
     Values that JSON has no type for are tagged one-key objects:
@@ -54,13 +54,15 @@ from ._training import resolve_device
 from ._tuning import RELIABLE_REFERENCES
 
 FORMAT = "skcae"
-FORMAT_VERSION = 7
-#: The oldest version read: version 4 to 6 files (the same layout) still
+FORMAT_VERSION = 8
+#: The oldest version read: version 4 to 7 files (the same layout) still
 #: load, unless this skcae scores them otherwise (version 5 widened the
 #: density term under a float contamination, version 6 gave it other
 #: features for small images, version 7 gave the kNN terms of a hybrid
 #: score their full weight below _OLD_FULL_WEIGHT references and capped the
-#: density term's neighbours at a twentieth of its references).
+#: density term's neighbours at a twentieth of its references; version 8
+#: holds up to 30,000 references where 7 held 10,000, and scores version 7
+#: files as before).
 _OLDEST_READ = 4
 #: Before version 7 a kNN term of the hybrid score with fewer references
 #: than this got references / _OLD_FULL_WEIGHT of its weight.

@@ -331,13 +331,15 @@ class Scorer(AutoencoderModel):
         """Whether the term ``name`` learns from reference samples."""
         return self.terms[name].learns_from_references
 
-    def fit_terms(self, values):
+    def fit_terms(self, values, rows=None):
         """Fit the kNN terms on the reference features ``values`` (by name,
-        arrays); return their references' leave-one-out costs."""
-        return {
-            name: self.terms[name].fit(np.asarray(array, np.float64))
-            for name, array in values.items()
-        }
+        arrays); return the leave-one-out costs of their references ``rows``
+        (indices; None: all)."""
+        out = {}
+        for name, array in values.items():
+            term, array = self.terms[name], np.asarray(array, np.float64)
+            out[name] = term.fit(array) if rows is None else term.fit_rows(array, rows)
+        return out
 
     def term_costs(self, values):
         """The raw costs of the kNN terms for reference features ``values``

@@ -135,6 +135,11 @@ class Term(nn.Module):
     def fit(self, values):
         """Fit the buffers on the reference features of the training samples."""
 
+    def fit_rows(self, values, rows):
+        """:meth:`fit`, returning the leave-one-out costs of the references
+        ``rows`` only (indices; a term may compute just those)."""
+        return np.asarray(self.fit(values))[rows]
+
     def forward(self, features, leave_one_out=False):
         """The cost of each sample (float64 tensor of shape (n,)).
 

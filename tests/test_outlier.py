@@ -13,7 +13,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 
-from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector, _outlier
+from skcae import (
+    AutoencoderOutlierDetector,
+    ConvAutoencoderOutlierDetector,
+    _outlier,
+    _scorer,
+)
 
 
 # -- the contract, side by side with IsolationForest ----
@@ -617,3 +622,49 @@ def test_a_float_contamination_widens_the_density_term_within_its_references(
     m = len(term.reference)
     assert term.n_neighbors == 40
     assert term.neighbors() == expected == min(40, max(20, m // 20))
+
+
+@pytest.mark.parametrize("contamination", ["auto", 0.1])
+def test_many_references_rank_and_calibrate_on_a_subset(
+    digits, tiny, monkeypatch, contamination
+):
+    """Beyond FIT_SUBSET references a trimming round ranks every sample
+    against FIT_SUBSET of them and the terms are calibrated on FIT_SUBSET
+    of theirs, so fitting grows with n, not n ** 2; the references are still
+    every sample kept, and the fit stays reproducible."""
+    X = digits[0][:600]
+    params = dict(image_shape=(8, 8), contamination=contamination, **tiny)
+    fitted_terms = []
+    original = _scorer.Scorer.fit_terms
+
+    def record(self, values, rows=None):
+        fitted_terms.append({k: (len(v), rows) for k, v in values.items()})
+        return original(self, values, rows)
+
+    monkeypatch.setattr(_scorer.Scorer, "fit_terms", record)
+    full = ConvAutoencoderOutlierDetector(**params).fit(X)
+    n_references = len(full.scorer_.terms["density"].reference)
+    monkeypatch.setattr(_outlier, "FIT_SUBSET", 100)
+    fitted_terms.clear()
+    det = ConvAutoencoderOutlierDetector(**params).fit(X)
+    auto = contamination == "auto"
+    rounds = _outlier.AUTO_TRIM_ROUNDS if auto else _outlier.TRIM_ROUNDS
+    *ranking, last = fitted_terms[-(rounds + 1) :]  # the kept network's
+    assert len(ranking) == rounds
+    for round_ in ranking:  # ranked against 100 references
+        assert {m for m, _ in round_.values()} == {100}
+    # the last round: every sample kept, 100 of them calibrated
+    assert {m for m, _ in last.values()} == {n_references}
+    assert {len(rows) for _, rows in last.values()} == {100}
+    for name, term in det.scorer_.terms.items():
+        if term.learns_from_references:
+            assert len(term.reference) == n_references
+    again = ConvAutoencoderOutlierDetector(**params).fit(X)
+    scores = det.score_samples(digits[0])
+    np.testing.assert_array_equal(scores, again.score_samples(digits[0]))
+    assert det.offset_ == again.offset_ and np.isfinite(scores).all()
+    if auto:  # the same network: the same ranking, up to the calibration's
+        # sampling (a float contamination trains its second network on the
+        # samples its ranking kept, which then differ)
+        full_scores = full.score_samples(digits[0])
+        assert np.corrcoef(scores, full_scores)[0, 1] > 0.95

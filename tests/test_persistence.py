@@ -173,7 +173,7 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 7
+    assert config["format"] == "skcae" and config["format_version"] == 8
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
@@ -1137,3 +1137,17 @@ def test_a_model_fitted_with_a_kernel_over_the_new_bound_still_loads(monkeypatch
     skcae.save(det, buffer)
     loaded = skcae.load(io.BytesIO(buffer.getvalue()))
     np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+
+
+def test_format_7_files_score_as_before():
+    """Version 8 only allows more references (30,000, where 7 held 10,000):
+    a version 7 file loads and scores exactly as the fitted estimator."""
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8)[y == 0]
+    det = ConvAutoencoderOutlierDetector(**TINY).fit(X)
+    buffer = io.BytesIO()
+    skcae.save(det, buffer)
+    old = _with_config(lambda c: c.update(format_version=7))(buffer.getvalue())
+    loaded = skcae.load(io.BytesIO(old))
+    np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+    assert loaded.offset_ == det.offset_

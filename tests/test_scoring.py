@@ -1,5 +1,6 @@
 """skcae._scorer and skcae._terms: the inference path and every score."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -180,6 +181,44 @@ def test_knn_matches_brute_force_at_every_size(m, k, exclude_self):
     torch.testing.assert_close(
         knn_distance(q * 2.0, ref, k, exclude_self=exclude_self), 2.0 * expected.mean(1)
     )
+
+
+def test_knn_leaves_out_the_reference_each_query_names():
+    """``self_rows``: query i is reference self_rows[i], wherever it lies;
+    the same neighbours as the references' own leave-one-out search."""
+    rng = np.random.RandomState(2)
+    ref = torch.from_numpy(rng.randn(700, 5))
+    rows = torch.from_numpy(np.sort(rng.choice(700, 300, replace=False)))
+    d = torch.cdist(ref[rows], ref)
+    d[torch.arange(300), rows] = float("inf")
+    expected = d.topk(7, largest=False)
+    distance, index = knn_neighbours(
+        ref[rows], ref, 7, exclude_self=True, self_rows=rows
+    )
+    torch.testing.assert_close(distance, expected.values)
+    all_distance, all_index = knn_neighbours(ref, ref, 7, exclude_self=True)
+    assert torch.equal(distance, all_distance[rows])
+    assert torch.equal(index, all_index[rows])
+    assert not (index == rows.unsqueeze(1)).any()
+
+
+@pytest.mark.parametrize("name", ["density", "latent", "stats"])
+def test_a_term_fitted_for_some_rows_gives_their_full_fit_costs(fitted, digits, name):
+    """fit_rows(values, rows) keeps every reference and returns exactly the
+    leave-one-out costs fit(values) gives those rows."""
+    scorer = fitted.scorer_
+    x = torch.from_numpy(digits[0][300:700].reshape(-1, 1, 8, 8))
+    with torch.inference_mode():
+        values = scorer.fit_features(x)[name].numpy()
+    rows = np.sort(np.random.RandomState(0).choice(len(values), 90, replace=False))
+    term = copy.deepcopy(scorer.terms[name])
+    full = term.fit(values)
+    density = getattr(term, "density", None)
+    some = term.fit_rows(values, rows)
+    assert len(term.reference) == len(values)
+    np.testing.assert_array_equal(some, full[rows])
+    if density is not None:  # the references' own densities as before
+        assert torch.equal(term.density, density)
 
 
 # -- calibration ----
