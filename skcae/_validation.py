@@ -11,6 +11,7 @@ block as they are read (:class:`LazyRows`), with the same messages.
 """
 
 import mmap
+from collections.abc import Iterator, Mapping, MappingView, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,13 @@ def _to_array(X):
         if X.dtype in (torch.bfloat16, torch.float16):
             X = X.double()  # no numpy dtype (bfloat16) or too narrow
         X = X.numpy()
+    if isinstance(X, (Iterator, Set, Mapping, MappingView)):
+        raise ValueError(
+            f"Got X as a {type(X).__name__}, which has no order or shape "
+            "numpy can read; expected an array of shape (n_samples, "
+            "n_features), (n_samples, H, W) or (n_samples, C, H, W), or a list "
+            "of samples: e.g. np.stack(list(X))."
+        )
     if not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)
@@ -348,7 +356,8 @@ def _check_n_samples(shape, reset):
         raise ValueError(
             f"Found array with {shape[0]} sample(s) (shape={tuple(shape)}) while "
             f"a minimum of {n_min} is required"
-            + (" to fit (n_samples=1 is too few)." if reset else ".")
+            + (" to fit" if reset else "")
+            + (" (n_samples=1 is too few)." if shape[0] == 1 else ".")
         )
 
 
@@ -378,7 +387,24 @@ def _validate_rows(estimator, X, *, reset):
                 "Expected numeric data (ints or floats), but X holds values "
                 f"that are not numbers: {reason}"
             ) from exc
+        if "contains NaN" in str(exc) or "contains infinity" in str(exc):
+            raise ValueError(_not_finite_message(X)) from exc
         raise
+
+
+def _not_finite_message(X):
+    """Where X (2-D) holds NaN or infinity, for sklearn's message that
+    suggested estimators for supervised learning and named no sample."""
+    values = np.asarray(X, dtype=np.float64)
+    nan, inf = np.isnan(values), np.isinf(values)
+    bad = np.flatnonzero((nan | inf).any(axis=1))
+    return (
+        f"Input X contains {'NaN' if nan.any() else 'infinity'}: "
+        f"{int(nan.sum())} NaN and {int(inf.sum())} infinite value(s) in "
+        f"{len(bad)} of {len(values)} samples (the first: sample {int(bad[0])}); "
+        "expected finite numbers. Drop those samples, or impute them (e.g. "
+        "sklearn.impute.SimpleImputer on the flattened samples)."
+    )
 
 
 def _check_fitted_shape(estimator, n_features, own_shape, shape=None):

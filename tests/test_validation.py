@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from _lazy import RecordingArray
+from _settings import TINY
 
 from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector
 from skcae._data import BLOCK_ROWS
@@ -475,3 +476,43 @@ def test_a_one_dimensional_x_names_the_fitted_shape(tiny):
         det.predict(np.float64(1.0))
     with pytest.raises(ValueError, match="a 1-D array.*Reshape your data"):
         ConvAutoencoderOutlierDetector(**tiny).fit(np.zeros(64))
+
+
+def test_not_finite_input_names_what_and_where(digits):
+    """Not sklearn's message (which suggested estimators for supervised
+    learning): how many NaN and inf values, in how many samples, the first."""
+    X = digits[0][:60].reshape(-1, 8, 8).copy()
+    X[3, 2, 2], X[7, 0, 0] = np.nan, np.inf
+    message = (
+        r"Input X contains NaN: 1 NaN and 1 infinite value\(s\) in 2 of 60 "
+        r"samples \(the first: sample 3\); expected finite numbers"
+    )
+    with pytest.raises(ValueError, match=message):
+        ConvAutoencoderOutlierDetector(**TINY).fit(X)
+    X[3, 2, 2] = 0.0
+    with pytest.raises(ValueError, match=r"contains infinity: 0 NaN .*sample 7\)"):
+        ConvAutoencoderOutlierDetector(**TINY).fit(X)
+
+
+@pytest.mark.parametrize(
+    "make, kind",
+    [
+        (lambda X: (x for x in X), "generator"),
+        (lambda X: iter(list(X)), "list_iterator"),
+        (lambda X: map(np.asarray, X), "map"),
+        (lambda X: {0: X[0]}, "dict"),
+    ],
+)
+def test_iterators_are_refused_with_what_to_pass(digits, make, kind):
+    X = digits[0][:60].reshape(-1, 8, 8)
+    with pytest.raises(
+        ValueError, match=rf"Got X as a {kind}, .*np.stack\(list\(X\)\)"
+    ):
+        ConvAutoencoderOutlierDetector(**TINY).fit(make(X))
+
+
+def test_an_empty_training_set_is_not_called_one_sample():
+    with pytest.raises(ValueError, match=r"0 sample\(s\) .* to fit\.$"):
+        ConvAutoencoderOutlierDetector(**TINY).fit(np.empty((0, 8, 8)))
+    with pytest.raises(ValueError, match=r"n_samples=1 is too few"):
+        ConvAutoencoderOutlierDetector(**TINY).fit(np.ones((1, 8, 8)))
