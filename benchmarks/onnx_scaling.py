@@ -2,7 +2,8 @@
 
 Fits the default ConvAutoencoderOutlierDetector (one epoch: the scoring cost
 does not depend on training) on ``--fit-n`` MNIST training images (12,000:
-enough that the kNN terms hold the full 10,000 references), saves it with ``skcae.save``
+about 10,000 kNN references; the results file's runs, before ``aa08d4c``,
+held exactly the cap of 10,000), saves it with ``skcae.save``
 and exports it with ``skcae.to_onnx``. Then, for each batch size ``--n``
 (10,000 MNIST test images; larger sizes tile the 70,000 MNIST images), a
 fresh worker process loads the images (float32, in memory) and scores them
@@ -168,7 +169,7 @@ def main(argv=None):
         lines += [
             f"Detector: default parameters, max_epochs=1, fitted on the first "
             f"{args.fit_n:,} MNIST training images in {fit_seconds:.0f} s "
-            "(references: the training rows, at most 10,000); to_onnx took "
+            "(references: the training rows kept, at most 30,000); to_onnx took "
             f"{export_seconds:.0f} s; the ONNX file is "
             f"{(tmp / 'det.onnx').stat().st_size / 2**20:.1f} MiB.",
             "",

@@ -61,7 +61,8 @@ Fewer kNN references would score faster (the search is most of a score's
 cost), but every cap cost accuracy on 2026-12-05 (``--candidates`` above,
 first three tasks, AUROC for all ~4,300 references / 3,000 / 2,000 /
 1,000): oc2 .983 / .979 / .978 / .969, oc8 .975 / .972 / .967 / .954, sc04
-.899 / .890 / .877 / .850; so the cap stayed at 10,000.
+.899 / .890 / .877 / .850; so the cap stayed at 10,000 (raised to 30,000
+in ``aa08d4c`` for larger sets: ``benchmarks/reference_caps.py``).
 
 A shorter or smaller training costs accuracy too (2026-12-05 18:40, the
 speed issue's directions; ``--threads 2``, idle host; ``fit s``: the

@@ -350,7 +350,11 @@ class KNNTerm(Term):
 
     def fit_rows(self, values, rows):
         """:meth:`fit`, searching the neighbours of the references ``rows``
-        only (their costs are :meth:`fit`'s to the bit)."""
+        only (their costs are :meth:`fit`'s to the bit); a subclass with its
+        own ``fit`` or ``_cost_of`` gets :meth:`Term.fit_rows` (a whole fit)."""
+        cls = type(self)
+        if cls.fit is not KNNTerm.fit or cls._cost_of is not KNNTerm._cost_of:
+            return Term.fit_rows(self, values, rows)
         self._fit_references(values)
         rows = torch.as_tensor(np.asarray(rows, np.int64))
         if self.reference.shape[0] < 2:
@@ -610,13 +614,10 @@ class FeatureDensity(KNNTerm):
             max(1e-6 * float(density.median()), 1e-12), dtype=torch.float64
         )
         k = min(self.neighbors(), distance.shape[1])
-        return self._ratio(distance[:, :k], index[:, :k]).numpy()
-
-    def fit_rows(self, values, rows):
         # every reference's own neighbours give its density, so the
-        # leave-one-out costs of all of them come with those: Term's
-        # fit_rows (fit, then those rows)
-        return Term.fit_rows(self, values, rows)
+        # leave-one-out costs of all of them come with those (fit_rows: all
+        # of them, then those rows)
+        return self._ratio(distance[:, :k], index[:, :k]).numpy()
 
     def neighbors(self):
         """The neighbours of a query (:func:`capped_neighbors` of

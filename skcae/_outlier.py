@@ -352,7 +352,8 @@ or (n_samples, C, H, W)
         set should not vouch for outliers to come. Beyond FIT_SUBSET rows,
         a trimming round ranks them all against FIT_SUBSET of them, and the
         terms are calibrated on FIT_SUBSET of their references (drawn with
-        ``seed``), so that those steps cost in proportion to the rows.
+        ``seed``), so that those steps cost in proportion to the rows (the
+        density term's neighbourhoods of its references do not).
         """
         rng = np.random.RandomState(seed)
         if len(positions) > MAX_REFERENCES:

@@ -1,6 +1,6 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 7): one zip archive holding exactly two members,
+File format (version 8): one zip archive holding exactly two members,
 
 ``config.json``
     ``{"format": "skcae", "format_version": 8, "class": <class name>,

@@ -24,6 +24,11 @@ Adding a term is one class and one registration::
         def forward(self, features, leave_one_out=False):
             ...                                  # float64 cost, shape (n,)
 
+``fit`` returns the references' leave-one-out costs (the calibration's
+samples); beyond FIT_SUBSET references the calibration takes those of some
+of them (:meth:`Term.fit_rows`, which a term may override to compute only
+those).
+
 Persistence (the buffers' shapes come from an empty build on the meta
 device) and ONNX export (the term is part of the scorer's graph) follow.
 """

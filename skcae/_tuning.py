@@ -34,16 +34,18 @@ MIN_SPREAD = 0.05
 MAX_EPS = 1e3
 #: At most this many training samples serve as kNN references. Each one
 #: more sharpens the density term, as for LOF: on a validation split of
-#: MNIST's training set (benchmarks/selection.py's protocol; the network
-#: cached, the score refitted), the hybrid AUROC at 10,000 / 30,000 / all
-#: references was .921 / .931 / .931 with digits 0-4 normal (24,484
-#: images) and .641 / .702 / .713 with all digits but 9 (43,241). Scoring
-#: costs in proportion (every search ranks them all), and the density
-#: term's neighbourhoods of its references grow as their square.
+#: MNIST's training set (benchmarks/reference_caps.py, selection.py's
+#: protocol; the network cached, the score refitted), the hybrid AUROC at
+#: 10,000 / 30,000 / all references was .921 / .931 / .931 with digits 0-4
+#: normal (24,484 images), .641 / .702 / .713 with all digits but 9
+#: (43,241) and .954 / .959 / .963 with all but 7 (42,980). Scoring costs
+#: in proportion (every search ranks them all), and the density term's
+#: neighbourhoods of its references grow as their square.
 MAX_REFERENCES = 30_000
 #: ... but beyond FIT_SUBSET of them a trimming round ranks the training
 #: samples against FIT_SUBSET references, and each term is calibrated on
-#: FIT_SUBSET of its references, so those steps grow with n, not n ** 2.
+#: FIT_SUBSET of its references, so those steps grow with n, not n ** 2
+#: (the density term's neighbourhoods of its own references still do).
 FIT_SUBSET = 10_000
 #: The "density" term: images of at most DENSITY_MAX_SIDE pixels a side
 #: themselves (standardised), larger ones the first encoder block's maps

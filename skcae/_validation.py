@@ -95,11 +95,12 @@ def _to_array(X):
             X = X.double()  # no numpy dtype (bfloat16) or too narrow
         X = X.numpy()
     if isinstance(X, (Iterator, Set, Mapping, MappingView)):
+        values = ".values()" if isinstance(X, Mapping) else ""
         raise ValueError(
-            f"Got X as a {type(X).__name__}, which has no order or shape "
-            "numpy can read; expected an array of shape (n_samples, "
-            "n_features), (n_samples, H, W) or (n_samples, C, H, W), or a list "
-            "of samples: e.g. np.stack(list(X))."
+            f"Got X as a {type(X).__name__}, which numpy cannot read as an "
+            "array; expected an array of shape (n_samples, n_features), "
+            "(n_samples, H, W) or (n_samples, C, H, W), or a list of samples: "
+            f"e.g. np.stack(list(X{values}))."
         )
     if not isinstance(X, np.ndarray):
         try:
@@ -388,14 +389,20 @@ def _validate_rows(estimator, X, *, reset):
                 f"that are not numbers: {reason}"
             ) from exc
         if "contains NaN" in str(exc) or "contains infinity" in str(exc):
-            raise ValueError(_not_finite_message(X)) from exc
+            message = _not_finite_message(X)
+            if message is not None:
+                raise ValueError(message) from exc
         raise
 
 
 def _not_finite_message(X):
     """Where X (2-D) holds NaN or infinity, for sklearn's message that
-    suggested estimators for supervised learning and named no sample."""
-    values = np.asarray(X, dtype=np.float64)
+    suggested estimators for supervised learning and named no sample; None
+    where X does not convert to floats (pandas' NA), which keeps sklearn's."""
+    try:
+        values = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
     nan, inf = np.isnan(values), np.isinf(values)
     bad = np.flatnonzero((nan | inf).any(axis=1))
     return (

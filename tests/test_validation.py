@@ -495,20 +495,28 @@ def test_not_finite_input_names_what_and_where(digits):
 
 
 @pytest.mark.parametrize(
-    "make, kind",
+    "make, kind, advice",
     [
-        (lambda X: (x for x in X), "generator"),
-        (lambda X: iter(list(X)), "list_iterator"),
-        (lambda X: map(np.asarray, X), "map"),
-        (lambda X: {0: X[0]}, "dict"),
+        (lambda X: (x for x in X), "generator", "list(X)"),
+        (lambda X: iter(list(X)), "list_iterator", "list(X)"),
+        (lambda X: map(np.asarray, X), "map", "list(X)"),
+        (lambda X: {0: X[0]}, "dict", "list(X.values())"),
     ],
 )
-def test_iterators_are_refused_with_what_to_pass(digits, make, kind):
+def test_iterators_are_refused_with_what_to_pass(digits, make, kind, advice):
     X = digits[0][:60].reshape(-1, 8, 8)
-    with pytest.raises(
-        ValueError, match=rf"Got X as a {kind}, .*np.stack\(list\(X\)\)"
-    ):
+    message = rf"Got X as a {kind}, .*np.stack\({re.escape(advice)}\)"
+    with pytest.raises(ValueError, match=message):
         ConvAutoencoderOutlierDetector(**TINY).fit(make(X))
+
+
+def test_missing_values_of_pandas_keep_a_value_error(digits):
+    """pd.NA does not convert to float: sklearn's ValueError, not a
+    TypeError from locating the values."""
+    frame = pd.DataFrame(digits[0][:60].astype(int)).astype("Int64")
+    frame.iloc[3, 5] = pd.NA
+    with pytest.raises(ValueError, match="NaN"):
+        ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY).fit(frame)
 
 
 def test_an_empty_training_set_is_not_called_one_sample():
