@@ -207,10 +207,12 @@ def save(estimator, path):
         that is a RandomState instance, or an optimizer class that is not
         one of :mod:`torch.optim`'s); the message names it. Also if the
         network is larger than :func:`load` accepts (``MAX_PARAMETERS``),
-        and if a parameter that shapes the model (``score_type``,
-        ``n_neighbors``, ``contamination``, ``channels`` ...) was changed
-        with ``set_params`` since ``fit``: :func:`load` rebuilds the model
-        from the saved parameters, so it would score differently.
+        or its weights and references (``MAX_WEIGHTS_BYTES``), in which
+        case nothing is written; and if a parameter that shapes the model
+        (``score_type``, ``n_neighbors``, ``contamination``, ``channels``
+        ...) was changed with ``set_params`` since ``fit``: :func:`load`
+        rebuilds the model from the saved parameters, so it would score
+        differently.
     TypeError
         If ``estimator`` is not one of skcae's estimators.
     sklearn.exceptions.NotFittedError
@@ -304,6 +306,12 @@ def save(estimator, path):
             "with pickle/joblib instead."
         )
     weights = st.save(tensors)
+    if len(weights) > MAX_WEIGHTS_BYTES:  # e.g. 30,000 references of wide codes
+        raise ValueError(
+            f"Cannot save: the weights would take {len(weights):,} bytes, more "
+            f"than skcae.load reads (MAX_WEIGHTS_BYTES={MAX_WEIGHTS_BYTES:,}); "
+            "save with pickle/joblib instead."
+        )
 
     def write(fileobj):
         with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as zf:

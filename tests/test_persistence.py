@@ -329,10 +329,23 @@ def test_long_history_loses_its_batches_with_a_warning(detector, monkeypatch):
             _saved(detector)
 
 
-def test_save_refuses_what_load_would_refuse(detector, monkeypatch):
+def test_save_refuses_what_load_would_refuse(detector, monkeypatch, tmp_path):
     monkeypatch.setattr(_persistence, "MAX_PARAMETERS", 100)
     with pytest.raises(ValueError, match="MAX_PARAMETERS=100"):
         _saved(detector)
+    monkeypatch.undo()
+    # weights and references beyond what load reads: nothing is written
+    # (30,000 references of wide codes can pass 1 GiB)
+    size = len(_members(_saved(detector))[WEIGHTS])
+    path = tmp_path / "det.skcae"
+    skcae.save(detector, path)
+    before = path.read_bytes()
+    monkeypatch.setattr(_persistence, "MAX_WEIGHTS_BYTES", size - 1)
+    with pytest.raises(ValueError, match=rf"weights would take {size:,} bytes"):
+        skcae.save(detector, path)
+    assert path.read_bytes() == before
+    monkeypatch.setattr(_persistence, "MAX_WEIGHTS_BYTES", size)
+    skcae.load(io.BytesIO(_saved(detector)))
 
 
 def test_set_output_is_not_saved_silently(X):
