@@ -608,7 +608,7 @@ def load(path, *, device=None):
         parameters, fitted attributes of the wrong type or shape, weights
         that do not fit the parameters, an inconsistent score model, or a
         file format this skcae does not score as it was fitted: newer than
-        its version 7, older than version 4, of version 4 or 5 with a
+        its version 8, older than version 4, of version 4 or 5 with a
         density term that this skcae computes otherwise (a float
         ``contamination`` in version 4; images or first encoder maps of at
         most 8 pixels a side), or of version 4 to 6 with a hybrid score

@@ -405,6 +405,8 @@ def _not_finite_message(X):
         return None
     nan, inf = np.isnan(values), np.isinf(values)
     bad = np.flatnonzero((nan | inf).any(axis=1))
+    if not len(bad):  # sklearn saw what float64 does not show
+        return None
     return (
         f"Input X contains {'NaN' if nan.any() else 'infinity'}: "
         f"{int(nan.sum())} NaN and {int(inf.sum())} infinite value(s) in "

@@ -624,16 +624,20 @@ def test_a_float_contamination_widens_the_density_term_within_its_references(
     assert term.neighbors() == expected == min(40, max(20, m // 20))
 
 
-@pytest.mark.parametrize("contamination", ["auto", 0.1])
+@pytest.mark.parametrize(
+    "contamination, defaults", [("auto", False), (0.1, False), ("auto", True)]
+)
 def test_many_references_rank_and_calibrate_on_a_subset(
-    digits, tiny, monkeypatch, contamination
+    digits, tiny, monkeypatch, contamination, defaults
 ):
     """Beyond FIT_SUBSET references a trimming round ranks every sample
     against FIT_SUBSET of them and the terms are calibrated on FIT_SUBSET
     of theirs, so fitting grows with n, not n ** 2; the references are still
-    every sample kept, and the fit stays reproducible."""
+    every sample kept, and the fit stays reproducible (also with the
+    default network and schedule)."""
     X = digits[0][:600]
-    params = dict(image_shape=(8, 8), contamination=contamination, **tiny)
+    settings = dict(random_state=0) if defaults else tiny
+    params = dict(image_shape=(8, 8), contamination=contamination, **settings)
     fitted_terms = []
     original = _scorer.Scorer.fit_terms
 

@@ -489,6 +489,12 @@ def test_not_finite_input_names_what_and_where(digits):
     )
     with pytest.raises(ValueError, match=message):
         ConvAutoencoderOutlierDetector(**TINY).fit(X)
+    # the defaults, and a fitted detector's scoring, say the same
+    with pytest.raises(ValueError, match=message):
+        ConvAutoencoderOutlierDetector().fit(X)
+    det = ConvAutoencoderOutlierDetector(**TINY).fit(digits[0][:60].reshape(-1, 8, 8))
+    with pytest.raises(ValueError, match=message):
+        det.score_samples(X)
     X[3, 2, 2] = 0.0
     with pytest.raises(ValueError, match=r"contains infinity: 0 NaN .*sample 7\)"):
         ConvAutoencoderOutlierDetector(**TINY).fit(X)
