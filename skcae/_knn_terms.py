@@ -56,13 +56,13 @@ def knn_neighbours(
 ):
     """Distances to, and indices of, each code's ``k`` nearest references.
 
-    Candidates, ``RERANK_MARGIN`` more than ``k`` (every reference up to
-    ``RANK_ALL`` of them), are found with one
+    Candidates, ``RERANK_MARGIN`` more than ``k``, are found with one
     float32 matrix product (``|r|^2 - 2 q.r``; ``|q|^2`` does not change
     the order); their distances are then computed in float64, as
     ``|r|^2 + |q|^2 - 2 q.r``
     (one batched product: materialising the differences took half of a
-    leave-one-out search), except where that would lose digits to
+    leave-one-out search; up to ``RANK_ALL`` references, every one is a
+    candidate, and one float64 matrix product gives them all), except where that would lose digits to
     cancellation (a squared distance under ``_CANCELLATION`` times the
     squared norms: near-duplicates far from the origin), which are computed
     from the differences; so every distance keeps about nine significant
@@ -111,13 +111,18 @@ def knn_neighbours(
 
     def neighbours(q, rows):
         q = q.to(torch.float64)
-        partial = torch.addmm(ref_sq, q.to(torch.float32), transposed32, alpha=-2.0)
-        candidates = smallest(partial, wide, block)
-        chosen = reference[candidates]  # (n, wide, d)
-        if exporting:  # a graph without data-dependent branches
-            squared = (chosen - q.unsqueeze(1)).square().sum(2)
+        if wide == m and not exporting:
+            # every reference is ranked: no search, and no (n, m, d) gather
+            candidates = torch.arange(m, device=q.device).expand(len(q), m)
+            squared = _distances_to_all(reference, norms, q)
         else:
-            squared = _distances(chosen, norms[candidates], q)
+            partial = torch.addmm(ref_sq, q.to(torch.float32), transposed32, alpha=-2.0)
+            candidates = smallest(partial, wide, block)
+            chosen = reference[candidates]  # (n, wide, d)
+            if exporting:  # a graph without data-dependent branches
+                squared = (chosen - q.unsqueeze(1)).square().sum(2)
+            else:
+                squared = _distances(chosen, norms[candidates], q)
         self_match = None
         if exclude_self:  # query i is reference rows[i]: first, then dropped
             self_match = candidates == rows.unsqueeze(1)
@@ -215,8 +220,24 @@ def _distances(chosen, chosen_norms, q):
     chosen references ``chosen`` ``(n, k, d)`` (squared norms
     ``chosen_norms`` ``(n, k)``): the expansion, and the differences where
     it would cancel."""
-    q_norms = q.square().sum(1, keepdim=True)
     dot = torch.bmm(chosen, q.unsqueeze(2)).squeeze(2)
+    return _expanded(dot, chosen_norms, q, lambda rows, cols: chosen[rows, cols])
+
+
+def _distances_to_all(reference, norms, q):
+    """:func:`_distances` of the queries ``q`` ``(n, d)`` to every one of
+    the ``(m, d)`` references (squared norms ``norms``), by one matrix
+    product: ranking all of a few hundred references, gathering each
+    query's copy of them cost a tenth of a fit on 180 8x8 digits."""
+    dot = q @ reference.T
+    return _expanded(dot, norms.unsqueeze(0), q, lambda rows, cols: reference[cols])
+
+
+def _expanded(dot, chosen_norms, q, chosen_at):
+    """Squared distances ``|r|^2 + |q|^2 - 2 q.r`` from the dot products
+    ``dot`` ``(n, k)``, and from the differences (``chosen_at(rows, cols)``:
+    those references) where the expansion would cancel."""
+    q_norms = q.square().sum(1, keepdim=True)
     scale = chosen_norms + q_norms
     squared = (scale - 2.0 * dot).clamp_min(0.0)
     # and where it is not finite (inf - inf: an infinite query, or norms
@@ -224,7 +245,7 @@ def _distances(chosen, chosen_norms, q):
     risky = (squared <= _CANCELLATION * scale) | ~torch.isfinite(squared)
     rows, cols = torch.nonzero(risky, as_tuple=True)
     if len(rows):
-        exact = (chosen[rows, cols] - q[rows]).square().sum(1)
+        exact = (chosen_at(rows, cols) - q[rows]).square().sum(1)
         squared = squared.index_put((rows, cols), exact)
     return squared
 

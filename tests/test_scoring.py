@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 from skcae import (
     ConvAutoencoderModule,
     ConvAutoencoderOutlierDetector,
+    _knn_terms,
     _scorer,
     _terms,
 )
@@ -162,7 +163,14 @@ def test_the_blocked_search_finds_the_smallest_values(width, take, block):
 
 
 @pytest.mark.parametrize(
-    "m, k, exclude_self", [(1000, 20, False), (999, 5, True), (3, 5, False)]
+    "m, k, exclude_self",
+    [
+        (1000, 20, False),
+        (999, 5, True),
+        (200, 20, False),
+        (200, 7, True),
+        (3, 5, False),
+    ],
 )
 def test_knn_matches_brute_force_at_every_size(m, k, exclude_self):
     rng = np.random.RandomState(1)
@@ -181,6 +189,27 @@ def test_knn_matches_brute_force_at_every_size(m, k, exclude_self):
     torch.testing.assert_close(
         knn_distance(q * 2.0, ref, k, exclude_self=exclude_self), 2.0 * expected.mean(1)
     )
+
+
+def test_ranking_every_reference_agrees_with_the_search(monkeypatch):
+    """Up to RANK_ALL references every one is ranked by one float64 matrix
+    product; the float32 search with its margin finds the same neighbours
+    at the same distances (to rounding), leave-one-out and self_rows too."""
+    rng = np.random.RandomState(3)
+    ref = torch.from_numpy(rng.randn(150, 12))
+    q = torch.from_numpy(rng.randn(300, 12))
+    rows = torch.from_numpy(np.sort(rng.choice(150, 40, replace=False)))
+    calls = [
+        lambda: knn_neighbours(q, ref, 9),
+        lambda: knn_neighbours(ref, ref, 9, exclude_self=True),
+        lambda: knn_neighbours(ref[rows], ref, 4, exclude_self=True, self_rows=rows),
+    ]
+    every = [call() for call in calls]
+    monkeypatch.setattr(_knn_terms, "RANK_ALL", 0)  # search, then rank
+    for (distance, index), call in zip(every, calls):
+        searched_distance, searched_index = call()
+        assert torch.equal(index, searched_index)
+        torch.testing.assert_close(distance, searched_distance, rtol=1e-12, atol=0)
 
 
 def test_knn_leaves_out_the_reference_each_query_names():
