@@ -35,6 +35,7 @@ __all__ = [
     "TERMS",
     "capped_neighbors",
     "density_neighbors",
+    "distinct_rows",
     "knn_distance",
     "knn_neighbours",
 ]
@@ -59,16 +60,16 @@ def knn_neighbours(
     Candidates, ``RERANK_MARGIN`` more than ``k``, are found with one
     float32 matrix product (``|r|^2 - 2 q.r``; ``|q|^2`` does not change
     the order); their distances are then computed in float64, as
-    ``|r|^2 + |q|^2 - 2 q.r``
-    (one batched product: materialising the differences took half of a
-    leave-one-out search; up to ``RANK_ALL`` references, every one is a
-    candidate, and one float64 matrix product gives them all), except where that would lose digits to
-    cancellation (a squared distance under ``_CANCELLATION`` times the
-    squared norms: near-duplicates far from the origin), which are computed
-    from the differences; so every distance keeps about nine significant
-    digits or more (the terms' vectors are at most ~100 wide), and
-    duplicates are exactly zero apart; the ``k`` nearest by those distances
-    are kept, ties (to ``_TIE`` relative) to the lower reference index
+    ``|r|^2 + |q|^2 - 2 q.r`` (one batched product: materialising the
+    differences took half of a leave-one-out search; up to ``RANK_ALL``
+    references, every one is a candidate, and one float64 matrix product
+    gives them all), except where that would lose digits to cancellation
+    (a squared distance under ``_CANCELLATION`` times the squared norms:
+    near-duplicates far from the origin), which are computed from the
+    differences; so every distance keeps about nine significant digits or
+    more (the terms' vectors are at most ~100 wide), and duplicates are
+    exactly zero apart; the ``k`` nearest by those distances are kept, ties
+    (to ``_TIE`` relative) to the lower reference index
     (:func:`_nearest_first`), so the choice does not depend on float32
     rounding. Queries go in
     chunks of exactly ``chunk`` rows (the last one zero-padded), so every
@@ -332,6 +333,38 @@ def knn_distance(
     return distance.mean(1)
 
 
+def distinct_rows(values):
+    """The distinct rows of ``values`` (a tensor ``(m, d)``), in the order
+    of their first occurrence: ``(first, copy_of)``, the position of each
+    distinct row's first occurrence (a tensor; None when every row is
+    distinct) and, for each row, the index of its distinct row (ndarray
+    ``(m,)``).
+
+    The kNN terms keep one reference per distinct row: exact copies (an
+    image repeated 50 times, or tabular data of a few distinct rows) would
+    put references at distance zero from each other, which made the density
+    term's reference densities and the terms' leave-one-out costs zero, and
+    the cost of every sample not among them about 1e12 times a typical one.
+
+    >>> first, copy_of = distinct_rows(torch.tensor([[1.0], [2.0], [1.0]]))
+    >>> first.tolist(), copy_of.tolist()
+    ([0, 1], [0, 1, 0])
+    """
+    array = values.cpu().numpy()
+    m = len(array)
+    if m < 2:
+        return None, np.arange(m)
+    _, first, inverse = np.unique(array, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if len(first) == m:
+        return None, np.arange(m)
+    order = np.argsort(first)  # distinct rows in the order they come
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    first = torch.from_numpy(first[order]).to(values.device)
+    return first, rank[inverse]
+
+
 class KNNTerm(Term):
     """Mean distance of a per-sample vector to its ``n_neighbors`` nearest
     references (the training samples'), after an affine map fitted on them:
@@ -359,25 +392,35 @@ class KNNTerm(Term):
 
     def fit(self, values):
         """Fit the map and the references on ``values`` (ndarray ``(m, d)``);
-        return each reference's leave-one-out cost (ndarray ``(m,)``)."""
-        self._fit_references(values)
-        return self._cost_of(self.reference, leave_one_out=True).numpy()
+        return each row's leave-one-out cost (ndarray ``(m,)``).
+
+        The references are the distinct mapped rows (see
+        :func:`distinct_rows`), and a row's cost is that of its reference
+        left out, copies and all."""
+        copy_of = self._fit_references(values)
+        return self._cost_of(self.reference, leave_one_out=True).numpy()[copy_of]
 
     def _fit_references(self, values):
+        """Fit the map on ``values`` and keep their distinct mapped rows
+        as the references; return the reference of each row."""
         center, transform = self._affine(values)
         self.center = torch.from_numpy(np.asarray(center, np.float64))
         self.transform = torch.from_numpy(np.asarray(transform, np.float64))
-        self.reference = self._map(torch.from_numpy(np.asarray(values, np.float64)))
+        mapped = self._map(torch.from_numpy(np.asarray(values, np.float64)))
+        first, copy_of = distinct_rows(mapped)
+        self.reference = mapped if first is None else mapped[first]
+        return copy_of
 
     def fit_rows(self, values, rows):
-        """:meth:`fit`, searching the neighbours of the references ``rows``
-        only (their costs are :meth:`fit`'s to the bit); a subclass with its
-        own ``fit`` or ``_cost_of`` gets :meth:`Term.fit_rows` (a whole fit)."""
+        """:meth:`fit`, searching the neighbours of the references of
+        ``rows`` only (their costs are :meth:`fit`'s to the bit); a subclass
+        with its own ``fit`` or ``_cost_of`` gets :meth:`Term.fit_rows` (a
+        whole fit)."""
         cls = type(self)
         if cls.fit is not KNNTerm.fit or cls._cost_of is not KNNTerm._cost_of:
             return Term.fit_rows(self, values, rows)
-        self._fit_references(values)
-        rows = torch.as_tensor(np.asarray(rows, np.int64))
+        copy_of = self._fit_references(values)
+        rows = torch.as_tensor(copy_of[np.asarray(rows, np.int64)])
         if self.reference.shape[0] < 2:
             return np.zeros(len(rows))
         return knn_distance(
@@ -613,15 +656,12 @@ class FeatureDensity(KNNTerm):
         return np.concatenate([map_center, stats_center]), transform
 
     def fit(self, values):
-        center, transform = self._affine(values)
-        self.center = torch.from_numpy(center)
-        self.transform = torch.from_numpy(transform)
-        self.reference = self._map(torch.from_numpy(np.asarray(values, np.float64)))
+        copy_of = self._fit_references(values)
         m = len(self.reference)
         if m < 2:  # no neighbour to measure a density with
             self.density = torch.ones(m, dtype=torch.float64)
             self.eps = torch.tensor(1e-12, dtype=torch.float64)
-            return np.zeros(m)
+            return np.zeros(len(copy_of))
         distance, index = knn_neighbours(
             self.reference,
             self.reference,
@@ -638,7 +678,7 @@ class FeatureDensity(KNNTerm):
         # every reference's own neighbours give its density, so the
         # leave-one-out costs of all of them come with those (fit_rows: all
         # of them, then those rows)
-        return self._ratio(distance[:, :k], index[:, :k]).numpy()
+        return self._ratio(distance[:, :k], index[:, :k]).numpy()[copy_of]
 
     def neighbors(self):
         """The neighbours of a query (:func:`capped_neighbors` of
