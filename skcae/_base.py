@@ -318,15 +318,16 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         """The fraction of the ``n`` training rows held out of training."""
         return self.validation_fraction
 
-    def _fit_network(self, X):
-        """Validate X, standardise it and train the network on it.
+    def _fit_network(self, validated):
+        """Standardise the validated training data (of
+        :meth:`_validate_new`) and train the network on it.
 
         Returns the validated data, the new fitted attributes (``net_`` and
         the input and standardisation attributes), the :class:`TrainingSpec`
         and the :class:`~skcae._scorer.Standardization`. The
         :meth:`_holdout` fraction of the rows is held out of training.
         """
-        data, fitted = self._validate_new(X)
+        data, fitted = validated
         return self._train_on(data, fitted)
 
     def _train_on(self, data, fitted, n_of=None, warn=True):
@@ -415,10 +416,10 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         """Why a fit of ``n`` rows holds out no validation data."""
         return "validation_fraction=None"
 
-    def _fit_state(self, X):
-        """The fitted attributes of a fit on X (the transformer's: a model
-        of the standardisation and the network)."""
-        _, fitted, _, standardization = self._fit_network(X)
+    def _fit_state(self, validated):
+        """The fitted attributes of a fit on the validated data (the
+        transformer's: a model of the standardisation and the network)."""
+        _, fitted, _, standardization = self._fit_network(validated)
         fitted["model_"] = AutoencoderModel(
             self._model_config(fitted),
             network=fitted["net_"].module_,
@@ -464,12 +465,19 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             state.pop(name, None)
 
     def _fit(self, fit_state, X):
-        """Run ``fit_state(X)`` (the new fitted attributes) with the threads
-        of ``n_jobs``, and commit its result or leave the estimator unfitted."""
+        """Validate X, run ``fit_state`` on it (the new fitted attributes)
+        with the threads of ``n_jobs``, and commit its result.
+
+        X that fails validation leaves the estimator as it was (a fitted one
+        keeps its model, as scikit-learn's estimators do); a fit that fails
+        later (a diverging loss, an interrupt, a callback's error) leaves it
+        unfitted, so no half-trained model is taken for the old one.
+        """
         self._check_params()
+        validated = self._validate_new(X)
         try:
             with torch_threads(self.n_jobs):
-                fitted = fit_state(X)
+                fitted = fit_state(validated)
         except BaseException:
             self._clear_fitted()
             raise

@@ -199,8 +199,9 @@ or (n_samples, C, H, W)
             "cross-fits instead of holding rows out"
         )
 
-    def _fit_state(self, X):
-        """The fitted attributes of a fit on X: the network's, ``scorer_``,
+    def _fit_state(self, validated):
+        """The fitted attributes of a fit on the validated X (of
+        :meth:`_validate_new`): the network's, ``scorer_``,
         ``validation_scores_`` and ``offset_``.
 
         With a float ``contamination`` the network is trained twice: the
@@ -211,7 +212,7 @@ or (n_samples, C, H, W)
         over the digits .893 -> .917; .954 with the density term's wider
         neighbourhood, ``benchmarks/contamination.py``).
         """
-        data, inputs = self._validate_new(X)
+        data, inputs = validated
         trained = self._train_on(data, dict(inputs))
         fitted = self._fit_score(*trained)
         rows, n = data.rows, len(data)

@@ -224,6 +224,23 @@ def test_scores_during_a_refit_are_the_old_or_the_new_models(digits, tiny):
     np.testing.assert_array_equal(det.score_samples(batch), answers[1][0])
 
 
+def test_a_refit_on_invalid_x_keeps_the_fitted_model(digits, tiny):
+    """X refused by validation (NaN, a path, the wrong number of features)
+    leaves a fitted estimator as it was, as in scikit-learn: one wrong
+    argument in a notebook must not throw away a trained model."""
+    X = digits[0]
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(X[:100])
+    before = det.score_samples(X[100:120])
+    offset, net = det.offset_, det.net_
+    bad = X[:100].copy()
+    bad[3, 5] = np.nan
+    for wrong in (bad, "some/folder", X[:100, :60]):
+        with pytest.raises(ValueError):
+            det.fit(wrong)
+        assert det.net_ is net and det.offset_ == offset
+        np.testing.assert_array_equal(det.score_samples(X[100:120]), before)
+
+
 def test_a_failed_refit_leaves_the_estimator_unfitted(digits, tiny):
     class Fail(Callback):
         def on_epoch_end(self, net, **kwargs):
