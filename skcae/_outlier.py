@@ -424,7 +424,7 @@ or (n_samples, C, H, W)
     def _scores(self, X, state):
         """score_samples of X by the fitted state ``state``."""
         data = self._validate(X)
-        tracker = RangeTracker()
+        tracker = RangeTracker(state["scorer_"].standardization)
         with torch_threads(self.n_jobs):
             costs = self._costs(state["scorer_"], state, data.rows, tracker)
         mismatch = tracker.mismatch(state["scorer_"].standardization)

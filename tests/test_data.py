@@ -94,6 +94,25 @@ def test_range_tracker_warns_of_other_units_only():
     assert blank.mismatch(fitted.module) is None
 
 
+def test_one_corrupt_value_is_not_other_units():
+    """Scored values are clipped to UNITS_CLIP training scales before their
+    spread is taken: one pixel of 1e4 among 200 images of values in 0-16
+    is an outlier, not data in other units (it was 14.7 times the spread);
+    data in 0-255 or 0-1 still warn."""
+    rng = np.random.RandomState(0)
+    fitted = Standardizer.fit(rng.rand(100, 1, 8, 8) * 16)
+    batch = rng.rand(200, 1, 8, 8) * 16
+    batch[7, 0, 3, 3] = 1e4
+    for standardization, warns in ((None, True), (fitted.module, False)):
+        tracker = RangeTracker(standardization)
+        tracker.update(batch)
+        assert (tracker.mismatch(fitted.module) is not None) == warns
+    for factor in (255 / 16, 1 / 16):
+        tracker = RangeTracker(fitted.module)
+        tracker.update(batch[8:28] * factor)
+        assert "other units" in tracker.mismatch(fitted.module)
+
+
 def test_range_tracker_at_extreme_scales():
     # squares of the raw values overflowed beyond ~1e154: the training data
     # themselves were "inf times" the spread, and data in other units at

@@ -494,6 +494,9 @@ def test_data_in_other_units_warns(fitted, digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fitted.score_samples(digits[0][300:350])  # same units: silent
+        corrupt = digits[0][300:500].copy()
+        corrupt[7, 27] = 1e4  # one bad pixel: an outlier, not other units
+        assert np.argmin(fitted.score_samples(corrupt)) == 7
 
 
 def test_precision_far_from_zero(tiny):
