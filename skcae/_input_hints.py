@@ -7,6 +7,7 @@ sample of the fitted shape without its batch axis, or images of another
 size than the fitted ones, get a message that says so.
 """
 
+import math
 import os
 
 import numpy as np
@@ -164,6 +165,24 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
             f"but this estimator was fitted on images of {c} channel(s) "
             f"(shape {tuple(fitted)}, C, H, W); pass images with {c} "
             f"channel(s){how}"
+        )
+    elif (
+        own_shape is not None
+        and tuple(own_shape) != tuple(fitted)
+        and math.prod(own_shape) == math.prod(fitted)
+        and (own_shape[1] == 1) != (fitted[1] == 1)
+    ):
+        # the same values as 1-D signals and as images (flat rows read as
+        # signals at fit, images now): resizing would resample them
+        input_shape = tuple(getattr(estimator, "input_shape_", ()) or fitted)
+        dims = ", ".join(str(v) for v in input_shape)
+        problems.append(
+            f"X holds images of shape {tuple(own_shape)} ({_pixels(own_shape)}), "
+            f"but this estimator was fitted on images of shape {tuple(fitted)} "
+            f"(C, H, W), the same {math.prod(fitted)} values arranged otherwise: "
+            f"pass X as it was fitted, X.reshape(len(X), {dims}) "
+            f"(input_shape_={input_shape}), or fit again with "
+            f"image_shape={tuple(own_shape[1:])} to read the images as such"
         )
     elif own_shape is not None and tuple(own_shape) != tuple(fitted):
         h, w = fitted[1:]

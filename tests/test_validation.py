@@ -461,6 +461,19 @@ def test_swapped_height_and_width_of_gray_images_get_the_resize_message():
     assert "channel axis" not in str(err.value)
 
 
+def test_images_against_a_fit_on_flat_rows_get_the_reshape_message():
+    """Flat rows read as 1-D signals at fit, the same values as 8x8 images
+    now: reshape them (or fit with image_shape); resizing, as the message
+    said, would resample the pixels."""
+    det = ConvAutoencoderOutlierDetector()
+    validate_input(det, np.zeros((5, 64)), reset=True)
+    with pytest.raises(ValueError, match="arranged otherwise") as err:
+        validate_input(det, np.zeros((5, 8, 8)), reset=False)
+    message = str(err.value)
+    assert "X.reshape(len(X), 64)" in message and "image_shape=(8, 8)" in message
+    assert "resize" not in message
+
+
 def test_a_one_dimensional_x_names_the_fitted_shape(tiny):
     """sklearn's message printed every value and named no image shape."""
     det = ConvAutoencoderOutlierDetector(**tiny).fit(np.zeros((20, 8, 8)))
