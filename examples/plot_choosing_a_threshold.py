@@ -163,7 +163,7 @@ fig.suptitle("Ways to set the threshold (10 digits pooled)")
 # ----------------
 # * Keep ``contamination="auto"`` when one or two percent of false alarms on
 #   new data is acceptable (it aims at 1 %; pooled over the ten digits here
-#   it flagged 1.5 %, out-of-fold scores of about 90 images per digit): no
+#   it flagged 0.9 %, out-of-fold scores of about 90 images per digit): no
 #   extra data needed.
 # * Use ``set_threshold_from(X_normal, false_positive_rate=...)`` for another
 #   rate, with held-out normal data. The rate is resolved to

@@ -120,7 +120,8 @@ ax.set_xlabel("AUROC (temple patches normal, flower patches outliers)")
 # What the patches look like
 # --------------------------
 # Top: held-out temple patches; bottom: flower patches, each with its
-# hybrid cost ``-score_samples`` (0 is typical; red: flagged).
+# hybrid cost ``-score_samples`` (about 0.7 is typical, 0 the least; red:
+# flagged).
 det = detectors["hybrid"]
 shown = np.r_[X_normal[:6], X_outliers[:6]]
 costs = -det.score_samples(shown)

@@ -100,9 +100,10 @@ for name, det, X in rows:
 # Inputs and their reconstructions
 # --------------------------------
 # Top: inputs, bottom: reconstructions (``reconstruct``), with each image's
-# hybrid outlier cost ``-score_samples`` (0 is typical). The network turns
-# every input into something 1-like, which is why the other digits cost so
-# much; red marks the images the detector flags.
+# hybrid outlier cost ``-score_samples`` (about 0.7 is typical, 0 the
+# least). The network turns every input into something 1-like, which is
+# why the other digits cost so much; red marks the images the detector
+# flags.
 det = detectors["hybrid"]
 n_show = 6
 shown = np.concatenate([X_ones[:n_show], X_others[:n_show]])

@@ -440,7 +440,8 @@ or (n_samples, C, H, W)
         minus the mean squared reconstruction error; with the default
         ``score_type="hybrid"`` it is minus the combined cost of the
         reconstruction, latent and image-statistics terms (see the
-        ``score_type`` parameter), 0 for a sample typical in every respect.
+        ``score_type`` parameter): at most 0, about -0.7 for a sample at the
+        training data's median in every respect.
 
         Parameters
         ----------
