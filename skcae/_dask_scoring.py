@@ -7,6 +7,7 @@ task graph, so each worker receives it once, however many blocks it scores.
 """
 
 import copy
+import re
 import uuid
 import warnings
 from numbers import Integral
@@ -31,9 +32,32 @@ def _is_dask_array(X):
     return type(X).__module__.startswith("dask.array") and hasattr(X, "chunks")
 
 
-def _apply(estimator, method, block):
-    """``estimator.method(block)``: the task each block runs on a worker."""
-    return getattr(estimator, method)(block)
+def _apply(estimator, method, block, start=0):
+    """``estimator.method(block)``: the task each block runs on a worker.
+
+    ``start`` is the block's first row in X: an error that names a sample
+    of the block (NaN or infinity) names it as a row of X."""
+    try:
+        return getattr(estimator, method)(block)
+    except ValueError as error:
+        message = str(error)
+        located = _in_x(message, start, len(block))
+        if located == message:
+            raise
+        raise ValueError(located) from None
+
+
+def _in_x(message, start, rows):
+    """``message`` of a block of ``rows`` rows starting at row ``start`` of
+    X, with its "of N samples (the first: sample i)" as rows of X."""
+    return re.sub(
+        r"of (\d+) samples \(the first: sample (\d+)\)",
+        lambda m: (
+            f"of the {m.group(1)} samples of rows {start} to {start + rows - 1} "
+            f"of X (the first: sample {start + int(m.group(2))} of X)"
+        ),
+        message,
+    )
 
 
 def _with_n_jobs(estimator, n_jobs):
@@ -189,14 +213,15 @@ class DaskScorer:
         estimator = self._delayed_estimator(dask)
         probe = self._probe(self._shipped[1], method, X)
         task = dask.delayed(_apply, pure=True)
+        starts = np.cumsum([0, *X.chunks[0][:-1]])
         parts = [
             da.from_delayed(
-                task(estimator, method, block),
+                task(estimator, method, block, int(start)),
                 shape=(rows, *probe.shape[1:]),
                 dtype=probe.dtype,
                 meta=probe[:0],
             )
-            for block, rows in zip(X.to_delayed().ravel(), X.chunks[0])
+            for block, rows, start in zip(X.to_delayed().ravel(), X.chunks[0], starts)
         ]
         return da.concatenate(parts, axis=0)
 

@@ -223,3 +223,18 @@ def test_unknown_chunk_sizes_on_any_axis_are_named(gray, gray_detector):
     )
     with pytest.raises(ValueError, match=r"\(1797, nan\) with unknown chunk sizes"):
         DaskScorer(flat).score_samples(X[:, keep])
+
+
+def test_nan_is_named_as_a_row_of_x_not_of_its_block(gray, gray_detector):
+    """A NaN in row 750 of a Dask array of blocks of 100 rows: the error
+    names row 750 of X, as the in-memory path does (it said "sample 50")."""
+    X = gray.astype(float)
+    X[750, 3, 2] = np.nan
+    with pytest.raises(ValueError, match="sample 750") as in_memory:
+        gray_detector.score_samples(X)
+    assert "1 of 1797 samples" in str(in_memory.value)
+    scored = DaskScorer(gray_detector).score_samples(da.from_array(X, chunks=100))
+    with pytest.raises(
+        ValueError, match=r"rows 700 to 799 of X \(the first: sample 750 of X\)"
+    ):
+        scored.compute()
