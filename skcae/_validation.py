@@ -402,7 +402,7 @@ def _not_finite_message(X):
     try:
         values = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
-        return None
+        return _missing_message(X)
     nan, inf = np.isnan(values), np.isinf(values)
     bad = np.flatnonzero((nan | inf).any(axis=1))
     if not len(bad):  # sklearn saw what float64 does not show
@@ -413,6 +413,24 @@ def _not_finite_message(X):
         f"{len(bad)} of {len(values)} samples (the first: sample {int(bad[0])}); "
         "expected finite numbers. Drop those samples, or impute them (e.g. "
         "sklearn.impute.SimpleImputer on the flattened samples)."
+    )
+
+
+def _missing_message(X):
+    """Where a DataFrame holds missing values that float64 cannot take
+    (pandas' NA in nullable columns), or None."""
+    try:
+        missing = np.asarray(X.isna(), dtype=bool)
+    except Exception:  # not a DataFrame, or pandas could not say
+        return None
+    bad = np.flatnonzero(missing.reshape(len(missing), -1).any(axis=1))
+    if not len(bad):
+        return None
+    return (
+        f"Input X contains missing values (pandas NA): {int(missing.sum())} in "
+        f"{len(bad)} of {len(missing)} samples (the first: sample {int(bad[0])}); "
+        "expected finite numbers. Drop those samples (X.dropna()), or impute "
+        "them (e.g. sklearn.impute.SimpleImputer)."
     )
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from _lazy import RecordingArray
-from _settings import TINY
+from _settings import TINY, TINY_DENSE
 
 from skcae import AutoencoderOutlierDetector, ConvAutoencoderOutlierDetector
 from skcae._data import BLOCK_ROWS
@@ -529,13 +529,23 @@ def test_iterators_are_refused_with_what_to_pass(digits, make, kind, advice):
         ConvAutoencoderOutlierDetector(**TINY).fit(make(X))
 
 
-def test_missing_values_of_pandas_keep_a_value_error(digits):
-    """pd.NA does not convert to float: sklearn's ValueError, not a
-    TypeError from locating the values."""
-    frame = pd.DataFrame(digits[0][:60].astype(int)).astype("Int64")
+@pytest.mark.parametrize("dtype", ["Int64", "Float64"])
+def test_missing_values_of_pandas_are_counted_and_located(digits, dtype):
+    """pd.NA does not convert to float: a ValueError that counts and
+    locates them, as for NaN (it was sklearn's text, which named no sample;
+    before that a TypeError from locating the values)."""
+    frame = pd.DataFrame(digits[0][:60].astype(int)).astype(dtype)
     frame.iloc[3, 5] = pd.NA
-    with pytest.raises(ValueError, match="NaN"):
-        ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY).fit(frame)
+    frame.iloc[9, 0] = pd.NA
+    message = (
+        r"missing values \(pandas NA\): 2 in 2 of 60 samples \(the first: sample 3\)"
+    )
+    for det in (
+        ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY),
+        AutoencoderOutlierDetector(**TINY_DENSE),
+    ):
+        with pytest.raises(ValueError, match=message):
+            det.fit(frame)
 
 
 def test_an_empty_training_set_is_not_called_one_sample():
