@@ -661,7 +661,9 @@ class FeatureDensity(KNNTerm):
         if m < 2:  # no neighbour to measure a density with
             self.density = torch.ones(m, dtype=torch.float64)
             self.eps = torch.tensor(1e-12, dtype=torch.float64)
-            return np.zeros(len(copy_of))
+            # the cost of a sample at the reference (of every copy of it)
+            at_reference = float(self.eps / (1.0 + self.eps))
+            return np.full(len(copy_of), at_reference if m else 0.0)
         distance, index = knn_neighbours(
             self.reference,
             self.reference,

@@ -343,6 +343,21 @@ def _check_graph(data, graph, state, input_shape):
     (skipped without onnxruntime). Degenerate fits (every training image
     the same) once exported graphs that gave NaN, -inf or -2.6e74 where
     ``score_samples`` gave -3.4e6."""
+    scorer = state.get("scorer_")
+    terms = getattr(scorer, "terms", {}) if scorer is not None else {}
+    single = [
+        name
+        for name, term in terms.items()
+        if getattr(term, "reference", None) is not None and term.reference.shape[0] == 1
+    ]
+    if single:
+        raise ValueError(
+            f"The {single[0]!r} term holds one distinct reference: every "
+            "training image gave it the same vector, a fit too degenerate for "
+            "the graph's float32 input (a hair from that image scores as far "
+            "from it as the arithmetic allows). Refit on varied images, or "
+            "score with the estimator itself."
+        )
     try:
         import onnxruntime
     except ImportError:  # the check needs the runtime; the export does not

@@ -286,13 +286,18 @@ def test_a_failed_export_leaves_the_old_file(images, tmp_path, monkeypatch):
 @pytest.mark.parametrize("same", ["zeros", "copies"])
 def test_refuses_a_graph_that_would_not_reproduce_the_scores(same, tmp_path):
     """Every training image the same: onnxruntime's arithmetic gave NaN, or
-    -2.6e74 where score_samples gives -3.4e6, for the default score. The
-    export checks the graph on a few images and refuses instead, leaving
-    no file."""
+    -2.6e74 where score_samples gave -3.4e6, for the default score. With
+    one distinct kNN reference the image itself scores as typical (minus
+    log 2) and any other far below, but the graph's float32 input moved it
+    a hair (-4.6e5). The export refuses, leaving no file."""
     digit = np.arange(64.0).reshape(8, 8) % 16
     image = np.zeros((8, 8)) if same == "zeros" else digit
     train = np.repeat(image[None], 40, axis=0)
     det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(train)
+    if same == "copies":
+        scores = det.score_samples(np.stack([image, image + 1]))
+        assert scores[0] == pytest.approx(-np.log(2.0), rel=1e-6)
+        assert np.isfinite(scores[1]) and scores[1] < -100
     path = tmp_path / "det.onnx"
     with pytest.raises(ValueError, match="too degenerate for the graph"):
         skcae.to_onnx(det, path)
