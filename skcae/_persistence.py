@@ -253,7 +253,10 @@ def save(estimator, path):
     if ESTIMATORS.get(cls.__name__) is not cls:
         raise TypeError(
             f"Got a {cls.__module__}.{cls.__qualname__}, but skcae.save only saves "
-            f"skcae's estimators: {sorted(ESTIMATORS)}."
+            f"skcae's estimators: {sorted(ESTIMATORS)}. For a Pipeline, save its "
+            "skcae step (skcae.save(pipe[-1], path)) and its other steps with "
+            "joblib.dump, or the whole Pipeline with joblib.dump (a pickle: load "
+            "only files you trust)."
         )
     check_is_fitted(estimator)
     st = _import_safetensors("skcae.save")

@@ -364,6 +364,13 @@ def test_save_refuses_unfitted_and_foreign_estimators():
 
     with pytest.raises(TypeError, match="only saves skcae's estimators"):
         skcae.save(Sub(), io.BytesIO())
+    # a Pipeline around a detector: the message says what to do instead
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    pipe = make_pipeline(MinMaxScaler(), ConvAutoencoderOutlierDetector())
+    with pytest.raises(TypeError, match=r"skcae.save\(pipe\[-1\], path\)"):
+        skcae.save(pipe, io.BytesIO())
 
 
 def test_missing_safetensors_names_the_extra(detector, monkeypatch):
