@@ -267,24 +267,30 @@ def read_block(rows, index):
 
 
 #: The spread of scored data is taken of values clipped to this many of the
-#: training data's scales around its centre: one corrupt pixel of 1e4 among
-#: 200 8x8 digits no longer looked like data in other units, while data in
-#: 0-255 against training data in [0, 1] still spread over 30 times as much.
+#: training data's scales around its centre, unless more than
+#: UNITS_CLIP_SHARE of a channel's values lie beyond: one corrupt pixel of
+#: 1e4 among 200 8x8 digits no longer looked like data in other units,
+#: while uint16 images against training data in [0, 1] (nearly every value
+#: beyond) still do.
 UNITS_CLIP = 100.0
+UNITS_CLIP_SHARE = 0.01
 
 
 class RangeTracker:
     """The per-channel spread and range of the data read for scoring.
 
-    With a ``standardization`` (the fitted model's), the spread is of the
-    values clipped to ``UNITS_CLIP`` of its scales around its centre (the
-    range is not clipped).
+    With a ``standardization`` (the fitted model's), a channel's spread is
+    of its values clipped to ``UNITS_CLIP`` of its scales around its centre
+    when at most ``UNITS_CLIP_SHARE`` of them lie beyond (a few corrupt
+    values), else of the values themselves (the range is never clipped).
     """
 
     def __init__(self, standardization=None):
         self.low = self.high = None
         self.n_rows = 0
         self.moments = Moments()
+        self.clipped = Moments()
+        self.n_clipped = 0
         self.norm = None
         self.bounds = None
         if standardization is not None:
@@ -299,9 +305,6 @@ class RangeTracker:
         low, high = block.min(axis=axes), block.max(axis=axes)
         self.low = low if self.low is None else np.minimum(self.low, low)
         self.high = high if self.high is None else np.maximum(self.high, high)
-        if self.bounds is not None and len(self.bounds[0]) == block.shape[1]:
-            lower, upper = (np.expand_dims(b, axes) for b in self.bounds)
-            block = np.clip(block, lower, upper)
         with np.errstate(over="ignore", invalid="ignore"):  # absurd values: inf
             if self.norm is None:
                 # each channel divided by a power of two near the first
@@ -310,7 +313,21 @@ class RangeTracker:
                 magnitude = np.maximum(np.abs(low), np.abs(high)).astype(np.float64)
                 magnitude[~((magnitude > 0) & np.isfinite(magnitude))] = 1.0
                 self.norm = np.exp2(np.minimum(np.round(np.log2(magnitude)), 1023.0))
-            self.moments.update(block / np.expand_dims(self.norm, axes), axes)
+            norm = np.expand_dims(self.norm, axes)
+            self.moments.update(block / norm, axes)
+            if self.bounds is not None and len(self.bounds[0]) == block.shape[1]:
+                lower, upper = (np.expand_dims(b, axes) for b in self.bounds)
+                beyond = (block < lower) | (block > upper)
+                self.n_clipped = self.n_clipped + beyond.sum(axis=axes)
+                self.clipped.update(np.clip(block, lower, upper) / norm, axes)
+
+    def _std(self):
+        """Each channel's spread (see the class)."""
+        std = self.moments.std()
+        if self.clipped.count:
+            few = self.n_clipped <= UNITS_CLIP_SHARE * self.clipped.count
+            std = np.where(few, self.clipped.std(), std)
+        return std * self.norm
 
     def mismatch(self, standardization, factor=10.0, min_rows=10):
         """A message when the data look like they are in other units.
@@ -328,7 +345,7 @@ class RangeTracker:
         scale = standardization.scale.cpu().numpy()
         varying = data_max > data_min
         with np.errstate(over="ignore", invalid="ignore"):
-            std = self.moments.std() * self.norm
+            std = self._std()
             if not varying.any() or not (std[varying] > 0).all():
                 return None
             ratio = float(np.median(std[varying] / scale[varying]))

@@ -1,5 +1,7 @@
 """skcae._data: float64 standardisation and the value-range check."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -107,10 +109,15 @@ def test_one_corrupt_value_is_not_other_units():
         tracker = RangeTracker(standardization)
         tracker.update(batch)
         assert (tracker.mismatch(fitted.module) is not None) == warns
-    for factor in (255 / 16, 1 / 16):
+    # other units, up to uint16 against 0-16 (nearly every value beyond the
+    # clip: its spread is then taken unclipped, the true ratio)
+    for factor in (255 / 16, 1 / 16, 1000, 65535 / 16):
         tracker = RangeTracker(fitted.module)
         tracker.update(batch[8:28] * factor)
-        assert "other units" in tracker.mismatch(fitted.module)
+        message = tracker.mismatch(fitted.module)
+        assert "other units" in message
+        ratio = float(re.search(r"with (\S+) times", message).group(1))
+        assert factor / 2 < ratio < factor * 2
 
 
 def test_range_tracker_at_extreme_scales():
