@@ -340,8 +340,9 @@ def distinct_rows(values):
     distinct) and, for each row, the index of its distinct row (ndarray
     ``(m,)``).
 
-    The kNN terms keep one reference per distinct row: exact copies (an
-    image repeated 50 times, or tabular data of a few distinct rows) would
+    The kNN terms keep one reference per distinct row of their features:
+    exact copies (an image repeated 50 times, or tabular data of a few
+    distinct rows) would
     put references at distance zero from each other, which made the density
     term's reference densities and the terms' leave-one-out costs zero, and
     the cost of every sample not among them about 1e12 times a typical one.
@@ -401,14 +402,19 @@ class KNNTerm(Term):
         return self._cost_of(self.reference, leave_one_out=True).numpy()[copy_of]
 
     def _fit_references(self, values):
-        """Fit the map on ``values`` and keep their distinct mapped rows
-        as the references; return the reference of each row."""
+        """Fit the map on ``values`` and keep the map of their distinct rows
+        as the references; return the reference of each row.
+
+        Rows are compared before the map: a matrix product may round equal
+        rows differently by where they sit, which left copies 1e-16 apart
+        as two references."""
+        values = np.asarray(values, np.float64)
         center, transform = self._affine(values)
         self.center = torch.from_numpy(np.asarray(center, np.float64))
         self.transform = torch.from_numpy(np.asarray(transform, np.float64))
-        mapped = self._map(torch.from_numpy(np.asarray(values, np.float64)))
-        first, copy_of = distinct_rows(mapped)
-        self.reference = mapped if first is None else mapped[first]
+        first, copy_of = distinct_rows(torch.from_numpy(values))
+        kept = values if first is None else values[first.numpy()]
+        self.reference = self._map(torch.from_numpy(kept))
         return copy_of
 
     def fit_rows(self, values, rows):
