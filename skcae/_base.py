@@ -12,7 +12,8 @@ Fitting builds the new fitted state aside and replaces the old one in one
 step (:meth:`BaseAutoencoder._commit`); the inference methods read one
 snapshot of it (:meth:`BaseAutoencoder._fitted`), so a call that overlaps a
 refit in another thread answers with the old model or the new one, never a
-mixture. A failed fit leaves the estimator unfitted.
+mixture. X that fails input validation leaves the estimator as it was; a
+fit that fails later leaves it unfitted.
 
 ``ESTIMATORS`` is the registry of the public estimator classes, which
 :mod:`skcae._persistence` uses to find a saved file's class by name.

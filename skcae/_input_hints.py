@@ -176,13 +176,15 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
         # signals at fit, images now): resizing would resample them
         input_shape = tuple(getattr(estimator, "input_shape_", ()) or fitted)
         dims = ", ".join(str(v) for v in input_shape)
+        # image_shape takes (H, W) for gray images, (C, H, W) for colour
+        as_image = tuple(own_shape[1:]) if own_shape[0] == 1 else tuple(own_shape)
         problems.append(
             f"X holds images of shape {tuple(own_shape)} ({_pixels(own_shape)}), "
             f"but this estimator was fitted on images of shape {tuple(fitted)} "
             f"(C, H, W), the same {math.prod(fitted)} values arranged otherwise: "
             f"pass X as it was fitted, X.reshape(len(X), {dims}) "
             f"(input_shape_={input_shape}), or fit again with "
-            f"image_shape={tuple(own_shape[1:])} to read the images as such"
+            f"image_shape={as_image} to read the images as such"
         )
     elif own_shape is not None and tuple(own_shape) != tuple(fitted):
         h, w = fitted[1:]

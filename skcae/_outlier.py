@@ -162,7 +162,8 @@ class BaseOutlierDetector(OutlierMixin, BaseAutoencoder):
         are taken from samples the network did not train on, so that they
         hold for new data: which ones is the ``calibration`` parameter's
         choice. A refit builds the new model aside and replaces the fitted
-        state in one step; if it fails, the detector is left unfitted.
+        state in one step. X that fails input validation leaves the detector
+        as it was; a refit that fails later leaves it unfitted.
 
         Parameters
         ----------

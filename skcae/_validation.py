@@ -397,8 +397,9 @@ def _validate_rows(estimator, X, *, reset):
 
 def _not_finite_message(X):
     """Where X (2-D) holds NaN or infinity, for sklearn's message that
-    suggested estimators for supervised learning and named no sample; None
-    where X does not convert to floats (pandas' NA), which keeps sklearn's."""
+    suggested estimators for supervised learning and named no sample; where
+    X does not convert to floats, pandas' NA (:func:`_missing_message`), or
+    None, which keeps sklearn's."""
     try:
         values = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):

@@ -472,6 +472,11 @@ def test_images_against_a_fit_on_flat_rows_get_the_reshape_message():
     message = str(err.value)
     assert "X.reshape(len(X), 64)" in message and "image_shape=(8, 8)" in message
     assert "resize" not in message
+    # colour images: image_shape takes (C, H, W), which the message names
+    det = ConvAutoencoderOutlierDetector()
+    validate_input(det, np.zeros((5, 192)), reset=True)
+    with pytest.raises(ValueError, match=r"image_shape=\(3, 8, 8\) to read"):
+        validate_input(det, np.zeros((5, 3, 8, 8)), reset=False)
 
 
 def test_a_one_dimensional_x_names_the_fitted_shape(tiny):
