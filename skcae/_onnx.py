@@ -315,6 +315,7 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         finally:
             logger.setLevel(level)
     proto = program.model_proto
+    _drop_unused_initializers(proto.graph)
     shape_text = ", ".join(str(v) for v in input_shape)
     proto.doc_string = (
         f"skcae {type(estimator).__name__}: X float32 (batch, {shape_text}) -> "
@@ -334,6 +335,31 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     data = proto.SerializeToString()
     _check_graph(data, graph, state, input_shape)
     atomic_write(path, lambda f: f.write(data))
+
+
+def _used_names(graph):
+    """Every value name the nodes of ``graph`` and of its subgraphs (a
+    Scan's body, an If's branches) read, and its outputs."""
+    names = {output.name for output in graph.output}
+    for node in graph.node:
+        names.update(node.input)
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                names |= _used_names(attribute.g)
+            for subgraph in attribute.graphs:
+                names |= _used_names(subgraph)
+    return names
+
+
+def _drop_unused_initializers(graph):
+    """Remove the initializers no node reads: the exporter leaves a few,
+    and onnxruntime printed a "Removing initializer ... It is not used by
+    any node" warning for each whenever a session opened the file."""
+    used = _used_names(graph)
+    kept = [init for init in graph.initializer if init.name in used]
+    if len(kept) < len(graph.initializer):
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
 
 
 def _check_graph(data, graph, state, input_shape):
