@@ -290,14 +290,30 @@ def _refuse_text_and_complex(X):
             raise _object_error(f"{what} has categories that", found, "hold")
 
 
-def check_block(block, what="X"):
-    """Check one block of values: numeric and finite; return it as an ndarray."""
+def check_block(block, what="X", rows=None):
+    """Check one block of values: numeric and finite; return it as an ndarray.
+
+    ``rows`` (the block's row positions in X, or None) lets a NaN or an
+    infinity be counted and located as :func:`_not_finite_message` does for
+    X in memory.
+    """
     block = np.asarray(block)
     if block.dtype.kind not in "biuf":
         raise _dtype_error(what, block.dtype)
     if block.dtype.kind == "f" and not np.isfinite(block).all():
         bad = "NaN" if np.isnan(block).any() else "infinity"
-        raise ValueError(f"Input {what} contains {bad}; expected finite values.")
+        if rows is None or len(rows) != len(block):
+            raise ValueError(f"Input {what} contains {bad}; expected finite values.")
+        flat = block.reshape(len(block), -1)
+        nan, inf = np.isnan(flat), np.isinf(flat)
+        samples = np.flatnonzero((nan | inf).any(axis=1))
+        raise ValueError(
+            f"Input {what} contains {bad}: {int(nan.sum())} NaN and "
+            f"{int(inf.sum())} infinite value(s) in {len(samples)} of the "
+            f"{len(block)} samples read at rows {int(rows[0])} to {int(rows[-1])} "
+            f"of {what} (the first: sample {int(rows[samples[0]])}); expected "
+            "finite numbers. Drop those samples, or impute them."
+        )
     return block
 
 
@@ -322,7 +338,12 @@ class LazyRows:
         return self.shape[0]
 
     def __getitem__(self, index):
-        block = check_block(self.source[index])
+        raw = self.source[index]
+        try:
+            block = check_block(raw)
+        except ValueError:  # located: the rows of X this block holds
+            check_block(raw, rows=np.atleast_1d(np.arange(len(self))[index]))
+            raise
         if self.axes is not None:
             c, h, w = self.sample_shape
             block = block.reshape(-1, h, w, c).transpose(self.axes)

@@ -645,7 +645,9 @@ def test_lazy_array_with_nan_in_a_late_block(kind, when, trained):
     data[555, 17] = np.nan  # in the third block of 256 rows
     if when == "fit" and kind != "dense":
         data = data.reshape(600, 8, 8)
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    # counted and located in X, as in memory (it said only "contains NaN")
+    located = r"Input X contains NaN: 1 NaN .* of X \(the first: sample 555\)"
+    with pytest.raises(ValueError, match=located):
         if when == "fit":
             est = build(kind, image_shape=None) if kind != "dense" else build(kind)
             try:
