@@ -304,16 +304,7 @@ def check_block(block, what="X", rows=None):
         bad = "NaN" if np.isnan(block).any() else "infinity"
         if rows is None or len(rows) != len(block):
             raise ValueError(f"Input {what} contains {bad}; expected finite values.")
-        flat = block.reshape(len(block), -1)
-        nan, inf = np.isnan(flat), np.isinf(flat)
-        samples = np.flatnonzero((nan | inf).any(axis=1))
-        raise ValueError(
-            f"Input {what} contains {bad}: {int(nan.sum())} NaN and "
-            f"{int(inf.sum())} infinite value(s) in {len(samples)} of the "
-            f"{len(block)} samples read at rows {int(rows[0])} to {int(rows[-1])} "
-            f"of {what} (the first: sample {int(rows[samples[0]])}); expected "
-            "finite numbers. Drop those samples, or impute them."
-        )
+        raise ValueError(_bad_values_message(block, what, rows))
     return block
 
 
@@ -425,15 +416,31 @@ def _not_finite_message(X):
         values = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
         return _missing_message(X)
-    nan, inf = np.isnan(values), np.isinf(values)
-    bad = np.flatnonzero((nan | inf).any(axis=1))
-    if not len(bad):  # sklearn saw what float64 does not show
+    if np.isfinite(values).all():  # sklearn saw what float64 does not show
         return None
+    return _bad_values_message(values)
+
+
+def _bad_values_message(values, what="X", rows=None):
+    """The message for NaN or infinity in ``values`` (samples along the
+    first axis): how many, in how many samples, and the first of them,
+    as rows of ``what`` (``rows``: the positions of a block read from it;
+    None: ``values`` is all of it)."""
+    flat = np.asarray(values).reshape(len(values), -1)
+    nan, inf = np.isnan(flat), np.isinf(flat)
+    bad = np.flatnonzero((nan | inf).any(axis=1))
+    first = int(bad[0]) if rows is None else int(rows[bad[0]])
+    where = (
+        f"{len(flat)} samples"
+        if rows is None
+        else f"the {len(flat)} samples read at rows {int(rows[0])} to "
+        f"{int(rows[-1])} of {what}"
+    )
     return (
-        f"Input X contains {'NaN' if nan.any() else 'infinity'}: "
+        f"Input {what} contains {'NaN' if nan.any() else 'infinity'}: "
         f"{int(nan.sum())} NaN and {int(inf.sum())} infinite value(s) in "
-        f"{len(bad)} of {len(values)} samples (the first: sample {int(bad[0])}); "
-        "expected finite numbers. Drop those samples, or impute them (e.g. "
+        f"{len(bad)} of {where} (the first: sample {first}); expected finite "
+        "numbers. Drop those samples, or impute them (e.g. "
         "sklearn.impute.SimpleImputer on the flattened samples)."
     )
 

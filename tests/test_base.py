@@ -239,6 +239,14 @@ def test_a_refit_on_invalid_x_keeps_the_fitted_model(digits, tiny):
             det.fit(wrong)
         assert det.net_ is net and det.offset_ == offset
         np.testing.assert_array_equal(det.score_samples(X[100:120]), before)
+    # the default detector, as a user meets it
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0)
+    det.fit(X[:100])
+    before, net = det.score_samples(X[100:120]), det.net_
+    with pytest.raises(ValueError, match="NaN"):
+        det.fit(bad)
+    assert det.net_ is net
+    np.testing.assert_array_equal(det.score_samples(X[100:120]), before)
 
 
 def test_a_failed_refit_leaves_the_estimator_unfitted(digits, tiny):
