@@ -61,7 +61,7 @@ print(f"  IsolationForest  {roc_auc_score(split.y_test, forest_scores):.3f}")
 # on, so that about 1 % of new normal images fall to its left. With only
 # 127 training images, that 1 % cut lies between their two or three lowest
 # out-of-fold scores, so on one small test set the rate varies (printed
-# below: 9 of these 55 new 1s; pooled over the ten digits it is 0.9 %, see
+# below: 4 of these 55 new 1s; pooled over the ten digits it is 2.2 %, see
 # :ref:`sphx_glr_auto_examples_plot_choosing_a_threshold.py`). Outliers to
 # its right are missed. There are many more outliers than inliers, so each
 # histogram is scaled to unit area (``density=True``, the default); the
