@@ -60,9 +60,9 @@ class ConvAutoencoderOutlierDetector(BaseOutlierDetector, BaseConvAutoencoder):
     latent_dim : int, default=32
         Size of the code the encoder compresses each image to; at most
         the number of values per image or 1024, whichever is larger. The
-        default was chosen on validation splits (see
-        ``benchmarks/selection.py``): 32 ranked as well as 16 or better on
-        every family of tasks there.
+        default was chosen on validation splits (the :ref:`benchmarks`
+        page): 32 ranked as well as 16 or better on every family of tasks
+        there.
     activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}, \
 default="relu"
         Non-linearity after each hidden layer.

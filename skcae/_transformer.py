@@ -33,6 +33,8 @@ class ConvAutoencoder(
     %(image_input)s
     latent_dim : int, default=16
         Size of the code: the number of output features of :meth:`transform`.
+        The detector's default is 32, the width that scored best; a
+        narrower code compresses more.
     activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"}, \
 default="relu"
         Non-linearity after each hidden layer.

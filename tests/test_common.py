@@ -125,3 +125,28 @@ def test_image_loader_api(check):
 def test_tags_say_which_arrays_are_accepted(estimator, three_d):
     tags = estimator.__sklearn_tags__()
     assert tags.input_tags.two_d_array and tags.input_tags.three_d_array is three_d
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        ConvAutoencoderOutlierDetector,
+        ConvAutoencoder,
+        AutoencoderOutlierDetector,
+        ImageLoader,
+    ],
+)
+def test_documented_defaults_are_the_signatures(cls):
+    """Every ``name : type, default=value`` line of the docstring names a
+    parameter of ``__init__`` and its default (a changed default, such as
+    the detector's ``latent_dim`` 16 -> 32, changes both or fails here)."""
+    import ast
+    import inspect
+    import re
+
+    signature = inspect.signature(cls.__init__).parameters
+    documented = re.findall(r"^    (\w+) : .*?default=(.+)$", cls.__doc__, re.M)
+    assert len(documented) == len(signature) - 1  # every parameter but self
+    for name, text in documented:
+        assert name in signature, name
+        assert signature[name].default == ast.literal_eval(text.strip()), name
