@@ -49,12 +49,13 @@ def _apply(estimator, method, block, start=0):
 
 def _in_x(message, start, rows):
     """``message`` of a block of ``rows`` rows starting at row ``start`` of
-    X, with its "of N samples (the first: sample i)" as rows of X."""
+    X, with its "of N samples (the first: sample i)" as rows of X, in the
+    words of an out-of-core X's (:func:`skcae._validation._bad_values_message`)."""
     return re.sub(
         r"of (\d+) samples \(the first: sample (\d+)\)",
         lambda m: (
-            f"of the {m.group(1)} samples of rows {start} to {start + rows - 1} "
-            f"of X (the first: sample {start + int(m.group(2))} of X)"
+            f"of the {m.group(1)} samples read at rows {start} to "
+            f"{start + rows - 1} of X (the first: sample {start + int(m.group(2))})"
         ),
         message,
     )

@@ -334,36 +334,34 @@ def knn_distance(
 
 
 def distinct_rows(values):
-    """The distinct rows of ``values`` (a tensor ``(m, d)``), in the order
+    """The distinct rows of ``values`` (an ndarray ``(m, d)``), in the order
     of their first occurrence: ``(first, copy_of)``, the position of each
-    distinct row's first occurrence (a tensor; None when every row is
-    distinct) and, for each row, the index of its distinct row (ndarray
-    ``(m,)``).
+    distinct row's first occurrence (None when every row is distinct) and,
+    for each row, the index of its distinct row (both ndarrays).
 
     The kNN terms keep one reference per distinct row of their features:
     exact copies (an image repeated 50 times, or tabular data of a few
-    distinct rows) would
-    put references at distance zero from each other, which made the density
-    term's reference densities and the terms' leave-one-out costs zero, and
-    the cost of every sample not among them about 1e12 times a typical one.
+    distinct rows) would put references at distance zero from each other,
+    which made the density term's reference densities and the terms'
+    leave-one-out costs zero, and the cost of every sample not among them
+    about 1e12 times a typical one.
 
-    >>> first, copy_of = distinct_rows(torch.tensor([[1.0], [2.0], [1.0]]))
+    >>> first, copy_of = distinct_rows(np.array([[1.0], [2.0], [1.0]]))
     >>> first.tolist(), copy_of.tolist()
     ([0, 1], [0, 1, 0])
     """
-    array = values.cpu().numpy()
-    m = len(array)
+    m = len(values)
     if m < 2:
         return None, np.arange(m)
-    _, first, inverse = np.unique(array, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    _, first, inverse = np.unique(
+        values, axis=0, return_index=True, return_inverse=True
+    )
     if len(first) == m:
         return None, np.arange(m)
     order = np.argsort(first)  # distinct rows in the order they come
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
-    first = torch.from_numpy(first[order]).to(values.device)
-    return first, rank[inverse]
+    return first[order], rank[inverse.reshape(-1)]
 
 
 class KNNTerm(Term):
@@ -412,8 +410,8 @@ class KNNTerm(Term):
         center, transform = self._affine(values)
         self.center = torch.from_numpy(np.asarray(center, np.float64))
         self.transform = torch.from_numpy(np.asarray(transform, np.float64))
-        first, copy_of = distinct_rows(torch.from_numpy(values))
-        kept = values if first is None else values[first.numpy()]
+        first, copy_of = distinct_rows(values)
+        kept = values if first is None else values[first]
         self.reference = self._map(torch.from_numpy(kept))
         return copy_of
 

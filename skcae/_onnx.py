@@ -276,6 +276,7 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         )
     scorer = state["scorer_"]
     _check_float32(estimator, scorer)
+    _check_references(scorer)
     _import_onnx("skcae.to_onnx")
     from . import __version__
 
@@ -362,15 +363,11 @@ def _drop_unused_initializers(graph):
         graph.initializer.extend(kept)
 
 
-def _check_graph(data, graph, state, input_shape):
-    """Refuse a graph whose scores onnxruntime computes unlike ``graph``
-    (torch, the same function; beyond 1e-4 relative, or non-finite) on
-    images at the training data's centre, minimum and maximum and at zero
-    (skipped without onnxruntime). Degenerate fits (every training image
-    the same) once exported graphs that gave NaN, -inf or -2.6e74 where
-    ``score_samples`` gave -3.4e6."""
-    scorer = state.get("scorer_")
-    terms = getattr(scorer, "terms", {}) if scorer is not None else {}
+def _check_references(scorer):
+    """Refuse, before exporting, a score whose kNN term holds one distinct
+    reference: every training image gave it the same vector, a fit too
+    degenerate for the graph's float32 input."""
+    terms = getattr(scorer, "terms", {})
     single = [
         name
         for name, term in terms.items()
@@ -384,6 +381,15 @@ def _check_graph(data, graph, state, input_shape):
             "from it as the arithmetic allows). Refit on varied images, or "
             "score with the estimator itself."
         )
+
+
+def _check_graph(data, graph, state, input_shape):
+    """Refuse a graph whose scores onnxruntime computes unlike ``graph``
+    (torch, the same function; beyond 1e-4 relative, or non-finite) on
+    images at the training data's centre, minimum and maximum and at zero
+    (skipped without onnxruntime). Degenerate fits (every training image
+    the same) once exported graphs that gave NaN, -inf or -2.6e74 where
+    ``score_samples`` gave -3.4e6."""
     try:
         import onnxruntime
     except ImportError:  # the check needs the runtime; the export does not

@@ -235,6 +235,8 @@ def test_nan_is_named_as_a_row_of_x_not_of_its_block(gray, gray_detector):
     assert "1 of 1797 samples" in str(in_memory.value)
     scored = DaskScorer(gray_detector).score_samples(da.from_array(X, chunks=100))
     with pytest.raises(
-        ValueError, match=r"rows 700 to 799 of X \(the first: sample 750 of X\)"
+        ValueError,
+        match=r"of the 100 samples read at rows 700 to 799 of X "
+        r"\(the first: sample 750\)",
     ):
         scored.compute()

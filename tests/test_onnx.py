@@ -300,12 +300,14 @@ def test_a_failed_export_leaves_the_old_file(images, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("same", ["zeros", "copies"])
-def test_refuses_a_graph_that_would_not_reproduce_the_scores(same, tmp_path):
+def test_refuses_a_graph_that_would_not_reproduce_the_scores(
+    same, tmp_path, monkeypatch
+):
     """Every training image the same: onnxruntime's arithmetic gave NaN, or
     -2.6e74 where score_samples gave -3.4e6, for the default score. With
     one distinct kNN reference the image itself scores as typical (minus
     log 2) and any other far below, but the graph's float32 input moved it
-    a hair (-4.6e5). The export refuses, leaving no file."""
+    a hair (-4.6e5). The export refuses before exporting, leaving no file."""
     digit = np.arange(64.0).reshape(8, 8) % 16
     image = np.zeros((8, 8)) if same == "zeros" else digit
     train = np.repeat(image[None], 40, axis=0)
@@ -315,6 +317,11 @@ def test_refuses_a_graph_that_would_not_reproduce_the_scores(same, tmp_path):
         assert scores[0] == pytest.approx(-np.log(2.0), rel=1e-6)
         assert np.isfinite(scores[1]) and scores[1] < -100
     path = tmp_path / "det.onnx"
+
+    def exported(*args, **kwargs):
+        raise AssertionError("exported a graph it then refuses")
+
+    monkeypatch.setattr(torch.onnx, "export", exported)
     with pytest.raises(ValueError, match="too degenerate for the graph"):
         skcae.to_onnx(det, path)
     assert not path.exists()
