@@ -236,7 +236,9 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     of images it can only be resolved to about ``1 / n_samples`` (the
     threshold is then conservative), data that drift from the training
     data are flagged more, and outliers among the calibration samples
-    make it flag less; from fewer than 10 calibration scores (a fit on
+    make it flag less (calibration scores absurdly far below the others,
+    such as a corrupt image's, are left out); from fewer than 10
+    calibration scores (a fit on
     a handful of samples) it is a guess, and fit warns. The threshold is
     ignored when ``threshold`` is set. To target a false-positive rate on
     other held-out normal data, call :meth:`set_threshold_from` after fit.

@@ -29,6 +29,7 @@ from ._sklearn_compat import Interval, StrOptions, fit_context, validate_params
 from ._threads import torch_threads
 from ._tuning import (
     AUTO_CONTAMINATION,
+    AUTO_FENCE,
     AUTO_TRIM,
     AUTO_TRIM_ROUNDS,
     CROSS_FIT_FOLDS,
@@ -71,8 +72,12 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
     """The threshold below which ``rate`` of new normal samples score.
 
     ``scores`` are calibration scores (of samples no network trained on).
-    Their empirical ``rate`` quantile needs about ten samples beyond it to
-    be trusted; with fewer (under 1,000 scores at 1%) it lies near their
+    Scores whose cost's square root lies more than ``AUTO_FENCE``
+    interquartile ranges (of those roots) above its upper quartile are
+    left out: a corrupt or far outlying training sample would otherwise
+    drag the threshold below every score (nothing flagged). The empirical
+    ``rate`` quantile of the others needs about ten samples beyond it to be
+    trusted; with fewer (under 1,000 scores at 1%) it lies near their
     minimum, which flags about ``1 / (n + 1)`` of new data (9% at n=10),
     not ``rate``. There the threshold is also kept below the normal
     prediction bound ``mean - t(1 - rate, n - 1) * std * sqrt(1 + 1/n)``,
@@ -81,6 +86,13 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
     0.3-1.6% after).
     """
     scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) > 3:
+        # costs (-scores) are about t ** 2 / 2 in their tail: their roots
+        # have a normal's short tail, so that an absurd one stands out
+        roots = np.sqrt(np.maximum(-scores, 0.0))
+        q1, q3 = np.percentile(roots, [25, 75])
+        if q3 > q1:  # (ties: no spread to measure the far ones by)
+            scores = scores[roots <= q3 + AUTO_FENCE * (q3 - q1)]
     n = len(scores)
     offset = float(np.percentile(scores, 100.0 * rate))
     if 2 < n < 10 / rate:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
+from scipy.stats import t as student_t
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
@@ -575,6 +576,44 @@ def test_auto_offset_of_few_scores_extrapolates(n):
 
 def test_auto_offset_of_equal_scores_is_that_score():
     assert _outlier.auto_offset(np.zeros(30)) == 0.0
+
+
+def test_auto_offset_leaves_out_absurd_scores():
+    """A corrupt training sample's calibration score (-3,400 among scores
+    of order one) does not move the threshold; costs of about t ** 2 / 2,
+    as the hybrid score's evidence gives, keep all of theirs."""
+    costs = np.random.RandomState(0).randn(150) ** 2 / 2
+    clean = -costs
+    assert _outlier.auto_offset(np.r_[clean, -3400.0]) == _outlier.auto_offset(clean)
+    assert _outlier.auto_offset(np.r_[-3400.0, clean[:29]]) == _outlier.auto_offset(
+        clean[:29]
+    )
+    # the fence leaves every clean score in: the same threshold as without it
+    n = len(clean)
+    bound = clean.mean() - student_t.ppf(0.99, n - 1) * clean.std(ddof=1) * np.sqrt(
+        1 + 1 / n
+    )
+    assert _outlier.auto_offset(clean) == min(np.percentile(clean, 1), bound)
+
+
+def test_auto_threshold_survives_one_corrupt_training_image(digits, tiny):
+    """As a hostile probe found it: one pixel at 1e6 in one of 150 training
+    images (clipped for the training, not for scoring) scored far below
+    every other out-of-fold score and took the threshold with it, so
+    predict flagged none of the other digits."""
+    X, y = digits
+    train = X[y == 7][:150]
+    corrupt = train.copy()
+    corrupt[5, 10] = 1e6
+    others = X[y != 7][:300]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the clipping warning
+        dirty = ConvAutoencoderOutlierDetector(**tiny).fit(corrupt)
+    clean = ConvAutoencoderOutlierDetector(**tiny).fit(train)
+    assert dirty.validation_scores_.min() < 100 * clean.validation_scores_.min()
+    assert dirty.offset_ > 2 * clean.offset_  # (both negative)
+    flagged = np.mean(dirty.predict(others) == -1)
+    assert flagged > 0.5 * np.mean(clean.predict(others) == -1) > 0
 
 
 def test_default_detector_on_thirty_images_extrapolates_its_threshold(digits):
