@@ -321,6 +321,10 @@ def run_score(args, parser):
     _say(f"scoring {_describe(files)}", args.quiet)
     from tqdm import tqdm  # a dependency of skorch
 
+    # ImageFiles reads colour images channels first; a model fitted in
+    # Python with data_format="channels_last" takes (n, H, W, C)
+    channels_last = getattr(det, "data_format", None) == "channels_last"
+
     def write_rows(out):
         """Score the files block by block into CSV rows; the outliers."""
         n_outliers = 0
@@ -334,6 +338,8 @@ def run_score(args, parser):
         ) as bar:
             for start in range(0, len(files), SCORE_BLOCK):
                 block = files[start : start + SCORE_BLOCK]
+                if channels_last and block.ndim == 4:
+                    block = np.moveaxis(block, 1, -1)
                 scores = det.score_samples(block)
                 labels = np.where(scores - det.offset_ < 0, -1, 1)
                 n_outliers += int((labels == -1).sum())

@@ -89,6 +89,30 @@ def test_score_writes_one_row_per_file(folders, model, capsys):
     assert f"{n_outliers} outliers (label -1)" in captured.err
 
 
+def test_score_a_channels_last_model_fitted_in_python(tmp_path, digits, capsys):
+    """A colour model fitted on (n, H, W, 3) arrays, as PIL gives them, with
+    data_format="channels_last" and saved without the command line's
+    sidecar: the command line reads the files channels first (a hostile
+    probe: its error asked for np.moveaxis, which no shell user can call)."""
+    X, y = digits
+    rgb = np.repeat((X.reshape(-1, 8, 8, 1) * 15).astype(np.uint8), 3, axis=3)
+    folder = write_pngs(tmp_path / "new", rgb[:12])
+    det = ConvAutoencoderOutlierDetector(
+        data_format="channels_last", channels=(4,), latent_dim=2, max_epochs=1,
+        random_state=0,
+    ).fit(rgb[y == 1][:60])  # fmt: skip
+    skcae.save(det, tmp_path / "rgb.skcae")
+    assert main(["score", str(tmp_path / "rgb.skcae"), str(folder), "-q"]) == 0
+    rows = read_csv(capsys.readouterr().out)
+    np.testing.assert_array_equal(
+        [float(r["score"]) for r in rows], det.score_samples(rgb[:12])
+    )
+    maps = tmp_path / "maps"
+    argv = ["score", str(tmp_path / "rgb.skcae"), str(folder), "--maps", str(maps)]
+    assert main([*argv, "--out", str(tmp_path / "s.csv"), "-q"]) == 0
+    assert len(list(maps.iterdir())) == 12
+
+
 def test_score_to_a_file_with_anomaly_maps(folders, model, tmp_path, capsys):
     out, maps = tmp_path / "scores.csv", tmp_path / "maps"
     argv = ["score", str(model), str(folders / "new"), "--out", str(out)]
