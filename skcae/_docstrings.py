@@ -140,10 +140,12 @@ n_jobs : int, default=None
     ``torch.get_num_threads()`` is restored when a call returns.
 random_state : int, RandomState instance or None, default=None
     Seeds weight initialisation, shuffling, denoising and data splits
-    inside ``fit`` with generators of its own, so torch's and numpy's
-    global generators are never touched and concurrent fits in threads
-    are reproducible. An int gives bit-identical results on CPU, with any
-    ``n_jobs`` and any machine load.
+    inside ``fit`` with generators of its own, so torch's global
+    generator is never touched, nor numpy's with an int or a RandomState
+    (None draws a seed from it, as scikit-learn does), and concurrent fits
+    in threads are reproducible. An int gives bit-identical results on CPU
+    for the same training rows in the same order, with any ``n_jobs`` and
+    any machine load.
 verbose : int, default=0
     0 is silent; 1 shows a progress bar and the per-epoch loss table.
 callbacks : list of skorch callbacks, default=None
