@@ -142,10 +142,10 @@ random_state : int, RandomState instance or None, default=None
     Seeds weight initialisation, shuffling, denoising and data splits
     inside ``fit`` with generators of its own, so torch's global
     generator is never touched, nor numpy's with an int or a RandomState
-    (None draws a seed from it, as scikit-learn does), and concurrent fits
-    in threads are reproducible. An int gives bit-identical results on CPU
-    for the same training rows in the same order, with any ``n_jobs`` and
-    any machine load.
+    (None draws a seed from it, as scikit-learn does); with an int,
+    concurrent fits in threads are reproducible. An int gives
+    bit-identical results on CPU for the same training rows in the same
+    order, with any ``n_jobs`` and any machine load.
 verbose : int, default=0
     0 is silent; 1 shows a progress bar and the per-epoch loss table.
 callbacks : list of skorch callbacks, default=None
@@ -238,10 +238,10 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     of images it can only be resolved to about ``1 / n_samples`` (the
     threshold is then conservative), data that drift from the training
     data are flagged more, and outliers among the calibration samples
-    make it flag less (calibration scores absurdly far below the others,
-    such as a corrupt image's, are left out); from fewer than 10
-    calibration scores (a fit on
-    a handful of samples) it is a guess, and fit warns. The threshold is
+    make it flag less (under 1,000 calibration scores, those absurdly
+    far below the others, such as a corrupt image's, are left out); from
+    fewer than 10 calibration scores (a fit on a handful of samples) it
+    is a guess, and fit warns. The threshold is
     ignored when ``threshold`` is set. To target a false-positive rate on
     other held-out normal data, call :meth:`set_threshold_from` after fit.
 threshold : float, default=None

@@ -72,23 +72,25 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
     """The threshold below which ``rate`` of new normal samples score.
 
     ``scores`` are calibration scores (of samples no network trained on).
-    Scores whose cost's square root lies more than ``AUTO_FENCE``
-    interquartile ranges (of those roots) above its upper quartile are
-    left out: a corrupt or far outlying training sample would otherwise
-    drag the threshold below every score (nothing flagged). The empirical
-    ``rate`` quantile of the others needs about ten samples beyond it to be
-    trusted; with fewer (under 1,000 scores at 1%) it lies near their
+    Their empirical ``rate`` quantile needs about ten samples beyond it to
+    be trusted; with fewer (under 1,000 scores at 1%) it lies near their
     minimum, which flags about ``1 / (n + 1)`` of new data (9% at n=10),
     not ``rate``. There the threshold is also kept below the normal
     prediction bound ``mean - t(1 - rate, n - 1) * std * sqrt(1 + 1/n)``,
     which extrapolates beyond the sample (measured on sklearn's digits, 10
     to 100 training images: 1.8-2.3% of new normal data flagged before,
-    0.3-1.6% after).
+    0.3-1.6% after); and both leave out the scores whose cost's square
+    root lies more than ``AUTO_FENCE`` interquartile ranges (of those
+    roots) above its upper quartile, which a corrupt or far outlying
+    training sample would otherwise give, dragging the minimum and the
+    spread, and so the threshold, below every score (nothing flagged).
+    From 1,000 scores on, one such score does not move the quantile.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    if len(scores) > 3:
-        # costs (-scores) are about t ** 2 / 2 in their tail: their roots
-        # have a normal's short tail, so that an absurd one stands out
+    if 3 < len(scores) < 10 / rate:
+        # costs (-scores) are about t ** 2 / 2 in their tail (the hybrid
+        # score's): their roots have a normal's short tail, so that an
+        # absurd one stands out
         roots = np.sqrt(np.maximum(-scores, 0.0))
         q1, q3 = np.percentile(roots, [25, 75])
         if q3 > q1:  # (ties: no spread to measure the far ones by)
