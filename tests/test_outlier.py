@@ -596,20 +596,27 @@ def test_auto_offset_leaves_out_absurd_scores():
     assert _outlier.auto_offset(clean) == min(np.percentile(clean, 1), bound)
 
 
+def _fits_with_one_corrupt_value(detector, train, where):
+    """``(dirty, clean)``: clones of ``detector`` fitted on ``train`` with
+    the value at ``where`` set to 1e6, and on ``train`` itself."""
+    corrupt = train.copy()
+    corrupt[where] = 1e6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the clipping warning
+        dirty = clone(detector).fit(corrupt)
+    return dirty, clone(detector).fit(train)
+
+
 def test_auto_threshold_survives_one_corrupt_training_image(digits, tiny):
     """As a hostile probe found it: one pixel at 1e6 in one of 150 training
     images (clipped for the training, not for scoring) scored far below
     every other out-of-fold score and took the threshold with it, so
     predict flagged none of the other digits."""
     X, y = digits
-    train = X[y == 7][:150]
-    corrupt = train.copy()
-    corrupt[5, 10] = 1e6
     others = X[y != 7][:300]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the clipping warning
-        dirty = ConvAutoencoderOutlierDetector(**tiny).fit(corrupt)
-    clean = ConvAutoencoderOutlierDetector(**tiny).fit(train)
+    dirty, clean = _fits_with_one_corrupt_value(
+        ConvAutoencoderOutlierDetector(**tiny), X[y == 7][:150], (5, 10)
+    )
     assert dirty.validation_scores_.min() < 100 * clean.validation_scores_.min()
     assert dirty.offset_ > 2 * clean.offset_  # (both negative)
     flagged = np.mean(dirty.predict(others) == -1)
@@ -625,13 +632,9 @@ def test_auto_threshold_of_the_tabular_detector_survives_one_corrupt_value(
     from sklearn.datasets import load_breast_cancer
 
     X, y = load_breast_cancer(return_X_y=True)
-    train = X[y == 1][:200]
-    corrupt = train.copy()
-    corrupt[3, 2] = 1e6
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the clipping warning
-        dirty = AutoencoderOutlierDetector(**tiny_dense).fit(corrupt)
-    clean = AutoencoderOutlierDetector(**tiny_dense).fit(train)
+    dirty, clean = _fits_with_one_corrupt_value(
+        AutoencoderOutlierDetector(**tiny_dense), X[y == 1][:200], (3, 2)
+    )
     assert dirty.validation_scores_.min() < 5 * clean.validation_scores_.min()
     assert dirty.offset_ > 1.5 * clean.offset_  # (both negative)
     assert np.mean(dirty.predict(X[y == 0]) == -1) > 0.2
