@@ -87,7 +87,8 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
     From 1,000 scores on, one such score does not move the quantile.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    if 3 < len(scores) < 10 / rate:
+    few = len(scores) < 10 / rate  # fewer than ten beyond the quantile
+    if few and len(scores) > 3:
         # costs (-scores) are about t ** 2 / 2 in their tail (the hybrid
         # score's): their roots have a normal's short tail, so that an
         # absurd one stands out
@@ -97,7 +98,7 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
             scores = scores[roots <= q3 + AUTO_FENCE * (q3 - q1)]
     n = len(scores)
     offset = float(np.percentile(scores, 100.0 * rate))
-    if 2 < n < 10 / rate:
+    if few and n > 2:
         spread = scores.std(ddof=1) * np.sqrt(1.0 + 1.0 / n)
         offset = min(
             offset, float(scores.mean() - student_t.ppf(1 - rate, n - 1) * spread)

@@ -623,6 +623,20 @@ def test_auto_threshold_survives_one_corrupt_training_image(digits, tiny):
     assert flagged > 0.5 * np.mean(clean.predict(others) == -1) > 0
 
 
+def test_default_detector_survives_one_corrupt_training_image(digits):
+    """The probe's case as users meet it, default parameters: four networks
+    (cross-fitted calibration below 300 images), 160 steps each."""
+    X, y = digits
+    dirty, clean = _fits_with_one_corrupt_value(
+        ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=1),
+        X[y == 7][:150],
+        (5, 10),
+    )
+    others = X[y != 7][:300]
+    assert dirty.offset_ > 2 * clean.offset_  # was -679 against -5.3
+    assert np.mean(dirty.predict(others) == -1) > 0.9  # was 0.0
+
+
 def test_auto_threshold_of_the_tabular_detector_survives_one_corrupt_value(
     tiny_dense,
 ):
