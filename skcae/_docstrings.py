@@ -50,7 +50,8 @@ data_format : {"channels_first", "channels_last"}, default=None
     None reads ``(n, C, H, W)`` but refuses, with an error that names
     this parameter, arrays that look channels-last (a last axis of 1 to 4
     next to larger ones, e.g. ``(n, 32, 32, 3)``), so they are never
-    misread silently.
+    misread silently. An :class:`~skcae.images.ImageFiles` is read by its
+    own layout (channels first) whatever this parameter says.
 channels : tuple of int, default=(8, 8)
     Output channels of each encoder block (convolution, activation, 2x2
     max pooling); the decoder mirrors them with nearest-neighbour

@@ -485,8 +485,8 @@ class ImageFiles:
     The files of folders (searched recursively for PNG, JPEG, TIFF, BMP and
     PNM files), glob patterns or lists of paths, read through Pillow as
     8-bit gray images ``(n_images, H, W)`` or colour images
-    ``(n_images, 3, H, W)`` (channels first, as the estimators take them
-    without ``data_format``). Nothing is decoded when the object is made
+    ``(n_images, 3, H, W)`` (channels first; the estimators read them so
+    whatever their ``data_format``). Nothing is decoded when the object is made
     (only the first file's header is read); indexing decodes the rows asked
     for, so ``fit`` and ``score_samples`` stream a million files in blocks,
     as they stream a :class:`numpy.memmap`.
@@ -530,6 +530,11 @@ class ImageFiles:
         ``"RGB"``.
     dtype : numpy.dtype
         ``uint8``: pixel values 0-255, as stored.
+    data_format : str
+        ``"channels_first"``: how colour images are laid out. An estimator
+        fitted with ``data_format="channels_last"`` (on ``(n, H, W, C)``
+        arrays) reads an ``ImageFiles`` by this layout, not its own, so
+        files are scored without decoding them all to move the axis.
 
     See Also
     --------
@@ -611,6 +616,9 @@ class ImageFiles:
         self.shape = (len(files), *sample)
         self.ndim = len(self.shape)
         self.dtype = np.dtype(np.uint8)
+
+    #: The layout of colour images, which the estimators read (see above).
+    data_format = "channels_first"
 
     def __len__(self):
         return self.shape[0]

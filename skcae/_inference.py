@@ -32,11 +32,7 @@ class InferenceMixin:
     def _to_input_form(self, values, data):
         """``(n, C, H, W)`` outputs back in the form X was given in (flat rows
         of channels-last images hold (H, W, C) values each)."""
-        if (
-            self._data_format() == "channels_last"
-            and values.ndim == 4
-            and values.shape[1] > 1
-        ):
+        if data.channels_last and values.ndim == 4:
             values = values.transpose(0, 2, 3, 1)
         return values.reshape(data.input_shape)
 

@@ -33,6 +33,7 @@ class InputData:
 
     rows: object  # ndarray (n, C, H, W) / (n, F), or LazyRows
     input_shape: tuple  # the shape of X as given, for outputs of the same form
+    channels_last: bool = False  # X holds colour images as (H, W, C) values
 
     def __len__(self):
         return len(self.rows)
@@ -538,9 +539,10 @@ def validate_input(estimator, X, *, reset, images=True):
     if len(shape) <= 2 and data_format == "channels_last" and c > 1:
         # flat rows of channels-last images: (H, W, C) values each
         return InputData(
-            X.reshape(X.shape[0], h, w, c).transpose(0, 3, 1, 2), input_shape
+            X.reshape(X.shape[0], h, w, c).transpose(0, 3, 1, 2), input_shape, True
         )
-    return InputData(X.reshape(X.shape[0], c, h, w), input_shape)
+    channels_last = data_format == "channels_last" and c > 1 and len(shape) == 4
+    return InputData(X.reshape(X.shape[0], c, h, w), input_shape, channels_last)
 
 
 def _validate_lazy(estimator, X, *, reset, images):
@@ -554,7 +556,7 @@ def _validate_lazy(estimator, X, *, reset, images):
         )
     _check_n_samples(shape, reset)
     n_features = int(np.prod(shape[1:]))
-    data_format = estimator._data_format()
+    data_format = _layout_of(X, estimator)
     own_shape = _own_image_shape(shape, data_format) if images else None
     if reset:
         estimator.n_features_in_ = n_features
@@ -565,6 +567,12 @@ def _validate_lazy(estimator, X, *, reset, images):
                 estimator, own_shape, n_features, shape
             )
             estimator.input_shape_ = shape[1:]
+            c, h, w = estimator.image_shape_
+            own_format = estimator._data_format()
+            if own_format == "channels_last" and data_format != own_format and c > 1:
+                # files read channels first: the sample form of the arrays
+                # this estimator takes (and its ONNX graph's input)
+                estimator.input_shape_ = (h, w, c)
     else:
         _check_fitted_shape(estimator, n_features, own_shape if images else None, shape)
     axes, sample_shape = None, (n_features,)
@@ -572,7 +580,19 @@ def _validate_lazy(estimator, X, *, reset, images):
         c, h, w = sample_shape = estimator.image_shape_
         if data_format == "channels_last" and c > 1:
             axes = (0, 3, 1, 2)  # blocks are read as (n, H, W, C)
-    return InputData(LazyRows(X, sample_shape, axes), shape)
+    return InputData(LazyRows(X, sample_shape, axes), shape, axes is not None)
+
+
+def _layout_of(X, estimator):
+    """How out-of-core images ``X`` are laid out: an :class:`ImageFiles`
+    by its own ``data_format`` (channels first: decoded files cannot be
+    moved to the estimator's layout without reading them all), any other
+    source by the estimator's ``data_format``."""
+    from ._image_files import ImageFiles
+
+    if isinstance(X, ImageFiles):
+        return X.data_format
+    return estimator._data_format()
 
 
 def as_samples(X, sample_shape, name="X", *, channels_last=False):

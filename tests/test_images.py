@@ -275,6 +275,29 @@ def test_colour_files_need_no_data_format(tmp_path, tiny):
     assert maps.shape == (30, 3, 6, 6)
 
 
+def test_a_channels_last_model_reads_files_channels_first(tmp_path, tiny):
+    """A model fitted on (n, H, W, 3) arrays scores, reconstructs and is
+    refitted on colour files (read (n, 3, H, W)) without moving their axis:
+    np.moveaxis would decode them all."""
+    rgb = np.random.RandomState(0).randint(0, 256, (30, 6, 6, 3)).astype(np.uint8)
+    paths = write_pngs(tmp_path, rgb)
+    files = ImageFiles(paths)
+
+    def make():
+        return ConvAutoencoderOutlierDetector(data_format="channels_last", **tiny)
+
+    det = make().fit(rgb)
+    np.testing.assert_array_equal(det.score_samples(files), det.score_samples(rgb))
+    np.testing.assert_array_equal(  # in the files' own layout
+        det.reconstruct(files), np.moveaxis(det.reconstruct(rgb), -1, 1)
+    )
+    on_files = make().fit(files)
+    assert on_files.input_shape_ == det.input_shape_ == (6, 6, 3)
+    np.testing.assert_array_equal(on_files.score_samples(rgb), det.score_samples(rgb))
+    pipe = make_pipeline(ImageLoader(), make()).fit(paths)
+    np.testing.assert_array_equal(pipe.score_samples(paths), det.score_samples(rgb))
+
+
 def test_pipeline_and_grid_search_split_paths(folders, tiny, decodes):
     data = load_image_folder(folders / "normal", folders / "abnormal")
     pipe = make_pipeline(ImageLoader(), ConvAutoencoderOutlierDetector(**tiny))
