@@ -51,6 +51,13 @@ OPTIMIZERS = {
 }
 # Rows used to check the final network for divergence.
 _CHECK_ROWS = 2048
+# A final network whose reconstruction error on its training rows exceeds
+# this many times the error of predicting their mean has diverged, even with
+# a finite loss. Trained with sane learning rates, the ratio stayed at or
+# below 1.13 (conv and dense detectors, defaults, lr up to 0.3, one epoch,
+# noise, Cauchy and spiky data); it was 3.5 for the conv detector at lr=1
+# (8x8 digits) and 7.8-1e32 for fits whose loss blew up (a hostile probe).
+DIVERGED_RATIO = 2.0
 
 
 def auto_batch_size(n_samples):
@@ -611,7 +618,11 @@ def _check_final_network(net, dataset, lr):
     weights on up to ``_CHECK_ROWS`` training rows must be finite and at
     most ``max(10 x the last epoch's training loss, 2 x the error of
     predicting the mean)``; the loss is recorded before each update, so a
-    last step that blows the weights up is only seen here.
+    last step that blows the weights up is only seen here. It must also be
+    at most ``DIVERGED_RATIO`` times the error of predicting the mean (at
+    least ``DIVERGED_RATIO`` itself: the data are standardised, and
+    constant channels are predicted exactly by their mean): a loss that
+    blew up and stayed finite (1e32 after lr=1000) has no NaN to catch.
     """
     n = len(dataset)
     positions = np.unique(np.linspace(0, n - 1, min(n, _CHECK_ROWS)).astype(int))
@@ -626,6 +637,16 @@ def _check_final_network(net, dataset, lr):
     count = len(positions) * int(np.prod(dataset.rows.shape[1:]))
     error, trivial = error / count, trivial / count
     last = float(net.history[-1, "train_loss"])
+    if error > DIVERGED_RATIO * max(trivial, 1.0):
+        raise FloatingPointError(
+            f"Training diverged: the final network's reconstruction error "
+            f"({error:.4g}, standardised units) is more than {DIVERGED_RATIO:g} "
+            f"times the error of predicting the mean ({trivial:.4g}), with "
+            f"lr={lr} (the training loss went from "
+            f"{float(net.history[0, 'train_loss']):.4g} to {last:.4g}). Expected "
+            "a network that reconstructs its training data at least as well as "
+            f"their mean; try a lower lr (e.g. ten times lower){_adam_hint(net)}."
+        )
     if not math.isfinite(error) or error > max(10 * last, 2 * trivial, 1e-12):
         raise FloatingPointError(
             f"Training diverged: the final network's reconstruction error "

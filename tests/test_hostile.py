@@ -1082,6 +1082,19 @@ def test_huge_sgd_learning_rate(kind, X):
     assert_unfitted(est)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_loss_that_blows_up_but_stays_finite(kind, X):
+    """lr=100 with Adam takes the loss to ~1e20, finite: no NaN to catch,
+    and the fit used to succeed with scores ranking worse than chance."""
+    est = build(kind, lr=100.0)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"more than 2 times the error of predicting the mean.*lr=100\.0.*lower",
+    ):
+        est.fit(X[:60])
+    assert_unfitted(est)
+
+
 def _nan_network(est):
     est = copy.deepcopy(est)
     with torch.no_grad():
