@@ -219,6 +219,19 @@ def _dtype_error(what, dtype):
             f"Expected real numbers (ints or floats), but {what} has dtype "
             f"{dtype}. {_COMPLEX_HINT}"
         )
+    if dtype.kind in "mM":
+        return ValueError(
+            f"Expected numeric data (ints or floats), but {what} has dtype "
+            f"{dtype} ({'durations' if dtype.kind == 'm' else 'dates or times'}); "
+            "convert them to numbers the model should compare (e.g. seconds, or "
+            "the hour or day of week) first."
+        )
+    if dtype.kind == "V":
+        return ValueError(
+            f"Expected numeric data (ints or floats), but {what} has dtype "
+            f"{dtype} (a structured array); pass its numeric fields as a plain "
+            "array, e.g. numpy.lib.recfunctions.structured_to_unstructured(X)."
+        )
     return ValueError(
         f"Expected numeric data (ints or floats), but {what} has dtype {dtype}."
     )
@@ -230,6 +243,8 @@ def _short_repr(value, size=40):
 
 
 _NOT_REAL = (str, bytes, complex, np.complexfloating)
+# dtype kinds refused by name: text, complex, dates, durations, structured
+_NOT_NUMERIC_KINDS = ("U", "S", "c", "M", "m", "V")
 
 
 def _first_text_or_complex(values):
@@ -266,7 +281,7 @@ def _refuse_text_and_complex(X):
     """
     dtype = getattr(X, "dtype", None)
     kind = getattr(dtype, "kind", None)
-    if kind in ("U", "S", "c"):
+    if kind in _NOT_NUMERIC_KINDS:
         raise _dtype_error("X", dtype)
     if kind == "O" and isinstance(X, np.ndarray):
         found = _first_text_or_complex(X)
@@ -277,7 +292,7 @@ def _refuse_text_and_complex(X):
     for i, column_dtype in enumerate(X.dtypes):
         name = X.columns[i]
         kind = getattr(column_dtype, "kind", None)
-        if kind in ("U", "S", "c"):
+        if kind in _NOT_NUMERIC_KINDS:
             raise _dtype_error(f"X's column {name!r}", column_dtype)
         if kind != "O":
             continue
@@ -289,6 +304,9 @@ def _refuse_text_and_complex(X):
             if categories is None:
                 raise _object_error(what, found)
             raise _object_error(f"{what} has categories that", found, "hold")
+        if categories is None and not isinstance(column_dtype, np.dtype):
+            # a pandas extension type of objects: periods, intervals...
+            raise _dtype_error(f"X's column {name!r}", column_dtype)
 
 
 def check_block(block, what="X", rows=None):

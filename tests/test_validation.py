@@ -349,6 +349,55 @@ def test_complex_numbers_are_refused_without_dumping_x(X, match):
     assert "\n" not in str(info.value) and "[" not in str(info.value)
 
 
+def _frame_with(column):
+    return pd.DataFrame({"a": np.arange(4.0), "t": column})
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (
+            _frame_with(pd.date_range("2020", periods=4)),
+            r"X's column 't' has dtype datetime64\[\w+\] \(dates or times\); "
+            r"convert them to numbers",
+        ),
+        (
+            _frame_with(pd.date_range("2020", periods=4, tz="UTC")),
+            r"X's column 't' has dtype datetime64\[\w+, UTC\] \(dates or times\)",
+        ),
+        (
+            _frame_with(pd.to_timedelta(np.arange(4), unit="s")),
+            r"X's column 't' has dtype timedelta64\[\w+\] \(durations\)",
+        ),
+        (
+            _frame_with(pd.period_range("2020", periods=4, freq="D")),
+            r"X's column 't' has dtype period\[D\]",
+        ),
+        (
+            _frame_with(pd.interval_range(0, 4)),
+            r"X's column 't' has dtype interval",
+        ),
+        (
+            np.arange(4 * 64).astype("datetime64[s]").reshape(4, 8, 8),
+            r"X has dtype datetime64\[s\] \(dates or times\)",
+        ),
+        (
+            np.zeros((4, 3), dtype=[("a", "f8"), ("b", "f8")]),
+            r"X has dtype .* \(a structured array\); .*structured_to_unstructured",
+        ),
+    ],
+    ids=["datetime", "tz", "timedelta", "period", "interval", "array", "structured"],
+)
+def test_dates_durations_and_records_are_named_not_numpy_errors(X, match):
+    """pandas' datetime columns used to leak numpy's DTypePromotionError,
+    periods and intervals a TypeError (a hostile probe)."""
+    for estimator in (ConvAutoencoderOutlierDetector(), AutoencoderOutlierDetector()):
+        if X.ndim == 3 and isinstance(estimator, AutoencoderOutlierDetector):
+            continue
+        with pytest.raises(ValueError, match=r"^Expected numeric data .*" + match):
+            validate_input(estimator, X, reset=True)
+
+
 def test_lazy_text_and_complex_blocks_name_their_dtype():
     for X, match in [
         (np.zeros((4, 3)).astype(str), r"X has dtype <U32 \(strings\); "),
