@@ -11,9 +11,10 @@ units, so the network, its loss and the learning rate never see the units.
 """
 
 import math
-import warnings
 
 import numpy as np
+
+from ._warn import warn_user
 
 # Rows per block when statistics are computed (and per scoring chunk).
 BLOCK_ROWS = 256
@@ -137,7 +138,7 @@ def fit_statistics(rows, *, warn=True):
         high = b_high if high is None else np.maximum(high, b_high)
     if clipped and warn:
         sample, position, value = first
-        warnings.warn(
+        warn_user(
             f"X holds {clipped} value(s) far outside the range of the other "
             f"values of their channel or feature, e.g. {value:.6g} in sample "
             f"{sample} at position {tuple(int(p) for p in position)}; they "
@@ -146,7 +147,6 @@ def fit_statistics(rows, *, warn=True):
             "such a sample still scores as an outlier). Expected values of "
             "one scale; check X for corrupt values.",
             UserWarning,
-            stacklevel=4,
         )
     if warn:
         _warn_mixed_units(row_max)
@@ -179,7 +179,7 @@ def _warn_mixed_units(row_max):
     if not row_max[large].min() > MIXED_UNITS_GAP * row_max[~is_large].max():
         return
     first = int(large[0])
-    warnings.warn(
+    warn_user(
         f"{len(large)} of {len(row_max)} samples of X (e.g. sample {first}, "
         f"whose largest value is {row_max[first]:.6g}) hold values more than "
         f"{MIXED_UNITS_RATIO:g} times the largest value of a typical sample "
@@ -187,7 +187,6 @@ def _warn_mixed_units(row_max):
         "units (images in 0-255 beside images in 0-1), rescale those samples; "
         "if they are outliers, they shape the network and its threshold.",
         UserWarning,
-        stacklevel=5,  # fit_statistics' caller's caller, as its own warning
     )
 
 

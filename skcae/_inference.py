@@ -7,13 +7,12 @@ rows block by block (``_run``); the methods live on
 :class:`~skcae._base.BaseAutoencoder`, which mixes this class in.
 """
 
-import warnings
-
 import numpy as np
 from sklearn.utils import check_array
 
 from ._checks import finite_rows
 from ._threads import torch_threads
+from ._warn import warn_user
 
 _NETWORK = "The network's {what} are not finite for {n} sample(s)"
 
@@ -243,13 +242,12 @@ or (n_samples, C, H, W)
             maps = maps.astype(dtype, copy=False)
         overflow = np.flatnonzero(np.isinf(maps).reshape(len(maps), -1).any(axis=1))
         if overflow.size:
-            warnings.warn(
+            warn_user(
                 f"The squared errors of {overflow.size} sample(s) (positions "
                 f"{overflow[:10].tolist()}) exceed {np.dtype(dtype).name}'s range "
                 f"({np.finfo(dtype).max:.3g}) and are inf in the anomaly map: X's "
                 "values are too large to square. Rescale X (e.g. divide it by a "
                 "constant) for finite maps; score_samples stays finite.",
                 RuntimeWarning,
-                stacklevel=2,
             )
         return maps

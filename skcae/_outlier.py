@@ -11,7 +11,6 @@ the ``calibration`` parameter (:meth:`_holdout`); the threshold rule is
 """
 
 import math
-import warnings
 from dataclasses import replace
 from numbers import Integral, Real
 
@@ -42,6 +41,7 @@ from ._tuning import (
     TRIM_FACTOR,
     TRIM_ROUNDS,
 )
+from ._warn import warn_user
 
 #: The terms of each ``score_type`` (the convolutional detector's);
 #: "hybrid" combines all of them.
@@ -324,7 +324,7 @@ or (n_samples, C, H, W)
         elif self.contamination == "auto":
             fitted["offset_"] = auto_offset(scores)
             if len(scores) < _FEW_CALIBRATION_SCORES:
-                warnings.warn(
+                warn_user(
                     f"contamination='auto' set the threshold from {len(scores)} "
                     f"calibration score(s) (fewer than {_FEW_CALIBRATION_SCORES}): "
                     "the share of new normal data that predict() flags can be "
@@ -333,7 +333,6 @@ or (n_samples, C, H, W)
                     "threshold with set_threshold_from(X_normal) on held-out "
                     "normal samples.",
                     UserWarning,
-                    stacklevel=6,  # the caller of fit, past the sklearn wrapper
                 )
         return fitted
 
@@ -445,7 +444,7 @@ or (n_samples, C, H, W)
             costs = self._costs(state["scorer_"], state, data.rows, tracker)
         mismatch = tracker.mismatch(state["scorer_"].standardization)
         if mismatch is not None:
-            warnings.warn(mismatch, UserWarning, stacklevel=3)
+            warn_user(mismatch)
         return finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
 
     def score_samples(self, X):
@@ -576,7 +575,7 @@ or (n_samples, C, H, W)
             else:  # beyond any data set (inf below a rate of ~5.6e-309)
                 needed = f"{needed:.3g}" if math.isfinite(needed) else "1e308 or more"
             at_least = needed if needed.endswith("more") else f"at least {needed}"
-            warnings.warn(
+            warn_user(
                 f"set_threshold_from got {len(scores)} normal sample(s), fewer "
                 f"than the {needed} that resolve false_positive_rate="
                 f"{false_positive_rate:g}: offset_ is their lowest score, which "
@@ -584,7 +583,6 @@ or (n_samples, C, H, W)
                 f"1 in {len(scores) + 1}). Expected {at_least} held-out "
                 "normal samples.",
                 UserWarning,
-                stacklevel=3,  # the caller, past validate_params' wrapper
             )
         self.offset_ = float(np.partition(scores, k)[k])
         return self

@@ -37,7 +37,6 @@ import json
 import os
 import reprlib
 import tempfile
-import warnings
 import zipfile
 
 import numpy as np
@@ -52,6 +51,7 @@ from ._restore import build_estimator, materialize, model_specs, restore_net
 from ._sklearn_compat import has_output_config
 from ._training import resolve_device
 from ._tuning import RELIABLE_REFERENCES
+from ._warn import warn_user
 
 FORMAT = "skcae"
 FORMAT_VERSION = 8
@@ -105,12 +105,11 @@ def _net_history(estimator):
     try:
         return json.loads(json.dumps(estimator.net_.history.to_list(), default=_plain))
     except (TypeError, ValueError):  # a callback recorded values JSON cannot hold
-        warnings.warn(
+        warn_user(
             f"The training history (net_.history) of {type(estimator).__name__} "
             "holds values JSON cannot represent and is not saved; the loaded "
             "estimator's net_.history is empty (history_ is kept).",
             UserWarning,
-            stacklevel=3,
         )
         return None
 
@@ -271,11 +270,10 @@ def save(estimator, path):
             "pickle/joblib instead."
         )
     if has_output_config(estimator):
-        warnings.warn(
+        warn_user(
             "The set_output configuration is not saved; call set_output again "
             "on the loaded estimator.",
             UserWarning,
-            stacklevel=2,
         )
     fitted, tensors = _fitted(estimator)
     tensors.update(
@@ -293,11 +291,10 @@ def save(estimator, path):
     }
     text = json.dumps(config, indent=1).encode("utf-8")
     if len(text) > MAX_CONFIG_BYTES and config["net_history"]:
-        warnings.warn(
+        warn_user(
             "The training history is too long to save whole; its per-batch "
             "records (net_.history[:, 'batches']) are left out.",
             UserWarning,
-            stacklevel=2,
         )
         for epoch in config["net_history"]:
             epoch.pop("batches", None)

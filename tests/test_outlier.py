@@ -142,6 +142,29 @@ def test_set_threshold_from_too_few_samples_warns(fitted, digits):
         det.set_threshold_from(digits[0][300:400], false_positive_rate=0.01)
 
 
+@pytest.mark.parametrize("method", ["score_samples", "decision_function", "predict"])
+def test_the_units_warning_names_the_callers_line(fitted, digits, method):
+    """predict reached it through decision_function: the warning named
+    skcae's own line (a hostile probe)."""
+    call = getattr(fitted, method)
+    with pytest.warns(UserWarning, match="in other units") as w:
+        call(digits[0][:20] * 16)
+    assert [r.filename for r in w] == [__file__]
+
+
+def test_fit_warnings_name_the_callers_line_through_a_pipeline(digits, tiny):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X = digits[0][:100].copy()
+    X[3, 5] = 1e6
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny)
+    for fit in (det.fit_predict, make_pipeline(FunctionTransformer(), det).fit):
+        with pytest.warns(UserWarning, match="far outside the range") as w:
+            fit(X)
+        assert {r.filename for r in w} == {__file__}
+
+
 def test_set_threshold_from_the_calibration_scores(fitted):
     det = clone(fitted)
     det.__dict__.update(fitted.__dict__)
