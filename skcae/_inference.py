@@ -205,7 +205,11 @@ or (n_samples, C, H, W)
         -------
         errors : ndarray
             ``(x - reconstruct(x)) ** 2`` value by value, in the squared
-            units of X. For the convolutional estimators: shape
+            units of X; a value more than a million training standard
+            deviations from its channel's (feature's) training mean counts
+            as that far (the network's input is clipped there): a pixel of
+            1e10 or 1e20 among sklearn's digits scaled to [0, 1] (standard
+            deviation 0.38) gives about 1.4e11. For the convolutional estimators: shape
             ``(n_samples, H, W)`` when the images have one channel
             (``image_shape_[0] == 1``, gray images and 2-D signals), else
             ``(n_samples, C, H, W)``. For
