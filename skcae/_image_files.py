@@ -393,8 +393,13 @@ def _check_png_depth(img, path):
         )
 
 
-def _describe(mode):
-    return "gray (mode 'L')" if mode == "L" else "colour (mode 'RGB')"
+def _describe(mode, source=None):
+    """``mode`` ("L" or "RGB") in words, with the Pillow mode ``source`` it
+    is read from when that differs (a palette image is read as colour)."""
+    text = "gray" if mode == "L" else "colour"
+    if source is None or source == mode:
+        return f"{text} (mode {mode!r})"
+    return f"{text} (Pillow mode {source!r}, read as {mode!r})"
 
 
 class _Reference:
@@ -451,7 +456,7 @@ def decode(path, ref, Image):
             own_mode = _mode_of(img.mode, path)
             if own_mode != ref.mode and not ref.convert:
                 raise ImageFileError(
-                    f"Image file {path!r} is {_describe(own_mode)}, but the "
+                    f"Image file {path!r} is {_describe(own_mode, img.mode)}, but the "
                     f"images are {_describe(ref.mode)}, as the first file "
                     f"{ref.first!r} is; pass mode='L' to convert every image "
                     "to gray, or mode='RGB' to colour.",

@@ -564,6 +564,16 @@ def test_sixteen_bit_pngs_are_refused_palette_alpha_is_colour(tmp_path):
             ImageFiles([tmp_path / "ok.png", path], mode="RGB")[1]  # a later one
     Image.new("PA", (3, 2)).save(tmp_path / "pa.tif")
     assert ImageFiles(tmp_path / "pa.tif").shape == (1, 3, 2, 3)
+    # a palette image among gray ones: the error names its own mode
+    Image.new("L", (3, 2)).save(tmp_path / "gray.png")
+    Image.new("L", (3, 2)).convert("P").save(tmp_path / "palette.png")
+    files = ImageFiles([tmp_path / "gray.png", tmp_path / "palette.png"])
+    with pytest.raises(
+        ImageFileError,
+        match=r"palette\.png' is colour \(Pillow mode 'P', read as 'RGB'\), but "
+        r"the images are gray \(mode 'L'\).*mode='L'",
+    ):
+        files[1]
 
 
 def test_to_npy_is_atomic_and_checks_its_arguments(tmp_path, folders, pixels):
