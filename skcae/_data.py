@@ -273,6 +273,15 @@ def read_block(rows, index):
 #: beyond) still do.
 UNITS_CLIP = 100.0
 UNITS_CLIP_SHARE = 0.01
+#: Scored data whose spread is beyond this factor of the training data's,
+#: either way, look like data in other units (uint8 0-255 against [0, 1]:
+#: 255x) ...
+UNITS_FACTOR = 10.0
+#: ... unless (images) at most this share of the images with any spread
+#: have their own spread beyond it: one image at 100 times the brightness
+#: among ten 8x8 digits took the spread of all to 35x and was reported as
+#: the whole batch in other units (a hostile probe).
+UNITS_ROW_SHARE = 0.5
 
 
 class RangeTracker:
@@ -282,6 +291,9 @@ class RangeTracker:
     of its values clipped to ``UNITS_CLIP`` of its scales around its centre
     when at most ``UNITS_CLIP_SHARE`` of them lie beyond (a few corrupt
     values), else of the values themselves (the range is never clipped).
+    Images also count, each by the median over the channels of its own
+    spread over the training scale, how many have a spread and how many
+    of those lie beyond ``UNITS_FACTOR`` either way.
     """
 
     def __init__(self, standardization=None):
@@ -292,11 +304,15 @@ class RangeTracker:
         self.n_clipped = 0
         self.norm = None
         self.bounds = None
+        self.scale = None
+        self.images = np.zeros(3, dtype=np.int64)  # with spread, above, below
         if standardization is not None:
             center = standardization.center.detach().cpu().numpy()
             scale = standardization.scale.detach().cpu().numpy()
             with np.errstate(over="ignore"):
                 self.bounds = (center - UNITS_CLIP * scale, center + UNITS_CLIP * scale)
+            low, high = standardization.data_range.detach().cpu().numpy()
+            self.scale = np.where(high > low, scale, np.nan)  # NaN: constant
 
     def update(self, block):
         axes = _reduce_axes(block.ndim)
@@ -319,6 +335,23 @@ class RangeTracker:
                 beyond = (block < lower) | (block > upper)
                 self.n_clipped = self.n_clipped + beyond.sum(axis=axes)
                 self.clipped.update(np.clip(block, lower, upper) / norm, axes)
+            if block.ndim == 4 and self.scale is not None and len(block):
+                self._count_images(block)
+
+    def _count_images(self, block):
+        """Count the images of ``block`` with a spread, and those beyond."""
+        if np.isnan(self.scale).all() or len(self.scale) != block.shape[1]:
+            return
+        norm = self.norm.reshape(1, -1, 1, 1)  # squares of 1e300 stay finite
+        with np.errstate(all="ignore"):  # a scale far below the data's: inf
+            ratio = (block / norm).std(axis=(2, 3)) / (self.scale / self.norm)
+        own = np.median(ratio[:, ~np.isnan(self.scale)], axis=1)
+        spread = own > 0
+        self.images += (
+            spread.sum(),
+            (spread & (own > UNITS_FACTOR)).sum(),
+            (spread & (own < 1 / UNITS_FACTOR)).sum(),
+        )
 
     def _std(self):
         """Each channel's spread (see the class)."""
@@ -328,14 +361,17 @@ class RangeTracker:
             std = np.where(few, self.clipped.std(), std)
         return std * self.norm
 
-    def mismatch(self, standardization, factor=10.0, min_rows=10):
+    def mismatch(self, standardization, factor=UNITS_FACTOR, min_rows=10):
         """A message when the data look like they are in other units.
 
         Compares each channel's standard deviation over the scored data with
         the training data's; when their median ratio is beyond ``factor``
         either way (uint8 0-255 at fit and floats in [0, 1] now: 255x) it
         returns a message, else None. A few extreme samples (outliers) move
-        a standard deviation far less than a range. Fewer than ``min_rows``
+        a standard deviation far less than a range; and images warn only
+        when more than ``UNITS_ROW_SHARE`` of those with any spread have
+        their own spread beyond ``factor`` the same way (one bright image
+        among ten moves the spread of all ten). Fewer than ``min_rows``
         rows, blank data and channels constant in training never warn.
         """
         if self.low is None or self.n_rows < min_rows:
@@ -350,6 +386,11 @@ class RangeTracker:
             ratio = float(np.median(std[varying] / scale[varying]))
         if 1 / factor < ratio < factor:
             return None
+        with_spread, above, below = (int(v) for v in self.images)
+        if with_spread and (above if ratio > 1 else below) <= (
+            UNITS_ROW_SHARE * with_spread
+        ):
+            return None  # a few images far off: outliers, not other units
         return (
             f"X's values span [{np.min(self.low):.4g}, {np.max(self.high):.4g}] "
             f"with {ratio:.3g} times the training data's spread, which spanned "

@@ -152,6 +152,21 @@ def test_the_units_warning_names_the_callers_line(fitted, digits, method):
     assert [r.filename for r in w] == [__file__]
 
 
+def test_a_few_bright_images_are_outliers_not_other_units(fitted, digits):
+    """One image at 100x among ten took the spread of all to 35x the
+    training data's and was reported as the batch in other units (a hostile
+    probe); most images that far off still are."""
+    X = digits[0][300:320].copy()
+    X[:1] *= 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = fitted.score_samples(X[:10])
+    assert scores[0] < scores[1:].min()  # it scores as the outlier it is
+    X[:12] *= 100
+    with pytest.warns(UserWarning, match="in other units"):
+        fitted.score_samples(X)
+
+
 def test_fit_warnings_name_the_callers_line_through_a_pipeline(digits, tiny):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
