@@ -342,9 +342,13 @@ class RangeTracker:
         """Count the images of ``block`` with a spread, and those beyond."""
         if np.isnan(self.scale).all() or len(self.scale) != block.shape[1]:
             return
-        norm = self.norm.reshape(1, -1, 1, 1)  # squares of 1e300 stay finite
         with np.errstate(all="ignore"):  # a scale far below the data's: inf
-            ratio = (block / norm).std(axis=(2, 3)) / (self.scale / self.norm)
+            ratio = block.std(axis=(2, 3)) / self.scale
+            if not np.isfinite(ratio[:, ~np.isnan(self.scale)]).all():
+                # squares of data at 1e300 overflow: divided by the channels'
+                # powers of two, they stay finite
+                norm = self.norm.reshape(1, -1, 1, 1)
+                ratio = (block / norm).std(axis=(2, 3)) / (self.scale / self.norm)
         own = np.median(ratio[:, ~np.isnan(self.scale)], axis=1)
         spread = own > 0
         self.images += (
