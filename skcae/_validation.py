@@ -305,8 +305,12 @@ def _refuse_text_and_complex(X):
                 raise _object_error(what, found)
             raise _object_error(f"{what} has categories that", found, "hold")
         if categories is None and not isinstance(column_dtype, np.dtype):
-            # a pandas extension type of objects: periods, intervals...
-            raise _dtype_error(f"X's column {name!r}", column_dtype)
+            # a pandas extension type of objects: decimals pass, periods
+            # and intervals (which numpy cannot make floats of) are named
+            try:
+                np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise _dtype_error(f"X's column {name!r}", column_dtype) from None
 
 
 def check_block(block, what="X", rows=None):

@@ -398,6 +398,17 @@ def test_dates_durations_and_records_are_named_not_numpy_errors(X, match):
             validate_input(estimator, X, reset=True)
 
 
+def test_a_numeric_extension_column_is_read():
+    """Only extension columns numpy cannot make floats of are refused: a
+    review found decimals refused with periods and intervals."""
+    from decimal import Decimal
+
+    decimal = pytest.importorskip("pandas.tests.extension.decimal.array")
+    X = _frame_with(decimal.DecimalArray([Decimal("0.5")] * 4))
+    data = validate_input(AutoencoderOutlierDetector(), X, reset=True, images=False)
+    np.testing.assert_array_equal(data.rows[:, 1], 0.5)
+
+
 def test_lazy_text_and_complex_blocks_name_their_dtype():
     for X, match in [
         (np.zeros((4, 3)).astype(str), r"X has dtype <U32 \(strings\); "),
