@@ -277,10 +277,10 @@ UNITS_CLIP_SHARE = 0.01
 #: either way, look like data in other units (uint8 0-255 against [0, 1]:
 #: 255x) ...
 UNITS_FACTOR = 10.0
-#: ... unless (images) at most this share of the images with any spread
-#: have their own spread beyond it: one image at 100 times the brightness
-#: among ten 8x8 digits took the spread of all to 35x and was reported as
-#: the whole batch in other units (a hostile probe).
+#: ... unless (images) at most this share of the images lie that far off
+#: on their own (RangeTracker._count_images): one image at 100 times the
+#: brightness among ten 8x8 digits took the spread of all to 34x and was
+#: reported as the whole batch in other units (a hostile probe).
 UNITS_ROW_SHARE = 0.5
 
 
@@ -291,9 +291,8 @@ class RangeTracker:
     of its values clipped to ``UNITS_CLIP`` of its scales around its centre
     when at most ``UNITS_CLIP_SHARE`` of them lie beyond (a few corrupt
     values), else of the values themselves (the range is never clipped).
-    Images also count, each by the median over the channels of its own
-    spread over the training scale, how many have a spread and how many
-    of those lie beyond ``UNITS_FACTOR`` either way.
+    Images are also counted by how far each lies from the training data
+    (see :meth:`_count_images`).
     """
 
     def __init__(self, standardization=None):
@@ -304,8 +303,9 @@ class RangeTracker:
         self.n_clipped = 0
         self.norm = None
         self.bounds = None
-        self.scale = None
-        self.images = np.zeros(3, dtype=np.int64)  # with spread, above, below
+        self.scale = self.center = None
+        # images: all, far off, with a spread, with a spread far below
+        self.images = np.zeros(4, dtype=np.int64)
         if standardization is not None:
             center = standardization.center.detach().cpu().numpy()
             scale = standardization.scale.detach().cpu().numpy()
@@ -313,6 +313,7 @@ class RangeTracker:
                 self.bounds = (center - UNITS_CLIP * scale, center + UNITS_CLIP * scale)
             low, high = standardization.data_range.detach().cpu().numpy()
             self.scale = np.where(high > low, scale, np.nan)  # NaN: constant
+            self.center = center
 
     def update(self, block):
         axes = _reduce_axes(block.ndim)
@@ -339,21 +340,27 @@ class RangeTracker:
                 self._count_images(block)
 
     def _count_images(self, block):
-        """Count the images of ``block`` with a spread, and those beyond."""
-        if np.isnan(self.scale).all() or len(self.scale) != block.shape[1]:
+        """Count the images of ``block``: all, those whose root mean square
+        distance from the training centre exceeds ``UNITS_FACTOR`` training
+        scales, those with any spread, and those whose own spread is below
+        ``1 / UNITS_FACTOR`` of the training scale (medians over the
+        channels). Brightness alone moves the first (images that differ
+        from each other mainly in brightness have little spread of their
+        own), contrast alone the last."""
+        known = ~np.isnan(self.scale)
+        if not known.any() or len(self.scale) != block.shape[1]:
             return
-        with np.errstate(all="ignore"):  # a scale far below the data's: inf
-            ratio = block.std(axis=(2, 3)) / self.scale
-            if not np.isfinite(ratio[:, ~np.isnan(self.scale)]).all():
-                # squares of data at 1e300 overflow: divided by the channels'
-                # powers of two, they stay finite
-                norm = self.norm.reshape(1, -1, 1, 1)
-                ratio = (block / norm).std(axis=(2, 3)) / (self.scale / self.norm)
-        own = np.median(ratio[:, ~np.isnan(self.scale)], axis=1)
+        with np.errstate(all="ignore"):  # data at 1e300: inf, far off
+            std = block.std(axis=(2, 3))[:, known]
+            mean = block.mean(axis=(2, 3))[:, known]
+            scale, center = self.scale[known], self.center[known]
+            own = np.median(std / scale, axis=1)
+            far = np.median(np.hypot(std, mean - center) / scale, axis=1)
         spread = own > 0
         self.images += (
+            len(block),
+            (far > UNITS_FACTOR).sum(),
             spread.sum(),
-            (spread & (own > UNITS_FACTOR)).sum(),
             (spread & (own < 1 / UNITS_FACTOR)).sum(),
         )
 
@@ -373,9 +380,11 @@ class RangeTracker:
         either way (uint8 0-255 at fit and floats in [0, 1] now: 255x) it
         returns a message, else None. A few extreme samples (outliers) move
         a standard deviation far less than a range; and images warn only
-        when more than ``UNITS_ROW_SHARE`` of those with any spread have
-        their own spread beyond ``factor`` the same way (one bright image
-        among ten moves the spread of all ten). Fewer than ``min_rows``
+        when more than ``UNITS_ROW_SHARE`` of them lie more than ``factor``
+        training scales from the training centre (a larger spread), or of
+        those with any spread have their own below ``1 / factor`` of it (a
+        smaller one): one bright image among ten moves the spread of all
+        ten. Fewer than ``min_rows``
         rows, blank data and channels constant in training never warn.
         """
         if self.low is None or self.n_rows < min_rows:
@@ -390,10 +399,9 @@ class RangeTracker:
             ratio = float(np.median(std[varying] / scale[varying]))
         if 1 / factor < ratio < factor:
             return None
-        with_spread, above, below = (int(v) for v in self.images)
-        if with_spread and (above if ratio > 1 else below) <= (
-            UNITS_ROW_SHARE * with_spread
-        ):
+        n_images, far, with_spread, below = (int(v) for v in self.images)
+        votes, voters = (far, n_images) if ratio > 1 else (below, with_spread)
+        if voters and votes <= UNITS_ROW_SHARE * voters:
             return None  # a few images far off: outliers, not other units
         return (
             f"X's values span [{np.min(self.low):.4g}, {np.max(self.high):.4g}] "

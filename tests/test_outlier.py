@@ -167,6 +167,21 @@ def test_a_few_bright_images_are_outliers_not_other_units(fitted, digits):
         fitted.score_samples(X)
 
 
+def test_images_that_differ_in_brightness_still_warn_in_other_units(tiny):
+    """Images with little spread of their own (brightness varies between
+    them) scaled 100x: each lies far from the training centre, though its
+    own spread stays below ten training scales (a review: silent)."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 200, (200, 1, 1)) + rng.normal(0, 3, (200, 8, 8))
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(X)
+    for factor in (100, 0.01):
+        with pytest.warns(UserWarning, match="in other units"):
+            det.score_samples(X[:50] * factor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        det.score_samples(X[50:100])
+
+
 def test_fit_warnings_name_the_callers_line_through_a_pipeline(digits, tiny):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
