@@ -51,7 +51,11 @@ data_format : {"channels_first", "channels_last"}, default=None
     this parameter, arrays that look channels-last (a last axis of 1 to 4
     next to larger ones, e.g. ``(n, 32, 32, 3)``), so they are never
     misread silently. An :class:`~skcae.images.ImageFiles` is read by its
-    own layout (channels first) whatever this parameter says.
+    own layout (channels first) whatever this parameter says; rows taken
+    of it by index (scikit-learn's splits) are arrays, and
+    ``"channels_last"`` refuses at fit arrays that look channels first
+    (``(n, 3, 32, 32)``: a second axis of 1 to 4 before larger ones)
+    unless ``image_shape`` is given.
 channels : tuple of int, default=(8, 8)
     Output channels of each encoder block (convolution, activation, 2x2
     max pooling); the decoder mirrors them with nearest-neighbour

@@ -141,12 +141,41 @@ def _check_ndim(shape):
         )
 
 
-def _own_image_shape(shape, data_format):
-    """The ``(C, H, W)`` a 3-D or 4-D input carries, else None."""
+def _looks_channels_first(shape):
+    """True for a per-sample shape ``(a, b, c)`` that reads as ``(C, H, W)``
+    and not as ``(H, W, C)``."""
+    a, b, c = shape
+    return a in _CHANNEL_COUNTS and c not in _CHANNEL_COUNTS and a < min(b, c)
+
+
+def _refuse_channels_first(shape):
+    """Refuse X of ``shape`` (4-D) that looks channels first for an
+    estimator with ``data_format="channels_last"`` (and no image_shape)."""
+    n, c, h, w = shape
+    raise ValueError(
+        f"Got X of shape {shape}, whose samples look like channels-first "
+        f"images (C={c}, H={h}, W={w}), but data_format='channels_last' reads "
+        f"them as {w} channels of {c}x{h} images. Pass (n_samples, H, W, C) "
+        "arrays, e.g. np.moveaxis(X, 1, -1). An ImageFiles is read channels "
+        "first by itself, but the rows scikit-learn's splits take of it "
+        "(cross_validate, GridSearchCV) are plain arrays: give a "
+        "Pipeline(ImageLoader(), ...) the file paths instead. To read such "
+        "arrays as they are, pass image_shape=(H, W, C)."
+    )
+
+
+def _own_image_shape(shape, data_format, explicit=False):
+    """The ``(C, H, W)`` a 3-D or 4-D input carries, else None.
+
+    ``explicit``: the estimator's ``image_shape`` is set, or it is fitted
+    (then a shape that looks channels first is read as channels last, as
+    asked, and checked against the fitted one)."""
     if len(shape) == 3:
         return (1, *shape[1:])
     if len(shape) == 4:
         if data_format == "channels_last":
+            if not explicit and _looks_channels_first(tuple(shape[1:])):
+                _refuse_channels_first(tuple(shape))
             return (shape[3], shape[1], shape[2])
         _refuse_channels_last(tuple(shape[1:]), "X of shape", tuple(shape), data_format)
         return tuple(shape[1:])
@@ -540,7 +569,10 @@ def validate_input(estimator, X, *, reset, images=True):
     if len(shape) > 2:
         _check_ndim(shape)
         _check_n_samples(shape, reset)  # naming X's own shape, not the rows'
-        own_shape = _own_image_shape(shape, data_format)
+        # at fit only: a fitted estimator names its own shape (below)
+        own_shape = _own_image_shape(
+            shape, data_format, not reset or estimator.image_shape is not None
+        )
         if data_format == "channels_last" and len(shape) == 4:
             X = X.transpose(0, 3, 1, 2)
         X = X.reshape(shape[0], int(np.prod(shape[1:])))
@@ -579,7 +611,13 @@ def _validate_lazy(estimator, X, *, reset, images):
     _check_n_samples(shape, reset)
     n_features = int(np.prod(shape[1:]))
     data_format = _layout_of(X, estimator)
-    own_shape = _own_image_shape(shape, data_format) if images else None
+    own_shape = (
+        _own_image_shape(
+            shape, data_format, not reset or estimator.image_shape is not None
+        )
+        if images
+        else None
+    )
     if reset:
         estimator.n_features_in_ = n_features
         if hasattr(estimator, "feature_names_in_"):

@@ -298,6 +298,25 @@ def test_a_channels_last_model_reads_files_channels_first(tmp_path, tiny):
     np.testing.assert_array_equal(pipe.score_samples(paths), det.score_samples(rgb))
 
 
+def test_rows_split_off_files_are_not_misread_channels_last(tmp_path, tiny):
+    """scikit-learn's splits take rows of an ImageFiles as (n, 3, H, W)
+    arrays, which a channels-last estimator read as 6-channel 3x6 images
+    without a word (a review); they are refused, naming the way out."""
+    from sklearn.model_selection import cross_validate
+
+    rgb = np.random.RandomState(0).randint(0, 256, (30, 6, 6, 3)).astype(np.uint8)
+    write_pngs(tmp_path, rgb)
+    det = ConvAutoencoderOutlierDetector(data_format="channels_last", **tiny)
+    y = np.r_[np.ones(15), np.zeros(15)]
+    with pytest.raises(ValueError, match=r"look like channels-first.*ImageLoader"):
+        cross_validate(
+            det, ImageFiles(tmp_path), y, scoring="roc_auc", error_score="raise"
+        )
+    # an image_shape says such arrays are channels last after all
+    explicit = clone(det).set_params(image_shape=(3, 6, 6))
+    assert explicit.fit(np.moveaxis(rgb, -1, 1)).image_shape_ == (6, 3, 6)
+
+
 def test_pipeline_and_grid_search_split_paths(folders, tiny, decodes):
     data = load_image_folder(folders / "normal", folders / "abnormal")
     pipe = make_pipeline(ImageLoader(), ConvAutoencoderOutlierDetector(**tiny))
