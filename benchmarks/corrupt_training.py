@@ -65,9 +65,14 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     import skcae
 
-    assert skcae.__file__.startswith(str(Path(args.skcae).resolve()))
+    checkout = Path(args.skcae).resolve()
+    assert checkout in Path(skcae.__file__).resolve().parents, skcae.__file__
     paths = (args.skcae, str(args.out), "--skcae", "--out")
-    shown = [a for a in (argv or sys.argv[1:]) if a not in paths]
+    shown = [
+        a
+        for a in (argv or sys.argv[1:])
+        if a not in paths and not a.startswith(("--skcae=", "--out="))
+    ]
     lines = [
         "`" + " ".join(["python benchmarks/corrupt_training.py", *shown]) + "`",
         "",
