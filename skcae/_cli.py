@@ -18,6 +18,7 @@ one-line message on stderr and no traceback; 130 when interrupted.
 """
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -71,6 +72,33 @@ def sidecar_path(model_path):
     return os.fspath(model_path) + ".json"
 
 
+def _file_sha256(path):
+    """The SHA-256 of a file's bytes (hex), read in 1 MB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def _check_model_output(path):
+    """Refuse ``fit -o`` paths a sidecar would clash with: ``-`` (a model is
+    a file, not a stream) and names ending in .json (the sidecar of model
+    ``X`` is ``X.json``: one fit would overwrite another's)."""
+    if path == "-":
+        raise CommandError(
+            "-o - would write a model file named '-'; expected a file path "
+            "such as model.skcae (fit writes the model, not a stream)"
+        )
+    if path.lower().endswith(".json"):
+        raise CommandError(
+            f"-o {path} ends in .json, the name of the JSON file fit writes "
+            f"beside a model ({os.path.basename(path)} is the one of "
+            f"{os.path.basename(path)[:-5]!r}); expected another name, such as "
+            f"{path[:-5]}.skcae"
+        )
+
+
 def _say(message, quiet=False):
     if not quiet:
         print(message, file=sys.stderr, flush=True)
@@ -99,6 +127,7 @@ def run_fit(args, parser):
     except ValueError as exc:
         parser.error(_one_line(exc))  # a bad option value: exit status 2
     _check_output(args.output, "-o")  # before a fit that a bad path would waste
+    _check_model_output(args.output)
     files = ImageFiles(args.normal, size=args.size, mode=args.mode)
     _check_each_file_once(args.normal)
     _check_not_an_input(args.output, "-o", files)
@@ -107,7 +136,10 @@ def run_fit(args, parser):
     save(det, args.output)
     record = {
         "format": _SIDECAR_FORMAT,
-        "version": 1,
+        "version": 2,
+        # the model it was written with: a model replaced since (skcae.save
+        # from Python, a kill between the two writes) is not read by it
+        "model_sha256": _file_sha256(args.output),
         "size": list(files.image_size),
         "mode": files.mode,
         "resize": args.size is not None,
@@ -146,11 +178,20 @@ def _read_sidecar(model_path):
             raise ValueError("unknown format")
         if mode not in ("L", "RGB"):
             raise ValueError(f"unknown mode {mode!r}")
+        model_hash = record.get("model_sha256")  # version 1 had none
     except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         raise CommandError(
             f"cannot read {path} (written by 'skcae fit' beside the model): {exc}; "
             "delete it and pass --size and --mode to say how to read the images"
         ) from exc
+    if model_hash is not None and model_hash != _file_sha256(model_path):
+        raise CommandError(
+            f"{path} was written by 'skcae fit' for another {model_path} (the "
+            "model file has changed since: saved again from Python, or a fit "
+            "interrupted between the two files), so it may not say how this "
+            "model reads images; delete it and pass --size and --mode, or fit "
+            "again with the command line"
+        )
     return {"size": size, "mode": mode, "resize": resize, "convert": convert}
 
 

@@ -54,9 +54,12 @@ def read_csv(text):
 
 
 def test_fit_saves_the_model_and_how_images_were_read(folders, model):
+    import hashlib
+
     assert json.loads((folders / "model.skcae.json").read_text()) == {
         "format": "skcae-cli-images",
-        "version": 1,
+        "version": 2,
+        "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
         "size": [8, 8],
         "mode": "L",
         "resize": False,
@@ -178,6 +181,42 @@ def test_a_model_saved_from_python_needs_no_sidecar(folders, tmp_path, capsys):
     skcae.save(det.fit(np.asarray(ImageFiles(folders / "normal"))), path)
     assert main(["score", str(path), str(folders / "new"), "-q"]) == 0
     assert len(read_csv(capsys.readouterr().out)) == 30
+
+
+def test_a_sidecar_of_another_model_file_is_refused(folders, model, tmp_path, capsys):
+    """A model saved again from Python (or a fit killed between the model
+    and its sidecar) kept the old sidecar, which then resized and converted
+    the images for the new model without a word (a hostile probe)."""
+    copy = tmp_path / "m.skcae"
+    copy.write_bytes(model.read_bytes())
+    sidecar = tmp_path / "m.skcae.json"
+    sidecar.write_bytes((folders / "model.skcae.json").read_bytes())
+    assert main(["score", str(copy), str(folders / "new"), "-q"]) == 0
+    capsys.readouterr()
+    det = ConvAutoencoderOutlierDetector(channels=(4,), latent_dim=2, max_epochs=1)
+    skcae.save(det.fit(np.asarray(ImageFiles(folders / "normal"))), copy)
+    assert main(["score", str(copy), str(folders / "new"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "was written by 'skcae fit' for another" in err and err.count("\n") == 1
+    # a version-1 sidecar (no hash) is still read
+    record = json.loads(sidecar.read_text())
+    del record["model_sha256"]
+    sidecar.write_text(json.dumps(dict(record, version=1)))
+    assert main(["score", str(copy), str(folders / "new"), "-q"]) == 0
+
+
+@pytest.mark.parametrize("name", ["other.skcae.json", "M.JSON", "-"])
+def test_fit_refuses_outputs_a_sidecar_would_clash_with(
+    folders, tmp_path, name, capsys
+):
+    """fit -o X.json wrote a model over the sidecar of model X (a hostile
+    probe); -o - a file named '-'."""
+    out = name if name == "-" else str(tmp_path / name)
+    argv = ["fit", str(folders / "normal"), "-o", out, "-q", *TINY_ARGS]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("ends in .json" in err or "'-'" in err)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_file_named_twice_is_one_line(folders, model, tmp_path, capsys):
