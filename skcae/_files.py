@@ -165,6 +165,10 @@ def _fsync_folder(folder):
 def atomic_write(path, write):
     """Write ``path`` with ``write(fileobj)``, atomically.
 
+    A symbolic link is written through (its target is replaced, the link
+    kept), and a file replaced keeps its permission bits (a 0o600 model
+    stays private); a new one gets ``0o666`` less the umask.
+
     Parameters
     ----------
     path : str or path-like
@@ -173,6 +177,8 @@ def atomic_write(path, write):
         Writes the content to the binary file object it is given.
     """
     path = os.path.abspath(os.fspath(path))
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     folder, name = os.path.split(path)
     if os.path.isdir(path):
         raise IsADirectoryError(
@@ -195,8 +201,14 @@ def atomic_write(path, write):
                 exc.errno, f"Cannot write {path}: {exc.strerror or exc}"
             ) from exc
     _lock(fd)
-    if temp is not None:
-        os.chmod(temp, 0o666 & ~_umask())
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:  # a new file
+        mode = 0o666 & ~_umask()
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    elif temp is not None:
+        os.chmod(temp, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -54,6 +54,22 @@ def test_atomic_write_replaces_the_file(tmp_path, temp_kind):
     assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
 
+def test_a_link_is_written_through_and_a_private_file_stays_private(
+    tmp_path, temp_kind
+):
+    """Saving over model.skcae, a link, replaced the link with a file (its
+    target stale), and a 0o600 file became 0o644 (a hostile probe)."""
+    target = tmp_path / "target.skcae"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    link = tmp_path / "model.skcae"
+    link.symlink_to(target)
+    _files.atomic_write(link, lambda f: f.write(b"new"))
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600)
+    assert sorted(os.listdir(tmp_path)) == ["model.skcae", "target.skcae"]
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)
