@@ -55,13 +55,20 @@ def _read_errors(path):
     """Turn the errors of opening, reading or decompressing ``path`` into ValueError.
 
     zlib.error, EOFError (a gzip stream cut short) and OSError (e.g.
-    gzip.BadGzipFile, PermissionError) become a ValueError naming the file;
-    FileNotFoundError (the file vanished) and our own ValueErrors pass through.
+    gzip.BadGzipFile) become a ValueError naming the file; a PermissionError
+    stays one, naming the file (it was called corrupt); FileNotFoundError
+    (the file vanished) and our own ValueErrors pass through.
     """
     try:
         yield
     except FileNotFoundError:
         raise
+    except PermissionError as exc:  # not corrupt: unreadable to this user
+        raise PermissionError(
+            exc.errno,
+            f"Cannot read IDX file '{path}': permission denied. Expected a "
+            "file this user may read (check its permissions).",
+        ) from exc
     except (OSError, EOFError, zlib.error) as exc:
         kind = "gzip-compressed " if path.suffix == ".gz" else ""
         name = type(exc).__qualname__
