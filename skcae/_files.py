@@ -162,7 +162,7 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-def atomic_write(path, write):
+def atomic_write(path, write, *, example="model.skcae"):
     """Write ``path`` with ``write(fileobj)``, atomically.
 
     A symbolic link is written through (its target is replaced, the link
@@ -175,6 +175,8 @@ def atomic_write(path, write):
         The file to write (replaced if it exists).
     write : callable
         Writes the content to the binary file object it is given.
+    example : str, default="model.skcae"
+        A file name the error for a folder ``path`` suggests.
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.islink(path):
@@ -183,7 +185,7 @@ def atomic_write(path, write):
     if os.path.isdir(path):
         raise IsADirectoryError(
             f"Cannot write {path}: it is a folder; expected the path of a file "
-            f"in it, e.g. {os.path.join(path, 'model.skcae')}."
+            f"in it, e.g. {os.path.join(path, example)}."
         )
     if not os.path.isdir(folder):
         raise FileNotFoundError(

@@ -740,5 +740,5 @@ class ImageFiles:
                 block = self[start : start + int(block_rows)]
                 f.write(np.ascontiguousarray(block).tobytes())
 
-        atomic_write(path, write)
+        atomic_write(path, write, example="images.npy")
         return np.load(path, mmap_mode="r")

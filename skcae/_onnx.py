@@ -335,7 +335,7 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         entry.key, entry.value = key, value
     data = proto.SerializeToString()
     _check_graph(data, graph, state, input_shape)
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data), example="model.onnx")
 
 
 def _used_names(graph):

@@ -33,6 +33,7 @@ this module holds the format, :func:`save`, and the order in which
 """
 
 import dataclasses
+import io
 import json
 import os
 import reprlib
@@ -321,7 +322,24 @@ def save(estimator, path):
     if isinstance(path, (str, os.PathLike)):
         atomic_write(path, write)
     else:
+        _check_binary_writer(path)
         write(path)
+
+
+def _check_binary_writer(target):
+    """TypeError unless ``target`` is a file object that takes bytes (a
+    text-mode file gave zipfile's "write() argument must be str")."""
+    if not hasattr(target, "write"):
+        raise TypeError(
+            f"Got {type(target).__name__} as the place to save to; expected a "
+            "path (str or pathlib.Path) or a binary file object (open(path, "
+            "'wb'), io.BytesIO())."
+        )
+    if isinstance(target, io.TextIOBase) or "b" not in getattr(target, "mode", "b"):
+        raise TypeError(
+            "Got a text-mode file object to save to; expected a binary one "
+            "(open(path, 'wb'), io.BytesIO()): a saved model is a zip file."
+        )
 
 
 # -- loading ---------------------------------------------------------------------------

@@ -1171,3 +1171,19 @@ def test_format_7_files_score_as_before():
     loaded = skcae.load(io.BytesIO(old))
     np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
     assert loaded.offset_ == det.offset_
+
+
+def test_save_to_a_text_file_or_a_non_file_says_what_it_takes(tmp_path):
+    """A text-mode file gave zipfile's "write() argument must be str, not
+    bytes", a memoryview an AttributeError (a hostile probe)."""
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY)
+    det.fit(np.random.RandomState(0).rand(40, 64))
+    with open(tmp_path / "m.skcae", "w") as text:
+        with pytest.raises(TypeError, match="text-mode file object.*'wb'"):
+            skcae.save(det, text)
+    with pytest.raises(TypeError, match="Got memoryview .*binary file object"):
+        skcae.save(det, memoryview(bytearray(8)))
+    buffer = io.BytesIO()
+    skcae.save(det, buffer)
+    buffer.seek(0)
+    assert skcae.load(buffer).offset_ == det.offset_
