@@ -485,3 +485,28 @@ def test_score_histogram_refuses_empty_or_2d_scores(scores):
     # an empty histogram was drawn; 2-D scores were flattened (a probe)
     with pytest.raises(ValueError, match="expected a non-empty 1-D array"):
         ScoreHistogramDisplay(scores).plot()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(reconstructions=np.zeros((3, 1, 8, 8))), r"reconstructions of shape"),
+        (dict(anomaly_maps=np.zeros((1, 8, 8))), r"anomaly_maps of shape"),
+        (dict(scores=np.arange(5.0)), r"scores of shape \(5,\); expected .*\(2,\)"),
+        (dict(images=np.full((2, 1, 8, 8), np.nan)), r"images hold NaN"),
+        (dict(images=np.zeros((8, 8))), r"images of shape \(8, 8\)"),
+    ],
+)
+def test_reconstruction_display_checks_what_it_is_given(kwargs, match):
+    """An extra reconstruction was dropped, extra scores titled the images,
+    a missing map was an IndexError (a hostile probe)."""
+    args = dict(
+        images=np.zeros((2, 1, 8, 8)),
+        reconstructions=np.zeros((2, 1, 8, 8)),
+        anomaly_maps=np.zeros((2, 8, 8)),
+    )
+    args.update(kwargs)
+    scores = args.pop("scores", None)
+    display = ReconstructionDisplay(**args, scores=scores)
+    with pytest.raises(ValueError, match=match):
+        display.plot()

@@ -195,6 +195,46 @@ or (n_samples, C, H, W)
         {"cmap": [str, callable], "map_cmap": [str, callable]},
         prefer_skip_nested_validation=True,
     )
+    def _checked(self):
+        """The images, reconstructions and maps as float64 arrays; ValueError
+        unless their shapes agree (and with ``scores``) and they are finite:
+        an extra reconstruction was dropped and a missing map an IndexError
+        (a hostile probe)."""
+        images = np.asarray(self.images, dtype=np.float64)
+        recon = np.asarray(self.reconstructions, dtype=np.float64)
+        maps = np.asarray(self.anomaly_maps, dtype=np.float64)
+        if images.ndim != 4 or not len(images):
+            raise ValueError(
+                f"Got images of shape {images.shape}; expected (n_samples, C, H, "
+                "W) with at least one sample."
+            )
+        n, _, height, width = images.shape
+        if recon.shape != images.shape:
+            raise ValueError(
+                f"Got reconstructions of shape {recon.shape}; expected the "
+                f"shape of images, {images.shape}."
+            )
+        if maps.shape != (n, height, width):
+            raise ValueError(
+                f"Got anomaly_maps of shape {maps.shape}; expected "
+                f"{(n, height, width)}, one (H, W) map per image."
+            )
+        if self.scores is not None and np.shape(self.scores) != (n,):
+            raise ValueError(
+                f"Got scores of shape {np.shape(self.scores)}; expected one "
+                f"per image, ({n},)."
+            )
+        for name, values in (
+            ("images", images),
+            ("reconstructions", recon),
+            ("anomaly_maps", maps),
+        ):
+            if not np.isfinite(values).all():
+                raise ValueError(
+                    f"{name} hold NaN or infinite values; expected finite."
+                )
+        return images, recon, maps
+
     def plot(self, *, ax=None, cmap="gray", map_cmap="inferno"):
         """Draw the grid.
 
@@ -227,9 +267,7 @@ or (n_samples, C, H, W)
         True
         """
         plt = import_pyplot(f"{type(self).__name__}.plot")
-        images = np.asarray(self.images, dtype=np.float64)
-        recon = np.asarray(self.reconstructions, dtype=np.float64)
-        maps = np.asarray(self.anomaly_maps, dtype=np.float64)
+        images, recon, maps = self._checked()
         n, _, height, _ = images.shape
         strips = height == 1
         created = ax is None
