@@ -50,6 +50,24 @@ def _find_file(folder, name):
     return None
 
 
+def _stratified_split(n, y, is_normal, test_size, random_state):
+    """Train and test positions of ``n`` samples, stratified on ``y``, else
+    on ``is_normal``, else not (a class of one sample, or a test set smaller
+    than the number of classes, made scikit-learn refuse the split)."""
+    for stratify in (y, is_normal, None):
+        try:
+            return train_test_split(
+                np.arange(n),
+                test_size=test_size,
+                stratify=stratify,
+                random_state=random_state,
+            )
+        except ValueError:
+            if stratify is None:
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def _read_errors(path):
     """Turn the errors of opening, reading or decompressing ``path`` into ValueError.
@@ -431,7 +449,9 @@ def make_one_class_split(
     test_size : float or int, default=None
         Only when ``X_test`` is None: share (float in (0, 1)) or number (int)
         of samples of ``X`` put in the test set by a split stratified on
-        ``y``. None means 0.3.
+        ``y`` (on normal against other when a class has too few samples for
+        that, or the test set too few for every class; not stratified when
+        even that cannot be). None means 0.3.
     X_test, y_test : array-like, default=None
         A separate labelled test set (e.g. MNIST's official one); if given,
         training uses the normal images of ``X`` and the test set is all of
@@ -492,16 +512,17 @@ def make_one_class_split(
     if X_test is None and y_test is None:
         if test_size is None:
             test_size = 0.3
+        if isinstance(test_size, (bool, np.bool_)):
+            raise ValueError(
+                f"test_size must be a float in (0, 1) or an int, not {test_size!r}."
+            )
         if isinstance(test_size, Integral) and not 1 <= test_size < len(X):
             raise ValueError(
                 f"test_size as an int must be in [1, {len(X) - 1}] (fewer than "
                 f"the {len(X)} samples of X); got {test_size!r}."
             )
-        train_idx, test_idx = train_test_split(
-            np.arange(len(X)),
-            test_size=test_size,
-            stratify=y,
-            random_state=random_state,
+        train_idx, test_idx = _stratified_split(
+            len(X), y, np.isin(y, normal), test_size, random_state
         )
         train_idx = train_idx[np.isin(y[train_idx], normal)]
         X_test, y_test = X[test_idx], y[test_idx]

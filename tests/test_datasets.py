@@ -565,3 +565,24 @@ def test_one_class_split_labels_of_another_type_or_mixed(digits):
         make_one_class_split(
             X, y, normal_class=1, X_test=X[y != 1][:20], y_test=y[y != 1][:20]
         )
+
+
+def test_one_class_split_of_a_rare_class_or_a_small_test_set(digits):
+    """A class of one sample, or a test set smaller than the number of
+    classes, gave scikit-learn's stratification error; test_size=True
+    passed as 1 (a hostile probe)."""
+    X, y = digits
+    y = y.copy()
+    y[0] = 42  # an outlier class of one sample
+    split = make_one_class_split(X, y, normal_class=1, random_state=0)
+    assert len(split.X_test) == int(np.ceil(0.3 * len(X)))
+    small = make_one_class_split(
+        X, digits[1], normal_class=1, test_size=0.01, random_state=0
+    )
+    assert len(small.X_test) == 18 and set(small.y_test) <= {-1, 1}
+    with pytest.raises(ValueError, match="test_size must be a float .* not True"):
+        make_one_class_split(X, digits[1], normal_class=1, test_size=True)
+    # a split scikit-learn can stratify on y is the one it always was
+    default = make_one_class_split(X, digits[1], normal_class=1, random_state=0)
+    again = make_one_class_split(X, digits[1], normal_class=1, random_state=0)
+    np.testing.assert_array_equal(default.X_test, again.X_test)
