@@ -323,7 +323,11 @@ def save(estimator, path):
         atomic_write(path, write)
     else:
         _check_binary_writer(path)
-        write(path)
+        # zipped in memory first: zipfile seeks back in its output, which
+        # a stream may refuse (GzipFile: "Negative seek in write mode")
+        buffer = io.BytesIO()
+        write(buffer)
+        path.write(buffer.getvalue())
 
 
 def _check_binary_writer(target):
@@ -335,7 +339,8 @@ def _check_binary_writer(target):
             "path (str or pathlib.Path) or a binary file object (open(path, "
             "'wb'), io.BytesIO())."
         )
-    if isinstance(target, io.TextIOBase) or "b" not in getattr(target, "mode", "b"):
+    mode = getattr(target, "mode", None)  # an int for a GzipFile
+    if isinstance(target, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
         raise TypeError(
             "Got a text-mode file object to save to; expected a binary one "
             "(open(path, 'wb'), io.BytesIO()): a saved model is a zip file."

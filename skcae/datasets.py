@@ -54,7 +54,7 @@ def _stratified_split(n, y, is_normal, test_size, random_state):
     """Train and test positions of ``n`` samples, stratified on ``y``, else
     on ``is_normal``, else not (a class of one sample, or a test set smaller
     than the number of classes, made scikit-learn refuse the split)."""
-    for stratify in (y, is_normal, None):
+    for stratify in (y, is_normal):
         try:
             return train_test_split(
                 np.arange(n),
@@ -63,9 +63,10 @@ def _stratified_split(n, y, is_normal, test_size, random_state):
                 random_state=random_state,
             )
         except ValueError:
-            if stratify is None:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    return train_test_split(
+        np.arange(n), test_size=test_size, random_state=random_state
+    )
 
 
 @contextlib.contextmanager

@@ -1187,3 +1187,10 @@ def test_save_to_a_text_file_or_a_non_file_says_what_it_takes(tmp_path):
     skcae.save(det, buffer)
     buffer.seek(0)
     assert skcae.load(buffer).offset_ == det.offset_
+    # a binary stream whose mode is no string (GzipFile's is an int)
+    import gzip
+
+    with gzip.open(tmp_path / "m.skcae.gz", "wb") as packed:
+        skcae.save(det, packed)
+    with gzip.open(tmp_path / "m.skcae.gz", "rb") as packed:
+        assert skcae.load(io.BytesIO(packed.read())).offset_ == det.offset_

@@ -495,6 +495,7 @@ def test_score_histogram_refuses_empty_or_2d_scores(scores):
         (dict(scores=np.arange(5.0)), r"scores of shape \(5,\); expected .*\(2,\)"),
         (dict(images=np.full((2, 1, 8, 8), np.nan)), r"images hold NaN"),
         (dict(images=np.zeros((8, 8))), r"images of shape \(8, 8\)"),
+        (dict(scores=np.array([0.0, np.nan])), r"scores hold NaN"),
     ],
 )
 def test_reconstruction_display_checks_what_it_is_given(kwargs, match):
@@ -510,3 +511,14 @@ def test_reconstruction_display_checks_what_it_is_given(kwargs, match):
     display = ReconstructionDisplay(**args, scores=scores)
     with pytest.raises(ValueError, match=match):
         display.plot()
+
+
+def test_reconstruction_display_plot_still_checks_its_parameters():
+    """The shape checks went in between plot and its validate_params
+    decorator, which then checked them instead (a review)."""
+    images = np.zeros((2, 1, 8, 8))
+    display = ReconstructionDisplay(images, images, np.zeros((2, 8, 8)))
+    with pytest.raises(
+        ValueError, match="'cmap' parameter of ReconstructionDisplay.plot must"
+    ):
+        display.plot(cmap=5)

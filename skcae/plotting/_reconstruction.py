@@ -191,10 +191,6 @@ or (n_samples, C, H, W)
         display = cls(images, recon, errors.mean(axis=1), scores=scores, offset=offset)
         return display.plot(ax=ax, cmap=cmap, map_cmap=map_cmap)
 
-    @validate_params(
-        {"cmap": [str, callable], "map_cmap": [str, callable]},
-        prefer_skip_nested_validation=True,
-    )
     def _checked(self):
         """The images, reconstructions and maps as float64 arrays; ValueError
         unless their shapes agree (and with ``scores``) and they are finite:
@@ -224,6 +220,8 @@ or (n_samples, C, H, W)
                 f"Got scores of shape {np.shape(self.scores)}; expected one "
                 f"per image, ({n},)."
             )
+        if self.scores is not None and not np.isfinite(self.scores).all():
+            raise ValueError("scores hold NaN or infinite values; expected finite.")
         for name, values in (
             ("images", images),
             ("reconstructions", recon),
@@ -235,6 +233,10 @@ or (n_samples, C, H, W)
                 )
         return images, recon, maps
 
+    @validate_params(
+        {"cmap": [str, callable], "map_cmap": [str, callable]},
+        prefer_skip_nested_validation=True,
+    )
     def plot(self, *, ax=None, cmap="gray", map_cmap="inferno"):
         """Draw the grid.
 
