@@ -15,10 +15,11 @@ network keyed by the training data and the network parameters only: a
 than 300 samples trains three extra, cross-fitted networks to calibrate its
 score; they are cached too.)
 
-A float ``contamination`` is more than a threshold: the detector trains its
-network a second time without twice that share of X, so a grid
-over it trains for each value; ``threshold`` is the parameter to tune when
-only the cutoff should move. It is an absolute cutoff on the outlier cost
+A float ``contamination`` is more than a threshold: the detector leaves
+that share of X out of its score's references, so a grid over it refits the
+score for each value (and where X holds 250 outliers at that rate, it also
+trains the network again without them); ``threshold`` is the parameter to
+tune when only the cutoff should move. It is an absolute cutoff on the outlier cost
 ``-score_samples``: about 0.7 for a typical sample, 4.6 where every term of
 the score sits at its 1 % tail, whatever the data.
 

@@ -78,11 +78,11 @@ disp.ax_.set_title("Held-out 1s against the other digits")
 # scores directly, here with the cut that flags 20% of the training images:
 # fewer outliers are missed, more normal images are flagged. Refitting with
 # ``contamination=0.2`` would not give the same cut: a float contamination
-# also trains again without the most outlying training images and widens
-# the density term's neighbourhood, so its ``offset_`` is another one (it
-# flagged 7 of the 55 held-out 1s where this cut flags 23, and ``"auto"``
-# 4: on 127 training images the share a float contamination flags of new
-# data is not the share it names).
+# also leaves the most outlying training images out of the score's
+# references, so its ``offset_`` is another one (it flagged 20 of the 55
+# held-out 1s where this cut flags 23, and ``"auto"`` 4: on 127 training
+# images the share a float contamination flags of new data is not the
+# share it names).
 # :meth:`~skcae.ConvAutoencoderOutlierDetector.set_threshold_from` sets a
 # threshold from held-out normal images for a target false-positive rate.
 offset = np.percentile(det.score_samples(split.X_train), 20)

@@ -215,26 +215,35 @@ n_neighbors : int, default=5
 contamination : "auto" or float in (0, 0.5], default="auto"
     The share of outliers expected among the training samples. A float
     keeps :class:`~sklearn.ensemble.IsolationForest`'s meaning and makes
-    the model robust to that share: the network is trained twice, the
-    second time without the ``2 * contamination`` most outlying samples
-    of X (at most half) by the first one's score (so the fit takes about
-    twice as long); the same share of the second network's training
-    samples is left out of the score's references and calibration (in
-    two rounds, each ranking every sample by the references the last one
-    kept), so that outliers in X neither shape the network nor vouch for
-    outliers to come; the "density" term of the score compares a sample
+    the model robust to that share: the most outlying ``contamination``
+    of X, plus a margin of as much again where X is large enough for
+    outliers to gather in clumps (none below 400 samples, all of it where
+    the density term's neighbourhood below widens in full: from 600
+    samples at 0.05, 800 at 0.1; at most half of X), are left out of the
+    score's references and calibration (in two rounds, each ranking
+    every sample by the references the last one kept), so that outliers
+    in X do not vouch for outliers to come; where the rate names at
+    least 250 outliers in X (``contamination * n_samples``) the network
+    is also trained a second time without them, as ranked by the first
+    one's score, so that they do not shape it either (the fit then takes
+    about twice as long; fewer outliers teach a network little, and a
+    second network trained on fewer normal samples ranked worse); the
+    "density" term of the score compares a sample
     with ``round(20 * (1 + 10 * contamination))`` neighbours instead of 20
-    (30 at 0.05, 40 at 0.1), so that a small clump of outliers in X does
+    (30 at 0.05, 40 at 0.1; at most a twentieth of the references, and
+    at least 20), so
+    that a small clump of outliers in X does
     not pass for normal (it favours outliers in X over several kinds of
     normal: a rate stated for data with none costs several-class
     accuracy); and ``offset_`` is the ``contamination`` quantile
     of ``score_samples(X)`` on all of X, so that fraction of X is flagged
     (and more of new normal data, which score
-    lower than the data the network trained on). ``center_``, ``scale_``,
-    ``history_`` and ``net_`` are then the second training's, and user
-    callbacks and ``verbose`` run for both trainings (``verbose`` says
-    when the second one starts, or that too few samples are left for it
-    and the first network is kept). "auto" leaves out the
+    lower than the data the network trained on). After a second
+    training ``center_``, ``scale_``, ``history_`` and ``net_`` are
+    that training's, and user callbacks and ``verbose`` run for both
+    trainings (``verbose`` says when the second one starts, or why the
+    first network is kept: too few outliers named, or too few samples
+    left). "auto" leaves out the
     most outlying 5%% (one round), robust to a few percent of outliers
     in X, and aims at flagging 1%% of *new* normal data: ``offset_`` is
     the 1%% quantile of the scores of calibration samples, scored by a
@@ -256,9 +265,9 @@ threshold : float, default=None
     ``n_neighbors`` and ``threshold`` change scoring only: a grid over
     them with ``memory`` set does not retrain, and changing them after fit
     has no effect until the next fit. With a float ``contamination``,
-    ``score_type`` and ``n_neighbors`` also rank the samples that the
+    ``score_type`` and ``n_neighbors`` also rank the samples that a
     second network leaves out, so each of their values trains that
-    network anew.
+    network anew (where the rate names enough outliers for one).
 calibration : {"auto", "holdout", "cross_fit"}, default="auto"
     Where the calibration samples of ``contamination="auto"`` (and
     ``validation_scores_``) come from. "holdout": one network, trained

@@ -38,6 +38,7 @@ __all__ = [
     "distinct_rows",
     "knn_distance",
     "knn_neighbours",
+    "widening",
 ]
 
 # kNN queries are compared with the references in chunks of this many: the
@@ -741,6 +742,23 @@ def capped_neighbors(k, n_references):
     """
     widest = n_references // DENSITY_WIDEST_SHARE
     return min(k, max(DENSITY_QUERY_NEIGHBORS, widest))
+
+
+def widening(contamination, n_references):
+    """How far the density term's neighbourhood of a float ``contamination``
+    widens among ``n_references``: from 0 (``DENSITY_QUERY_NEIGHBORS``, as
+    for "auto") to 1 (all of :func:`density_neighbors`); 1 where the rate
+    widens nothing. The trimming of a float contamination adds its margin
+    in this proportion (see ``TRIM_FACTOR``).
+
+    >>> widening(0.1, 300), widening(0.1, 500), widening(0.1, 1000)
+    (0.0, 0.25, 1.0)
+    """
+    k = density_neighbors(contamination)
+    if k <= DENSITY_QUERY_NEIGHBORS:
+        return 1.0
+    capped = capped_neighbors(k, n_references)
+    return (capped - DENSITY_QUERY_NEIGHBORS) / (k - DENSITY_QUERY_NEIGHBORS)
 
 
 def _reads_pixels(z):

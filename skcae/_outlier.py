@@ -22,7 +22,7 @@ from sklearn.base import OutlierMixin
 from ._base import BaseAutoencoder
 from ._checks import finite_rows
 from ._data import RangeTracker, take_rows
-from ._knn_terms import density_neighbors
+from ._knn_terms import density_neighbors, widening
 from ._scorer import Scorer
 from ._sklearn_compat import Interval, StrOptions, fit_context, validate_params
 from ._threads import torch_threads
@@ -38,6 +38,7 @@ from ._tuning import (
     HOLDOUT_MIN_SAMPLES,
     MAX_REFERENCES,
     MAX_TRIM,
+    RETRAIN_MIN_OUTLIERS,
     TRIM_FACTOR,
     TRIM_ROUNDS,
 )
@@ -220,13 +221,17 @@ or (n_samples, C, H, W)
         :meth:`_validate_new`): the network's, ``scorer_``,
         ``validation_scores_`` and ``offset_``.
 
-        With a float ``contamination`` the network is trained twice: the
-        second time without the most outlying ``min(TRIM_FACTOR *
-        contamination, MAX_TRIM)`` of X, as ranked by the first network's
-        score, so that the outliers in X shape neither the network nor the
-        score (one-class MNIST with 10% of other digits mixed in: mean AUROC
-        over the digits .893 -> .917; .954 with the density term's wider
-        neighbourhood, ``benchmarks/contamination.py``).
+        With a float ``contamination`` whose rate names at least
+        ``RETRAIN_MIN_OUTLIERS`` outliers in X the network is trained twice:
+        the second time without the most outlying share of X that
+        :meth:`_trimming` names, as ranked by the first network's score, so
+        that the outliers in X shape neither the network nor the score
+        (one-class MNIST with 10% of other digits mixed in: mean AUROC over
+        the digits .893 -> .917; .954 with the density term's wider
+        neighbourhood, ``benchmarks/contamination.py``). With fewer, the
+        first network is kept (a network learns little from a few
+        outliers, and the second one lost the normal samples trimmed from
+        its training); its references leave that share out all the same.
         """
         data, inputs = validated
         trained = self._train_on(data, dict(inputs))
@@ -240,8 +245,13 @@ or (n_samples, C, H, W)
             return finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
 
         scores = scores_of_x(fitted)
-        n_keep = n - _share_of(self._trimming()[0], n)
-        if n_keep < n and self._can_train_on(n_keep, trained[2].validation_fraction):
+        n_keep = n - _share_of(self._trimming(n)[0], n)
+        retrain = self._retrains(n)
+        if (
+            retrain
+            and n_keep < n
+            and self._can_train_on(n_keep, trained[2].validation_fraction)
+        ):
             kept = np.sort(np.argsort(-scores, kind="stable")[:n_keep])
             subset = replace(data, rows=take_rows(rows, kept))
             if self.verbose:
@@ -253,8 +263,15 @@ or (n_samples, C, H, W)
             # the first training already warned of X's clipped values
             retrained = self._train_on(subset, dict(inputs), n_of=n, warn=False)
             if self._unit_problem(retrained[1]["scale_"]) is None:
-                fitted = self._fit_score(*retrained)
+                fitted = self._fit_score(*retrained, n_of=n)
                 scores = None  # of the first network: scored again if needed
+        elif not retrain and self.verbose:
+            print(
+                f"contamination={self.contamination}: X holds about "
+                f"{self.contamination * n:.0f} outliers at that rate (fewer than "
+                f"{RETRAIN_MIN_OUTLIERS}): the first network is kept, its "
+                f"references without the {n - n_keep} most outlying samples"
+            )
         elif n_keep < n and self.verbose:
             print(
                 f"contamination={self.contamination}: {n_keep} samples are too "
@@ -266,6 +283,12 @@ or (n_samples, C, H, W)
             fitted["offset_"] = float(np.percentile(scores, 100.0 * self.contamination))
         return fitted
 
+    def _retrains(self, n):
+        """Whether a float contamination trains the network again (without
+        the most outlying samples of X's ``n``): only when X holds at least
+        ``RETRAIN_MIN_OUTLIERS`` outliers at that rate."""
+        return self.contamination * n >= RETRAIN_MIN_OUTLIERS - 1e-9
+
     @staticmethod
     def _can_train_on(n_rows, validation_fraction):
         """Whether ``n_rows`` samples can train and calibrate again: at least
@@ -276,17 +299,20 @@ or (n_samples, C, H, W)
         n_valid = int(round(n_rows * (validation_fraction or 0)))
         return not validation_fraction or 1 <= n_valid < n_rows
 
-    def _fit_score(self, data, fitted, spec, standardization):
+    def _fit_score(self, data, fitted, spec, standardization, n_of=None):
         """``fitted`` (of :meth:`_train_on`) with ``scorer_`` and
         ``validation_scores_`` fitted on ``data``, and ``offset_`` unless
-        it is a float contamination's (see :meth:`_fit_state`)."""
+        it is a float contamination's (see :meth:`_fit_state`). ``n_of``:
+        the number of samples of X, where ``data`` is part of it (the
+        trimming's share follows X's size)."""
         self._check_unit(fitted["scale_"])
         rows, n, net = data.rows, len(data), fitted["net_"]
         config = self._model_config(fitted)
+        trimming = self._trimming(n if n_of is None else n_of)
 
         def fitted_scorer(network, positions, seed):
             scorer = Scorer(config, network, standardization).eval()
-            return self._fit_scorer(scorer, fitted, rows, positions, seed)
+            return self._fit_scorer(scorer, fitted, rows, positions, seed, trimming)
 
         if spec.validation_fraction:
             train, held_out = net.train_split.indices(n)
@@ -357,7 +383,7 @@ or (n_samples, C, H, W)
             )
         return None
 
-    def _fit_scorer(self, scorer, fitted, rows, positions, seed):
+    def _fit_scorer(self, scorer, fitted, rows, positions, seed, trimming):
         """Fit ``scorer``'s terms on ``positions`` of ``rows``.
 
         Its kNN references are those rows (at most MAX_REFERENCES of them,
@@ -377,7 +403,7 @@ or (n_samples, C, H, W)
         references = rows if len(positions) == len(rows) else take_rows(rows, positions)
         state = {**fitted, "scorer_": scorer}
         values = self._run(state, references, lambda m, x: m.fit_features(x))
-        share, rounds = self._trimming()
+        share, rounds = trimming
         keep = np.arange(len(positions))
         for round_ in range(rounds + 1):
             last = round_ == rounds
@@ -403,12 +429,17 @@ or (n_samples, C, H, W)
                 keep = self._kept(scorer, subset, knn, fitted_rows, raw, share)
         return scorer
 
-    def _trimming(self):
+    def _trimming(self, n):
         """The share of training samples dropped from the references, and in
-        how many rounds (see ``contamination``)."""
+        how many rounds, for X of ``n`` samples (see ``contamination``): a
+        float rate ``c`` drops ``c`` plus a margin of ``(TRIM_FACTOR - 1) * c``
+        in the proportion that the density term's neighbourhood widens
+        among ``n`` references (:func:`~skcae._knn_terms.widening`)."""
         if self.contamination == "auto":
             return AUTO_TRIM, AUTO_TRIM_ROUNDS
-        return min(TRIM_FACTOR * float(self.contamination), MAX_TRIM), TRIM_ROUNDS
+        rate = float(self.contamination)
+        margin = (TRIM_FACTOR - 1.0) * widening(rate, n)
+        return min(rate * (1.0 + margin), MAX_TRIM), TRIM_ROUNDS
 
     @staticmethod
     def _kept(scorer, values, knn, keep, raw, share):

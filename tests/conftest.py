@@ -135,3 +135,13 @@ def trainings(monkeypatch):
 
     monkeypatch.setattr(skcae._base, "train_network", counted)
     return lambda: count[0]
+
+
+@pytest.fixture
+def retrains(monkeypatch):
+    """A float contamination trains the network again whatever the number
+    of outliers it names in X (tests of the second training use sets far
+    smaller than RETRAIN_MIN_OUTLIERS / contamination)."""
+    import skcae._outlier
+
+    monkeypatch.setattr(skcae._outlier, "RETRAIN_MIN_OUTLIERS", 1)

@@ -271,11 +271,11 @@ def test_grid_over_scoring_parameters_does_not_retrain(
 
 
 def test_float_contamination_retrains_without_the_most_outlying(
-    digits, tiny, monkeypatch
+    digits, tiny, monkeypatch, retrains
 ):
     """contamination=c trains a second network on X without its most
-    outlying share (2c): most planted outliers stay out of it, and
-    offset_ is still the c quantile of the scores of all of X."""
+    outlying share (c, below 400 samples): most planted outliers stay out
+    of it, and offset_ is still the c quantile of the scores of all of X."""
     import skcae._base
 
     X0, y = digits
@@ -295,10 +295,12 @@ def test_float_contamination_retrains_without_the_most_outlying(
     np.testing.assert_array_equal(X, X_before)
     assert len(seen) == 2
     first, second = (s.reshape(len(s), -1) for s in seen)
-    assert len(first) == 200 and len(second) == 200 - int(0.3 * 200)
+    assert len(first) == 200 and len(second) == 200 - 30
     sevens = {row.tobytes() for row in X[170:]}
     kept_sevens = sum(row.tobytes() in sevens for row in second)
-    assert kept_sevens < 10, f"{kept_sevens} of 30 planted 7s trained again"
+    # a tiny network ranks roughly (dropping 2c: 7 of them); an unranked
+    # drop would keep about 25
+    assert kept_sevens < 15, f"{kept_sevens} of 30 planted 7s trained again"
     scores = det.score_samples(X)
     assert det.offset_ == pytest.approx(np.percentile(scores, 15.0))
     assert np.mean(det.predict(X) == -1) == pytest.approx(0.15, abs=0.01)
@@ -307,6 +309,54 @@ def test_float_contamination_retrains_without_the_most_outlying(
     seen.clear()
     auto.fit(X)
     assert len(seen) == 1
+
+
+def test_float_contamination_trains_again_only_for_many_outliers(
+    digits, tiny, trainings, capsys
+):
+    """A rate that names fewer than RETRAIN_MIN_OUTLIERS outliers in X keeps
+    the first network (its references still leave the share out); one
+    that names more trains again, without c plus the margin (2c where the
+    density term's neighbourhood widens fully)."""
+    X = digits[0].reshape(-1, 8, 8)  # 1,797 images
+    assert 0.1 * len(X) < _outlier.RETRAIN_MIN_OUTLIERS <= 0.15 * len(X)
+    few = ConvAutoencoderOutlierDetector(contamination=0.1, verbose=1, **tiny).fit(X)
+    assert trainings() == 1  # hold-out calibration from 300 samples on
+    assert "about 180 outliers at that rate (fewer than 250)" in capsys.readouterr().out
+    assert np.mean(few.predict(X) == -1) == pytest.approx(0.1, abs=0.01)
+    many = ConvAutoencoderOutlierDetector(contamination=0.15, verbose=1, **tiny).fit(X)
+    assert trainings() == 3
+    n_drop = int(0.3 * len(X))
+    assert f"training again without the {n_drop} most outlying of 1797" in (
+        capsys.readouterr().out
+    )
+    assert np.mean(many.predict(X) == -1) == pytest.approx(0.15, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "rate, n, share",
+    [(0.1, 300, 0.1), (0.1, 399, 0.1), (0.1, 500, 0.125), (0.1, 1000, 0.2),
+     (0.05, 600, 0.1), (0.05, 500, 0.075), (0.4, 10**5, 0.5), (0.001, 50, 0.002)],
+)  # fmt: skip
+def test_float_contamination_trims_its_margin_as_the_neighbourhood_widens(
+    rate, n, share
+):
+    """The share of X a rate drops: the rate, and the margin beyond it in
+    the proportion that the density term widens among X's samples (none
+    below 400 of them); at most half; the full margin where the rate widens
+    nothing."""
+    det = ConvAutoencoderOutlierDetector(contamination=rate)
+    assert det._trimming(n) == (pytest.approx(share), _outlier.TRIM_ROUNDS)
+
+
+def test_a_small_x_trims_the_rate_from_the_references(digits, tiny):
+    """60 samples at 10%, held out by half: the first network's density
+    references are the 30 training samples without 3 (c), not 6 (2c)."""
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.1, calibration="holdout", **tiny
+    ).fit(digits[0][:60])
+    assert len(det.validation_scores_) == 30
+    assert det.scorer_.terms["density"].reference.shape[0] == 27
 
 
 @pytest.mark.parametrize("n, params", [(2, {}), (4, {"validation_fraction": 0.2})])
@@ -318,25 +368,29 @@ def test_float_contamination_fits_whatever_data_fit_before(digits, tiny, n, para
     assert np.isfinite(det.score_samples(digits[0][:n])).all()
 
 
-def test_float_contamination_keeps_the_calibration_of_x_size(digits, tiny, trainings):
+def test_float_contamination_keeps_the_calibration_of_x_size(
+    digits, tiny, trainings, retrains
+):
     """X's 320 samples call for a hold-out calibration (one network per
     training); the second training keeps it, though it sees only 288 (fewer
     than 300, where cross-fitting would begin)."""
     det = ConvAutoencoderOutlierDetector(
-        image_shape=(8, 8), contamination=0.05, **tiny
+        image_shape=(8, 8), contamination=0.1, **tiny
     ).fit(digits[0][:320])
     assert trainings() == 2
     assert len(det.validation_scores_) == int(round(288 * 0.3125))
 
 
-def test_float_contamination_warns_of_clipped_values_once(digits, tiny, trainings):
+def test_float_contamination_warns_of_clipped_values_once(
+    digits, tiny, trainings, retrains
+):
     """Both trainings clip X's absurd values; the user hears of it once."""
     X = digits[0][:60].astype(float)
-    X[:3, 10] = 1e30  # more than the 2c = 2% that the second training drops
+    X[:3, 10] = 1e30  # more than the one sample (c = 2%) the second drops
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ConvAutoencoderOutlierDetector(
-            image_shape=(8, 8), contamination=0.01, calibration="holdout", **tiny
+            image_shape=(8, 8), contamination=0.02, calibration="holdout", **tiny
         ).fit(X)
     assert trainings() == 2
     clipped = [w for w in caught if "far outside the range" in str(w.message)]
@@ -344,7 +398,7 @@ def test_float_contamination_warns_of_clipped_values_once(digits, tiny, training
 
 
 def test_overlapping_float_contamination_fits_leave_the_warning_filters_alone(
-    digits, tiny
+    digits, tiny, retrains
 ):
     """Two fits in threads, interleaved inside their second trainings (A
     enters, B enters, A leaves, B leaves): no warnings filter is left behind
@@ -390,8 +444,10 @@ def test_overlapping_float_contamination_fits_leave_the_warning_filters_alone(
         ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny).fit(bad)
 
 
-def test_float_contamination_drops_the_share_it_names(digits, tiny, monkeypatch):
-    """2 * 0.145 of 100 rows is 29 (0.29 * 100 is 28.999999999999996)."""
+def test_float_contamination_drops_the_share_it_names(
+    digits, tiny, monkeypatch, retrains
+):
+    """0.29 of 100 rows is 29 (0.29 * 100 is 28.999999999999996)."""
     import skcae._base
 
     lengths = []
@@ -403,13 +459,13 @@ def test_float_contamination_drops_the_share_it_names(digits, tiny, monkeypatch)
 
     monkeypatch.setattr(skcae._base, "train_network", recorded)
     ConvAutoencoderOutlierDetector(
-        image_shape=(8, 8), contamination=0.145, validation_fraction=0.2, **tiny
+        image_shape=(8, 8), contamination=0.29, validation_fraction=0.2, **tiny
     ).fit(digits[0][:100])
     assert lengths == [100, 71]
 
 
 def test_float_contamination_keeps_the_first_network_when_the_second_cannot_score(
-    digits, tiny_dense
+    digits, tiny_dense, retrains
 ):
     """Without its outliers X's scale has no float64 square: the second
     network could not report squared errors, so the first one stays."""
@@ -423,12 +479,12 @@ def test_float_contamination_keeps_the_first_network_when_the_second_cannot_scor
     assert np.mean(det.predict(X) == -1) == pytest.approx(0.1, abs=0.02)
 
 
-def test_float_contamination_says_so_when_verbose(digits, tiny, capsys):
+def test_float_contamination_says_so_when_verbose(digits, tiny, capsys, retrains):
     ConvAutoencoderOutlierDetector(
         image_shape=(8, 8), contamination=0.1, verbose=1, **tiny
     ).fit(digits[0][:60])
     out = capsys.readouterr().out
-    assert "training again without the 12 most outlying of 60" in out
+    assert "training again without the 6 most outlying of 60" in out
     ConvAutoencoderOutlierDetector(
         image_shape=(8, 8), contamination=0.5, verbose=1, **tiny
     ).fit(digits[0][:2])
@@ -439,15 +495,18 @@ def test_float_contamination_with_the_defaults_as_a_user_meets_them(
     all_zeros, trainings, capsys
 ):
     """Every default (batch_size and max_epochs "auto", cross-fitted
-    calibration below 300 images) with verbose=1: two trainings of four
-    networks each, the line between them, and the share flagged of X."""
+    calibration below 300 images) with verbose=1: 178 images at 10% name
+    18 outliers, too few to train again: one training of four networks,
+    the line that says so, and the share flagged of X."""
     det = ConvAutoencoderOutlierDetector(
         contamination=0.1, random_state=0, verbose=1
     ).fit(all_zeros)
-    assert trainings() == 8
+    assert trainings() == 4
     out = capsys.readouterr().out
-    n_drop = int(0.2 * len(all_zeros))
-    assert f"training again without the {n_drop} most outlying of" in out
+    n_drop = int(0.1 * len(all_zeros))  # c: below 400 samples, no margin
+    assert "the first network is kept" in out
+    assert f"its references without the {n_drop} most outlying samples" in out
+    assert "training again" not in out
     scores = det.score_samples(all_zeros)
     assert np.isfinite(scores).all()
     assert np.mean(det.predict(all_zeros) == -1) == pytest.approx(0.1, abs=0.01)
@@ -473,7 +532,7 @@ def test_the_hold_out_is_validated_in_one_batch_with_the_defaults(digits):
 
 
 def test_float_contamination_on_a_memmap_matches_the_array(
-    digits, tiny, tmp_path, monkeypatch
+    digits, tiny, tmp_path, monkeypatch, retrains
 ):
     """The second training reads a memory-mapped X lazily (a subset as large
     as the data is not copied) and learns what it learns from the array."""
@@ -499,7 +558,7 @@ def test_float_contamination_on_a_memmap_matches_the_array(
     )
     assert on_memmap.offset_ == pytest.approx(on_array.offset_, rel=1e-6)
     second = given[-1]  # the memmap's second training
-    assert not isinstance(second, np.ndarray) and len(second) == 135 - 27
+    assert not isinstance(second, np.ndarray) and len(second) == 135 - 13
 
 
 def test_memory_retrains_when_the_network_changes(zeros, tiny, tmp_path, trainings):
