@@ -11,8 +11,9 @@ outliers as the positive class.
 Methods: ``skcae`` (the default :class:`~skcae.ConvAutoencoderOutlierDetector`,
 ``contamination="auto"``), ``skcae-rate`` (the same with ``contamination=r``,
 the true rate: its first network comes from a :class:`joblib.Memory` cache
-of the ``skcae`` fit, and it trains a second one without the 2r most
-outlying training images), ``lof`` (``novelty=True``),
+of the ``skcae`` fit, and where r names at least 250 outliers in X it
+trains a second one without the most outlying training images, r plus a
+margin of up to r as X's size allows), ``lof`` (``novelty=True``),
 ``pca`` (32 components), ``iforest`` and, on request, ``pyod-ae``. For
 both skcae variants the report also gives the share of the test's normal
 images and of its outliers that ``predict`` flags (-1), and for every rate
@@ -322,6 +323,8 @@ def parse_args(argv=None):
         args.digits = list(QUICK_DIGITS if args.quick else range(10))
     if any(not 0 < r < 1 for r in args.rates):
         p.error("--rates must lie strictly between 0 and 1")
+    if args.n_train is not None and (args.quick or args.n_train < 1):
+        p.error("--n-train takes a positive number, and not with --quick")
     args.n_normal = QUICK_TRAIN if args.quick else args.n_train
     if args.max_epochs is not None:
         args.skcae_params["max_epochs"] = args.max_epochs

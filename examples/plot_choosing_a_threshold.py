@@ -12,9 +12,11 @@ ways to set it:
   train on (here, with fewer than 300 training images, out-of-fold scores
   of three cross-fitted networks).
 * ``contamination=0.05``: flag 5 % of the **training data**, as
-  :class:`~sklearn.ensemble.IsolationForest` does (and train the network
-  a second time without the 10 % most outlying training images, so that
-  outliers among them do not shape it). New data score worse than the
+  :class:`~sklearn.ensemble.IsolationForest` does (and leave the 5 % most
+  outlying training images out of the score's references, so that
+  outliers among them do not vouch for outliers to come; on a set large
+  enough to hold 250 outliers at that rate it would also train the network
+  again without them). New data score worse than the
   data the network trained on, so more than 5 % of new normal data are
   flagged.
 * ``threshold=2.0``: an absolute cutoff on the outlier cost
@@ -66,9 +68,8 @@ def three_sets(digit):
 # The settings
 # ------------
 # With ``memory``, the trained networks are cached: the detectors below
-# share the first ``fit``'s network (the default network), and
-# only ``contamination=0.05`` trains one more, without the 10 % most
-# outlying training images.
+# share the first ``fit``'s network (the default network): on ~90 images
+# a digit ``contamination=0.05`` names too few outliers to train another.
 SETTINGS = [
     'contamination="auto"',
     "contamination=0.05",
@@ -131,8 +132,9 @@ if caught:  # set_threshold_from's warning for fpr=0.01 (see below), once a digi
 # -----------------------
 # The share of each group that ``predict`` flags, pooled over the ten
 # digits. The threshold does not change the ranking: the AUROC printed
-# above holds for every setting but ``contamination=0.05``, whose second
-# network (and wider density neighbourhood) ranks a little differently.
+# above holds for every setting but ``contamination=0.05``, whose score
+# leaves the most outlying 5 % of the training images out of its references
+# and ranks a little differently.
 print(f"\n{'setting':<30}{'training':>10}{'new normal':>12}{'outliers':>10}")
 for name in SETTINGS:
     r = rates[name]

@@ -148,7 +148,7 @@ def run_fit(args, parser):
     text = json.dumps(record, indent=1).encode("utf-8")
     atomic_write(sidecar_path(args.output), lambda f: f.write(text))
     if det.threshold is None and det.contamination != "auto":
-        # the second network's calibration images are not X: name the rule
+        # the calibration images are not X: name the rule
         flagged = f"{det.contamination:g} of the training images flagged"
     else:
         n_flagged = int((det.validation_scores_ < det.offset_).sum())

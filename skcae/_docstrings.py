@@ -217,13 +217,15 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     keeps :class:`~sklearn.ensemble.IsolationForest`'s meaning and makes
     the model robust to that share: the most outlying ``contamination``
     of X, plus a margin of as much again where X is large enough for
-    outliers to gather in clumps (none below 400 samples, all of it where
-    the density term's neighbourhood below widens in full: from 600
-    samples at 0.05, 800 at 0.1; at most half of X), are left out of the
+    outliers to gather in clumps (as X's size lets the density term's
+    neighbourhood below widen: none below 420 samples, all of it from 600
+    samples at 0.05, 800 at 0.1; all of it for a score without that term;
+    at most half of X in all), are left out of the
     score's references and calibration (in two rounds, each ranking
     every sample by the references the last one kept), so that outliers
     in X do not vouch for outliers to come; where the rate names at
-    least 250 outliers in X (``contamination * n_samples``) the network
+    least 250 outliers in X (``contamination * n_samples``; a search's
+    splits of X may name fewer than X itself) the network
     is also trained a second time without them, as ranked by the first
     one's score, so that they do not shape it either (the fit then takes
     about twice as long; fewer outliers teach a network little, and a

@@ -746,19 +746,21 @@ def capped_neighbors(k, n_references):
 
 def widening(contamination, n_references):
     """How far the density term's neighbourhood of a float ``contamination``
-    widens among ``n_references``: from 0 (``DENSITY_QUERY_NEIGHBORS``, as
-    for "auto") to 1 (all of :func:`density_neighbors`); 1 where the rate
-    widens nothing. The trimming of a float contamination adds its margin
-    in this proportion (see ``TRIM_FACTOR``).
+    can widen among ``n_references``: 0 where :func:`capped_neighbors`
+    allows no more than ``DENSITY_QUERY_NEIGHBORS`` (fewer than 21 *
+    ``DENSITY_WIDEST_SHARE`` references), 1 where the whole widening of
+    :func:`density_neighbors` fits (before its rounding, so that a tiny
+    rate is not widened in full at any size). The trimming of a float
+    contamination adds its margin in this proportion (see ``TRIM_FACTOR``).
 
     >>> widening(0.1, 300), widening(0.1, 500), widening(0.1, 1000)
     (0.0, 0.25, 1.0)
+    >>> widening(0.001, 419), widening(0.001, 420)
+    (0.0, 1.0)
     """
-    k = density_neighbors(contamination)
-    if k <= DENSITY_QUERY_NEIGHBORS:
-        return 1.0
-    capped = capped_neighbors(k, n_references)
-    return (capped - DENSITY_QUERY_NEIGHBORS) / (k - DENSITY_QUERY_NEIGHBORS)
+    room = n_references // DENSITY_WIDEST_SHARE - DENSITY_QUERY_NEIGHBORS
+    wanted = DENSITY_QUERY_NEIGHBORS * _tuning.DENSITY_CONTAMINATION_SCALE
+    return min(1.0, max(0, room) / (wanted * float(contamination)))
 
 
 def _reads_pixels(z):

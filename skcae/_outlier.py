@@ -244,14 +244,15 @@ or (n_samples, C, H, W)
             costs = self._costs(fitted["scorer_"], fitted, rows)
             return finite_rows(0.0 - costs, _SCORES + "X are not finite", **_CAUSE)
 
-        scores = scores_of_x(fitted)
-        n_keep = n - _share_of(self._trimming(n)[0], n)
+        share = self._trimming(n)[0]
+        n_keep, scores = n - _share_of(share, n), None
         retrain = self._retrains(n)
         if (
             retrain
             and n_keep < n
             and self._can_train_on(n_keep, trained[2].validation_fraction)
         ):
+            scores = scores_of_x(fitted)
             kept = np.sort(np.argsort(-scores, kind="stable")[:n_keep])
             subset = replace(data, rows=take_rows(rows, kept))
             if self.verbose:
@@ -266,11 +267,15 @@ or (n_samples, C, H, W)
                 fitted = self._fit_score(*retrained, n_of=n)
                 scores = None  # of the first network: scored again if needed
         elif not retrain and self.verbose:
+            trimmed = (
+                f", its references without their most outlying {share:.3g}"
+                if n_keep < n
+                else ""
+            )
             print(
-                f"contamination={self.contamination}: X holds about "
-                f"{self.contamination * n:.0f} outliers at that rate (fewer than "
-                f"{RETRAIN_MIN_OUTLIERS}): the first network is kept, its "
-                f"references without the {n - n_keep} most outlying samples"
+                f"contamination={self.contamination} names "
+                f"{_share_of(self.contamination, n)} outliers in X, fewer than "
+                f"{RETRAIN_MIN_OUTLIERS}: the first network is kept{trimmed}"
             )
         elif n_keep < n and self.verbose:
             print(
@@ -287,7 +292,7 @@ or (n_samples, C, H, W)
         """Whether a float contamination trains the network again (without
         the most outlying samples of X's ``n``): only when X holds at least
         ``RETRAIN_MIN_OUTLIERS`` outliers at that rate."""
-        return self.contamination * n >= RETRAIN_MIN_OUTLIERS - 1e-9
+        return _share_of(self.contamination, n) >= RETRAIN_MIN_OUTLIERS
 
     @staticmethod
     def _can_train_on(n_rows, validation_fraction):
@@ -433,12 +438,18 @@ or (n_samples, C, H, W)
         """The share of training samples dropped from the references, and in
         how many rounds, for X of ``n`` samples (see ``contamination``): a
         float rate ``c`` drops ``c`` plus a margin of ``(TRIM_FACTOR - 1) * c``
-        in the proportion that the density term's neighbourhood widens
-        among ``n`` references (:func:`~skcae._knn_terms.widening`)."""
+        in the proportion that the density term's neighbourhood can widen
+        among ``n`` references (:func:`~skcae._knn_terms.widening`; X's
+        size stands for the references', which the hold-out and the
+        trimming make fewer); all of the margin for a score without that
+        term."""
         if self.contamination == "auto":
             return AUTO_TRIM, AUTO_TRIM_ROUNDS
         rate = float(self.contamination)
-        margin = (TRIM_FACTOR - 1.0) * widening(rate, n)
+        # a score without the density term (the dense detector's, or one
+        # term): the full margin, as measured before the rule (not since)
+        widens = "density" in self._score_terms[self.score_type]
+        margin = (TRIM_FACTOR - 1.0) * (widening(rate, n) if widens else 1.0)
         return min(rate * (1.0 + margin), MAX_TRIM), TRIM_ROUNDS
 
     @staticmethod

@@ -379,8 +379,8 @@ def test_fit_shows_the_epoch_table_without_colours(folders, tmp_path, capsys):
 def test_fit_with_a_float_contamination_names_its_threshold_rule(
     folders, tmp_path, capsys
 ):
-    """The calibration images of a second training are not the training
-    set: the summary names the share of the training images flagged."""
+    """A float contamination's threshold is the share of the training set
+    flagged, not a calibration split's: the summary names that share."""
     out = tmp_path / "m"
     argv = ["fit", str(folders / "normal"), "-o", str(out), *TINY_ARGS]
     assert main([*argv, "--contamination", "0.1"]) == 0

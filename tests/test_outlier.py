@@ -322,7 +322,7 @@ def test_float_contamination_trains_again_only_for_many_outliers(
     assert 0.1 * len(X) < _outlier.RETRAIN_MIN_OUTLIERS <= 0.15 * len(X)
     few = ConvAutoencoderOutlierDetector(contamination=0.1, verbose=1, **tiny).fit(X)
     assert trainings() == 1  # hold-out calibration from 300 samples on
-    assert "about 180 outliers at that rate (fewer than 250)" in capsys.readouterr().out
+    assert "0.1 names 179 outliers in X, fewer than 250" in capsys.readouterr().out
     assert np.mean(few.predict(X) == -1) == pytest.approx(0.1, abs=0.01)
     many = ConvAutoencoderOutlierDetector(contamination=0.15, verbose=1, **tiny).fit(X)
     assert trainings() == 3
@@ -336,17 +336,44 @@ def test_float_contamination_trains_again_only_for_many_outliers(
 @pytest.mark.parametrize(
     "rate, n, share",
     [(0.1, 300, 0.1), (0.1, 399, 0.1), (0.1, 500, 0.125), (0.1, 1000, 0.2),
-     (0.05, 600, 0.1), (0.05, 500, 0.075), (0.4, 10**5, 0.5), (0.001, 50, 0.002)],
+     (0.05, 600, 0.1), (0.05, 500, 0.075), (0.4, 10**5, 0.5), (0.001, 50, 0.001),
+     (0.001, 420, 0.002)],
 )  # fmt: skip
 def test_float_contamination_trims_its_margin_as_the_neighbourhood_widens(
     rate, n, share
 ):
     """The share of X a rate drops: the rate, and the margin beyond it in
-    the proportion that the density term widens among X's samples (none
-    below 400 of them); at most half; the full margin where the rate widens
-    nothing."""
+    the proportion that the density term can widen among X's samples (none
+    below 420 of them); at most half. A score without the density term
+    (one term, or the dense detector's) keeps the whole margin."""
+    from skcae import AutoencoderOutlierDetector
+
     det = ConvAutoencoderOutlierDetector(contamination=rate)
     assert det._trimming(n) == (pytest.approx(share), _outlier.TRIM_ROUNDS)
+    whole = min(2 * rate, 0.5)
+    for other in (
+        det.set_params(score_type="reconstruction"),
+        AutoencoderOutlierDetector(contamination=rate),
+    ):
+        assert other._trimming(n) == (pytest.approx(whole), _outlier.TRIM_ROUNDS)
+
+
+@pytest.mark.parametrize(
+    "rate, n, again", [(0.1, 2500, True), (0.1, 2499, False), (0.15, 1667, True)]
+)
+def test_float_contamination_trains_again_from_250_outliers_named(rate, n, again):
+    assert ConvAutoencoderOutlierDetector(contamination=rate)._retrains(n) is again
+
+
+def test_a_second_network_trims_by_the_size_of_x(digits, tiny, retrains):
+    """700 samples at 10%: the second network trains on the 578 kept and
+    holds out 83 of them; its references are the other 495 without 0.175 of
+    them (X's margin, 0.75 of c), not without 0.14 (578's)."""
+    det = ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8), contamination=0.1, **tiny
+    ).fit(digits[0][:700])
+    assert len(det.validation_scores_) == 83
+    assert det.scorer_.terms["density"].reference.shape[0] == 495 - 86
 
 
 def test_a_small_x_trims_the_rate_from_the_references(digits, tiny):
@@ -504,9 +531,9 @@ def test_float_contamination_with_the_defaults_as_a_user_meets_them(
     assert trainings() == 4
     out = capsys.readouterr().out
     n_drop = int(0.1 * len(all_zeros))  # c: below 400 samples, no margin
-    assert "the first network is kept" in out
-    assert f"its references without the {n_drop} most outlying samples" in out
-    assert "training again" not in out
+    assert f"names {n_drop} outliers in X, fewer than 250" in out
+    kept = "the first network is kept, its references without their most outlying 0.1"
+    assert kept in out and "training again" not in out
     scores = det.score_samples(all_zeros)
     assert np.isfinite(scores).all()
     assert np.mean(det.predict(all_zeros) == -1) == pytest.approx(0.1, abs=0.01)
@@ -866,8 +893,8 @@ def test_many_references_rank_and_calibrate_on_a_subset(
     scores = det.score_samples(digits[0])
     np.testing.assert_array_equal(scores, again.score_samples(digits[0]))
     assert det.offset_ == again.offset_ and np.isfinite(scores).all()
-    if auto:  # the same network: the same ranking, up to the calibration's
-        # sampling (a float contamination trains its second network on the
-        # samples its ranking kept, which then differ)
+    if auto:  # the same ranking, up to the calibration's sampling (a float
+        # rate trims twice as many, in two rounds each ranked against 100
+        # references: its kept references differ more; correlation 0.92)
         full_scores = full.score_samples(digits[0])
         assert np.corrcoef(scores, full_scores)[0, 1] > 0.95
