@@ -43,9 +43,10 @@ X_other = images[y != 0][:4]
 # Training
 # --------
 # 158 images and 30 epochs on the CPU (the default would train 16 epochs on
-# so few images; 30 give the reconstructions time to settle; with a float
-# ``contamination`` and fewer than 300 images the fit trains eight small
-# networks, a few seconds). ``contamination=0.05`` puts the threshold
+# so few images; 30 give the reconstructions time to settle; with fewer
+# than 300 images the fit trains four small networks, one to score and three
+# to calibrate, a few seconds: 5 % of 158 images names too few outliers to
+# train again without them). ``contamination=0.05`` puts the threshold
 # where it flags 5 % of the training zeros: it flags more than the default
 # ``"auto"`` (about 1 % of new normal images), to catch small defects.
 det = ConvAutoencoderOutlierDetector(

@@ -24,6 +24,19 @@ from ._sklearn_compat import Interval
     themselves): its mean distance to the 20 nearest training
     samples over theirs to their own 50 nearest, a local outlier factor
     in the network's feature space.""",
+        "trim_margin": " where X is large enough for outliers to gather in"
+        "\n    clumps (as X's size lets the density term's neighbourhood below"
+        "\n    widen: none below 420 samples, all of it from 600 samples at 0.05,"
+        "\n    800 at 0.1; all of it for a score without that term; at most half"
+        "\n    of X in all)",
+        "density_widening": ' the "density" term of the score compares a'
+        "\n    sample with ``round(20 * (1 + 10 * contamination))`` neighbours"
+        "\n    instead of 20 (30 at 0.05, 40 at 0.1; at most a twentieth of the"
+        "\n    references, and at least 20), so that a small clump of outliers in"
+        "\n    X does not pass for normal (it favours outliers in X over several"
+        "\n    kinds of normal: a rate stated for data with none costs"
+        "\n    several-class accuracy);",
+        "n_neighbors_terms": 'latent and image-statistics terms of ``"hybrid"``',
         "hybrid_terms": "the mean squared error, the error box-blurred 3x3 "
         "and averaged over its 10% largest pixels, the density (weight 3), "
         "the kNN distance of the image's per-channel mean and standard "

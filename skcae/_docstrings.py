@@ -210,34 +210,25 @@ score_type : {%(score_types)s}, default=%(default_score)s
     as the reverse; see the user guide's benchmarks.
 n_neighbors : int, default=5
     Neighbours of the kNN terms of ``score_type="latent"`` and of the
-    image-statistics term of ``"hybrid"`` (clipped to the number of
+    %(n_neighbors_terms)s (clipped to the number of
     training samples minus one).
 contamination : "auto" or float in (0, 0.5], default="auto"
     The share of outliers expected among the training samples. A float
     keeps :class:`~sklearn.ensemble.IsolationForest`'s meaning and makes
     the model robust to that share: the most outlying ``contamination``
-    of X, plus a margin of as much again where X is large enough for
-    outliers to gather in clumps (as X's size lets the density term's
-    neighbourhood below widen: none below 420 samples, all of it from 600
-    samples at 0.05, 800 at 0.1; all of it for a score without that term;
-    at most half of X in all), are left out of the
-    score's references and calibration (in two rounds, each ranking
-    every sample by the references the last one kept), so that outliers
-    in X do not vouch for outliers to come; where the rate names at
-    least 250 outliers in X (``contamination * n_samples``; a search's
-    splits of X may name fewer than X itself) the network
-    is also trained a second time without them, as ranked by the first
-    one's score, so that they do not shape it either (the fit then takes
-    about twice as long; fewer outliers teach a network little, and a
-    second network trained on fewer normal samples ranked worse); the
-    "density" term of the score compares a sample
-    with ``round(20 * (1 + 10 * contamination))`` neighbours instead of 20
-    (30 at 0.05, 40 at 0.1; at most a twentieth of the references, and
-    at least 20), so
-    that a small clump of outliers in X does
-    not pass for normal (it favours outliers in X over several kinds of
-    normal: a rate stated for data with none costs several-class
-    accuracy); and ``offset_`` is the ``contamination`` quantile
+    of X, plus a margin of as much again%(trim_margin)s, are left out of
+    the score's references and calibration (in two
+    rounds, each ranking every sample by the references the last one
+    kept), so that outliers in X do not vouch for outliers to come; where
+    the rate names at least 250 outliers in X (``contamination *
+    n_samples``; a search's splits of X may name fewer than X itself)
+    the network is also trained a second time without them, as ranked by
+    the first one's score, so that they do not shape it either (the fit
+    then takes about twice as long; fewer outliers teach a network
+    little, and a second network trained on fewer normal samples ranked
+    worse), and the same share of the samples it trained on is left out
+    of its references again;%(density_widening)s and ``offset_`` is the
+    ``contamination`` quantile
     of ``score_samples(X)`` on all of X, so that fraction of X is flagged
     (and more of new normal data, which score
     lower than the data the network trained on). After a second

@@ -268,19 +268,28 @@ or (n_samples, C, H, W)
                 scores = None  # of the first network: scored again if needed
         elif not retrain and self.verbose:
             trimmed = (
-                f", its references without their most outlying {share:.3g}"
+                f", its references without their most outlying {share:.3g} "
+                "(rounded down)"
                 if n_keep < n
                 else ""
             )
+            named = _share_of(self.contamination, n)
             print(
-                f"contamination={self.contamination} names "
-                f"{_share_of(self.contamination, n)} outliers in X, fewer than "
+                f"contamination={self.contamination} names {named} "
+                f"outlier{'' if named == 1 else 's'} in X, fewer than "
                 f"{RETRAIN_MIN_OUTLIERS}: the first network is kept{trimmed}"
             )
         elif n_keep < n and self.verbose:
+            fraction = trained[2].validation_fraction
+            reason = (
+                f"{n_keep} samples are too few to train again"
+                if n_keep < 2
+                else f"validation_fraction={fraction} of the {n_keep} samples "
+                "left holds out none or all of them, so they cannot train again"
+            )
             print(
-                f"contamination={self.contamination}: {n_keep} samples are too "
-                "few to train again; the first network is kept"
+                f"contamination={self.contamination}: {reason}; the first "
+                "network is kept"
             )
         if self.threshold is None:
             # the share of X itself (all of it) that contamination names

@@ -202,3 +202,17 @@ def test_default_detector_flags_lit_dead_pixels_in_any_units(digits):
         flags.append((det.predict(new * units), det.predict(lit * units)))
         assert np.all(flags[-1][1] == -1)
     np.testing.assert_array_equal(flags[0][0], flags[1][0])
+
+
+def test_the_docstring_names_only_the_dense_detectors_own_terms():
+    """The parameters' text is shared with the convolutional detector; the
+    dense one has no density or image-statistics term, and a float
+    contamination keeps the whole margin (a hostile probe)."""
+    from skcae import ConvAutoencoderOutlierDetector
+
+    dense, conv = (
+        AutoencoderOutlierDetector.__doc__,
+        ConvAutoencoderOutlierDetector.__doc__,
+    )
+    for text in ("density", "image-statistics", "420 samples"):
+        assert text not in dense and text in conv

@@ -516,6 +516,17 @@ def test_float_contamination_says_so_when_verbose(digits, tiny, capsys, retrains
         image_shape=(8, 8), contamination=0.5, verbose=1, **tiny
     ).fit(digits[0][:2])
     assert "too few to train again" in capsys.readouterr().out
+    # plenty of samples, but a hold-out that rounds to none of them
+    ConvAutoencoderOutlierDetector(
+        image_shape=(8, 8),
+        contamination=0.5,
+        validation_fraction=0.001,
+        verbose=1,
+        **tiny,
+    ).fit(digits[0][:1000])
+    out = capsys.readouterr().out
+    assert "validation_fraction=0.001 of the 500 samples left holds out none" in out
+    assert "too few" not in out
 
 
 def test_float_contamination_with_the_defaults_as_a_user_meets_them(
