@@ -230,8 +230,9 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     of its references again;%(density_widening)s and ``offset_`` is the
     ``contamination`` quantile
     of ``score_samples(X)`` on all of X, so that about that fraction of
-    X is flagged (the quantile's count, as for IsolationForest: at least
-    one sample, however small the rate), and more of new normal data,
+    X is flagged (the quantile's count, as for IsolationForest: one
+    sample for a rate below ``1 / n_samples``, unless the lowest scores
+    tie), and more of new normal data,
     which score lower than the data the network trained on. After a second
     training ``center_``, ``scale_``, ``history_`` and ``net_`` are
     that training's, and user callbacks and ``verbose`` run for both
