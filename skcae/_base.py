@@ -20,7 +20,9 @@ fit that fails later leaves it unfitted.
 """
 
 import copy
+import errno
 import inspect
+import os
 from numbers import Integral, Real
 
 import joblib
@@ -130,6 +132,35 @@ def _check_picklable_callbacks(callbacks):
             "or memory=None."
         ),
     )
+
+
+def _cache(memory):
+    """``check_memory(memory)``, whose folder (a path) exists or can be
+    created, and can be written: else the OSError joblib would raise later
+    (NotADirectoryError, FileNotFoundError, PermissionError ...), raised
+    before training and naming ``memory`` and what it expects (joblib's
+    named a path alone)."""
+    if isinstance(memory, (str, os.PathLike)):
+        path = os.fspath(memory)
+        error = None
+        if os.path.exists(path) and not os.path.isdir(path):
+            error = NotADirectoryError(errno.ENOTDIR, "a file, not a folder")
+        else:
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError as exc:
+                error = exc
+            else:
+                if not os.access(path, os.W_OK | os.X_OK):
+                    error = PermissionError(errno.EACCES, "a folder it cannot write")
+        if error is not None:
+            raise type(error)(
+                error.errno,
+                f"Got memory={path!r} ({error.strerror or error}); expected "
+                "a folder this process can create or write (the cache of the "
+                "trained networks), a joblib.Memory, or None",
+            ) from (error if error.__traceback__ else None)
+    return check_memory(memory)
 
 
 class BaseAutoencoder(InferenceMixin, BaseEstimator):
@@ -435,7 +466,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         train = train_network
         if self.memory is not None:
             _check_picklable_callbacks(spec.callbacks)
-            train = check_memory(self.memory).cache(train_network, ignore=["verbose"])
+            train = _cache(self.memory).cache(train_network, ignore=["verbose"])
         return train(
             spec,
             rows,

@@ -281,3 +281,22 @@ def test_public_submodules_are_attributes_of_the_package():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out == "module 'skcae' has no attribute 'no_such_name'\n"
+
+
+@pytest.mark.parametrize("kind", ["a file", "under a file"])
+def test_memory_that_cannot_be_a_folder_is_named(digits, tiny, tmp_path, kind):
+    """memory="/proc/nope" (a hostile probe) or a file's path: joblib's raw
+    error named the path alone, after the first training had started; fit
+    now names memory and what it expects, before training (the same kind of
+    OSError)."""
+    from skcae import ConvAutoencoderOutlierDetector
+
+    taken = tmp_path / "cache"
+    taken.write_text("not a folder")
+    memory = str(taken if kind == "a file" else taken / "sub")
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), memory=memory, **tiny)
+    with pytest.raises(
+        NotADirectoryError, match=r"Got memory='.*cache.*' \(.*\); expected a folder"
+    ):
+        det.fit(digits[0][:40])
+    assert taken.read_text() == "not a folder"
