@@ -354,15 +354,38 @@ def distinct_rows(values):
     m = len(values)
     if m < 2:
         return None, np.arange(m)
+    values = np.asarray(values)
+    # one 64-bit key per row, equal for equal rows: sorting m keys instead of
+    # m rows of d values (np.unique(axis=0) took 0.58 s of a 13 s fit on
+    # 10,000 MNIST images, 2.9 s on 60,000); rows that share a key are then
+    # compared with the first of them, and a collision of distinct rows
+    # falls back to comparing the rows themselves
     _, first, inverse = np.unique(
-        values, axis=0, return_index=True, return_inverse=True
+        _row_keys(values), return_index=True, return_inverse=True
     )
+    inverse = inverse.reshape(-1)
     if len(first) == m:
         return None, np.arange(m)
+    if not (values == values[first[inverse]]).all():
+        _, first, inverse = np.unique(
+            values, axis=0, return_index=True, return_inverse=True
+        )
+        inverse = inverse.reshape(-1)
+        if len(first) == m:
+            return None, np.arange(m)
     order = np.argsort(first)  # distinct rows in the order they come
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
-    return first[order], rank[inverse.reshape(-1)]
+    return first[order], rank[inverse]
+
+
+def _row_keys(values):
+    """A hash of each row of the float array ``values`` ``(m, d)`` (int64):
+    rows of equal values (``-0.0`` and ``0.0`` alike) get equal keys,
+    distinct rows almost surely distinct ones. Python's hash of the row's
+    bytes, seeded per process: only which rows share a key counts."""
+    rows = np.ascontiguousarray(values, np.float64) + 0.0  # -0.0 -> 0.0
+    return np.fromiter((hash(row.tobytes()) for row in rows), np.int64, len(rows))
 
 
 class KNNTerm(Term):

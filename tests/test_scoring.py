@@ -15,7 +15,13 @@ from skcae import (
     _scorer,
     _terms,
 )
-from skcae._knn_terms import image_statistics, knn_distance, knn_neighbours, smallest
+from skcae._knn_terms import (
+    distinct_rows,
+    image_statistics,
+    knn_distance,
+    knn_neighbours,
+    smallest,
+)
 from skcae._scorer import ModelConfig, build_model, reference_buffers, run_batches
 from skcae._terms import Calibration, pooled_error
 from skcae._threads import CHUNK_ROWS
@@ -115,6 +121,44 @@ def test_knn_ranks_float32_near_ties_by_float64_and_ties_by_index():
         [[1.0 + 1e-12, 0.0], [1.0, 0.0], [0.0, 3.0]], dtype=torch.float64
     )
     assert knn_neighbours(q, ref, 1)[1].tolist() == [[0]]
+
+
+def _distinct_rows_by_sorting(values):
+    """distinct_rows' answer from numpy's row sort alone (its old code)."""
+    _, first, inverse = np.unique(
+        values, axis=0, return_index=True, return_inverse=True
+    )
+    order = np.argsort(first)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[inverse.reshape(-1)]
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_distinct_rows_finds_copies_in_order_even_when_keys_collide(
+    collide, monkeypatch
+):
+    """Rows are grouped by a hash of their bytes; rows that share a hash
+    are compared, so a collision of distinct rows (forced here: every key
+    equal) still gives the exact answer of sorting the rows."""
+    rng = np.random.RandomState(0)
+    values = rng.randint(0, 3, size=(300, 4)).astype(np.float64)
+    values[5] = -0.0 * values[5]  # -0.0 is a copy of 0.0
+    values[7] = 0.0 * values[7]
+    if collide:
+        monkeypatch.setattr(
+            _knn_terms, "_row_keys", lambda v: np.zeros(len(v), np.int64)
+        )
+    first, copy_of = distinct_rows(values)
+    want_first, want_copy_of = _distinct_rows_by_sorting(values)
+    np.testing.assert_array_equal(first, want_first)
+    np.testing.assert_array_equal(copy_of, want_copy_of)
+    assert copy_of[5] == copy_of[7]
+    np.testing.assert_array_equal(values[first][copy_of], values)
+    # all rows distinct: no index
+    distinct = rng.randn(50, 3)
+    assert distinct_rows(distinct)[0] is None
+    np.testing.assert_array_equal(distinct_rows(distinct)[1], np.arange(50))
 
 
 def test_knn_leave_one_out_drops_the_query_itself_not_a_near_duplicate():
