@@ -27,6 +27,7 @@ IMAGE_EXTENSIONS = (
     ".pgm",
     ".ppm",
     ".pbm",
+    ".pnm",
 )
 MODES = ("L", "RGB")
 #: The largest size= (pixels an image) ImageFiles resizes to: Pillow's
@@ -159,15 +160,20 @@ def _walk(folder):
         yield root, files
 
 
-def _list_folder(folder):
-    """The image files under ``folder`` (see :func:`_walk`), sorted, each
-    file once."""
-    found = [
+def _images_under(folder):
+    """The image files under ``folder`` (see :func:`_walk`), sorted."""
+    return sorted(
         os.path.join(root, f)
         for root, files in _walk(folder)
         for f in files
         if _is_image_name(f) and not f.startswith(".")
-    ]
+    )
+
+
+def _list_folder(folder):
+    """The image files under ``folder`` (see :func:`_walk`), sorted, each
+    file once."""
+    found = _images_under(folder)
     if not found:
         raise FileNotFoundError(
             f"Found no image files in the folder {folder!r} (searched its "
@@ -246,9 +252,20 @@ def _expand_one(entry):
             if is_recursive_pattern(path)
             else glob.glob(path, recursive=True)
         )
-        matches = _once(_regular(sorted(found)))
+        # the files it matches, and the images of the folders it matches
+        # (searched as a folder named on its own is)
+        found = sorted(found)
+        files = _regular(found)
+        folders = [f for f in found if os.path.isdir(f)]
+        matches = _once(files + [f for d in folders for f in _images_under(d)])
         if matches:
             return matches
+        if folders:
+            raise FileNotFoundError(
+                f"The pattern {path!r} matches no files, and no image files in "
+                f"the {len(folders)} folder(s) it matches ({folders[0]!r} ...; "
+                f"searched for names ending in {', '.join(IMAGE_EXTENSIONS)})."
+            )
         raise FileNotFoundError(f"The pattern {path!r} matches no files.")
     raise FileNotFoundError(
         f"No such file or folder: {path!r}; expected a folder of images, an "
@@ -504,7 +521,8 @@ class ImageFiles:
         A folder, an image file or a glob pattern (``"photos/*.jpg"``,
         ``"data/**/*.png"``), or a list, tuple or 1-D array of them. Folders
         are searched recursively (hidden files and folders are skipped)
-        and their files sorted by path; glob matches are sorted too; a
+        and their files sorted by path; glob matches are sorted too (a
+        folder a pattern matches is searched as a folder); a
         list keeps its order, so rows line up with labels made alongside.
         A file listed more than once is that many rows (a resample of
         paths, ``sklearn.utils.resample(paths)``); a folder or pattern that
@@ -613,8 +631,13 @@ class ImageFiles:
         self._files = [os.path.abspath(f) for f in files]
         self.image_size = own_size if size is None else size
         self.mode = own_mode if mode is None else mode
+        # named by its absolute path, as the file that differs from it is
         self._ref = _Reference(
-            self.image_size, self.mode, first, size is not None, mode is not None
+            self.image_size,
+            self.mode,
+            self._files[0],
+            size is not None,
+            mode is not None,
         )
         height, width = self.image_size
         sample = (height, width) if self.mode == "L" else (3, height, width)

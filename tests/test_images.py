@@ -115,6 +115,38 @@ def test_globs_lists_and_nested_folders(tmp_path, pixels):
     assert len(ImageFiles(np.array([str(p) for p in order]))) == 2
 
 
+def test_a_pattern_that_matches_folders_searches_them(tmp_path, pixels):
+    """ "data/cam*" matching the folders cam1 and cam2 said it matched no
+    files; a matched folder is searched as a folder named on its own is,
+    and matched files stay rows (a .pnm file is an image too)."""
+    images = pixels[0][:7]
+    write_pngs(tmp_path / "cam1", images[:3])
+    write_pngs(tmp_path / "cam2" / "deep", images[3:6], start=3)
+    (tmp_path / "cam1" / "notes.txt").write_text("not an image")
+    Image.fromarray(images[6]).save(tmp_path / "cam3.pnm")
+    files = ImageFiles(str(tmp_path / "cam*"))
+    assert len(files) == 7
+    np.testing.assert_array_equal(
+        np.sort(files[:].reshape(7, -1), 0), np.sort(images.reshape(7, -1), 0)
+    )
+    assert len(ImageFiles(tmp_path)) == 7  # the folder search finds cam3.pnm
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no image files in the 1 folder"):
+        ImageFiles(str(tmp_path / "empt*"))
+
+
+def test_a_file_unlike_the_first_names_both_alike(tmp_path, pixels, monkeypatch):
+    """The error named the odd file by its absolute path and the first by
+    the path as given ('./a.png')."""
+    Image.fromarray(pixels[0][0]).save(tmp_path / "a.png")
+    Image.fromarray(np.stack([pixels[0][1]] * 3, -1)).save(tmp_path / "b.png")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as info:
+        np.asarray(ImageFiles("."))
+    assert f"the first file {str(tmp_path / 'a.png')!r}" in str(info.value)
+    assert f"{str(tmp_path / 'b.png')!r} is colour" in str(info.value)
+
+
 def test_indexing_follows_numpy(folders):
     files = ImageFiles(folders / "normal")
     everything = np.asarray(files)
