@@ -24,6 +24,7 @@ import json
 import os
 import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -65,6 +66,18 @@ def _check_not_an_input(path, option, files):
             f"{option} {path} would overwrite the input image {path!r}; expected a "
             "file apart from the images"
         )
+
+
+def _check_not_the_model(path, model):
+    """Refuse ``score --out`` at the model file or its sidecar: the CSV
+    would replace the model every later run needs."""
+    real = os.path.realpath(path)
+    for target, what in ((model, "model"), (sidecar_path(model), "model's sidecar")):
+        if real == os.path.realpath(target):
+            raise CommandError(
+                f"--out {path} would overwrite the {what} {target}; expected a "
+                "file apart from the model, such as scores.csv"
+            )
 
 
 def sidecar_path(model_path):
@@ -221,6 +234,12 @@ def _reading(det, args):
     return size, mode, (height, width), model_mode
 
 
+def _fitted_on_signals(det):
+    """Whether ``det`` read its training rows as 1-D signals (2-D X without
+    ``image_shape``), not as images."""
+    return getattr(det, "image_shape", None) is None and len(det.input_shape_) == 1
+
+
 def _check_each_file_once(entries):
     """Refuse a file named twice on the command line: one row per file (a
     list of paths in Python may repeat one, as rows of a resample).
@@ -319,6 +338,13 @@ def run_score(args, parser):
         )
     if args.n_jobs is not None:
         det.set_params(n_jobs=args.n_jobs)
+        try:  # as fit checks it
+            det._validate_params()
+            det._check_params()
+        except ValueError as exc:
+            parser.error(_one_line(exc))  # a bad option value: exit status 2
+    if args.out != "-":
+        _check_not_the_model(args.out, args.model)
     size, mode, fitted, model_mode = _reading(det, args)
     files = ImageFiles(args.images, size=size, mode=mode)
     _check_each_file_once(args.images)
@@ -326,6 +352,13 @@ def run_score(args, parser):
         raise CommandError(
             f"the images are {_KINDS[files.mode]}, but the model was trained on "
             f"{_KINDS[model_mode]} images; pass --mode {model_mode} to convert them"
+        )
+    if files.image_size != fitted and _fitted_on_signals(det):
+        raise CommandError(
+            f"the model was trained on 1-D signals of {fitted[1]} values (2-D "
+            "rows fitted in Python without image_shape), not on images; score "
+            "these images with a model fitted on images ('skcae fit', or "
+            "image_shape=(H, W) in Python)"
         )
     if files.image_size != fitted:
         height, width = files.image_size
@@ -369,7 +402,9 @@ def run_score(args, parser):
     def write_rows(out):
         """Score the files block by block into CSV rows; the outliers."""
         n_outliers = 0
-        writer = csv.writer(out)
+        # "\n" line ends (csv's default is "\r\n"): grep ',-1$' and awk
+        # read the labels as written
+        writer = csv.writer(out, lineterminator="\n")
         header = ["path", "score", "label"] + (["map"] if args.maps else [])
         with tqdm(
             total=len(files),
@@ -430,11 +465,36 @@ _PYTHON_HINTS = [
 ]
 
 
+#: Advice of warnings that the command line cannot follow, and its own.
+_WARNING_HINTS = [
+    (
+        re.compile(r"scale X like the training data\.?$"),
+        "the model was trained (in Python) on data in other units than these "
+        "images' pixel values 0-255: fit a model on image files with 'skcae "
+        "fit', or score from Python with the images scaled as its training data.",
+    ),
+]
+
+
 def _one_line(exc):
     message = " ".join(str(exc).split()) or type(exc).__name__
     for pattern, replacement in _PYTHON_HINTS:
         message = pattern.sub(replacement, message)
     return message
+
+
+def _show_warning(command):
+    """A :func:`warnings.showwarning` that prints a warning as one line,
+    ``skcae <command>: warning: ...`` (also with ``-q``: it says the
+    scores may be wrong)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = _one_line(message)
+        for pattern, replacement in _WARNING_HINTS:
+            text = pattern.sub(replacement, text)
+        print(f"skcae {command}: warning: {text}", file=sys.stderr, flush=True)
+
+    return show
 
 
 def main(argv=None):
@@ -456,7 +516,9 @@ def main(argv=None):
     args = parser.parse_args(argv)  # exits with status 2 on a usage error
     command = {"fit": run_fit, "score": run_score}[args.command]
     try:
-        return command(args, args.subparser)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(args.command)
+            return command(args, args.subparser)
     except KeyboardInterrupt:
         print("skcae: interrupted", file=sys.stderr)
         return 130

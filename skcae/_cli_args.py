@@ -182,7 +182,10 @@ def _running(parser, device_default):
         help=f"auto, cpu, cuda or cuda:N (default: {device_default})",
     )
     group.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress or messages"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress or messages (warnings are still printed)",
     )
 
 

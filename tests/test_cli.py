@@ -554,3 +554,67 @@ def test_lr_option_takes_auto_or_a_number(text, lr):
     assert "lr" not in estimator_params(
         build_parser().parse_args(["fit", "x", "-o", "m"])
     )
+
+
+def test_score_never_overwrites_the_model_or_its_sidecar(
+    folders, model, tmp_path, capsys
+):
+    """--out at the model (or its .json sidecar) once replaced it with the
+    CSV, exit status 0, and every later score failed to read it."""
+    copy = tmp_path / "m.skcae"
+    copy.write_bytes(model.read_bytes())
+    (tmp_path / "m.skcae.json").write_text((folders / "model.skcae.json").read_text())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for out, what in ((copy, "the model"), (tmp_path / "m.skcae.json", "sidecar")):
+        argv = ["score", str(copy), str(folders / "new"), "--out", str(out), "-q"]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "would overwrite" in err and what in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_the_csv_ends_lines_with_a_newline_alone(folders, model, tmp_path, capsys):
+    """csv's default "\\r\\n" left a "\\r" after every label: grep ',-1$'
+    and awk '$3 == -1' counted no outliers."""
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(model), str(folders / "new"), "--out", str(out)]) == 0
+    data = out.read_bytes()
+    assert b"\r" not in data
+    lines = data.decode().splitlines()
+    n_outliers = sum(line.endswith(",-1") for line in lines)
+    assert f"{n_outliers} outliers" in capsys.readouterr().err
+    assert len(lines) == 31 and n_outliers > 0
+
+
+def test_warnings_are_one_line_with_advice_for_the_shell(folders, tmp_path, capsys):
+    """A model fitted in Python on floats in [0, 16] scoring 8-bit image
+    files: the warning about units was Python's two-line UserWarning, with
+    advice (scale X) that the command line cannot follow, and -q hid
+    nothing of it; it is one line now, still printed with -q."""
+    images = np.asarray(ImageFiles(folders / "normal")) / 15.0
+    det = ConvAutoencoderOutlierDetector(channels=(4,), latent_dim=2, max_epochs=1)
+    path = tmp_path / "floats.skcae"
+    skcae.save(det.fit(images), path)
+    assert main(["score", str(path), str(folders / "new"), "-q"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("skcae score: warning: X's values")
+    assert "'skcae fit'" in err[0] and "scale X like" not in err[0]
+
+
+def test_a_model_of_signals_is_not_offered_a_resize(folders, tmp_path, capsys):
+    """A model fitted on flat rows without image_shape reads 1-D signals;
+    the command line told the user to resize 8x8 images to 1x64."""
+    rows = np.asarray(ImageFiles(folders / "normal")).reshape(90, 64)
+    det = ConvAutoencoderOutlierDetector(channels=(4,), latent_dim=2, max_epochs=1)
+    path = tmp_path / "signals.skcae"
+    skcae.save(det.fit(rows), path)
+    assert main(["score", str(path), str(folders / "new"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "1-D signals of 64 values" in err and "--size 1 64" not in err
+
+
+def test_score_refuses_n_jobs_zero_as_fit_does(folders, model, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["score", str(model), str(folders / "new"), "--n-jobs", "0"])
+    assert info.value.code == 2
+    assert "n_jobs" in capsys.readouterr().err
