@@ -73,7 +73,10 @@ def _check_not_the_model(path, model):
     would replace the model every later run needs."""
     real = os.path.realpath(path)
     for target, what in ((model, "model"), (sidecar_path(model), "model's sidecar")):
-        if real == os.path.realpath(target):
+        same = real == os.path.realpath(target)
+        if not same and os.path.exists(path) and os.path.exists(target):
+            same = os.path.samefile(path, target)  # hard links too
+        if same:
             raise CommandError(
                 f"--out {path} would overwrite the {what} {target}; expected a "
                 "file apart from the model, such as scores.csv"
@@ -221,6 +224,7 @@ def _reading(det, args):
             "line reads gray (1) or colour (3) images"
         )
     record = _read_sidecar(args.model)
+    args.model_from_python = record is None  # (the advice of warnings)
     model_mode = "L" if channels == 1 else "RGB"
     mode = args.mode
     if mode is None and record is not None and record["convert"]:
@@ -276,7 +280,7 @@ def _check_map_targets(names, folder, files, entries):
     """Refuse anomaly maps that would overwrite each other or an input
     image, or land in a folder being scored (a later run would read them
     as images)."""
-    from ._image_files import is_recursive_pattern, pattern_base
+    from ._image_files import is_recursive_pattern, pattern_base, pattern_folders
 
     seen = {}
     for path, name in zip(files.paths, names):
@@ -295,9 +299,15 @@ def _check_map_targets(names, folder, files, entries):
                 "expected a folder apart from the images"
             )
     maps = os.path.realpath(folder)
+    searched_folders = []
     for entry in entries:
-        if not os.path.isdir(entry) and is_recursive_pattern(entry):
-            entry = pattern_base(entry)  # the folder it searches
+        if os.path.isdir(entry):
+            searched_folders.append(entry)
+        elif is_recursive_pattern(entry):
+            searched_folders.append(pattern_base(entry))  # the folder it searches
+        else:  # a pattern searches the folders it matches
+            searched_folders += pattern_folders(entry)
+    for entry in searched_folders:
         if os.path.isdir(entry):
             searched = os.path.realpath(entry)
             if os.path.commonpath([maps, searched]) == searched:
@@ -348,17 +358,19 @@ def run_score(args, parser):
     size, mode, fitted, model_mode = _reading(det, args)
     files = ImageFiles(args.images, size=size, mode=mode)
     _check_each_file_once(args.images)
-    if files.mode != model_mode:
-        raise CommandError(
-            f"the images are {_KINDS[files.mode]}, but the model was trained on "
-            f"{_KINDS[model_mode]} images; pass --mode {model_mode} to convert them"
-        )
-    if files.image_size != fitted and _fitted_on_signals(det):
+    if _fitted_on_signals(det) and (
+        files.image_size != fitted or files.mode != model_mode
+    ):
         raise CommandError(
             f"the model was trained on 1-D signals of {fitted[1]} values (2-D "
             "rows fitted in Python without image_shape), not on images; score "
             "these images with a model fitted on images ('skcae fit', or "
             "image_shape=(H, W) in Python)"
+        )
+    if files.mode != model_mode:
+        raise CommandError(
+            f"the images are {_KINDS[files.mode]}, but the model was trained on "
+            f"{_KINDS[model_mode]} images; pass --mode {model_mode} to convert them"
         )
     if files.image_size != fitted:
         height, width = files.image_size
@@ -465,15 +477,17 @@ _PYTHON_HINTS = [
 ]
 
 
-#: Advice of warnings that the command line cannot follow, and its own.
-_WARNING_HINTS = [
-    (
-        re.compile(r"scale X like the training data\.?$"),
-        "the model was trained (in Python) on data in other units than these "
-        "images' pixel values 0-255: fit a model on image files with 'skcae "
-        "fit', or score from Python with the images scaled as its training data.",
-    ),
-]
+#: Advice of warnings that the command line cannot follow, and its own:
+#: for a model saved from Python (no sidecar), and for one of 'skcae fit'.
+_UNITS_ADVICE = re.compile(r"scale X like the training data\.?$")
+_UNITS_HINTS = {
+    True: "the model was trained (in Python) on data in other units than these "
+    "images' pixel values 0-255: fit a model on image files with 'skcae fit', "
+    "or score from Python with the images scaled as its training data.",
+    False: "these images differ in brightness or contrast from the training "
+    "images as a whole (another camera, exposure or kind of image?): score "
+    "images of the kind the model was trained on, or fit it on such images.",
+}
 
 
 def _one_line(exc):
@@ -483,16 +497,16 @@ def _one_line(exc):
     return message
 
 
-def _show_warning(command):
+def _show_warning(args):
     """A :func:`warnings.showwarning` that prints a warning as one line,
     ``skcae <command>: warning: ...`` (also with ``-q``: it says the
     scores may be wrong)."""
 
     def show(message, category, filename, lineno, file=None, line=None):
         text = _one_line(message)
-        for pattern, replacement in _WARNING_HINTS:
-            text = pattern.sub(replacement, text)
-        print(f"skcae {command}: warning: {text}", file=sys.stderr, flush=True)
+        from_python = getattr(args, "model_from_python", True)
+        text = _UNITS_ADVICE.sub(_UNITS_HINTS[from_python], text)
+        print(f"skcae {args.command}: warning: {text}", file=sys.stderr, flush=True)
 
     return show
 
@@ -517,7 +531,7 @@ def main(argv=None):
     command = {"fit": run_fit, "score": run_score}[args.command]
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning(args.command)
+            warnings.showwarning = _show_warning(args)
             return command(args, args.subparser)
     except KeyboardInterrupt:
         print("skcae: interrupted", file=sys.stderr)

@@ -253,11 +253,11 @@ def _expand_one(entry):
             else glob.glob(path, recursive=True)
         )
         # the files it matches, and the images of the folders it matches
-        # (searched as a folder named on its own is)
+        # (searched as a folder named on its own is), sorted together
         found = sorted(found)
         files = _regular(found)
-        folders = [f for f in found if os.path.isdir(f)]
-        matches = _once(files + [f for d in folders for f in _images_under(d)])
+        folders = pattern_folders(path, found)
+        matches = _once(sorted(files + [f for d in folders for f in _images_under(d)]))
         if matches:
             return matches
         if folders:
@@ -271,6 +271,27 @@ def _expand_one(entry):
         f"No such file or folder: {path!r}; expected a folder of images, an "
         "image file or a glob pattern such as 'images/*.png'."
     )
+
+
+def pattern_folders(pattern, found=None):
+    """The folders a glob pattern without ``**`` matches (of ``found``, its
+    matches, when given), each searched as a folder: not the folder the
+    pattern searches, nor one above it (a link to ``..`` matched by
+    ``"data/*"`` would pull in the siblings of ``data``)."""
+    if is_recursive_pattern(pattern):
+        return []
+    if found is None:
+        found = sorted(glob.glob(pattern))
+    base = os.path.realpath(pattern_base(pattern))
+    kept = []
+    for folder in found:
+        if not os.path.isdir(folder):
+            continue
+        real = os.path.realpath(folder)
+        if real == base or base.startswith(real.rstrip(os.sep) + os.sep):
+            continue
+        kept.append(folder)
+    return kept
 
 
 def names_one_file(entry):
@@ -522,7 +543,8 @@ class ImageFiles:
         ``"data/**/*.png"``), or a list, tuple or 1-D array of them. Folders
         are searched recursively (hidden files and folders are skipped)
         and their files sorted by path; glob matches are sorted too (a
-        folder a pattern matches is searched as a folder); a
+        folder that a pattern without ``**`` matches is searched as a
+        folder, its files sorted with the others); a
         list keeps its order, so rows line up with labels made alongside.
         A file listed more than once is that many rows (a resample of
         paths, ``sklearn.utils.resample(paths)``); a folder or pattern that

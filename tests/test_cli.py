@@ -565,7 +565,13 @@ def test_score_never_overwrites_the_model_or_its_sidecar(
     copy.write_bytes(model.read_bytes())
     (tmp_path / "m.skcae.json").write_text((folders / "model.skcae.json").read_text())
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    for out, what in ((copy, "the model"), (tmp_path / "m.skcae.json", "sidecar")):
+    os.link(copy, tmp_path / "hard-link")  # the model under another name
+    before["hard-link"] = copy.read_bytes()
+    for out, what in (
+        (copy, "the model"),
+        (tmp_path / "m.skcae.json", "sidecar"),
+        (tmp_path / "hard-link", "the model"),
+    ):
         argv = ["score", str(copy), str(folders / "new"), "--out", str(out), "-q"]
         assert main(argv) == 1
         err = capsys.readouterr().err
@@ -618,3 +624,44 @@ def test_score_refuses_n_jobs_zero_as_fit_does(folders, model, capsys):
         main(["score", str(model), str(folders / "new"), "--n-jobs", "0"])
     assert info.value.code == 2
     assert "n_jobs" in capsys.readouterr().err
+
+
+def test_units_advice_follows_where_the_model_came_from(folders, tmp_path, capsys):
+    """A model of 'skcae fit' (with its sidecar) was told it came from
+    Python and to fit one with 'skcae fit'."""
+    images = np.asarray(ImageFiles(folders / "normal"))
+    dim = tmp_path / "dim"
+    write_pngs(dim, (100 + images // 120).astype(np.uint8))  # values 100-102
+    model = tmp_path / "dim.skcae"
+    assert main(["fit", str(dim), "-o", str(model), "-q", *TINY_ARGS]) == 0
+    capsys.readouterr()
+    assert main(["score", str(model), str(folders / "new"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "skcae score: warning:" in err and "brightness or contrast" in err
+    assert "in Python" not in err
+
+
+def test_a_model_of_signals_says_so_before_the_colour_mode(folders, tmp_path, capsys):
+    rows = np.asarray(ImageFiles(folders / "normal")).reshape(90, 64)
+    det = ConvAutoencoderOutlierDetector(channels=(4,), latent_dim=2, max_epochs=1)
+    path = tmp_path / "signals.skcae"
+    skcae.save(det.fit(rows), path)
+    colour = tmp_path / "colour"
+    write_pngs(colour, np.stack([np.asarray(ImageFiles(folders / "new"))] * 3, -1))
+    assert main(["score", str(path), str(colour), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "1-D signals of 64 values" in err and "--mode" not in err
+
+
+def test_maps_never_land_in_a_folder_a_pattern_searches(
+    folders, model, tmp_path, capsys
+):
+    """A plain pattern searches the folders it matches: maps written into
+    one of them would be scored as images by the next run."""
+    new1 = tmp_path / "new1"
+    write_pngs(new1, np.asarray(ImageFiles(folders / "new"))[:5])
+    pattern = str(tmp_path / "new*")
+    argv = ["score", str(model), pattern, "--maps", str(new1 / "maps"), "-q"]
+    assert main(argv) == 1
+    assert "lies in the scored folder" in capsys.readouterr().err
+    assert not (new1 / "maps").exists()

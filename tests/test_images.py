@@ -1,5 +1,6 @@
 """skcae.images: image files as a lazy array, a Pipeline loader, labelled folders."""
 
+import os
 import sys
 
 import numpy as np
@@ -125,14 +126,34 @@ def test_a_pattern_that_matches_folders_searches_them(tmp_path, pixels):
     (tmp_path / "cam1" / "notes.txt").write_text("not an image")
     Image.fromarray(images[6]).save(tmp_path / "cam3.pnm")
     files = ImageFiles(str(tmp_path / "cam*"))
-    assert len(files) == 7
-    np.testing.assert_array_equal(
-        np.sort(files[:].reshape(7, -1), 0), np.sort(images.reshape(7, -1), 0)
-    )
+    assert files.paths == sorted(files.paths)  # one sorted list, as a folder's
+    assert [os.path.relpath(p, tmp_path) for p in files.paths] == [
+        os.path.join("cam1", "0000.png"),
+        os.path.join("cam1", "0001.png"),
+        os.path.join("cam1", "0002.png"),
+        os.path.join("cam2", "deep", "0003.png"),
+        os.path.join("cam2", "deep", "0004.png"),
+        os.path.join("cam2", "deep", "0005.png"),
+        "cam3.pnm",
+    ]
+    np.testing.assert_array_equal(files[:], images)
     assert len(ImageFiles(tmp_path)) == 7  # the folder search finds cam3.pnm
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no image files in the 1 folder"):
         ImageFiles(str(tmp_path / "empt*"))
+
+
+def test_a_pattern_never_follows_a_link_above_its_folder(tmp_path, pixels):
+    """ "data/*" matching data/up -> .. walked the parent of data (its
+    siblings' images), which a search of data itself never follows."""
+    data = tmp_path / "data"
+    write_pngs(data / "a", pixels[0][:2])
+    write_pngs(tmp_path / "sibling", pixels[0][2:4], start=2)
+    (data / "up").symlink_to("..", target_is_directory=True)
+    (data / "self").symlink_to(".", target_is_directory=True)
+    expected = [str(data / "a" / "0000.png"), str(data / "a" / "0001.png")]
+    assert ImageFiles(data).paths == expected
+    assert ImageFiles(str(data / "*")).paths == expected
 
 
 def test_a_file_unlike_the_first_names_both_alike(tmp_path, pixels, monkeypatch):
