@@ -19,6 +19,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import _tuning
 from ._data import scale_of
+from ._rowwise import rowwise_matmul
 from ._terms import TERMS, Term, register_term, scalar
 from ._threads import CHUNK_ROWS, map_items
 from ._tuning import (
@@ -231,7 +232,7 @@ def _distances_to_all(reference, norms, q):
     the ``(m, d)`` references (squared norms ``norms``), by one matrix
     product: ranking all of a few hundred references, gathering each
     query's copy of them cost a tenth of a fit on 180 8x8 digits."""
-    dot = q @ reference.T
+    dot = rowwise_matmul(q, reference.T)
     return _expanded(dot, norms.unsqueeze(0), q, lambda rows, cols: reference[cols])
 
 
@@ -468,7 +469,7 @@ class KNNTerm(Term):
         return min(1.0, self.reference.shape[0] / RELIABLE_REFERENCES)
 
     def _map(self, values):
-        return (values.to(torch.float64) - self.center) @ self.transform
+        return rowwise_matmul(values.to(torch.float64) - self.center, self.transform)
 
     def _cost_of(self, mapped, leave_one_out=False):
         return knn_distance(

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._checks import positive_ints
+from ._rowwise import RowwiseLinear
 from ._upsample_conv import fusable, upsample_conv
 
 ACTIVATIONS = {
@@ -230,8 +231,8 @@ class ConvAutoencoderModule(nn.Module):
             c_in = c_out
         self.encoder_conv = nn.Sequential(*layers)
         n_code = math.prod(self._code_shape)
-        self.encoder_fc = nn.Linear(n_code, latent_dim)
-        self.decoder_fc = nn.Sequential(nn.Linear(latent_dim, n_code), act())
+        self.encoder_fc = RowwiseLinear(n_code, latent_dim)
+        self.decoder_fc = nn.Sequential(RowwiseLinear(latent_dim, n_code), act())
 
         # The decoder mirrors the encoder: per block, upsample and a
         # convolution; the last one maps to the image's channels, linearly.
@@ -396,8 +397,8 @@ class DenseAutoencoderModule(nn.Module):
         def stack(widths, last):
             layers = []
             for w_in, w_out in zip(widths[:-1], widths[1:]):
-                layers += [nn.Linear(w_in, w_out), act()]
-            layers.append(nn.Linear(widths[-1], last))
+                layers += [RowwiseLinear(w_in, w_out), act()]
+            layers.append(RowwiseLinear(widths[-1], last))
             return nn.Sequential(*layers)
 
         self.encoder = stack(sizes, self.latent_dim)

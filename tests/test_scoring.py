@@ -9,6 +9,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from skcae import (
+    AutoencoderOutlierDetector,
     ConvAutoencoderModule,
     ConvAutoencoderOutlierDetector,
     _knn_terms,
@@ -616,3 +617,44 @@ def test_scores_do_not_depend_on_batching_or_order(fitted, digits):
     np.testing.assert_array_equal(fitted.score_samples(X[perm]), full[perm])
     singles = np.concatenate([fitted.score_samples(X[i : i + 1]) for i in range(20)])
     np.testing.assert_array_equal(singles, full[:20])
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        # 6 features into 5 units: the CPU's matrix product gave the rows at
+        # some positions of a chunk other roundings (up to 4e-7 of a score)
+        (
+            lambda: AutoencoderOutlierDetector(
+                hidden_layer_sizes=(5,), latent_dim=2, max_epochs=3, random_state=0
+            ),
+            (80, 6),
+        ),
+        # a code of 5: the latent term's float64 whitening, 1e-16 apart
+        (
+            lambda: ConvAutoencoderOutlierDetector(
+                image_shape=(4, 4),
+                channels=(3,),
+                latent_dim=5,
+                max_epochs=1,
+                random_state=0,
+            ),
+            (120, 16),
+        ),
+    ],
+    ids=["dense-6-features", "conv-latent-5"],
+)
+def test_scores_of_narrow_layers_do_not_depend_on_order(make, shape):
+    """Shuffling, reversing or splitting the rows scored once changed some
+    scores, so a threshold set on one sample's score (set_threshold_from)
+    flagged it in one order and not in another."""
+    X = np.random.RandomState(0).normal(size=shape)
+    det = make().fit(X)
+    full = det.score_samples(X)
+    perm = np.random.RandomState(1).permutation(len(X))
+    np.testing.assert_array_equal(det.score_samples(X[perm]), full[perm])
+    np.testing.assert_array_equal(det.score_samples(X[::-1]), full[::-1])
+    singles = np.array([det.score_samples(X[i : i + 1])[0] for i in range(len(X))])
+    np.testing.assert_array_equal(singles, full)
+    det.set_threshold_from(X, false_positive_rate=0.3)
+    assert (det.predict(X[perm]) == det.predict(X)[perm]).all()
