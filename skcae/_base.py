@@ -101,6 +101,45 @@ def _per_callback(callbacks, fn, problem):
     return out
 
 
+#: History keys a ReconstructionMonitor may record (with X_outliers: both).
+_MONITOR_KEYS = ("inlier_cost", "outlier_cost")
+
+
+def _check_monitor_order(callbacks):
+    """Refuse a callback that monitors a ReconstructionMonitor's key which
+    no monitor records before it (callbacks run in list order: skorch's
+    bare ``KeyError: "Key 'inlier_cost' was not found in history."``)."""
+    recorded = {}  # key -> position of the first callback recording it
+    for i, entry in enumerate(callbacks):
+        keys = getattr(_callback_of(entry), "recorded_keys", None)
+        for key in keys() if callable(keys) else ():
+            recorded.setdefault(key, i)
+    for i, entry in enumerate(callbacks):
+        cb = _callback_of(entry)
+        monitor = getattr(cb, "monitor", None)
+        if not isinstance(monitor, str) or monitor not in _MONITOR_KEYS:
+            continue
+        name = type(cb).__name__
+        if monitor not in recorded:
+            raise ValueError(
+                f"Got callbacks with {name}, which monitors {monitor!r}, but no "
+                f"ReconstructionMonitor among them records it"
+                + (
+                    " (outlier_cost needs X_outliers)"
+                    if monitor == "outlier_cost"
+                    else ""
+                )
+                + ". Expected a ReconstructionMonitor before it in callbacks."
+            )
+        if recorded[monitor] > i:
+            raise ValueError(
+                f"Got callbacks with {name}, which monitors {monitor!r}, before "
+                "the ReconstructionMonitor that records it: callbacks run in "
+                "list order, so the key is not yet in the history when it looks. "
+                "Expected the ReconstructionMonitor earlier in callbacks."
+            )
+
+
 def _copied_callbacks(callbacks):
     """Deep copies of the user's callbacks (fit never changes them)."""
     return _per_callback(
@@ -394,6 +433,10 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             self._module_kwargs(fitted),
         )
         self._check_callbacks(spec, len(data) if n_of is None else n_of)
+        for cb in spec.callbacks:  # monitor sets with the training columns
+            check = getattr(_callback_of(cb), "_check_feature_names", None)
+            if check is not None:
+                check(fitted.get("feature_names_in_"))
         net = self._train_network(spec, data.rows, statistics)
         history = net.history
         fitted.update(device_=device, net_=net, n_iter_=len(history))
@@ -414,6 +457,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         the net's own callbacks take in this fit."""
         reserved = [*SKORCH_CALLBACK_NAMES]
         reserved += [name for name, _ in own_callbacks(spec, self.verbose)]
+        _check_monitor_order(spec.callbacks)
         for cb in spec.callbacks:
             if isinstance(cb, tuple) and cb[0] in reserved:
                 raise ValueError(

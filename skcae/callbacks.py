@@ -70,6 +70,30 @@ or (n_inliers, C, H, W)
         self.X_inliers = X_inliers
         self.X_outliers = X_outliers
 
+    def recorded_keys(self):
+        """The history keys this monitor records each epoch."""
+        return ["inlier_cost"] + (
+            ["outlier_cost"] if self.X_outliers is not None else []
+        )
+
+    def _check_feature_names(self, feature_names):
+        """Refuse a DataFrame monitor set whose columns are not the training
+        data's ``feature_names`` in their order (``score_samples`` refuses
+        them; the monitor read reordered columns as they came)."""
+        if feature_names is None:
+            return
+        for name, X in (("X_inliers", self.X_inliers), ("X_outliers", self.X_outliers)):
+            columns = getattr(X, "columns", None)
+            if columns is None or not all(isinstance(c, str) for c in columns):
+                continue
+            if list(columns) != list(feature_names):
+                raise ValueError(
+                    f"Got {name} of ReconstructionMonitor with the columns "
+                    f"{_listed(columns)}, but the estimator is fitted on the "
+                    f"columns {_listed(feature_names)}; expected the same "
+                    "columns in the same order (e.g. X_monitor[X_train.columns])."
+                )
+
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # X is the training dataset: its rows' shape and standardisation
         sample_shape = X.rows.shape[1:]
@@ -106,3 +130,9 @@ or (n_inliers, C, H, W)
                 net.history.record(key, float(values.mean()))
         finally:
             module.train(was_training)
+
+
+def _listed(names, limit=6):
+    names = [str(n) for n in names]
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}] ({len(names)})"

@@ -170,3 +170,43 @@ def test_gray_channels_last_monitor_sets_take_every_one_channel_form(digits, sha
     ).fit(gray[10:])
     expected = -det.score_samples(gray[:10]).mean()
     assert det.net_.history[-1, "inlier_cost"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_monitor_sets_must_have_the_training_columns(digits):
+    """A DataFrame monitor set with the training columns reordered was read
+    as it came (its cost 200x the true one, no warning), where
+    score_samples refuses it."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    scales = np.array([1.0, 10.0, 100.0, 1000.0])
+    X = pd.DataFrame(rng.normal(size=(60, 4)) * scales, columns=list("abcd"))
+    reordered = ReconstructionMonitor(X[list("dcba")][:10])
+    params = dict(hidden_layer_sizes=(4,), latent_dim=2, device="cpu", random_state=0)
+    det = AutoencoderOutlierDetector(**params, max_epochs=1, callbacks=[reordered])
+    with pytest.raises(ValueError, match=r"columns \['d', 'c', 'b', 'a'\]"):
+        det.fit(X)
+    with pytest.raises(ValueError, match="same order"):
+        det.set_params(callbacks=[ReconstructionMonitor(X[:5], X[list("abdc")][:5])])
+        det.fit(X)
+    same = ReconstructionMonitor(X[:10], X[:10].to_numpy() * 3)  # arrays: as before
+    det.set_params(callbacks=[same]).fit(X)
+    assert len(det.net_.history[:, "outlier_cost"]) == 1
+
+
+def test_early_stopping_on_a_monitor_key_needs_the_monitor_first(sets):
+    """EarlyStopping listed before the ReconstructionMonitor whose key it
+    watches failed after the first epoch with skorch's bare KeyError."""
+    from skorch.callbacks import EarlyStopping
+
+    train, inliers, outliers = sets
+    monitor = ReconstructionMonitor(inliers)
+    stop = EarlyStopping(monitor="inlier_cost", patience=1)
+    params = dict(TINY, max_epochs=3, image_shape=(8, 8))
+    det = ConvAutoencoderOutlierDetector(**params, callbacks=[stop, monitor])
+    with pytest.raises(ValueError, match="before the ReconstructionMonitor"):
+        det.fit(train)
+    det.set_params(callbacks=[EarlyStopping(monitor="outlier_cost"), monitor])
+    with pytest.raises(ValueError, match="outlier_cost needs X_outliers"):
+        det.fit(train)
+    det.set_params(callbacks=[monitor, stop]).fit(train)  # in order: fine
+    assert len(det.net_.history[:, "inlier_cost"]) == det.n_iter_
