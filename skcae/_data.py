@@ -394,7 +394,11 @@ class RangeTracker:
         varying = data_max > data_min
         with np.errstate(over="ignore", invalid="ignore"):
             std = self._std()
-            if not varying.any() or not (std[varying] > 0).all():
+            # a channel that takes one value (a row repeated) is blank: its
+            # spread, from the moments' rounding, came out as 1e-16 of the
+            # training one ("other units")
+            blank = (self.high <= self.low) | ~(std > 0)
+            if not varying.any() or blank[varying].any():
                 return None
             ratio = float(np.median(std[varying] / scale[varying]))
         if 1 / factor < ratio < factor:

@@ -96,6 +96,22 @@ def test_range_tracker_warns_of_other_units_only():
     assert blank.mismatch(fitted.module) is None
 
 
+def test_one_row_repeated_is_blank_not_other_units():
+    """A tabular row scored 20 times: its features' spread came out as
+    1e-16 of the training one from rounding, and warned of other units
+    for some rows and not for others."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 6)) * [1.0, 3.0, 0.1, 7.0, 1e-3, 1e4] + 5.0
+    fitted = Standardizer.fit(X)
+    for row in X[:10]:
+        tracker = RangeTracker(fitted.module)
+        tracker.update(np.repeat(row[None], 20, axis=0))
+        assert tracker.mismatch(fitted.module) is None
+    far = RangeTracker(fitted.module)
+    far.update(X[:20] * 1000.0)
+    assert "other units" in far.mismatch(fitted.module)
+
+
 def test_one_corrupt_value_is_not_other_units():
     """Scored values are clipped to UNITS_CLIP training scales before their
     spread is taken: one pixel of 1e4 among 200 images of values in 0-16
