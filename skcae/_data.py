@@ -385,7 +385,9 @@ class RangeTracker:
         those with any spread have their own below ``1 / factor`` of it (a
         smaller one): one bright image among ten moves the spread of all
         ten. Fewer than ``min_rows``
-        rows, blank data and channels constant in training never warn.
+        rows and blank data never warn; channels constant in training, and
+        those that take one value in the scored data, are left out of the
+        ratio.
         """
         if self.low is None or self.n_rows < min_rows:
             return None
@@ -398,9 +400,10 @@ class RangeTracker:
             # spread, from the moments' rounding, came out as 1e-16 of the
             # training one ("other units")
             blank = (self.high <= self.low) | ~(std > 0)
-            if not varying.any() or blank[varying].any():
+            measured = varying & ~blank  # blank ones say nothing of the units
+            if not measured.any():
                 return None
-            ratio = float(np.median(std[varying] / scale[varying]))
+            ratio = float(np.median(std[measured] / scale[measured]))
         if 1 / factor < ratio < factor:
             return None
         n_images, far, with_spread, below = (int(v) for v in self.images)

@@ -110,6 +110,12 @@ def test_one_row_repeated_is_blank_not_other_units():
     far = RangeTracker(fitted.module)
     far.update(X[:20] * 1000.0)
     assert "other units" in far.mismatch(fitted.module)
+    # a feature constant in the scored rows leaves the others to tell
+    far_but_one = X[:20] * 1000.0
+    far_but_one[:, 2] = 5.0
+    partly = RangeTracker(fitted.module)
+    partly.update(far_but_one)
+    assert "other units" in partly.mismatch(fitted.module)
 
 
 def test_one_corrupt_value_is_not_other_units():
