@@ -15,6 +15,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+#: Products with a larger right-hand matrix keep the plain kernel: the
+#: batched product reads it once per row (a layer of 100,000 features into
+#: 64 units scored 5x slower), and the rows' position-dependence was seen
+#: only for narrow shapes (6 into 5; 784 into 64 and 1,000 into 64 gave
+#: every row alike).
+ROWWISE_MAX_VALUES = 2**15
+
 
 def _plain(*tensors):
     """Whether the plain product is needed: gradients (training), forward-
@@ -37,12 +44,15 @@ def rowwise_matmul(a, b):
     >>> bool(torch.allclose(rowwise_matmul(a, b), a @ b, atol=1e-6))
     True
     """
-    if a.ndim != 2 or b.ndim != 2 or _plain(a, b):
+    if a.ndim != 2 or b.ndim != 2 or b.numel() > ROWWISE_MAX_VALUES or _plain(a, b):
         return a @ b
-    # contiguous operands: the kernel follows their layout too (a fitted
-    # transform in numpy's column order and the same one loaded from a
-    # file differed in the last bit)
-    a, b = a.contiguous(), b.contiguous()
+    # one layout of the operands, as the kernel follows it too: ``a``
+    # row-major and ``b`` a fresh column-major copy (torch's alignment), as
+    # a linear layer's transposed weight is (a fitted transform in numpy's
+    # memory and the same one loaded from a file differed in the last bit;
+    # a row-major ``b`` let the batched product fold into one matrix
+    # product, position-dependent again)
+    a, b = a.contiguous(), b.t().clone(memory_format=torch.contiguous_format).t()
     n = a.shape[0]
     return torch.bmm(a.unsqueeze(1), b.unsqueeze(0).expand(n, *b.shape)).squeeze(1)
 
@@ -54,7 +64,12 @@ class RowwiseLinear(nn.Linear):
     parameters, state dict and hooks are the plain layer's."""
 
     def forward(self, x):
-        if x.ndim != 2 or _plain(x, self.weight):
+        if (
+            x.ndim != 2
+            or self.weight.numel() > ROWWISE_MAX_VALUES
+            or _plain(x, self.weight)
+        ):
             return F.linear(x, self.weight, self.bias)
         out = rowwise_matmul(x, self.weight.t())
-        return out if self.bias is None else out + self.bias
+        # (the bias in the product's dtype, as F.linear under autocast)
+        return out if self.bias is None else out + self.bias.to(out.dtype)

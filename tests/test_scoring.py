@@ -641,8 +641,20 @@ def test_scores_do_not_depend_on_batching_or_order(fitted, digits):
             ),
             (120, 16),
         ),
+        # 5 channels into a code of 6: a row-major right-hand matrix let the
+        # batched product fold into one matrix product (1e-6 apart)
+        (
+            lambda: ConvAutoencoderOutlierDetector(
+                image_shape=(8, 8),
+                channels=(5,),
+                latent_dim=6,
+                max_epochs=1,
+                random_state=0,
+            ),
+            (120, 64),
+        ),
     ],
-    ids=["dense-6-features", "conv-latent-5"],
+    ids=["dense-6-features", "conv-latent-5", "conv-8x8-latent-6"],
 )
 def test_scores_of_narrow_layers_do_not_depend_on_order(make, shape):
     """Shuffling, reversing or splitting the rows scored once changed some
