@@ -101,43 +101,32 @@ def _per_callback(callbacks, fn, problem):
     return out
 
 
-#: History keys a ReconstructionMonitor may record (with X_outliers: both).
-_MONITOR_KEYS = ("inlier_cost", "outlier_cost")
-
-
 def _check_monitor_order(callbacks):
-    """Refuse a callback that monitors a ReconstructionMonitor's key which
-    no monitor records before it (callbacks run in list order: skorch's
-    bare ``KeyError: "Key 'inlier_cost' was not found in history."``)."""
-    recorded = {}  # key -> position of the first callback recording it
+    """Refuse a callback that monitors a ReconstructionMonitor's key listed
+    before the monitor that records it, with no other callback of that
+    name before it (callbacks run in list order: skorch's bare
+    ``KeyError: "Key 'inlier_cost' was not found in history."`` after an
+    epoch). Keys recorded by other means are not second-guessed."""
+    recorded = {}  # key -> position of the first monitor recording it
     for i, entry in enumerate(callbacks):
         keys = getattr(_callback_of(entry), "recorded_keys", None)
         for key in keys() if callable(keys) else ():
             recorded.setdefault(key, i)
+    named = [getattr(_callback_of(entry), "name", None) for entry in callbacks]
     for i, entry in enumerate(callbacks):
         cb = _callback_of(entry)
         monitor = getattr(cb, "monitor", None)
-        if not isinstance(monitor, str) or monitor not in _MONITOR_KEYS:
+        if not isinstance(monitor, str) or recorded.get(monitor, -1) < i:
             continue
-        name = type(cb).__name__
-        if monitor not in recorded:
-            raise ValueError(
-                f"Got callbacks with {name}, which monitors {monitor!r}, but no "
-                f"ReconstructionMonitor among them records it"
-                + (
-                    " (outlier_cost needs X_outliers)"
-                    if monitor == "outlier_cost"
-                    else ""
-                )
-                + ". Expected a ReconstructionMonitor before it in callbacks."
-            )
-        if recorded[monitor] > i:
-            raise ValueError(
-                f"Got callbacks with {name}, which monitors {monitor!r}, before "
-                "the ReconstructionMonitor that records it: callbacks run in "
-                "list order, so the key is not yet in the history when it looks. "
-                "Expected the ReconstructionMonitor earlier in callbacks."
-            )
+        if monitor in named[:i]:  # e.g. an EpochScoring of that name first
+            continue
+        raise ValueError(
+            f"Got callbacks with {type(cb).__name__}, which monitors "
+            f"{monitor!r}, before the ReconstructionMonitor that records it: "
+            "callbacks run in list order, so the key is not yet in the history "
+            "when it looks. Expected the ReconstructionMonitor earlier in "
+            "callbacks."
+        )
 
 
 def _copied_callbacks(callbacks):
