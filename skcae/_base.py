@@ -109,7 +109,7 @@ def _check_monitor_order(callbacks):
     epoch). Keys recorded by other means are not second-guessed."""
     recorded = {}  # key -> position of the first monitor recording it
     for i, entry in enumerate(callbacks):
-        keys = getattr(_callback_of(entry), "recorded_keys", None)
+        keys = getattr(_callback_of(entry), "_recorded_keys", None)
         for key in keys() if callable(keys) else ():
             recorded.setdefault(key, i)
     named = [getattr(_callback_of(entry), "name", None) for entry in callbacks]
@@ -421,11 +421,9 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             self._holdout(len(data) if n_of is None else n_of),
             self._module_kwargs(fitted),
         )
-        self._check_callbacks(spec, len(data) if n_of is None else n_of)
-        for cb in spec.callbacks:  # monitor sets with the training columns
-            check = getattr(_callback_of(cb), "_check_feature_names", None)
-            if check is not None:
-                check(fitted.get("feature_names_in_"))
+        self._check_callbacks(
+            spec, len(data) if n_of is None else n_of, fitted.get("feature_names_in_")
+        )
         net = self._train_network(spec, data.rows, statistics)
         history = net.history
         fitted.update(device_=device, net_=net, n_iter_=len(history))
@@ -437,16 +435,22 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         fitted["data_range_"] = np.stack(statistics[2:])
         return data, fitted, spec, standardization.to(net.device)
 
-    def _check_callbacks(self, spec, n):
+    def _check_callbacks(self, spec, n, feature_names=None):
         """Refuse user callbacks that cannot work in this fit of ``n`` rows:
         an LRScheduler beside the one-cycle schedule (both would set the
         rate every step), and a callback that monitors a validation score
         (skorch's EarlyStopping and Checkpoint by default) when no rows are
-        held out (skorch raised a KeyError about its history), and names
-        the net's own callbacks take in this fit."""
+        held out (skorch raised a KeyError about its history), names
+        the net's own callbacks take in this fit, a monitor listed after a
+        callback that watches its key, and monitor sets whose columns are
+        not the training data's ``feature_names``."""
         reserved = [*SKORCH_CALLBACK_NAMES]
         reserved += [name for name, _ in own_callbacks(spec, self.verbose)]
         _check_monitor_order(spec.callbacks)
+        for cb in spec.callbacks:  # monitor sets with the training columns
+            check = getattr(_callback_of(cb), "_check_feature_names", None)
+            if check is not None:
+                check(feature_names)
         for cb in spec.callbacks:
             if isinstance(cb, tuple) and cb[0] in reserved:
                 raise ValueError(

@@ -224,7 +224,6 @@ def _reading(det, args):
             "line reads gray (1) or colour (3) images"
         )
     record = _read_sidecar(args.model)
-    args.model_from_python = record is None  # (the advice of warnings)
     model_mode = "L" if channels == 1 else "RGB"
     mode = args.mode
     if mode is None and record is not None and record["convert"]:
@@ -504,7 +503,9 @@ def _show_warning(args):
 
     def show(message, category, filename, lineno, file=None, line=None):
         text = _one_line(message)
-        from_python = getattr(args, "model_from_python", True)
+        # a model of 'skcae fit' has its sidecar beside it
+        model = getattr(args, "model", None)
+        from_python = model is None or not os.path.exists(sidecar_path(model))
         text = _UNITS_ADVICE.sub(_UNITS_HINTS[from_python], text)
         print(f"skcae {args.command}: warning: {text}", file=sys.stderr, flush=True)
 

@@ -70,8 +70,9 @@ or (n_inliers, C, H, W)
         self.X_inliers = X_inliers
         self.X_outliers = X_outliers
 
-    def recorded_keys(self):
-        """The history keys this monitor records each epoch."""
+    def _recorded_keys(self):
+        """The history keys this monitor records each epoch (the estimator's
+        check of the callbacks' order reads them)."""
         return ["inlier_cost"] + (
             ["outlier_cost"] if self.X_outliers is not None else []
         )

@@ -653,8 +653,20 @@ def test_scores_do_not_depend_on_batching_or_order(fitted, digits):
             ),
             (120, 64),
         ),
+        # the defaults, as a user meets them
+        (
+            lambda: ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0),
+            (120, 64),
+        ),
+        (lambda: AutoencoderOutlierDetector(random_state=0), (80, 6)),
     ],
-    ids=["dense-6-features", "conv-latent-5", "conv-8x8-latent-6"],
+    ids=[
+        "dense-6-features",
+        "conv-latent-5",
+        "conv-8x8-latent-6",
+        "conv-defaults",
+        "dense-defaults",
+    ],
 )
 def test_scores_of_narrow_layers_do_not_depend_on_order(make, shape):
     """Shuffling, reversing or splitting the rows scored once changed some
