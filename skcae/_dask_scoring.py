@@ -28,6 +28,17 @@ def _import_dask(caller):
     return dask, da
 
 
+def _of_shape(exc, shape):
+    """``exc`` (the estimator's error for a one-sample probe of a Dask array)
+    naming the whole array's shape, not the probe's ``(1, ...)``."""
+    probe = str((1, *shape[1:]))
+    # X's shape as the messages give it ("Got X of shape=(1, 8, 8, 1)"); a
+    # "shape (1, 4, 4)" without "=" is an image's (C, H, W), "image_shape="
+    # a parameter
+    pattern = r"(?<![\w])shape=" + re.escape(probe)
+    return type(exc)(re.sub(pattern, f"shape={tuple(shape)}", str(exc)))
+
+
 def _is_dask_array(X):
     return type(X).__module__.startswith("dask.array") and hasattr(X, "chunks")
 
@@ -183,13 +194,16 @@ class DaskScorer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # (zeros in other units...)
                 return _apply(shipped, method, zeros)
-        except ValueError:
+        except ValueError as exc:
             if X.shape[0] == 0:
-                raise
-            first = np.asarray(X[:1].compute())
+                raise _of_shape(exc, X.shape) from exc
+        first = np.asarray(X[:1].compute())
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # warned again on the worker
                 return _apply(shipped, method, first)
+        except ValueError as exc:
+            raise _of_shape(exc, X.shape) from exc
 
     def _map(self, method, X):
         if not hasattr(self.estimator, method):

@@ -9,6 +9,8 @@ compare each chunk with the stored references, never the whole batch).
 
 import copy
 import logging
+import numbers
+import os
 import threading
 import warnings
 
@@ -31,6 +33,9 @@ _MAX_STEP = 1e-3
 # torch's exporter is not thread-safe and sets process-wide state (its
 # logger's level, warning filters): one export at a time.
 _EXPORT_LOCK = threading.Lock()
+#: The oldest opset torch's exporter writes (asked for an older one, it
+#: printed the converter's tracebacks and wrote 18).
+MIN_OPSET = 18
 
 
 def _import_onnx(caller):
@@ -98,8 +103,21 @@ class _Graph(nn.Module):
             _, costs = self.scan(step, rows.new_zeros(()), chunks)
             costs = costs.reshape(-1)[:n]
         score = 0.0 - costs  # 0.0, not -0.0, at cost 0
-        label = torch.where(score < self.offset, -1, 1).to(torch.int64)
+        # a NaN score (NaN in the input, which the graph cannot refuse) is
+        # an outlier, never an inlier
+        label = torch.where(score >= self.offset, 1, -1).to(torch.int64)
         return score, label
+
+
+def _check_path(path):
+    """TypeError unless ``path`` is a str or a path-like of a str (bytes
+    failed deep in the writing, on a string pattern)."""
+    target = path if isinstance(path, (str, os.PathLike)) else None
+    if target is None or not isinstance(os.fspath(target), str):
+        raise TypeError(
+            f"Got {type(path).__name__} as the path of the .onnx file; expected a "
+            "str or pathlib.Path (bytes paths: decode them with os.fsdecode)."
+        )
 
 
 def _statistic_name(index, count, images):
@@ -202,17 +220,20 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         ``data_format="channels_last"``); ``"flat"`` is ``(n_features,)``,
         the values of each sample in that order.
     opset_version : int, default=18
-        ONNX opset of the graph.
+        ONNX opset of the graph: from 18 (the oldest torch's exporter
+        writes) to the newest the installed onnx knows.
 
     Raises
     ------
     ImportError
         If onnx or onnxscript is missing (``pip install "skcae[onnx]"``).
     TypeError
-        If ``estimator`` is not an outlier detector with ``offset_``.
+        If ``estimator`` is not an outlier detector with ``offset_``, or
+        ``path`` is not a str or path-like of a str.
     ValueError
-        If the data ``estimator`` was fitted on do not fit the graph's
-        float32 input: values beyond float32's range (rescale X before
+        If ``opset_version`` is not an opset the exporter writes. If the
+        data ``estimator`` was fitted on do not fit the graph's float32
+        input: values beyond float32's range (rescale X before
         fitting), or an offset so large relative to their spread that
         float32 rounds the differences the scores depend on (subtract the
         mean before fitting); or, with onnxruntime installed, if the graph
@@ -240,6 +261,12 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     need centring before fitting. Exports in concurrent threads run one at
     a time (torch's exporter is not thread-safe) and leave no warning filter
     or logger level changed.
+
+    Unlike ``score_samples``, the graph cannot refuse its input: a
+    sample with a NaN value gets a NaN ``score`` and the label -1 (an
+    outlier, never an inlier), and an infinite value a very low score and
+    -1. Check the input (``np.isfinite(X).all()``) before a run where NaN
+    may occur. An empty batch (0 samples) is an error of the runtime.
 
     Examples
     --------
@@ -274,10 +301,24 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         raise ValueError(
             f"Got input_form={input_form!r}, but expected 'fitted' or 'flat'."
         )
+    _check_path(path)
     scorer = state["scorer_"]
     _check_float32(estimator, scorer)
     _check_references(scorer)
     _import_onnx("skcae.to_onnx")
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if (
+        isinstance(opset_version, bool)
+        or not isinstance(opset_version, numbers.Integral)
+        or not MIN_OPSET <= opset_version <= newest
+    ):
+        raise ValueError(
+            f"Got opset_version={opset_version!r}, but expected an int from "
+            f"{MIN_OPSET} (the exporter's oldest) to {newest} (the newest this "
+            "onnx knows)."
+        )
     from . import __version__
 
     n_features = int(state["n_features_in_"])
@@ -316,6 +357,13 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         finally:
             logger.setLevel(level)
     proto = program.model_proto
+    written = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    if written != [opset_version]:  # the exporter falls back rather than fail
+        raise ValueError(
+            f"Asked for opset_version={opset_version}, but the exporter wrote "
+            f"opset {written[0] if written else 'none'}; expected an opset it "
+            f"can write (from {MIN_OPSET})."
+        )
     _drop_unused_initializers(proto.graph)
     shape_text = ", ".join(str(v) for v in input_shape)
     proto.doc_string = (

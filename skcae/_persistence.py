@@ -348,6 +348,37 @@ def _check_binary_writer(target):
 
 
 # -- loading ---------------------------------------------------------------------------
+class NotAModelSource(TypeError, ValueError):
+    """:func:`load` was given neither a path nor a binary file object: a
+    TypeError, and a ValueError as every other refusal of :func:`load` is."""
+
+
+def _check_binary_reader(source):
+    """:class:`NotAModelSource` unless ``source`` is a file object that gives
+    bytes (bytes, None or a number were blamed on the file: "it is not a
+    valid skcae file (AttributeError(...seek...))"; a text-mode file raised
+    a decode error)."""
+    start = "Cannot load the given file object: got"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raise NotAModelSource(
+            f"{start} {type(source).__name__}; expected a path (str or "
+            "pathlib.Path) or a binary file object: for a saved model's bytes, "
+            "pass io.BytesIO(data)."
+        )
+    if not (hasattr(source, "read") and hasattr(source, "seek")):
+        raise NotAModelSource(
+            f"{start} {type(source).__name__}; expected a path (str or "
+            "pathlib.Path) or a seekable binary file object (open(path, 'rb'), "
+            "io.BytesIO(data))."
+        )
+    mode = getattr(source, "mode", None)  # an int for a GzipFile
+    if isinstance(source, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+        raise NotAModelSource(
+            f"{start} a text-mode file; expected a binary one (open(path, 'rb'), "
+            "io.BytesIO(data)): a saved model is a zip file."
+        )
+
+
 def _density_widened(config):
     """Whether version 5 scores the estimator of ``config`` otherwise than
     version 4 did: a density term under a float contamination."""
@@ -640,6 +671,9 @@ def load(path, *, device=None):
         gave more neighbours than a twentieth of its references: such files
         must be refitted and saved again.
         Also for an unknown or unavailable ``device``.
+    TypeError
+        If ``path`` is neither a path nor a seekable binary file object
+        (bytes, None, a text-mode file); the error is a ValueError too.
     OSError
         If ``path`` is a path that cannot be opened.
 
@@ -672,6 +706,7 @@ def load(path, *, device=None):
         where = repr(os.fspath(path))
         fileobj = open(path, "rb")
     else:
+        _check_binary_reader(path)
         where, fileobj = "the given file object", path
     try:
         return _load(fileobj, device)

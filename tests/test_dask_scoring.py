@@ -240,3 +240,15 @@ def test_nan_is_named_as_a_row_of_x_not_of_its_block(gray, gray_detector):
         r"\(the first: sample 750\)",
     ):
         scored.compute()
+
+
+def test_a_refused_shape_is_named_as_x_not_as_its_probe(gray, gray_detector):
+    """Channels-last gray images of shape (300, 8, 8, 1): the error said
+    "Got X of shape=(1, 8, 8, 1)", the one-sample probe's (a hostile probe)."""
+    X = gray[:300, :, :, None]
+    with pytest.raises(ValueError) as in_memory:
+        gray_detector.score_samples(X)
+    with pytest.raises(ValueError) as on_dask:
+        DaskScorer(gray_detector).score_samples(da.from_array(X, chunks=(50, 8, 8, 1)))
+    assert "shape=(300, 8, 8, 1)" in str(in_memory.value)
+    assert str(on_dask.value) == str(in_memory.value)

@@ -325,3 +325,40 @@ def test_refuses_a_graph_that_would_not_reproduce_the_scores(
     with pytest.raises(ValueError, match="too degenerate for the graph"):
         skcae.to_onnx(det, path)
     assert not path.exists()
+
+
+def test_a_nan_sample_is_never_labelled_an_inlier(images, tmp_path):
+    """The graph cannot refuse NaN: its score was NaN and, by ``score <
+    offset`` being false, its label +1 (a hostile probe)."""
+    for score_type in ("hybrid", "reconstruction"):
+        det = ConvAutoencoderOutlierDetector(
+            channels=(4,), score_type=score_type, **SMALL
+        ).fit(images[:40])
+        skcae.to_onnx(det, tmp_path / "m.onnx")
+        X = images[40:44].astype(np.float32)
+        X[0, 3, 3] = np.nan
+        score, label = _session(tmp_path / "m.onnx").run(None, {"X": X})
+        assert np.isnan(score[0]) and label[0] == -1
+        np.testing.assert_array_equal(label[1:], det.predict(images[41:44]))
+
+
+def test_opset_version_is_checked_and_written(images, tmp_path):
+    """Asked for an opset below 18 the exporter printed the converter's
+    tracebacks and wrote 18; True, -1 and "18" went on too (a hostile
+    probe)."""
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(images[:40])
+    for bad in (17, 10, -1, True, "18", 18.0, onnx.defs.onnx_opset_version() + 1):
+        with pytest.raises(ValueError, match=r"opset_version=.*an int from 18"):
+            skcae.to_onnx(det, tmp_path / "m.onnx", opset_version=bad)
+    assert not (tmp_path / "m.onnx").exists()
+    skcae.to_onnx(det, tmp_path / "m.onnx", opset_version=19)
+    model = onnx.load(tmp_path / "m.onnx")
+    assert [o.version for o in model.opset_import if o.domain == ""] == [19]
+    _check_matches(tmp_path / "m.onnx", det, images)
+
+
+def test_a_bytes_path_is_a_type_error(images, tmp_path):
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(images[:40])
+    for bad in (bytes(tmp_path / "m.onnx"), None, 3):
+        with pytest.raises(TypeError, match="path of the .onnx file; expected a str"):
+            skcae.to_onnx(det, bad)

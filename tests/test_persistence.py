@@ -1194,3 +1194,25 @@ def test_save_to_a_text_file_or_a_non_file_says_what_it_takes(tmp_path):
         skcae.save(det, packed)
     with gzip.open(tmp_path / "m.skcae.gz", "rb") as packed:
         assert skcae.load(io.BytesIO(packed.read())).offset_ == det.offset_
+
+
+def test_load_from_a_non_file_says_what_it_takes(tmp_path):
+    """bytes, None or a number were blamed on the file ("not a valid skcae
+    file (AttributeError(...seek...))"), a text-mode file raised a decode
+    error (a hostile probe)."""
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY)
+    det.fit(np.random.RandomState(0).rand(40, 64))
+    path = tmp_path / "m.skcae"
+    skcae.save(det, path)
+    data = path.read_bytes()
+    for bad in (data, bytes(path), None, 123):
+        with pytest.raises(TypeError, match=f"got {type(bad).__name__}; expected"):
+            skcae.load(bad)
+        with pytest.raises(ValueError, match="Cannot load the given file object"):
+            skcae.load(bad)  # as every refusal of load
+    with pytest.raises(TypeError, match="io.BytesIO"):
+        skcae.load(data)
+    with open(path) as text:
+        with pytest.raises(TypeError, match="text-mode file; expected.*'rb'"):
+            skcae.load(text)
+    assert skcae.load(io.BytesIO(data)).offset_ == det.offset_
