@@ -806,7 +806,7 @@ def _meta_features(config):
     of ``config``, from a pass of an empty (meta-device) network."""
     kwargs = dict(config.module_kwargs)
     with torch.device("meta"):
-        z = torch.empty(1, *kwargs["input_shape"])
+        z = torch.empty(1, *kwargs["input_shape"], dtype=torch.float32)
         _, maps = config.module_class(**kwargs).encode(z, return_maps=True)
     return {"z": z, "maps": maps}
 

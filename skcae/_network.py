@@ -255,7 +255,9 @@ class ConvAutoencoderModule(nn.Module):
         # Channels-last convolutions (and pooling/upsampling on them) run about
         # twice as fast on CPU as NCHW for these small channel counts
         # (benchmarks/overhead.py); outputs keep their shape and values.
-        self.to(memory_format=torch.channels_last)
+        # float32 whatever torch's default dtype (a caller's
+        # torch.set_default_dtype(torch.float64) made every fit fail)
+        self.to(torch.float32, memory_format=torch.channels_last)
 
     def _pad(self, z):
         ph = self._padded_hw[0] - z.shape[-2]
@@ -403,6 +405,7 @@ class DenseAutoencoderModule(nn.Module):
 
         self.encoder = stack(sizes, self.latent_dim)
         self.decoder = stack([self.latent_dim, *sizes[:0:-1]], self.n_features)
+        self.float()  # whatever torch's default dtype
 
     def encode(self, z, *, return_maps=False):
         """Map standardised rows to codes.

@@ -37,10 +37,12 @@ starts with no call active.
 """
 
 import contextlib
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
 #: Shards of each training batch: a constant, so that the gradient sums, and
@@ -81,12 +83,31 @@ def _allowed_cpus():
         return list(range(os.cpu_count() or 1))
 
 
+def _check_n_jobs(n_jobs):
+    """ValueError unless ``n_jobs`` is None or a non-zero int: ``fit``
+    validates it, but a fitted estimator given another by ``set_params``
+    scored 0, 1.5 or True with one worker and failed on "2" with a bare
+    TypeError (a probe)."""
+    valid = n_jobs is None or (
+        isinstance(n_jobs, numbers.Integral)
+        and not isinstance(n_jobs, (bool, np.bool_))
+        and n_jobs != 0
+    )
+    if not valid:
+        raise ValueError(
+            f"Got n_jobs={n_jobs!r}, but expected None (the CPUs this process "
+            "may use), a positive number of threads, or a negative one as in "
+            "joblib: -1 for every CPU, -2 for all but one, ..."
+        )
+
+
 def resolve_n_workers(n_jobs, cap=None):
     """The number of workers for ``n_jobs`` (see the module docstring).
 
     ``cap`` is the caller's ``torch.get_num_threads()`` (read when None),
     which bounds ``n_jobs=None`` only.
     """
+    _check_n_jobs(n_jobs)
     cpus = len(_allowed_cpus())
     if n_jobs is None:
         if cap is None:
@@ -219,6 +240,19 @@ def _set_default_threads(n):
     _in_a_new_thread(run)
 
 
+def _no_ambient_autocast():
+    """The caller's ``torch.autocast`` switched off for the call: it is per
+    thread, so it reached the calling thread's share of the work and not
+    the pool's, and results depended on ``n_jobs`` and on which worker took
+    which piece (a probe: offsets of four equal fits under bfloat16
+    autocast differed). ``mixed_precision`` enters skcae's own autocast."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.autocast("cpu", enabled=False))
+    if torch.cuda.is_available():
+        stack.enter_context(torch.autocast("cuda", enabled=False))
+    return stack
+
+
 @contextlib.contextmanager
 def torch_threads(n_jobs):
     """Run the block as one public call with the workers of ``n_jobs``.
@@ -249,8 +283,10 @@ def torch_threads(n_jobs):
     _local.call = call
     try:
         with _lock:
-            if _active == 0:
-                _default = _default_threads()
+            # read afresh, not only by the first of overlapping calls: a
+            # torch.set_num_threads outside skcae during another call is
+            # then kept, not undone when the calls end (a probe)
+            _default = _default_threads()
             _active += 1
             try:
                 torch.set_num_threads(1)
@@ -258,12 +294,14 @@ def torch_threads(n_jobs):
             finally:
                 if _default != 1:
                     _set_default_threads(_default)
-        yield call
+        with _no_ambient_autocast():
+            yield call
     finally:
         _local.call = None
         call.close()
         with _lock:
             _active = max(0, _active - 1)
+            _default = _default_threads()  # (a change outside skcae kept)
             if saved != 1:
                 torch.set_num_threads(saved)  # this thread's own count
                 if _default != saved:

@@ -345,3 +345,94 @@ def test_the_default_schedule_on_small_images_trains_in_one_piece_and_alike(
     assert set(calls) == {16 * 64} and real(16 * 64) == 1
     assert_same_bits(parameters(one), parameters(two))
     np.testing.assert_array_equal(one.score_samples(X), two.score_samples(X))
+
+
+def test_a_callers_autocast_changes_no_bit(two_threads, digits, tiny):
+    """torch.autocast is per thread: a caller's bfloat16 autocast reached the
+    calling thread's share of the work and not the pool's, so four equal
+    fits gave three offsets and equal rows scored apart (a probe). The
+    caller's own autocast is back after the call."""
+    X, Xt = digits[0][:300] / 16, digits[0][300:400] / 16
+    settings = dict(tiny, image_shape=(8, 8), batch_size=256, random_state=0)
+    plain = ConvAutoencoderOutlierDetector(n_jobs=2, **settings).fit(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fits = [
+            ConvAutoencoderOutlierDetector(n_jobs=n, **settings).fit(X)
+            for n in (2, 1, 2)
+        ]
+        scores = plain.score_samples(np.concatenate([Xt] * 3))
+        assert torch.is_autocast_enabled("cpu")
+    for det in fits:
+        assert det.offset_ == plain.offset_
+        assert_same_bits(parameters(det), parameters(plain))
+    np.testing.assert_array_equal(scores, np.tile(plain.score_samples(Xt), 3))
+
+
+def test_a_float64_default_dtype_changes_no_bit(digits, tiny):
+    """torch.set_default_dtype(torch.float64) in the caller made every fit
+    fail ("Input type (float) and bias type (double)") and load refuse
+    every file (a probe)."""
+    import io
+
+    import skcae
+
+    X = digits[0][:200] / 16
+    made = {
+        "conv": lambda: ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny),
+        "dense": lambda: skcae.AutoencoderOutlierDetector(
+            hidden_layer_sizes=(8,), latent_dim=3, max_epochs=1, random_state=0
+        ),
+    }
+    plain = {name: make().fit(X) for name, make in made.items()}
+    saved = io.BytesIO()
+    skcae.save(plain["conv"], saved)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for name, make in made.items():
+            det = make().fit(X)
+            assert_same_bits(parameters(det), parameters(plain[name]))
+            np.testing.assert_array_equal(
+                det.score_samples(X), plain[name].score_samples(X)
+            )
+        saved.seek(0)
+        loaded = skcae.load(saved)
+        np.testing.assert_array_equal(
+            loaded.score_samples(X), plain["conv"].score_samples(X)
+        )
+    finally:
+        torch.set_default_dtype(before)
+
+
+def test_a_thread_count_set_during_a_call_is_kept_for_new_threads(
+    two_threads, zeros, tiny
+):
+    """Another thread's torch.set_num_threads during a fit was undone for
+    threads started after it: the call restored the default it had read
+    when it began (a probe)."""
+    from skorch.callbacks import Callback
+
+    class SetThreadsElsewhere(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            thread = threading.Thread(target=torch.set_num_threads, args=(3,))
+            thread.start()
+            thread.join()
+
+    ConvAutoencoderOutlierDetector(
+        n_jobs=2, callbacks=[SetThreadsElsewhere()], **tiny
+    ).fit(zeros)
+    assert torch.get_num_threads() == 2  # the caller's own count
+    assert _threads._default_threads() == 3
+
+
+def test_an_invalid_n_jobs_set_after_fit_is_refused_by_every_call(zeros, tiny):
+    """fit validates n_jobs, but a fitted detector given 0, 1.5 or True by
+    set_params scored with one worker, and "2" raised a bare TypeError."""
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(zeros)
+    for bad in (0, 1.5, True, np.bool_(True), "2"):
+        det.set_params(n_jobs=bad)
+        for method in (det.score_samples, det.predict, det.encode):
+            with pytest.raises(ValueError, match=r"Got n_jobs=.*expected None"):
+                method(zeros)
+    det.set_params(n_jobs=-1)
+    assert det.score_samples(zeros).shape == (len(zeros),)
