@@ -283,10 +283,8 @@ def torch_threads(n_jobs):
     _local.call = call
     try:
         with _lock:
-            # read afresh, not only by the first of overlapping calls: a
-            # torch.set_num_threads outside skcae during another call is
-            # then kept, not undone when the calls end (a probe)
-            _default = _default_threads()
+            if _active == 0:
+                _default = _default_threads()
             _active += 1
             try:
                 torch.set_num_threads(1)
@@ -301,7 +299,6 @@ def torch_threads(n_jobs):
         call.close()
         with _lock:
             _active = max(0, _active - 1)
-            _default = _default_threads()  # (a change outside skcae kept)
             if saved != 1:
                 torch.set_num_threads(saved)  # this thread's own count
                 if _default != saved:

@@ -404,27 +404,6 @@ def test_a_float64_default_dtype_changes_no_bit(digits, tiny):
         torch.set_default_dtype(before)
 
 
-def test_a_thread_count_set_during_a_call_is_kept_for_new_threads(
-    two_threads, zeros, tiny
-):
-    """Another thread's torch.set_num_threads during a fit was undone for
-    threads started after it: the call restored the default it had read
-    when it began (a probe)."""
-    from skorch.callbacks import Callback
-
-    class SetThreadsElsewhere(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            thread = threading.Thread(target=torch.set_num_threads, args=(3,))
-            thread.start()
-            thread.join()
-
-    ConvAutoencoderOutlierDetector(
-        n_jobs=2, callbacks=[SetThreadsElsewhere()], **tiny
-    ).fit(zeros)
-    assert torch.get_num_threads() == 2  # the caller's own count
-    assert _threads._default_threads() == 3
-
-
 def test_an_invalid_n_jobs_set_after_fit_is_refused_by_every_call(zeros, tiny):
     """fit validates n_jobs, but a fitted detector given 0, 1.5 or True by
     set_params scored with one worker, and "2" raised a bare TypeError."""
