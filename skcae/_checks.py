@@ -15,7 +15,9 @@ def positive_ints(value, name, *, example, allow_empty=False, lengths=None):
     ``lengths`` restricts the number of entries (e.g. ``(2, 3)`` for an
     image shape); ``example`` is shown in the message.
     """
-    values = tuple(value) if isinstance(value, (tuple, list)) else None
+    # 1-D arrays too (np.arange(...), as scikit-learn's MLP takes them)
+    array = isinstance(value, np.ndarray) and value.ndim == 1
+    values = tuple(value) if isinstance(value, (tuple, list)) or array else None
     ok = (
         values is not None
         and (allow_empty or len(values) > 0)

@@ -2,6 +2,8 @@
 
 from numbers import Integral
 
+import numpy as np
+
 from ._base import BaseAutoencoder
 from ._checks import positive_ints
 from ._network import ConvAutoencoderModule
@@ -17,9 +19,9 @@ class BaseConvAutoencoder(BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
-        "image_shape": [tuple, list, None],
+        "image_shape": [tuple, list, np.ndarray, None],
         "data_format": [StrOptions({"channels_first", "channels_last"}), None],
-        "channels": [tuple, list],
+        "channels": [tuple, list, np.ndarray],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
     }
 

@@ -1,5 +1,7 @@
 """AutoencoderOutlierDetector: a fully connected autoencoder for tabular data."""
 
+import numpy as np
+
 from . import _docstrings as docs
 from ._base import register
 from ._checks import positive_ints
@@ -45,7 +47,8 @@ class AutoencoderOutlierDetector(BaseOutlierDetector):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(64, 32)
-        Widths of the encoder's hidden layers; the decoder mirrors them.
+        Widths of the encoder's hidden layers (a list or 1-D int array
+        also); the decoder mirrors them.
         ``()`` gives a linear autoencoder (akin to PCA).
     latent_dim : int, default=8
         Size of the code each row is compressed to; at most the number
@@ -85,7 +88,7 @@ default="relu"
 
     _parameter_constraints: dict = {
         **BaseOutlierDetector._parameter_constraints,
-        "hidden_layer_sizes": [tuple, list],
+        "hidden_layer_sizes": [tuple, list, np.ndarray],
         "score_type": [StrOptions({"hybrid", "reconstruction", "latent"})],
     }
 
@@ -164,6 +167,6 @@ default="relu"
     def _module_kwargs(self, fitted):
         return {
             "n_features": fitted["n_features_in_"],
-            "hidden_layer_sizes": tuple(self.hidden_layer_sizes),
+            "hidden_layer_sizes": tuple(int(h) for h in self.hidden_layer_sizes),
             **super()._module_kwargs(fitted),
         }

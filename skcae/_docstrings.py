@@ -60,7 +60,8 @@ channels : tuple of int, default=(8, 8)
     Output channels of each encoder block (convolution, activation, 2x2
     max pooling); the decoder mirrors them with nearest-neighbour
     upsampling and convolutions. At most one block more than the image
-    can be halved (4 for 8x8 images, 6 for 28x28).
+    can be halved (4 for 8x8 images, 6 for 28x28). A list or a 1-D int
+    array is taken as the tuple.
 kernel_size : int, default=3
     Odd side of the square convolution kernels, at most ``2 * max(H, W) -
     1`` (and 3 on any image) for images of ``H x W`` pixels: larger

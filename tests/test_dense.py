@@ -216,3 +216,28 @@ def test_the_docstring_names_only_the_dense_detectors_own_terms():
     )
     for text in ("density", "image-statistics", "420 samples"):
         assert text not in dense and text in conv
+
+
+def test_layer_sizes_as_a_1d_int_array_fit_as_the_tuple(cancer):
+    """scikit-learn's MLP takes an array of layer sizes; skcae refused one
+    (InvalidParameterError: "must be an instance of 'tuple' or 'list'")."""
+    import io
+
+    import skcae
+
+    X = cancer[0]
+    settings = dict(TINY_DENSE, hidden_layer_sizes=(6, 3))
+    plain = AutoencoderOutlierDetector(**settings).fit(X)
+    array = AutoencoderOutlierDetector(
+        **{**settings, "hidden_layer_sizes": np.array([6, 3])}
+    ).fit(X)
+    np.testing.assert_array_equal(array.score_samples(X), plain.score_samples(X))
+    buffer = io.BytesIO()
+    skcae.save(array, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(
+        skcae.load(buffer).score_samples(X), plain.score_samples(X)
+    )
+    for bad in (np.array([[6]]), np.array([6.0]), np.array([0])):
+        with pytest.raises(ValueError, match="hidden_layer_sizes=array"):
+            AutoencoderOutlierDetector(**{**settings, "hidden_layer_sizes": bad}).fit(X)

@@ -190,3 +190,19 @@ def test_copy_on_write_memmap_is_not_modified(uint8_images, tiny, tmp_path):
     mm = np.load(tmp_path / "x.npy", mmap_mode="c")
     ConvAutoencoderOutlierDetector(**tiny).fit(mm).score_samples(mm)
     np.testing.assert_array_equal(mm, uint8_images)
+
+
+def test_channels_and_image_shape_as_1d_int_arrays_fit_as_tuples(digits, tiny):
+    """channels=np.arange(2, 4) or image_shape=np.array(X.shape[1:]) were
+    refused ("must be an instance of 'tuple' or 'list')."""
+    X = digits[0][:150] / 16
+    settings = dict(tiny, channels=(2, 3), image_shape=(8, 8))
+    plain = ConvAutoencoderOutlierDetector(**settings).fit(X)
+    arrays = ConvAutoencoderOutlierDetector(
+        **{**settings, "channels": np.arange(2, 4), "image_shape": np.array([8, 8])}
+    ).fit(X)
+    np.testing.assert_array_equal(arrays.score_samples(X), plain.score_samples(X))
+    with pytest.raises(ValueError, match=r"channels=array\(\[\[2"):
+        ConvAutoencoderOutlierDetector(**{**settings, "channels": np.array([[2]])}).fit(
+            X
+        )
