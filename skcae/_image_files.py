@@ -472,9 +472,19 @@ def _read_error(path, exc):
         reason = "the file does not exist (any more)"
     else:
         reason = str(exc).strip().rstrip(".") or type(exc).__name__
+    hint = ""
+    if not isinstance(exc, FileNotFoundError) and not _is_image_name(str(path)):
+        # a pattern such as "data/*" takes every file it matches, notes too
+        folder = os.path.dirname(str(path)) or "."
+        hint = (
+            f" Its name is not an image file's; to read only the image files "
+            f"of {folder!r}, pass the folder itself (it keeps names ending in "
+            f"{', '.join(IMAGE_EXTENSIONS)}) or a pattern of them (e.g. "
+            f"{os.path.join(folder, '*.png')!r})."
+        )
     return ImageFileError(
         f"Cannot read image file {path!r}: {reason}. Expected a PNG, JPEG, "
-        "TIFF or BMP image that Pillow can open.",
+        f"TIFF or BMP image that Pillow can open.{hint}",
         path,
     )
 

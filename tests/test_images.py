@@ -232,6 +232,22 @@ def test_mismatched_sizes_and_modes_name_the_file(tmp_path, pixels):
     assert ImageFiles(tmp_path, mode="L")[:].shape == (3, 8, 8)
 
 
+def test_a_pattern_that_matches_notes_says_how_to_read_the_images(tmp_path, pixels):
+    """ "data/*" matches a README beside the images; reading it failed with
+    Pillow's "cannot identify image file" and nothing on how to read the
+    images alone (a probe)."""
+    write_pngs(tmp_path, pixels[0][:2])
+    (tmp_path / "notes.txt").write_text("taken on 2026-12-01")
+    files = ImageFiles(str(tmp_path / "*"))
+    with pytest.raises(ImageFileError, match=r"notes.txt'.*pass the folder itself"):
+        files[:]
+    assert ImageFiles(tmp_path)[:].shape == (2, 8, 8)
+    (tmp_path / "0001.png").write_bytes(b"not a png")  # an image's name: no hint
+    with pytest.raises(ImageFileError) as broken:
+        ImageFiles(tmp_path)[:]
+    assert "pass the folder" not in str(broken.value)
+
+
 def test_unreadable_files_name_the_file(tmp_path, pixels):
     write_pngs(tmp_path, pixels[0][:2])
     (tmp_path / "0001.png").write_bytes(b"not a png at all")
