@@ -330,6 +330,15 @@ def save(estimator, path):
         path.write(buffer.getvalue())
 
 
+def _text_mode(fileobj):
+    """Whether ``fileobj`` is a text-mode file object (a GzipFile's mode is
+    an int)."""
+    mode = getattr(fileobj, "mode", None)
+    return isinstance(fileobj, io.TextIOBase) or (
+        isinstance(mode, str) and "b" not in mode
+    )
+
+
 def _check_binary_writer(target):
     """TypeError unless ``target`` is a file object that takes bytes (a
     text-mode file gave zipfile's "write() argument must be str")."""
@@ -339,8 +348,7 @@ def _check_binary_writer(target):
             "path (str or pathlib.Path) or a binary file object (open(path, "
             "'wb'), io.BytesIO())."
         )
-    mode = getattr(target, "mode", None)  # an int for a GzipFile
-    if isinstance(target, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+    if _text_mode(target):
         raise TypeError(
             "Got a text-mode file object to save to; expected a binary one "
             "(open(path, 'wb'), io.BytesIO()): a saved model is a zip file."
@@ -371,8 +379,7 @@ def _check_binary_reader(source):
             "pathlib.Path) or a seekable binary file object (open(path, 'rb'), "
             "io.BytesIO(data))."
         )
-    mode = getattr(source, "mode", None)  # an int for a GzipFile
-    if isinstance(source, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+    if _text_mode(source):
         raise NotAModelSource(
             f"{start} a text-mode file; expected a binary one (open(path, 'rb'), "
             "io.BytesIO(data)): a saved model is a zip file."
