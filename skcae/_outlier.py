@@ -339,6 +339,12 @@ or (n_samples, C, H, W)
                 np.random.RandomState(spec.seed).permutation(n),
                 min(CROSS_FIT_FOLDS, n),
             )
+            if self.verbose:  # else the epoch table's end looked like a hang
+                print(
+                    f"calibration: training {len(folds)} more networks, each "
+                    f"without one of {len(folds)} folds of the {n} samples; "
+                    "their scores of the folds they left out set the threshold"
+                )
             for k, held_out in enumerate(folds):
                 # a network trained without the fold (another seed) scores it
                 held_out = np.sort(held_out)

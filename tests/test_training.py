@@ -85,6 +85,13 @@ def test_verbose_with_the_default_batch_size(zeros, capsys, monkeypatch):
     captured = capsys.readouterr()
     assert "train_loss" in captured.out
     assert "it/s" in captured.err  # tqdm's progress bar
+    # 64 samples cross-fit: the three silent trainings after the epoch table
+    # looked like a hang (a new user's skcae fit)
+    assert captured.out.rstrip().endswith(
+        "calibration: training 3 more networks, each without one of 3 folds of "
+        "the 64 samples; their scores of the folds they left out set the "
+        "threshold"
+    )
 
 
 def test_verbose_zero_is_silent(zeros, tiny, capsys):
