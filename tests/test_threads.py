@@ -274,8 +274,14 @@ def test_a_fork_while_another_thread_fits_does_not_hang():
 
         def fork_and_wait():
             pid = os.fork()
-            if pid == 0:
-                child()
+            if pid == 0:  # the child never returns into the parent's code
+                try:
+                    child()
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                os._exit(4)
             _, status = os.waitpid(pid, 0)
             assert os.waitstatus_to_exitcode(status) == 0, status
 
