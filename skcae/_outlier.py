@@ -330,6 +330,25 @@ or (n_samples, C, H, W)
 
         if spec.validation_fraction:
             train, held_out = net.train_split.indices(n)
+            if len(train) < _FEW_CALIBRATION_SCORES <= len(held_out):
+                given = self.validation_fraction is not None
+                warn_user(
+                    f"The calibration hold-out took {len(held_out)} of the {n} "
+                    + (
+                        f"samples (validation_fraction={self.validation_fraction})"
+                        if given
+                        else "samples"
+                    )
+                    + f", so the network trained on {len(train)} (fewer than "
+                    f"{_FEW_CALIBRATION_SCORES}): it learns little from so few, "
+                    "and the scores and threshold rest on it. Expected "
+                    + (
+                        "a smaller validation_fraction (e.g. 0.1) or None."
+                        if given
+                        else "more samples, or calibration='cross_fit'."
+                    ),
+                    UserWarning,
+                )
             scorer = fitted_scorer(net.module_, train, spec.seed)
             costs = self._costs(scorer, fitted, take_rows(rows, held_out))
         else:

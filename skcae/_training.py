@@ -293,7 +293,7 @@ class DivergenceGuard(Callback):
                 f"The training loss became {loss.item()} in epoch {epoch}: "
                 f"training diverged with lr={self.lr}. Expected a finite loss; "
                 "try a lower lr (e.g. ten times lower) or check X for extreme "
-                "values."
+                f"values.{_settings_hint(net)}"
             )
 
 
@@ -659,6 +659,7 @@ def _check_final_network(net, dataset, lr):
             f"{float(net.history[0, 'train_loss']):.4g} to {last:.4g}). Expected "
             "a network that reconstructs its training data at least as well as "
             f"their mean; try a lower lr (e.g. ten times lower){_adam_hint(net)}."
+            f"{_settings_hint(net)}"
         )
     if not math.isfinite(error) or error > max(10 * last, 2 * trivial, 1e-12):
         raise FloatingPointError(
@@ -667,8 +668,32 @@ def _check_final_network(net, dataset, lr):
             f"loss ({last:.4g}) and the error of predicting the mean "
             f"({trivial:.4g}), with lr={lr}. Expected a network that "
             "reconstructs its training data; try a lower lr (e.g. ten times "
-            f"lower){_adam_hint(net)}."
+            f"lower){_adam_hint(net)}.{_settings_hint(net)}"
         )
+
+
+def _settings_hint(net):
+    """The settings besides lr that can make a training diverge, where set
+    (the messages blamed lr alone: weight_decay=1e6 with AdamW, or
+    noise_std=100, diverged at the default lr; a hostile probe)."""
+    optimizer = getattr(net, "optimizer_", None)
+    groups = getattr(optimizer, "param_groups", ())
+    decay = max((float(g.get("weight_decay") or 0.0) for g in groups), default=0.0)
+    module = getattr(net, "module_", None)
+    settings = {
+        "weight_decay": decay,
+        "noise_std": float(getattr(module, "noise_std", 0.0) or 0.0),
+        "mask_fraction": float(getattr(module, "mask_fraction", 0.0) or 0.0),
+    }
+    parts = [f"{name}={value:g}" for name, value in settings.items() if value]
+    if getattr(net, "mixed_precision", False):
+        parts.append("mixed_precision=True")
+    if not parts:
+        return ""
+    return (
+        f" It also trained with {', '.join(parts)}: a smaller value there (or "
+        "the default) may be the fix."
+    )
 
 
 def _adam_hint(net):

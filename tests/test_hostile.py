@@ -1410,6 +1410,27 @@ def test_auto_threshold_from_a_few_calibration_scores_warns(X):
         ConvAutoencoderOutlierDetector(**TINY).fit(X[:20])  # enough: no warning
 
 
+def test_a_network_trained_on_a_handful_of_a_large_x_warns(X):
+    """validation_fraction=0.99 of 60 samples trained the network on one and
+    calibrated on 59, silently: offset_ -9.5e5, nothing flagged (a probe)."""
+    settings = dict(TINY, image_shape=(8, 8))
+    with pytest.warns(
+        UserWarning,
+        match=r"validation_fraction=0.99\), so the network "
+        r"trained on 1 \(fewer than 10\).*smaller validation_fraction",
+    ):
+        ConvAutoencoderOutlierDetector(validation_fraction=0.99, **settings).fit(X[:60])
+    with pytest.warns(
+        UserWarning,
+        match=r"took 10 of the 19 samples, so the network "
+        r"trained on 9 .*calibration='cross_fit'",
+    ):
+        ConvAutoencoderOutlierDetector(calibration="holdout", **settings).fit(X[:19])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ConvAutoencoderOutlierDetector(validation_fraction=0.2, **settings).fit(X[:60])
+
+
 def test_kernels_larger_than_the_images_and_closure_optimisers_are_refused(X):
     images = X[:20].reshape(-1, 8, 8)
     with pytest.raises(

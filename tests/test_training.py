@@ -1,5 +1,6 @@
 """skcae._training: seeded, interruptible, guarded training through skorch."""
 
+import re
 import threading
 
 import joblib
@@ -136,6 +137,25 @@ def test_diverging_loss_raises_and_suggests_lower_lr(zeros, tiny):
     det = ConvAutoencoderOutlierDetector(**dict(tiny, optimizer="sgd", lr=1e12))
     with pytest.raises(FloatingPointError, match="lower lr"):
         det.fit(zeros)
+
+
+def test_divergence_names_the_other_settings_that_can_cause_it(digits):
+    """AdamW with weight_decay=1e6, or noise_std=100, diverged at the default
+    lr, and the message blamed lr and X alone (a hostile probe)."""
+    X = digits[0][:60] / 16
+    settings = dict(image_shape=(8, 8), channels=(4,), latent_dim=2, max_epochs=1)
+    for bad, named in [
+        (dict(optimizer="adamw", weight_decay=1e6), "weight_decay=1e+06"),
+        (dict(noise_std=100.0), "noise_std=100"),
+        (dict(noise_std=1e30), "noise_std=1e+30"),
+    ]:
+        det = ConvAutoencoderOutlierDetector(random_state=0, **settings, **bad)
+        hint = f"lower lr.*also trained with {re.escape(named)}"
+        with pytest.raises(FloatingPointError, match=hint):
+            det.fit(X)
+    with pytest.raises(FloatingPointError) as plain:  # lr alone: no such hint
+        ConvAutoencoderOutlierDetector(random_state=0, lr=1e6, **settings).fit(X)
+    assert "also trained with" not in str(plain.value)
 
 
 class BlowUp(Callback):
