@@ -29,14 +29,18 @@ def _import_dask(caller):
 
 
 def _of_shape(exc, shape):
-    """``exc`` (the estimator's error for a one-sample probe of a Dask array)
-    naming the whole array's shape, not the probe's ``(1, ...)``."""
-    probe = str((1, *shape[1:]))
-    # X's shape as the messages give it ("Got X of shape=(1, 8, 8, 1)"); a
-    # "shape (1, 4, 4)" without "=" is an image's (C, H, W), "image_shape="
-    # a parameter
-    pattern = r"(?<![\w])shape=" + re.escape(probe)
-    return type(exc)(re.sub(pattern, f"shape={tuple(shape)}", str(exc)))
+    """``exc`` (the estimator's error for a one-sample probe of a Dask array),
+    its message naming the whole array's shape, not the probe's ``(1, ...)``;
+    the same exception object, so its type and attributes are kept."""
+    probe = re.escape(str((1, *shape[1:])))
+    # X's shape as the messages give it ("Got X of shape (1, 8, 8)", "X of
+    # shape=(1, 8, 8, 1)"); "images of shape (1, 4, 4)" is an image's (C, H,
+    # W) and "image_shape=" a parameter
+    pattern = r"(?<=\bX of shape)(=| )" + probe
+    if exc.args and isinstance(exc.args[0], str):
+        message = re.sub(pattern, lambda m: m.group(1) + str(tuple(shape)), exc.args[0])
+        exc.args = (message, *exc.args[1:])
+    return exc
 
 
 def _is_dask_array(X):
@@ -196,14 +200,14 @@ class DaskScorer:
                 return _apply(shipped, method, zeros)
         except ValueError as exc:
             if X.shape[0] == 0:
-                raise _of_shape(exc, X.shape) from exc
+                raise _of_shape(exc, X.shape)
         first = np.asarray(X[:1].compute())
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # warned again on the worker
                 return _apply(shipped, method, first)
         except ValueError as exc:
-            raise _of_shape(exc, X.shape) from exc
+            raise _of_shape(exc, X.shape)
 
     def _map(self, method, X):
         if not hasattr(self.estimator, method):

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._files import atomic_write
-from ._threads import CHUNK_ROWS
+from ._threads import CHUNK_ROWS, no_ambient_autocast
 
 INPUT_NAME = "X"
 OUTPUT_NAMES = ("score", "label")
@@ -334,13 +334,17 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         and sample_shape[0] > 1
     )
     graph = _Graph(scorer, state["offset_"], sample_shape, channels_last).eval()
-    example = torch.zeros(2, *input_shape)
+    example = torch.zeros(2, *input_shape, dtype=torch.float32)  # any default
     with _EXPORT_LOCK:
         logger = logging.getLogger("torch.onnx")
         level = logger.level
         logger.setLevel(logging.ERROR)
         try:
-            with warnings.catch_warnings(), torch.inference_mode(False):
+            with (
+                warnings.catch_warnings(),
+                torch.inference_mode(False),
+                no_ambient_autocast(),  # a caller's autocast made bfloat16 convs
+            ):
                 warnings.simplefilter("ignore", FutureWarning)
                 warnings.simplefilter("ignore", DeprecationWarning)
                 program = torch.onnx.export(

@@ -330,7 +330,14 @@ or (n_samples, C, H, W)
 
         if spec.validation_fraction:
             train, held_out = net.train_split.indices(n)
-            if len(train) < _FEW_CALIBRATION_SCORES <= len(held_out):
+            # (the few calibration scores of "auto" warn on their own; a
+            # second training, on X's kept part, warned already)
+            auto_warns = (
+                self.contamination == "auto"
+                and self.threshold is None
+                and len(held_out) < _FEW_CALIBRATION_SCORES
+            )
+            if len(train) < _FEW_CALIBRATION_SCORES and not auto_warns and n_of is None:
                 given = self.validation_fraction is not None
                 warn_user(
                     f"The calibration hold-out took {len(held_out)} of the {n} "

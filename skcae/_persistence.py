@@ -331,12 +331,16 @@ def save(estimator, path):
 
 
 def _text_mode(fileobj):
-    """Whether ``fileobj`` is a text-mode file object (a GzipFile's mode is
-    an int)."""
+    """Whether ``fileobj`` is a text-mode file object: a TextIOBase, or no
+    binary stream of io's with a mode string lacking "b" (a zip member,
+    binary with the mode 'r', and a GzipFile, whose mode is an int, are
+    binary streams)."""
+    if isinstance(fileobj, io.TextIOBase):
+        return True
+    if isinstance(fileobj, (io.BufferedIOBase, io.RawIOBase)):
+        return False
     mode = getattr(fileobj, "mode", None)
-    return isinstance(fileobj, io.TextIOBase) or (
-        isinstance(mode, str) and "b" not in mode
-    )
+    return isinstance(mode, str) and "b" not in mode
 
 
 def _check_binary_writer(target):

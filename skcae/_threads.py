@@ -40,6 +40,7 @@ import contextlib
 import numbers
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -64,16 +65,48 @@ _default = None  # torch's default thread count before the first active call
 _local = threading.local()  # .call: the _Call of this thread's public call
 
 
+_exiting = set()  # native ids of joined threads of ours that may still run
+_TASKS = "/proc/self/task"  # Linux: an entry per thread of this process
+
+
+def _wait_gone(native_ids, timeout=2.0):
+    """Wait (at most ``timeout`` s) until the OS threads ``native_ids``, joined
+    already, have exited.
+
+    ``Thread.join`` returns before a thread's thread-local destructors run,
+    and MKL's (torch's BLAS: every thread of ours set torch's thread count,
+    which sets MKL's) take its memory manager's lock there: a fork in that
+    instant left the child spinning in its first matrix product, seen under
+    load in ``test_a_fork_while_another_thread_fits_does_not_hang`` (the
+    child's stack: ``sgemm``, ``mkl_serv_allocate``,
+    ``mm_account_ptr_by_tid``). Linux lists a thread until it has exited.
+    """
+    if not os.path.isdir(_TASKS):
+        return
+    deadline = time.monotonic() + timeout
+    for tid in list(native_ids):
+        while os.path.exists(f"{_TASKS}/{tid}") and time.monotonic() < deadline:
+            time.sleep(2e-5)
+        _exiting.discard(tid)
+
+
+def _before_fork():
+    """A fork waits for threads of ours that are still exiting (see
+    :func:`_wait_gone`), whichever thread forks."""
+    _wait_gone(set(_exiting))
+
+
 def _after_fork_in_child():
     """A forked child has only the forking thread: no call of another thread
     is active in it, and the lock may have been held by one."""
     global _lock, _active
     _lock = threading.Lock()
     _active = 0
+    _exiting.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _allowed_cpus():
@@ -205,7 +238,10 @@ class _Call:
 
     def close(self):
         if self._pool is not None and os.getpid() == self.pid:
+            ids = {t.native_id for t in getattr(self._pool, "_threads", ())}
+            _exiting.update(ids)
             self._pool.shutdown(wait=True)
+            _wait_gone(ids)
         self._pool = None
 
 
@@ -220,7 +256,9 @@ def _in_a_new_thread(fn):
     result = []
     thread = threading.Thread(target=lambda: result.append(fn()), name="skcae")
     thread.start()
+    _exiting.add(thread.native_id)
     thread.join()
+    _wait_gone({thread.native_id})
     return result[0]
 
 
@@ -240,7 +278,7 @@ def _set_default_threads(n):
     _in_a_new_thread(run)
 
 
-def _no_ambient_autocast():
+def no_ambient_autocast():
     """The caller's ``torch.autocast`` switched off for the call: it is per
     thread, so it reached the calling thread's share of the work and not
     the pool's, and results depended on ``n_jobs`` and on which worker took
@@ -298,7 +336,7 @@ def torch_threads(n_jobs, rows=None):
             finally:
                 if _default != 1:
                     _set_default_threads(_default)
-        with _no_ambient_autocast():
+        with no_ambient_autocast():
             yield call
     finally:
         _local.call = None

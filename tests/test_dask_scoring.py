@@ -252,3 +252,14 @@ def test_a_refused_shape_is_named_as_x_not_as_its_probe(gray, gray_detector):
         DaskScorer(gray_detector).score_samples(da.from_array(X, chunks=(50, 8, 8, 1)))
     assert "shape=(300, 8, 8, 1)" in str(in_memory.value)
     assert str(on_dask.value) == str(in_memory.value)
+
+
+def test_a_tabular_detector_names_the_dask_arrays_shape(gray):
+    """ "Got X of shape (1, 8, 8)" (no "="), the probe's, for a Dask X of 300
+    images given to the tabular detector (a review)."""
+    from skcae import AutoencoderOutlierDetector
+
+    X = gray[:300].reshape(300, 64)
+    det = AutoencoderOutlierDetector(hidden_layer_sizes=(4,), max_epochs=1).fit(X)
+    with pytest.raises(ValueError, match=r"Got X of shape \(300, 8, 8\)"):
+        DaskScorer(det).score_samples(da.from_array(gray[:300], chunks=(50, 8, 8)))

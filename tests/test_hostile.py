@@ -1426,6 +1426,11 @@ def test_a_network_trained_on_a_handful_of_a_large_x_warns(X):
         r"trained on 9 .*calibration='cross_fit'",
     ):
         ConvAutoencoderOutlierDetector(calibration="holdout", **settings).fit(X[:19])
+    # a float rate (no "auto" warning of few calibration scores): as well
+    with pytest.warns(UserWarning, match=r"took 9 of the 10 samples .*trained on 1"):
+        ConvAutoencoderOutlierDetector(
+            validation_fraction=0.9, contamination=0.1, **settings
+        ).fit(X[:10])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ConvAutoencoderOutlierDetector(validation_fraction=0.2, **settings).fit(X[:60])

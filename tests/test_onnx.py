@@ -362,3 +362,22 @@ def test_a_bytes_path_is_a_type_error(images, tmp_path):
     for bad in (bytes(tmp_path / "m.onnx"), None, 3):
         with pytest.raises(TypeError, match="path of the .onnx file; expected a str"):
             skcae.to_onnx(det, bad)
+
+
+def test_a_callers_autocast_or_float64_default_does_not_reach_the_export(
+    images, tmp_path
+):
+    """Under the caller's bfloat16 autocast the graph held bfloat16 convs that
+    onnxruntime refused; under a float64 default its input was double (a
+    review)."""
+    det = ConvAutoencoderOutlierDetector(channels=(4,), **SMALL).fit(images[:40])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        skcae.to_onnx(det, tmp_path / "autocast.onnx")
+    _check_matches(tmp_path / "autocast.onnx", det, images)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        skcae.to_onnx(det, tmp_path / "float64.onnx")
+    finally:
+        torch.set_default_dtype(before)
+    _check_matches(tmp_path / "float64.onnx", det, images)

@@ -1216,3 +1216,12 @@ def test_load_from_a_non_file_says_what_it_takes(tmp_path):
         with pytest.raises(TypeError, match="text-mode file; expected.*'rb'"):
             skcae.load(text)
     assert skcae.load(io.BytesIO(data)).offset_ == det.offset_
+    # a zip member is a binary stream whose mode is 'r' (not text: a review)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "models.zip", "w") as archive:
+        archive.writestr("m.skcae", data)
+    with zipfile.ZipFile(tmp_path / "models.zip") as archive:
+        with archive.open("m.skcae") as member:
+            assert member.mode == "r"
+            assert skcae.load(member).offset_ == det.offset_
