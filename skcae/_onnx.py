@@ -336,9 +336,12 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     graph = _Graph(scorer, state["offset_"], sample_shape, channels_last).eval()
     example = torch.zeros(2, *input_shape, dtype=torch.float32)  # any default
     with _EXPORT_LOCK:
-        logger = logging.getLogger("torch.onnx")
-        level = logger.level
-        logger.setLevel(logging.ERROR)
+        # the exporter's, and onnxscript's (its version converter warned on
+        # stderr for opsets it hands to onnx's, such as 28: the export is fine)
+        loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
         try:
             with (
                 warnings.catch_warnings(),
@@ -359,7 +362,8 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
                     verbose=False,
                 )
         finally:
-            logger.setLevel(level)
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
     proto = program.model_proto
     written = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
     if written != [opset_version]:  # the exporter falls back rather than fail
@@ -457,7 +461,11 @@ def _check_graph(data, graph, state, input_shape):
     if graph.channels_last:
         X = X.transpose(0, 2, 3, 1)
     X = X.reshape(len(X), *input_shape)
-    with torch.no_grad():
+    # the graph's Scan runs through torch.compile, whose state is not
+    # thread-safe: beside another thread's export it broke that export and
+    # every later one in the process (UncapturedHigherOrderOpError, "always_
+    # classified is unsupported"); so under the export's lock
+    with _EXPORT_LOCK, torch.no_grad(), no_ambient_autocast():
         expected = graph(torch.from_numpy(X))[0].numpy()
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3

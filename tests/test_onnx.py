@@ -342,7 +342,7 @@ def test_a_nan_sample_is_never_labelled_an_inlier(images, tmp_path):
         np.testing.assert_array_equal(label[1:], det.predict(images[41:44]))
 
 
-def test_opset_version_is_checked_and_written(images, tmp_path):
+def test_opset_version_is_checked_and_written(images, tmp_path, caplog):
     """Asked for an opset below 18 the exporter printed the converter's
     tracebacks and wrote 18; True, -1 and "18" went on too (a hostile
     probe)."""
@@ -355,6 +355,17 @@ def test_opset_version_is_checked_and_written(images, tmp_path):
     model = onnx.load(tmp_path / "m.onnx")
     assert [o.version for o in model.opset_import if o.domain == ""] == [19]
     _check_matches(tmp_path / "m.onnx", det, images)
+    # the newest: onnxscript's converter hands it to onnx's and warned on
+    # stderr that it would (a review); the level of its logger comes back
+    newest = onnx.defs.onnx_opset_version()
+    level = logging.getLogger("onnxscript").level
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        skcae.to_onnx(det, tmp_path / "newest.onnx", opset_version=newest)
+    assert not [r for r in caplog.records if r.name.startswith("onnxscript")]
+    assert logging.getLogger("onnxscript").level == level
+    model = onnx.load(tmp_path / "newest.onnx")
+    assert [o.version for o in model.opset_import if o.domain == ""] == [newest]
 
 
 def test_a_bytes_path_is_a_type_error(images, tmp_path):
@@ -381,3 +392,40 @@ def test_a_callers_autocast_or_float64_default_does_not_reach_the_export(
     finally:
         torch.set_default_dtype(before)
     _check_matches(tmp_path / "float64.onnx", det, images)
+
+
+def test_the_first_exports_of_a_process_in_concurrent_threads():
+    """The check of an export runs the graph's Scan through torch.compile,
+    whose state is not thread-safe: beside another thread's export it broke
+    that export and every later one of the process. A fresh interpreter, so
+    that no earlier export of the suite hides it."""
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import os, tempfile, threading
+        import numpy as np
+        import skcae
+        X = np.random.RandomState(0).rand(60, 7, 9)
+        det = skcae.ConvAutoencoderOutlierDetector(
+            channels=(4,), latent_dim=2, max_epochs=1, random_state=0).fit(X)
+        folder, errors = tempfile.mkdtemp(), []
+        def export(i):
+            try:
+                skcae.to_onnx(det, os.path.join(folder, f"{i}.onnx"))
+            except Exception as exc:
+                errors.append(repr(exc)[:200])
+        threads = [threading.Thread(target=export, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(errors)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-2000:]
