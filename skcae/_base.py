@@ -45,7 +45,7 @@ from ._sklearn_compat import (
     describe_constraints,
     takes_bool_as_number,
 )
-from ._threads import torch_threads
+from ._threads import check_n_jobs, torch_threads
 from ._training import (
     OPTIMIZERS,
     SKORCH_CALLBACK_NAMES,
@@ -276,12 +276,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
                     f"Got {name}={value!r}, a boolean, but expected "
                     f"{describe_constraints(constraints)}."
                 )
-        if self.n_jobs == 0:
-            raise ValueError(
-                "Got n_jobs=0, but expected None (the CPUs this process may "
-                "use), a positive number of threads, or a negative one as in "
-                "joblib: -1 for every CPU, -2 for all but one, ..."
-            )
+        check_n_jobs(self.n_jobs)  # (0: the constraints take any int)
         for cb in self.callbacks or ():
             if not isinstance(cb, Callback) and not (
                 isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[1], Callback)

@@ -116,11 +116,11 @@ def _allowed_cpus():
         return list(range(os.cpu_count() or 1))
 
 
-def _check_n_jobs(n_jobs):
-    """ValueError unless ``n_jobs`` is None or a non-zero int: ``fit``
-    validates it, but a fitted estimator given another by ``set_params``
-    scored 0, 1.5 or True with one worker and failed on "2" with a bare
-    TypeError (a probe)."""
+def check_n_jobs(n_jobs):
+    """ValueError unless ``n_jobs`` is None or a non-zero int; ``fit`` and
+    every call check it (a fitted estimator given 0, 1.5 or True by
+    ``set_params`` scored with one worker, and failed on "2" with a bare
+    TypeError: a probe)."""
     valid = n_jobs is None or (
         isinstance(n_jobs, numbers.Integral)
         and not isinstance(n_jobs, (bool, np.bool_))
@@ -140,7 +140,7 @@ def resolve_n_workers(n_jobs, cap=None):
     ``cap`` is the caller's ``torch.get_num_threads()`` (read when None),
     which bounds ``n_jobs=None`` only.
     """
-    _check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs)
     cpus = len(_allowed_cpus())
     if n_jobs is None:
         if cap is None:

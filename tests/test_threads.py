@@ -372,6 +372,13 @@ def test_a_callers_autocast_changes_no_bit(two_threads, digits, tiny):
         assert det.offset_ == plain.offset_
         assert_same_bits(parameters(det), parameters(plain))
     np.testing.assert_array_equal(scores, np.tile(plain.score_samples(Xt), 3))
+    # the defaults, as a user meets them (cross-fitted networks, n_jobs=None)
+    default = ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0)
+    plain = default.fit(X[:120]).offset_, default.score_samples(Xt)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = default.fit(X[:120]).offset_, default.score_samples(Xt)
+    assert under[0] == plain[0]
+    np.testing.assert_array_equal(under[1], plain[1])
 
 
 def test_a_float64_default_dtype_changes_no_bit(digits, tiny):
@@ -385,6 +392,9 @@ def test_a_float64_default_dtype_changes_no_bit(digits, tiny):
     X = digits[0][:200] / 16
     made = {
         "conv": lambda: ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny),
+        "default": lambda: ConvAutoencoderOutlierDetector(
+            image_shape=(8, 8), random_state=0
+        ),
         "dense": lambda: skcae.AutoencoderOutlierDetector(
             hidden_layer_sizes=(8,), latent_dim=3, max_epochs=1, random_state=0
         ),
