@@ -19,6 +19,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import _tuning
 from ._data import scale_of
+from ._linalg import gram, symmetric_eigh
 from ._rowwise import rowwise_matmul
 from ._terms import TERMS, Term, register_term, scalar
 from ._threads import CHUNK_ROWS, map_items
@@ -520,7 +521,7 @@ class LatentDistance(KNNTerm):
             cov = np.atleast_2d(ledoit_wolf(codes - center, assume_centered=True)[0])
         else:
             cov = np.zeros((codes.shape[1], codes.shape[1]))
-        eigval, eigvec = np.linalg.eigh(cov)
+        eigval, eigvec = symmetric_eigh(cov)
         # directions of (almost) no spread are not blown up: a floor relative
         # to the largest variance, and an absolute one for codes that barely
         # vary
@@ -609,8 +610,8 @@ def _scaled_pca(values, n_components):
     k = min(n_components, width, max(n - 1, 1))
     if width <= _EXACT_PCA_WIDTH:
         centered = values - center
-        cov = centered.T @ centered / max(n - 1, 1)
-        eigval, eigvec = np.linalg.eigh(cov)
+        cov = gram(centered) / max(n - 1, 1)
+        eigval, eigvec = symmetric_eigh(cov)
         components, variance = eigvec[:, ::-1][:, :k], eigval[::-1][:k]
     else:
         pca = PCA(n_components=k, svd_solver="randomized", random_state=0)

@@ -455,3 +455,24 @@ def test_a_call_of_one_chunk_starts_no_pool(digits, tiny, monkeypatch):
     np.testing.assert_array_equal(few[0], many[0][:1])
     np.testing.assert_array_equal(few[1], many[1][:rows])
     np.testing.assert_array_equal(few[2], many[2][:5])
+
+
+@pytest.mark.parametrize("blas_threads", [1, 2])
+def test_numpys_blas_thread_count_does_not_change_a_bit(tiny, blas_threads):
+    """joblib's workers (a GridSearchCV with n_jobs=2) and
+    OPENBLAS_NUM_THREADS=1 run numpy's BLAS on one thread: the score's fit
+    must give the same model as on the default threads. OpenBLAS splits
+    its eigensolver's steps between its threads for the density term's
+    features of 28x28 images (8 x 7 x 7), and then rounds otherwise."""
+    from threadpoolctl import threadpool_limits
+
+    X = np.random.RandomState(0).rand(120, 28, 28)
+    params = dict(tiny, channels=(8,), n_jobs=1)
+    default = ConvAutoencoderOutlierDetector(**params).fit(X)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        limited = ConvAutoencoderOutlierDetector(**params).fit(X)
+    for name, term in default.scorer_.terms.items():
+        for key, value in term.state_dict().items():
+            other = limited.scorer_.terms[name].state_dict()[key]
+            assert torch.equal(value, other), f"{name}.{key}"
+    np.testing.assert_array_equal(default.score_samples(X), limited.score_samples(X))
