@@ -22,6 +22,7 @@ fit that fails later leaves it unfitted.
 import copy
 import errno
 import inspect
+import math
 import os
 from numbers import Integral, Real
 
@@ -328,7 +329,8 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         n_steps = n_train - int(round(n_train * (validation_fraction or 0)))
         batch_size = self.batch_size
         if batch_size == "auto":
-            batch_size = auto_batch_size(n_steps)
+            shape = kwargs.get("input_shape", (kwargs.get("n_features", 1),))
+            batch_size = auto_batch_size(n_steps, math.prod(shape))
         max_epochs = self.max_epochs
         if max_epochs == "auto":
             max_epochs = auto_max_epochs(n_steps, batch_size)
@@ -573,6 +575,10 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
     def _validate(self, X):
         """Validate X against the fitted input attributes."""
         return validate_input(self, X, reset=False, images=self._takes_images)
+
+    def _chunk(self, state):
+        """Rows of the fitted model's scoring chunks (``chunk_rows``)."""
+        return state[self._model_attribute].chunk_rows
 
     def _run(self, state, rows, fn, **kwargs):
         """:func:`run_batches` of ``fn`` over ``rows`` with the fitted model.

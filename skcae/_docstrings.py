@@ -80,7 +80,9 @@ max_epochs : int or "auto", default=%(max_epochs)s
 batch_size : int or "auto", default="auto"
     Samples per training step. "auto" takes ``n_samples // 16`` clipped
     to [16, 128]: about 16 steps per epoch, so small training sets are not
-    left with a couple of steps per epoch.
+    left with a couple of steps per epoch; fewer for samples of more than
+    131,072 values, at most 2**24 values a batch (16 images of 1024x1024
+    pixels, one of 3000x3000), so that a batch fits in memory.
 lr : float or "auto", default=%(lr)s
     Learning rate (the peak rate of the one-cycle schedule). "auto"
     shares a budget of 0.96 over the schedule's optimiser steps, between

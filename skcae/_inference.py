@@ -51,7 +51,7 @@ class InferenceMixin:
                 "errors": model.errors_of(z, recon),
             }
 
-        with torch_threads(self.n_jobs, rows=len(data)):
+        with torch_threads(self.n_jobs, rows=len(data), chunk=self._chunk(state)):
             out = self._run(state, data.rows, views)
         images, recon, errors = out["images"], out["recon"], out["errors"]
         if images.ndim == 2:
@@ -88,7 +88,7 @@ or (n_samples, C, H, W)
         """
         state = self._fitted()
         data = self._validate(X)
-        with torch_threads(self.n_jobs, rows=len(data)):
+        with torch_threads(self.n_jobs, rows=len(data), chunk=self._chunk(state)):
             codes = self._run(state, data.rows, lambda model, x: model.encode(x))
         codes = _network_output(codes, "codes")
         return codes.astype(self._out_dtype(X), copy=False)
@@ -137,7 +137,7 @@ or (n_samples, C, H, W)
                 "range, which the network computes in; expected codes like "
                 "those of encode (of order one)."
             )
-        with torch_threads(self.n_jobs, rows=len(Z)):
+        with torch_threads(self.n_jobs, rows=len(Z), chunk=self._chunk(state)):
             decoded = self._run(
                 state, Z, lambda model, code: model.decode(code), raw=True
             )
@@ -180,7 +180,7 @@ or (n_samples, C, H, W)
         """
         state = self._fitted()
         data = self._validate(X)
-        with torch_threads(self.n_jobs, rows=len(data)):
+        with torch_threads(self.n_jobs, rows=len(data), chunk=self._chunk(state)):
             recon = self._run(state, data.rows, lambda model, x: model.reconstruct(x))
         recon = _network_output(recon, "reconstructions")
         return self._to_input_form(recon, data).astype(self._out_dtype(X), copy=False)
@@ -234,7 +234,7 @@ or (n_samples, C, H, W)
         """
         state = self._fitted()
         data = self._validate(X)
-        with torch_threads(self.n_jobs, rows=len(data)):
+        with torch_threads(self.n_jobs, rows=len(data), chunk=self._chunk(state)):
             maps = self._run(state, data.rows, lambda model, x: model.errors(x))
         # squares of finite errors may overflow to inf for data at 1e160;
         # only NaN means the network itself failed

@@ -2,7 +2,8 @@
 
 The graph is ``scorer_`` itself (the standardisation, the network, the
 score's terms and their combination) plus the label from ``offset_``,
-run over the batch in chunks of ``CHUNK`` rows by an ONNX ``Scan``, so that
+run over the batch in chunks of the model's ``chunk_rows`` rows by an ONNX
+``Scan``, so that
 onnxruntime's memory stays bounded whatever the batch (the kNN terms
 compare each chunk with the stored references, never the whole batch).
 """
@@ -21,12 +22,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._files import atomic_write
-from ._threads import CHUNK_ROWS, no_ambient_autocast
+from ._threads import no_ambient_autocast
 
 INPUT_NAME = "X"
 OUTPUT_NAMES = ("score", "label")
 #: Rows scored at once inside the graph (a multiple of the scorer's padding).
-CHUNK = CHUNK_ROWS  # one kNN chunk: the graph pads nothing twice
 #: The largest float32 rounding step of the input, in standard deviations of
 #: the training data, that an export accepts.
 _MAX_STEP = 1e-3
@@ -64,7 +64,8 @@ def _scan():
 class _Graph(nn.Module):
     """float32 input -> (score_samples as float64, +1/-1 labels as int64).
 
-    ``scorer_`` over chunks of ``CHUNK`` rows (the last one zero-padded)
+    ``scorer_`` over chunks of its ``chunk_rows`` rows (the last one
+    zero-padded), as ``score_samples`` computes them
     and ``offset_``. Image sizes are fixed at export; the batch axis is
     dynamic.
     """
@@ -75,6 +76,7 @@ class _Graph(nn.Module):
         self.sample_shape = tuple(int(v) for v in sample_shape)
         self.channels_last = channels_last
         self.register_buffer("offset", torch.tensor(float(offset)))
+        self.chunk = int(scorer.chunk_rows)
         self.scan = _scan()
 
     def _costs(self, rows):
@@ -93,9 +95,10 @@ class _Graph(nn.Module):
         if self.scan is None:
             costs = self._costs(rows)
         else:
-            n_chunks = (n + CHUNK - 1) // CHUNK
-            rows = F.pad(rows, (0, 0, 0, n_chunks * CHUNK - n))
-            chunks = rows.reshape(n_chunks, CHUNK, rows.shape[1])
+            size = self.chunk
+            n_chunks = (n + size - 1) // size
+            rows = F.pad(rows, (0, 0, 0, n_chunks * size - n))
+            chunks = rows.reshape(n_chunks, size, rows.shape[1])
 
             def step(carry, chunk):
                 return carry.clone(), self._costs(chunk)
@@ -191,9 +194,10 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     network, and for ``score_type="hybrid"`` or ``"latent"`` the
     nearest-neighbour distances to the stored training codes and image
     statistics (a matrix product and a TopK) and the calibrated combination
-    of the terms. The batch is scored in chunks of 128 samples (an ONNX
-    ``Scan``), so one ``run`` of any batch needs about the memory of 128
-    samples besides its input and output.
+    of the terms. The batch is scored in chunks of 128 samples (fewer for
+    images of more than 8,192 values: 16 of 256x256 pixels; an ONNX
+    ``Scan``), so one ``run`` of any batch needs about the memory of one
+    chunk besides its input and output.
 
     =========  ==========================  =================================
     name       type and shape              meaning

@@ -523,7 +523,7 @@ or (n_samples, C, H, W)
         """score_samples of X by the fitted state ``state``."""
         data = self._validate(X)
         tracker = RangeTracker(state["scorer_"].standardization)
-        with torch_threads(self.n_jobs, rows=len(data)):
+        with torch_threads(self.n_jobs, rows=len(data), chunk=self._chunk(state)):
             costs = self._costs(state["scorer_"], state, data.rows, tracker)
         mismatch = tracker.mismatch(state["scorer_"].standardization)
         if mismatch is not None:

@@ -21,15 +21,8 @@ from torch import nn
 
 from ._knn_terms import TERMS
 from ._network import autocast
-from ._threads import CHUNK_ROWS, current_call, map_chunks
+from ._threads import chunk_rows, current_call, map_chunks
 from ._tuning import DENSITY_QUERY_NEIGHBORS, TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
-
-# Scoring chunks are zero-padded up to a multiple of this many rows: the CPU
-# kernels give bit-identical per-sample results for equal batch sizes, but
-# not for tiny batches, so this keeps scores independent of how the caller
-# batches the data.
-PAD_MULTIPLE = CHUNK_ROWS
-
 
 # Numerical Recipes' erfc (fractional error below 1.2e-7 everywhere) as
 # coefficients of its exponent's polynomial in 1 / (1 + z / 2): a log upper
@@ -193,6 +186,18 @@ class AutoencoderModel(nn.Module):
 
     def reconstruct(self, x):
         return self.decode(self.encode(x))
+
+    @property
+    def chunk_rows(self):
+        """Rows of each chunk this model computes at once
+        (:func:`~skcae._threads.chunk_rows` of its sample's size): scoring
+        pads its blocks to a multiple of it, as the CPU kernels give
+        bit-identical per-sample results for equal batch sizes but not for
+        tiny ones, so scores do not depend on how the caller batches the
+        data."""
+        kwargs = dict(self.config.module_kwargs)
+        shape = kwargs.get("input_shape", (kwargs.get("n_features", 1),))
+        return chunk_rows(math.prod(int(v) for v in shape))
 
     def errors(self, x, *, relative=False):
         """Squared reconstruction error of every value (float64).
@@ -390,9 +395,9 @@ def run_batches(
 
     ``rows`` is any array whose rows can be sliced (images ``(n, C, H, W)``,
     tabular rows, or codes with ``raw=True``). It is read in blocks of a
-    few ``CHUNK_ROWS``-row chunks (:func:`_score_block`) as float64
-    (float32 for ``raw`` codes), moved to
-    ``device`` and zero-padded to a multiple of ``PAD_MULTIPLE`` rows, so
+    few chunks of the model's ``chunk_rows`` rows (:func:`_score_block`) as
+    float64 (float32 for ``raw`` codes), moved to
+    ``device`` and zero-padded to a multiple of ``chunk_rows`` rows, so
     memory stays bounded and each row's result does not depend on how the
     caller batches or orders the rows. ``fn`` returns a tensor or a dict of
     tensors with one row per input row; the rows of each are written into
@@ -405,21 +410,26 @@ def run_batches(
     outputs = None
     on_cuda = torch.device(device).type == "cuda"
     dtype = np.float32 if raw else np.float64
+    chunk = getattr(model, "chunk_rows", None)
+    if chunk is None:  # any module: by the size of a row
+        chunk = chunk_rows(math.prod(rows.shape[1:]))
     with torch.inference_mode():
-        step = _score_block(rows.shape[1:])
+        step = _score_block(rows.shape[1:], chunk)
         for start in range(0, max(n, 1), step):
             block = np.asarray(rows[start : start + step], dtype=np.float64)
             if tracker is not None and len(block):
                 tracker.update(block)
             x = torch.from_numpy(_writable(block, dtype))
             m = x.shape[0]
-            n_pad = -m % PAD_MULTIPLE if m else PAD_MULTIPLE
+            n_pad = -m % chunk if m else chunk
             if n_pad:
                 x = torch.cat([x, x.new_zeros((n_pad, *x.shape[1:]))])
             if on_cuda:
                 x = x.pin_memory()  # lets the copy below overlap compute
             x = x.to(device, non_blocking=True)
-            result = map_chunks(fn, model, x, lambda: autocast(device, mixed_precision))
+            result = map_chunks(
+                fn, model, x, lambda: autocast(device, mixed_precision), chunk
+            )
             single = not isinstance(result, dict)
             result = {None: result} if single else result
             if outputs is None:
@@ -434,13 +444,13 @@ def run_batches(
     return outputs[None] if single else outputs
 
 
-def _score_block(sample_shape):
-    """Rows read per block when scoring: a chunk of CHUNK_ROWS per worker of
-    the current call (at least two), at most about 32 MB of float64."""
+def _score_block(sample_shape, chunk):
+    """Rows read per block when scoring: a chunk of ``chunk`` rows per worker
+    of the current call (at least two), at most about 32 MB of float64."""
     call = current_call()
     chunks = max(2, call.n_workers if call else 1)
     fit = 2**22 // max(1, int(np.prod(sample_shape)))
-    return CHUNK_ROWS * max(1, min(chunks, fit // CHUNK_ROWS))
+    return chunk * max(1, min(chunks, fit // chunk))
 
 
 def _writable(block, dtype):

@@ -26,7 +26,7 @@ included, runs torch with one intra-op thread, so no OpenMP team is created
 spinning). The work is split in a way that does not depend on the number
 of workers: each training batch into :func:`train_shards` shards whose
 gradients are summed in shard order, each scoring block into chunks of
-:data:`CHUNK_ROWS` rows. A fixed ``random_state`` therefore gives the same
+:func:`chunk_rows` rows. A fixed ``random_state`` therefore gives the same
 bits with any ``n_jobs`` and any machine load.
 
 The caller's ``torch.get_num_threads()`` is set to 1 for the call and
@@ -58,6 +58,27 @@ TRAIN_SHARDS = 2
 SPLIT_ABOVE_VALUES = 8192
 #: Rows of each scoring chunk (scoring pads its blocks to a multiple of it).
 CHUNK_ROWS = 128
+#: ... but a chunk holds at most this many input values (rows x values of a
+#: sample; :func:`chunk_rows`): a chunk of 128 images of 256x256 pixels took
+#: 570 MB and 1.6 s to score one image, 512x512 2.7 GB.
+CHUNK_VALUES = 2**20
+
+
+def chunk_rows(sample_values):
+    """Rows of a scoring chunk of samples of ``sample_values`` values each:
+    :data:`CHUNK_ROWS`, halved while the chunk would hold more than
+    :data:`CHUNK_VALUES` values, at least one row. A function of a model's
+    sample size alone, so that a model scores every row in chunks of one
+    shape (28x28 images: 128 rows; 256x256: 16; 2048x2048: 1).
+
+    >>> chunk_rows(28 * 28), chunk_rows(256 * 256), chunk_rows(3 * 2048**2)
+    (128, 16, 1)
+    """
+    rows = CHUNK_ROWS
+    while rows > 1 and rows * int(sample_values) > CHUNK_VALUES:
+        rows //= 2
+    return rows
+
 
 _lock = threading.Lock()  # guards _active and _default; held only briefly
 _active = 0  # calls inside torch_threads(), across threads
@@ -292,13 +313,13 @@ def no_ambient_autocast():
 
 
 @contextlib.contextmanager
-def torch_threads(n_jobs, rows=None):
+def torch_threads(n_jobs, rows=None, chunk=CHUNK_ROWS):
     """Run the block as one public call with the workers of ``n_jobs``.
 
     ``rows``: the number of rows the call scores, where known; at most
-    :data:`CHUNK_ROWS` are one chunk, which one worker computes, so the call
-    starts no pool (scoring one image took 10 ms with two workers, 6 with
-    one, a pool started and joined for nothing).
+    ``chunk`` (the model's :func:`chunk_rows`) are one chunk, which one
+    worker computes, so the call starts no pool (scoring one image took 10
+    ms with two workers, 6 with one, a pool started and joined for nothing).
 
     Yields the call's :class:`_Call`. A block nested in another of the same
     thread joins the outer call (one decision per public call). The
@@ -323,7 +344,7 @@ def torch_threads(n_jobs, rows=None):
         return
     saved = torch.get_num_threads()  # (runs torch's set-up of this thread)
     n_workers = resolve_n_workers(n_jobs, cap=saved)
-    call = _Call(1 if rows is not None and rows <= CHUNK_ROWS else n_workers)
+    call = _Call(1 if rows is not None and rows <= chunk else n_workers)
     _local.call = call
     try:
         with _lock:
@@ -367,10 +388,10 @@ def map_items(fn, items):
     return (current_call() or _Call(1)).map(fn, items)
 
 
-def map_chunks(fn, model, x, context=contextlib.nullcontext):
+def map_chunks(fn, model, x, context=contextlib.nullcontext, chunk=CHUNK_ROWS):
     """``fn(model, x)`` computed chunk by chunk by the current call's workers.
 
-    A CPU tensor ``x`` is split into chunks of :data:`CHUNK_ROWS` rows
+    A CPU tensor ``x`` is split into chunks of ``chunk`` rows
     whatever the number of workers (one after the other outside a call),
     each computed under ``context()`` (e.g. autocast, which is per thread)
     and the results (a tensor or a dict of tensors, one row per input row)
@@ -381,10 +402,10 @@ def map_chunks(fn, model, x, context=contextlib.nullcontext):
         with context():
             return fn(model, part)
 
-    if x.device.type != "cpu" or len(x) <= CHUNK_ROWS:
+    if x.device.type != "cpu" or len(x) <= chunk:
         return run(x)
     call = current_call() or _Call(1)
-    parts = call.map(run, x.split(CHUNK_ROWS))
+    parts = call.map(run, x.split(chunk))
     if isinstance(parts[0], dict):
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     return torch.cat(parts)

@@ -28,6 +28,7 @@ from ._tuning import (
     AUTO_BATCH_MAX,
     AUTO_BATCH_MIN,
     AUTO_BATCH_STEPS,
+    AUTO_BATCH_VALUES,
     AUTO_LR_BUDGET,
     AUTO_LR_MAX,
     AUTO_LR_MIN,
@@ -63,16 +64,22 @@ _CHECK_ROWS = 2048
 DIVERGED_RATIO = 2.0
 
 
-def auto_batch_size(n_samples):
-    """``batch_size="auto"``: about 16 steps per epoch, between 16 and 128.
+def auto_batch_size(n_samples, sample_values=1):
+    """``batch_size="auto"``: about 16 steps per epoch, between 16 and 128,
+    and at most ``AUTO_BATCH_VALUES`` values of ``sample_values`` each.
 
     At these sizes a step costs about as much for 8 images as for 16, so
     small sets (one digit of scikit-learn's 8x8 digits, ~125 images) take
     batches of 16 and ``lr="auto"`` a higher rate for their fewer steps;
-    large sets get 128.
+    large sets get 128. Very large images get fewer (one of 3000x3000
+    pixels), so that a batch's activations fit in memory.
+
+    >>> auto_batch_size(125), auto_batch_size(60_000), auto_batch_size(60, 3000**2)
+    (16, 128, 1)
     """
     steps = n_samples // AUTO_BATCH_STEPS
-    return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, steps)))
+    size = int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, steps)))
+    return max(1, min(size, AUTO_BATCH_VALUES // max(1, int(sample_values))))
 
 
 def auto_max_epochs(n_samples, batch_size):

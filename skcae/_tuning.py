@@ -164,6 +164,11 @@ MAX_WIDE_LATENT = 1024
 #: fewer, larger steps see the same samples sooner (benchmarks/selection.py).
 AUTO_BATCH_STEPS = 16
 AUTO_BATCH_MIN, AUTO_BATCH_MAX = 16, 128
+#: ... and at most this many input values a batch (at least one sample): 16
+#: images of 3000x3000 pixels, each of the first convolution's 8 maps 1.2 GB
+#: a batch, got a command-line fit killed for its memory (24 GB) with no
+#: message. 16 of 1024x1024 pixels, 128 of 362x362, one of 3000x3000.
+AUTO_BATCH_VALUES = 2**24
 #: max_epochs="auto": at least AUTO_MIN_EPOCHS epochs and AUTO_MIN_STEPS
 #: optimiser steps, at most AUTO_MAX_EPOCHS epochs (benchmarks/selection.py,
 #: speed.py, one_class.py: a one-cycle schedule of 4 epochs at the higher

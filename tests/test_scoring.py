@@ -15,6 +15,7 @@ from skcae import (
     _knn_terms,
     _scorer,
     _terms,
+    _threads,
 )
 from skcae._knn_terms import (
     distinct_rows,
@@ -584,6 +585,41 @@ def test_run_batches_pads_chunks_and_drops_the_padding():
     np.testing.assert_array_equal(out["sum"][:, 0], rows.ravel())
     assert out["sum"].shape == (n, 1)
     assert out["first"].shape == (n, 1)
+
+
+def test_large_samples_are_scored_in_smaller_chunks():
+    """A chunk of 128 images of 256x256 pixels took 570 MB to score one."""
+    sizes = []
+
+    def fn(model, x):
+        sizes.append(len(x))
+        return x.flatten(1).sum(1)
+
+    rows = np.ones((20, 1, 256, 256), dtype=np.float32)
+    out = run_batches(torch.nn.Identity(), rows, fn, device="cpu")
+    assert sizes == [16, 16]  # 20 rows padded to two chunks of 16
+    np.testing.assert_array_equal(out, np.full(20, 256.0 * 256))
+
+
+def test_a_model_of_large_samples_scores_alike_in_any_batch(
+    fitted, digits, monkeypatch
+):
+    """Chunks of 8 rows (as a model of 360x360 pixels gets) give every row
+    the same bits alone or among others, and the network sees no more."""
+    monkeypatch.setattr(_threads, "CHUNK_VALUES", 8 * 64)
+    assert fitted.scorer_.chunk_rows == 8
+    sizes = []
+    first_conv = fitted.scorer_.network.encoder_conv[0]
+    hook = first_conv.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    try:
+        X = digits[0][:21]
+        full = fitted.score_samples(X)
+        assert set(sizes) == {8}
+        singles = [fitted.score_samples(X[i : i + 1]) for i in range(21)]
+    finally:
+        hook.remove()
+    np.testing.assert_array_equal(np.concatenate(singles), full)
+    np.testing.assert_array_equal(fitted.score_samples(X[::-1]), full[::-1])
 
 
 def test_run_batches_runs_in_eval_and_inference_mode():

@@ -76,6 +76,22 @@ def test_auto_batch_size_gives_small_sets_enough_steps(all_zeros, tiny):
     assert auto_batch_size(6000) == 128 and auto_batch_size(1000) == 62
 
 
+def test_auto_batch_size_keeps_large_images_in_memory(all_zeros, tiny, monkeypatch):
+    """16 images of 3000x3000 pixels a batch got a fit killed for its memory:
+    "auto" holds at most AUTO_BATCH_VALUES values a batch (here 8 8x8
+    images' worth), at least one image."""
+    from skcae import _training
+
+    assert auto_batch_size(60, 3000 * 3000) == 1
+    assert auto_batch_size(6000, 1024 * 1024) == 16
+    assert auto_batch_size(6000, 3 * 64 * 64) == 128  # common sizes: as before
+    monkeypatch.setattr(_training, "AUTO_BATCH_VALUES", 8 * 64)
+    det = ConvAutoencoderOutlierDetector(**dict(tiny, batch_size="auto")).fit(
+        all_zeros[:130]
+    )
+    assert det.net_.history[-1, "train_batch_count"] == 17  # 130 / 8
+
+
 def test_verbose_with_the_default_batch_size(zeros, capsys, monkeypatch):
     """The defaults as a user meets them: verbose=1, batch_size="auto"."""
     # on a terminal (pytest's captured stderr is not one: no progress bar)
