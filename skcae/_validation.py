@@ -164,6 +164,22 @@ def _refuse_channels_first(shape):
     )
 
 
+def _refuse_one_image(shape):
+    """Refuse a 3-D X of ``shape`` that reads as one channels-last image
+    (an estimator without image_shape): as ``(n, H, W)`` it would train on
+    rows of the photo as images a few pixels wide."""
+    h, w, c = shape
+    raise ValueError(
+        f"Got X of shape {shape}, which looks like one colour image (H={h}, "
+        f"W={w}, C={c}) as PIL and matplotlib give it, but a 3-D X reads as "
+        f"{h} gray images of {w}x{c} pixels. Pass a batch of images: "
+        f"np.stack(images) of shape (n_samples, {h}, {w}, {c}) with "
+        "data_format='channels_last' (X[None] is a batch of one, too few to "
+        f"fit). To read X as {h} images of {w}x{c} pixels, pass "
+        f"image_shape=({w}, {c})."
+    )
+
+
 def _own_image_shape(shape, data_format, explicit=False):
     """The ``(C, H, W)`` a 3-D or 4-D input carries, else None.
 
@@ -171,6 +187,8 @@ def _own_image_shape(shape, data_format, explicit=False):
     (then a shape that looks channels first is read as channels last, as
     asked, and checked against the fitted one)."""
     if len(shape) == 3:
+        if not explicit and _looks_channels_last(tuple(shape)):
+            _refuse_one_image(tuple(shape))
         return (1, *shape[1:])
     if len(shape) == 4:
         if data_format == "channels_last":

@@ -104,6 +104,26 @@ def test_data_format_settles_channels_last_looking_input(shape, data_format):
     assert det.input_shape_ == shape[1:]
 
 
+@pytest.mark.parametrize("data_format", [None, "channels_last", "channels_first"])
+@pytest.mark.parametrize("shape", [(48, 64, 3), (8, 8, 3), (30, 20, 4), (9, 7, 1)])
+def test_one_colour_image_is_refused_with_the_fix(shape, data_format):
+    """A photo's array (H, W, C) given to fit read as H gray images of W x C
+    pixels, whatever data_format said."""
+    h, w, c = shape
+    det = ConvAutoencoderOutlierDetector(data_format=data_format)
+    match = (
+        rf"Got X of shape {re.escape(str(shape))}, which looks like one colour "
+        rf"image \(H={h}, W={w}, C={c}\).*reads as {h} gray images of {w}x{c} "
+        rf"pixels.*np\.stack\(images\).*image_shape=\({w}, {c}\)"
+    )
+    with pytest.raises(ValueError, match=match):
+        validate_input(det, np.zeros(shape), reset=True)
+    assert not hasattr(det, "image_shape_")
+    # asked for, such narrow images are read
+    det.set_params(image_shape=(w, c))
+    assert validate_input(det, np.zeros(shape), reset=True).rows.shape == (h, 1, w, c)
+
+
 def test_channels_last_looking_lazy_input_is_refused_too():
     with pytest.raises(ValueError, match="data_format='channels_last'"):
         validate_input(
