@@ -9,6 +9,7 @@ import gzip
 import math
 import os
 import zlib
+from collections.abc import Set as AbstractSet
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -48,6 +49,20 @@ def _find_file(folder, name):
         if candidate.is_file():
             return candidate
     return None
+
+
+def _not_a_file(folder, name):
+    """What lies at ``folder/name[.gz]`` that is not a file ("" if nothing):
+    a folder or a link to nothing was reported as a missing file."""
+    notes = []
+    for candidate in (folder / (name + ".gz"), folder / name):
+        if candidate.is_symlink() and not candidate.exists():
+            notes.append(f"; {candidate.name} is a link to nothing")
+        elif candidate.is_dir():
+            notes.append(f"; {candidate.name} is a folder")
+        elif os.path.lexists(candidate):
+            notes.append(f"; {candidate.name} is not a regular file")
+    return "".join(notes)
 
 
 def _stratified_split(n, y, is_normal, test_size, random_state):
@@ -307,9 +322,10 @@ def load_mnist(path, *, subset="train", return_X_y=False, normalize=True):
     missing = [name for name in needed if _find_file(folder, name) is None]
     if missing:
         expected = ", ".join(f"{name}[.gz]" for name in needed)
+        found = "".join(_not_a_file(folder, name) for name in missing)
         raise FileNotFoundError(
             f"MNIST files missing in folder '{folder}': {', '.join(missing)} "
-            f"(subset={subset!r} expects {expected})."
+            f"(subset={subset!r} expects {expected}){found}."
         )
     loaded = [_load_mnist_part(folder, part) for part in parts]
     # np.concatenate always returns a new, writable array (even for one part).
@@ -484,7 +500,11 @@ def make_one_class_split(
     if X.ndim < 2:
         raise ValueError(f"X must have shape (n_samples, ...); got {X.shape}.")
     _check_labels(y, X, "y", "X")
-    normal = _unique_labels(np.asarray(normal_class).ravel(), "normal_class")
+    # a set is a collection of labels too (numpy makes it one object)
+    listed = (
+        list(normal_class) if isinstance(normal_class, AbstractSet) else normal_class
+    )
+    normal = _unique_labels(np.asarray(listed).ravel(), "normal_class")
     labels = _unique_labels(y, "y")
     if normal.size == 0:
         raise ValueError("normal_class must name at least one label.")

@@ -94,6 +94,15 @@ def test_load_mnist_missing_files(tmp_path):
     (tmp_path / "directory").mkdir()
     with pytest.raises(FileNotFoundError, match="missing in folder"):
         load_mnist(tmp_path / "directory")
+    # there, but not a file (a probe was told only "missing")
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").mkdir()
+    (tmp_path / "t10k-labels-idx1-ubyte").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"t10k-labels-idx1-ubyte\.gz is a folder; "
+        r"t10k-labels-idx1-ubyte is a link to nothing\.$",
+    ):
+        load_mnist(tmp_path, subset="test")
 
 
 @pytest.mark.parametrize(
@@ -586,3 +595,13 @@ def test_one_class_split_of_a_rare_class_or_a_small_test_set(digits):
     default = make_one_class_split(X, digits[1], normal_class=1, random_state=0)
     again = make_one_class_split(X, digits[1], normal_class=1, random_state=0)
     np.testing.assert_array_equal(default.X_test, again.X_test)
+
+
+def test_one_class_split_takes_a_set_of_labels(digits):
+    # numpy made {1, 2} one object label: "normal_class [{1, 2}] not present"
+    X, y = digits[0][:200].reshape(-1, 8, 8), digits[1][:200]
+    as_set = make_one_class_split(X, y, normal_class={1, 2}, random_state=0)
+    as_list = make_one_class_split(X, y, normal_class=[2, 1], random_state=0)
+    for name in ("X_train", "X_test", "y_test", "y_test_class"):
+        np.testing.assert_array_equal(as_set[name], as_list[name])
+    assert set(as_set.y_test_class[as_set.y_test == 1].tolist()) == {1, 2}
