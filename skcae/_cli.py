@@ -24,6 +24,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -51,11 +52,27 @@ def _check_output(path, option):
             f"{option} {path} is a folder; expected a file path in it, such as "
             f"{os.path.join(path, 'out' + ('.csv' if option == '--out' else '.skcae'))}"
         )
-    folder = os.path.dirname(full)
+    # where the file will land (a link's target: the atomic write follows it)
+    folder = os.path.dirname(os.path.realpath(full))
     if not os.path.isdir(folder):
         raise CommandError(
             f"{option} {path}: its folder {folder} does not exist; create it first"
         )
+    _check_writable_folder(folder, option, path)
+
+
+def _check_writable_folder(folder, option, path):
+    """Refuse, before any work, a folder in which no file can be created (a
+    read-only or protected folder failed after the whole fit)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".skcae-write-check-")
+    except OSError as exc:
+        raise CommandError(
+            f"{option} {path}: cannot write in the folder {folder} "
+            f"({exc.strerror or exc}); expected a folder you can write in"
+        ) from exc
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _check_not_an_input(path, option, files):
@@ -105,6 +122,12 @@ def _check_model_output(path):
         raise CommandError(
             "-o - would write a model file named '-'; expected a file path "
             "such as model.skcae (fit writes the model, not a stream)"
+        )
+    if os.path.isdir(sidecar_path(path)):
+        raise CommandError(
+            f"-o {path}: {sidecar_path(path)}, the JSON file fit writes beside "
+            "the model, is a folder; expected another model name, or move "
+            "the folder"
         )
     if path.lower().endswith(".json"):
         raise CommandError(
@@ -187,6 +210,9 @@ def _read_sidecar(model_path):
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
+        missing = [k for k in ("size", "mode", "resize", "convert") if k not in record]
+        if missing:
+            raise ValueError(f"it has no {', '.join(map(repr, missing))} field")
         size = tuple(int(v) for v in record["size"])
         mode, resize = record["mode"], bool(record["resize"])
         convert = bool(record["convert"])
@@ -396,6 +422,14 @@ def run_score(args, parser):
                 f"--maps {args.maps} is a file; expected a folder for the maps"
             )
         _check_map_targets(names, args.maps, files, as_path_list(args.images))
+        try:  # before scoring: a folder that cannot be made failed after it
+            os.makedirs(args.maps, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(
+                f"--maps {args.maps}: cannot create the folder "
+                f"({exc.strerror or exc}); expected a folder you can write in"
+            ) from exc
+        _check_writable_folder(args.maps, "--maps", args.maps)
         if args.out != "-" and os.path.realpath(args.out) in {
             os.path.realpath(os.path.join(args.maps, name)) for name in names
         }:

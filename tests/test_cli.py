@@ -519,6 +519,45 @@ def test_output_paths_are_checked_before_any_work(folders, model, tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outdir"]  # no .part
 
 
+def test_unwritable_outputs_are_refused_before_any_work(
+    folders, model, tmp_path, capsys
+):
+    """A probe's fit trained fully, then failed: a folder nothing can be
+    written in (even by root: /sys), a link into a missing folder, a folder
+    where the sidecar goes; ``score --maps`` in /sys scored, then failed
+    with an error that did not name --maps."""
+    fit = ["fit", str(folders / "normal"), *TINY_ARGS, "-o"]
+    (tmp_path / "dangling.skcae").symlink_to(tmp_path / "nowhere" / "x.skcae")
+    (tmp_path / "m.skcae.json").mkdir()
+    for output, message in (
+        ("/sys/m.skcae", "cannot write in the folder /sys"),
+        (tmp_path / "dangling.skcae", f"{tmp_path / 'nowhere'} does not exist"),
+        (tmp_path / "m.skcae", "m.skcae.json, the JSON file fit writes beside"),
+    ):
+        assert main([*fit, str(output)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "training on" not in err, err
+    assert not (tmp_path / "m.skcae").exists()
+    score = ["score", str(model), str(folders / "new")]
+    for option, message in (
+        ("--out", "--out /sys/s.csv: cannot write in the folder /sys"),
+        ("--maps", "--maps /sys/maps: cannot create the folder"),
+    ):
+        target = "/sys/s.csv" if option == "--out" else "/sys/maps"
+        assert main([*score, option, target]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "scoring" not in err, err  # nothing scored
+
+
+def test_a_sidecar_without_a_field_names_it(folders, model, tmp_path, capsys):
+    copy = tmp_path / "m.skcae"
+    copy.write_bytes(model.read_bytes())
+    (tmp_path / "m.skcae.json").write_text('{"garbage": 1}')
+    assert main(["score", str(copy), str(folders / "new")]) == 1
+    err = capsys.readouterr().err
+    assert "it has no 'size', 'mode', 'resize', 'convert' field" in err, err
+
+
 def test_a_sidecar_with_an_infinite_size_is_one_line(folders, model, tmp_path, capsys):
     copy = tmp_path / "m.skcae"
     copy.write_bytes(model.read_bytes())
