@@ -20,6 +20,7 @@ from sklearn.utils.validation import validate_data
 
 from ._checks import positive_ints
 from ._input_hints import check_images_input, fitted_shape_error
+from ._warn import warn_user
 
 # A last axis of this size, smaller than the two before it, looks like colour
 # channels stored last (PIL, matplotlib, OpenCV): (n, H, W, C), unless the
@@ -55,6 +56,13 @@ def _as_image_shape(image_shape, data_format):
         return (shape[2], shape[0], shape[1])
     _refuse_channels_last(shape, "image_shape", image_shape, data_format)
     return shape
+
+
+def _looks_colour(shape):
+    """True for a 3-D shape ``(H, W, C)`` of one colour image: C is 3 or 4
+    and smaller than H and W."""
+    h, w, c = shape
+    return c in (3, 4) and c < min(h, w)
 
 
 def _looks_channels_last(shape):
@@ -164,19 +172,19 @@ def _refuse_channels_first(shape):
     )
 
 
-def _refuse_one_image(shape):
-    """Refuse a 3-D X of ``shape`` that reads as one channels-last image
-    (an estimator without image_shape): as ``(n, H, W)`` it would train on
-    rows of the photo as images a few pixels wide."""
+def _warn_one_image(shape):
+    """Warn at fit of an in-memory 3-D X of ``shape`` (no image_shape) that
+    reads as one colour image ``(H, W, 3 or 4)``: as ``(n, H, W)`` a photo
+    trains on its rows as images 3 pixels wide. Three-channel signals
+    ``(n, T, 3)`` have the same shape, so it is a warning, not an error."""
     h, w, c = shape
-    raise ValueError(
-        f"Got X of shape {shape}, which looks like one colour image (H={h}, "
-        f"W={w}, C={c}) as PIL and matplotlib give it, but a 3-D X reads as "
-        f"{h} gray images of {w}x{c} pixels. Pass a batch of images: "
+    warn_user(
+        f"X of shape {shape} reads as {h} gray images of {w}x{c} pixels, but "
+        f"it looks like one colour image (H={h}, W={w}, C={c}) as PIL and "
+        "matplotlib give it. To train on colour images, pass a batch: "
         f"np.stack(images) of shape (n_samples, {h}, {w}, {c}) with "
-        "data_format='channels_last' (X[None] is a batch of one, too few to "
-        f"fit). To read X as {h} images of {w}x{c} pixels, pass "
-        f"image_shape=({w}, {c})."
+        "data_format='channels_last'. To read X as it is, pass "
+        f"image_shape=({w}, {c}), which also silences this warning."
     )
 
 
@@ -187,8 +195,6 @@ def _own_image_shape(shape, data_format, explicit=False):
     (then a shape that looks channels first is read as channels last, as
     asked, and checked against the fitted one)."""
     if len(shape) == 3:
-        if not explicit and _looks_channels_last(tuple(shape)):
-            _refuse_one_image(tuple(shape))
         return (1, *shape[1:])
     if len(shape) == 4:
         if data_format == "channels_last":
@@ -588,9 +594,10 @@ def validate_input(estimator, X, *, reset, images=True):
         _check_ndim(shape)
         _check_n_samples(shape, reset)  # naming X's own shape, not the rows'
         # at fit only: a fitted estimator names its own shape (below)
-        own_shape = _own_image_shape(
-            shape, data_format, not reset or estimator.image_shape is not None
-        )
+        explicit = not reset or estimator.image_shape is not None
+        own_shape = _own_image_shape(shape, data_format, explicit)
+        if images and not explicit and len(shape) == 3 and _looks_colour(shape):
+            _warn_one_image(shape)
         if data_format == "channels_last" and len(shape) == 4:
             X = X.transpose(0, 3, 1, 2)
         X = X.reshape(shape[0], int(np.prod(shape[1:])))

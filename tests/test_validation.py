@@ -1,6 +1,7 @@
 """skcae._validation: every input form, checked in one place."""
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -105,23 +106,40 @@ def test_data_format_settles_channels_last_looking_input(shape, data_format):
 
 
 @pytest.mark.parametrize("data_format", [None, "channels_last", "channels_first"])
-@pytest.mark.parametrize("shape", [(48, 64, 3), (8, 8, 3), (30, 20, 4), (9, 7, 1)])
-def test_one_colour_image_is_refused_with_the_fix(shape, data_format):
-    """A photo's array (H, W, C) given to fit read as H gray images of W x C
-    pixels, whatever data_format said."""
+@pytest.mark.parametrize("shape", [(48, 64, 3), (8, 8, 3), (30, 20, 4)])
+def test_one_colour_image_warns_with_the_fix(shape, data_format):
+    """A photo's array (H, W, C) given to fit read silently as H gray images
+    of W x C pixels, whatever data_format said. Three-channel signals
+    (n, T, 3) look the same, so it warns (and image_shape silences it)."""
     h, w, c = shape
     det = ConvAutoencoderOutlierDetector(data_format=data_format)
     match = (
-        rf"Got X of shape {re.escape(str(shape))}, which looks like one colour "
-        rf"image \(H={h}, W={w}, C={c}\).*reads as {h} gray images of {w}x{c} "
-        rf"pixels.*np\.stack\(images\).*image_shape=\({w}, {c}\)"
+        rf"X of shape {re.escape(str(shape))} reads as {h} gray images of {w}x{c} "
+        rf"pixels, but it looks like one colour image \(H={h}, W={w}, C={c}\)"
+        rf".*np\.stack\(images\).*image_shape=\({w}, {c}\)"
     )
-    with pytest.raises(ValueError, match=match):
-        validate_input(det, np.zeros(shape), reset=True)
-    assert not hasattr(det, "image_shape_")
-    # asked for, such narrow images are read
-    det.set_params(image_shape=(w, c))
-    assert validate_input(det, np.zeros(shape), reset=True).rows.shape == (h, 1, w, c)
+    with pytest.warns(UserWarning, match=match):
+        data = validate_input(det, np.zeros(shape), reset=True)
+    assert data.rows.shape == (h, 1, w, c)  # read as before
+    det = ConvAutoencoderOutlierDetector(data_format=data_format, image_shape=(w, c))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate_input(det, np.zeros(shape), reset=True).rows.shape == (
+            h,
+            1,
+            w,
+            c,
+        )
+
+
+@pytest.mark.parametrize("shape", [(100, 64, 1), (9, 7, 1), (40, 32, 2), (5, 2, 3)])
+def test_signals_and_narrow_images_do_not_warn(shape):
+    """(n, T, 1) signals and narrow gray images read as they always did."""
+    det = ConvAutoencoderOutlierDetector()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = validate_input(det, np.zeros(shape), reset=True)
+    assert data.rows.shape == (shape[0], 1, *shape[1:])
 
 
 def test_channels_last_looking_lazy_input_is_refused_too():
