@@ -26,7 +26,6 @@ from ._threads import no_ambient_autocast
 
 INPUT_NAME = "X"
 OUTPUT_NAMES = ("score", "label")
-#: Rows scored at once inside the graph (a multiple of the scorer's padding).
 #: The largest float32 rounding step of the input, in standard deviations of
 #: the training data, that an export accepts.
 _MAX_STEP = 1e-3
