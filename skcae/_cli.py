@@ -52,13 +52,16 @@ def _check_output(path, option):
             f"{option} {path} is a folder; expected a file path in it, such as "
             f"{os.path.join(path, 'out' + ('.csv' if option == '--out' else '.skcae'))}"
         )
-    # where the file will land (a link's target: the atomic write follows it)
+    # where the file will land (a link's target: the atomic write follows
+    # it), and the link's own folder, where fit's sidecar goes
     folder = os.path.dirname(os.path.realpath(full))
     if not os.path.isdir(folder):
         raise CommandError(
             f"{option} {path}: its folder {folder} does not exist; create it first"
         )
     _check_writable_folder(folder, option, path)
+    if os.path.dirname(full) != folder:
+        _check_writable_folder(os.path.dirname(full), option, path)
 
 
 def _check_writable_folder(folder, option, path):
@@ -165,8 +168,8 @@ def run_fit(args, parser):
         det._check_params()
     except ValueError as exc:
         parser.error(_one_line(exc))  # a bad option value: exit status 2
+    _check_model_output(args.output)  # its own messages for '-' and .json
     _check_output(args.output, "-o")  # before a fit that a bad path would waste
-    _check_model_output(args.output)
     files = ImageFiles(args.normal, size=args.size, mode=args.mode)
     _check_each_file_once(args.normal)
     _check_not_an_input(args.output, "-o", files)
@@ -210,6 +213,8 @@ def _read_sidecar(model_path):
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
+        if not isinstance(record, dict):
+            raise ValueError(f"it holds a JSON {type(record).__name__}, not an object")
         missing = [k for k in ("size", "mode", "resize", "convert") if k not in record]
         if missing:
             raise ValueError(f"it has no {', '.join(map(repr, missing))} field")
@@ -422,6 +427,11 @@ def run_score(args, parser):
                 f"--maps {args.maps} is a file; expected a folder for the maps"
             )
         _check_map_targets(names, args.maps, files, as_path_list(args.images))
+        if os.path.islink(args.maps) and not os.path.exists(args.maps):
+            raise CommandError(
+                f"--maps {args.maps} is a link to nothing; expected a folder "
+                "for the maps (or a name that does not exist yet)"
+            )
         try:  # before scoring: a folder that cannot be made failed after it
             os.makedirs(args.maps, exist_ok=True)
         except OSError as exc:

@@ -552,10 +552,38 @@ def test_unwritable_outputs_are_refused_before_any_work(
 def test_a_sidecar_without_a_field_names_it(folders, model, tmp_path, capsys):
     copy = tmp_path / "m.skcae"
     copy.write_bytes(model.read_bytes())
-    (tmp_path / "m.skcae.json").write_text('{"garbage": 1}')
-    assert main(["score", str(copy), str(folders / "new")]) == 1
+    for text, message in (
+        ('{"garbage": 1}', "it has no 'size', 'mode', 'resize', 'convert' field"),
+        ("[]", "it holds a JSON list, not an object"),
+    ):
+        (tmp_path / "m.skcae.json").write_text(text)
+        assert main(["score", str(copy), str(folders / "new")]) == 1
+        err = capsys.readouterr().err
+        assert message in err, err
+
+
+def test_model_names_are_checked_before_the_folder(
+    folders, tmp_path, capsys, monkeypatch
+):
+    """In a folder nothing can be written in, -o - and -o m.json got the
+    folder's error, not their own."""
+    monkeypatch.chdir("/sys")
+    fit = ["fit", str(folders / "normal"), *TINY_ARGS, "-o"]
+    for output, message in (
+        ("-", "would write a model file named '-'"),
+        ("m.json", "ends in .json"),
+    ):
+        assert main([*fit, output]) == 1
+        err = capsys.readouterr().err
+        assert message in err, err
+
+
+def test_maps_as_a_link_to_nothing_is_refused(folders, model, tmp_path, capsys):
+    (tmp_path / "maps").symlink_to(tmp_path / "nowhere")
+    argv = ["score", str(model), str(folders / "new"), "--maps", str(tmp_path / "maps")]
+    assert main(argv) == 1
     err = capsys.readouterr().err
-    assert "it has no 'size', 'mode', 'resize', 'convert' field" in err, err
+    assert "maps is a link to nothing; expected a folder" in err, err
 
 
 def test_a_sidecar_with_an_infinite_size_is_one_line(folders, model, tmp_path, capsys):
