@@ -21,7 +21,7 @@ from . import _tuning
 from ._data import scale_of
 from ._linalg import gram, symmetric_eigh
 from ._rowwise import rowwise_matmul
-from ._terms import TERMS, Term, register_term, scalar
+from ._terms import TERMS, Term, chunk_of, register_term, scalar
 from ._threads import CHUNK_ROWS, map_items
 from ._tuning import (
     DENSITY_COMPONENTS,
@@ -43,8 +43,9 @@ __all__ = [
     "widening",
 ]
 
-# kNN queries are compared with the references in chunks of this many: the
-# rows of one scoring chunk (skcae._threads), so no chunk is padded.
+# kNN queries are compared with the references in chunks of this many by
+# default; a term compares those of its model's scoring chunk
+# (skcae._terms.chunk_of), so no chunk is padded twice.
 KNN_CHUNK = CHUNK_ROWS
 # Fitting the terms compares the references with each other in chunks of
 # this many (their leave-one-out costs only calibrate: no batch to match).
@@ -407,6 +408,7 @@ class KNNTerm(Term):
         super().__init__(config)
         out_width = width if out_width is None else out_width
         self.n_neighbors = int(config.n_neighbors)
+        self.query_chunk = chunk_of(config)
         self.register_buffer("center", torch.zeros(width, dtype=torch.float64))
         self.register_buffer(
             "transform", torch.zeros(width, out_width, dtype=torch.float64)
@@ -478,7 +480,7 @@ class KNNTerm(Term):
             self.reference,
             self.n_neighbors,
             exclude_self=leave_one_out,
-            chunk=FIT_CHUNK if leave_one_out else KNN_CHUNK,
+            chunk=FIT_CHUNK if leave_one_out else self.query_chunk,
         )
 
     def cost(self, values, leave_one_out=False):
@@ -728,7 +730,7 @@ class FeatureDensity(KNNTerm):
             self.reference,
             self.neighbors(),
             exclude_self=leave_one_out,
-            chunk=FIT_CHUNK if leave_one_out else KNN_CHUNK,
+            chunk=FIT_CHUNK if leave_one_out else self.query_chunk,
         )
         return self._ratio(distance, index)
 

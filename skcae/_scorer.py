@@ -21,6 +21,7 @@ from torch import nn
 
 from ._knn_terms import TERMS
 from ._network import autocast
+from ._terms import chunk_of
 from ._threads import chunk_rows, current_call, map_chunks
 from ._tuning import DENSITY_QUERY_NEIGHBORS, TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
 
@@ -195,9 +196,9 @@ class AutoencoderModel(nn.Module):
         bit-identical per-sample results for equal batch sizes but not for
         tiny ones, so scores do not depend on how the caller batches the
         data."""
-        kwargs = dict(self.config.module_kwargs)
-        shape = kwargs.get("input_shape", (kwargs.get("n_features", 1),))
-        return chunk_rows(math.prod(int(v) for v in shape))
+        if self.config is None:  # a bare model (the callbacks' monitor)
+            return None
+        return chunk_of(self.config)
 
     def errors(self, x, *, relative=False):
         """Squared reconstruction error of every value (float64).

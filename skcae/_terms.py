@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._threads import chunk_rows
 from ._tuning import MAX_EPS, MIN_SPREAD, POOLED_SMOOTHING, POOLED_TOP_FRACTION
 
 #: The registered terms, by name (see :func:`register_term`).
@@ -111,6 +112,15 @@ class Calibration(nn.Module):
                 f"spread {spread:.3g} and eps {eps:.3g}; expected spread >= "
                 f"{MIN_SPREAD} and eps in [1e-300, {MAX_EPS:g}]"
             )
+
+
+def chunk_of(config):
+    """Rows a model of ``config`` computes at once when scoring
+    (:func:`~skcae._threads.chunk_rows` of its sample's size): its network
+    and its kNN searches alike, so no chunk is padded twice."""
+    kwargs = dict(config.module_kwargs)
+    shape = kwargs.get("input_shape", (kwargs.get("n_features", 1),))
+    return chunk_rows(math.prod(int(v) for v in shape))
 
 
 class Term(nn.Module):

@@ -601,20 +601,28 @@ def test_large_samples_are_scored_in_smaller_chunks():
     np.testing.assert_array_equal(out, np.full(20, 256.0 * 256))
 
 
-def test_a_model_of_large_samples_scores_alike_in_any_batch(
-    fitted, digits, monkeypatch
-):
+def test_a_model_of_large_samples_scores_alike_in_any_batch(digits, tiny, monkeypatch):
     """Chunks of 8 rows (as a model of 360x360 pixels gets) give every row
-    the same bits alone or among others, and the network sees no more."""
+    the same bits alone or among others; the network and the kNN searches
+    see no more."""
     monkeypatch.setattr(_threads, "CHUNK_VALUES", 8 * 64)
+    fitted = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny)
+    fitted.fit(digits[0][:150])
     assert fitted.scorer_.chunk_rows == 8
+    searched = []
+    search = _knn_terms.knn_neighbours
+    monkeypatch.setattr(
+        _knn_terms,
+        "knn_neighbours",
+        lambda *a, **kw: searched.append(kw["chunk"]) or search(*a, **kw),
+    )
     sizes = []
     first_conv = fitted.scorer_.network.encoder_conv[0]
     hook = first_conv.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
     try:
         X = digits[0][:21]
         full = fitted.score_samples(X)
-        assert set(sizes) == {8}
+        assert set(sizes) == {8} and set(searched) == {8}
         singles = [fitted.score_samples(X[i : i + 1]) for i in range(21)]
     finally:
         hook.remove()
