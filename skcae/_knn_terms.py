@@ -13,13 +13,12 @@ import math
 import numpy as np
 import torch
 from sklearn.covariance import ledoit_wolf
-from sklearn.decomposition import PCA
 from torch.nn import functional as F
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import _tuning
 from ._data import scale_of
-from ._linalg import gram, symmetric_eigh
+from ._linalg import gram, symmetric_eigh, top_components
 from ._rowwise import rowwise_matmul
 from ._terms import TERMS, Term, chunk_of, register_term, scalar
 from ._threads import CHUNK_ROWS, map_items
@@ -616,9 +615,7 @@ def _scaled_pca(values, n_components):
         eigval, eigvec = symmetric_eigh(cov)
         components, variance = eigvec[:, ::-1][:, :k], eigval[::-1][:k]
     else:
-        pca = PCA(n_components=k, svd_solver="randomized", random_state=0)
-        pca.fit(values)
-        components, variance = pca.components_.T, pca.explained_variance_
+        components, variance = top_components(values - center, k)
     projection = np.zeros((width, n_components))
     projection[:, :k] = components
     return center, projection / _total_spread(np.clip(variance, 0, None).sum())
