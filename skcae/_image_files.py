@@ -654,7 +654,8 @@ class ImageFiles:
             raise ValueError(
                 "Got no paths; expected at least one image file, folder or pattern."
             )
-        first = files[0]
+        # by its absolute path, as every later file's error names it
+        first = os.path.abspath(files[0])
         own_mode, own_size = probe(first, Image)
         if mode is None:
             own_mode = _mode_of(own_mode, first)

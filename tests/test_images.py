@@ -248,6 +248,22 @@ def test_a_pattern_that_matches_notes_says_how_to_read_the_images(tmp_path, pixe
     assert "pass the folder" not in str(broken.value)
 
 
+def test_the_first_and_later_unreadable_files_are_named_alike(
+    tmp_path, pixels, monkeypatch
+):
+    """The first file's error named its relative path, a later one's the
+    absolute path (a probe)."""
+    write_pngs(tmp_path, pixels[0][:1])
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    monkeypatch.chdir(tmp_path)
+    for paths in (["bad.png", "0000.png"], ["0000.png", "bad.png"]):
+        with pytest.raises(ImageFileError) as error:
+            ImageFiles(paths)[:]
+        assert f"Cannot read image file {str(tmp_path / 'bad.png')!r}" in str(
+            error.value
+        )
+
+
 def test_unreadable_files_name_the_file(tmp_path, pixels):
     write_pngs(tmp_path, pixels[0][:2])
     (tmp_path / "0001.png").write_bytes(b"not a png at all")
