@@ -121,7 +121,7 @@ def fit_statistics(rows, *, warn=True):
         (lambda v: v.reshape(1, -1, 1, 1)) if len(rows.shape) == 4 else np.atleast_2d
     )
     for start in range(0, len(rows), step):
-        block = np.asarray(rows[start : start + step], dtype=np.float64)
+        block = read_block(rows, slice(start, start + step))
         row_max[start : start + len(block)] = (
             np.abs(block).reshape(len(block), -1).max(axis=1, initial=0.0)
         )
@@ -261,8 +261,10 @@ def _widened(lo, hi, widths=_BOUND_WIDTHS):
 
 
 def read_block(rows, index):
-    """Rows ``index`` (a slice or sorted int array) as a float64 ndarray."""
-    return np.asarray(rows[index], dtype=np.float64)
+    """Rows ``index`` (a slice or sorted int array) as a contiguous float64
+    ndarray: reductions over a transposed view (channels-last images read
+    channels first) would otherwise sum in another order."""
+    return np.ascontiguousarray(rows[index], dtype=np.float64)
 
 
 #: The spread of scored data is taken of values clipped to this many of the
