@@ -196,7 +196,7 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
     of the terms. The batch is scored in chunks of 128 samples (fewer for
     images of more than 8,192 values: 16 of 256x256 pixels; an ONNX
     ``Scan``), so one ``run`` of any batch needs about the memory of one
-    chunk besides its input and output.
+    chunk besides its input, one zero-padded copy of it and its output.
 
     =========  ==========================  =================================
     name       type and shape              meaning
