@@ -22,7 +22,6 @@ fit that fails later leaves it unfitted.
 import copy
 import errno
 import inspect
-import math
 import os
 from numbers import Integral, Real
 
@@ -46,6 +45,7 @@ from ._sklearn_compat import (
     describe_constraints,
     takes_bool_as_number,
 )
+from ._terms import sample_values
 from ._threads import check_n_jobs, torch_threads
 from ._training import (
     OPTIMIZERS,
@@ -329,8 +329,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         n_steps = n_train - int(round(n_train * (validation_fraction or 0)))
         batch_size = self.batch_size
         if batch_size == "auto":
-            shape = kwargs.get("input_shape", (kwargs.get("n_features", 1),))
-            batch_size = auto_batch_size(n_steps, math.prod(shape))
+            batch_size = auto_batch_size(n_steps, sample_values(kwargs))
         max_epochs = self.max_epochs
         if max_epochs == "auto":
             max_epochs = auto_max_epochs(n_steps, batch_size)

@@ -114,13 +114,18 @@ class Calibration(nn.Module):
             )
 
 
+def sample_values(module_kwargs):
+    """Values of one sample of the network of ``module_kwargs`` (a dict):
+    the product of its ``input_shape``, or its ``n_features``."""
+    shape = module_kwargs.get("input_shape", (module_kwargs.get("n_features", 1),))
+    return math.prod(int(v) for v in shape)
+
+
 def chunk_of(config):
     """Rows a model of ``config`` computes at once when scoring
     (:func:`~skcae._threads.chunk_rows` of its sample's size): its network
     and its kNN searches alike, so no chunk is padded twice."""
-    kwargs = dict(config.module_kwargs)
-    shape = kwargs.get("input_shape", (kwargs.get("n_features", 1),))
-    return chunk_rows(math.prod(int(v) for v in shape))
+    return chunk_rows(sample_values(dict(config.module_kwargs)))
 
 
 class Term(nn.Module):
