@@ -37,8 +37,10 @@ from ._sklearn_compat import Interval
         "\n    kinds of normal: a rate stated for data with none costs"
         "\n    several-class accuracy);",
         "n_neighbors_terms": 'latent and image-statistics terms of ``"hybrid"``',
-        "hybrid_terms": "the mean squared error, the error box-blurred 3x3 "
-        "and averaged over its 10% largest pixels, the density (weight 3), "
+        "hybrid_terms": "the squared error of each pixel over that pixel's "
+        "mean squared error on the training images (weight 1/2), the error "
+        "box-blurred 3x3 and averaged over its 10% largest pixels, the "
+        "density (weight 3), "
         "the kNN distance of the image's per-channel mean and standard "
         "deviation (brightness, colour, contrast) and the latent kNN distance",
     },

@@ -296,7 +296,9 @@ score_top_fraction : float in (0, 1], default=1.0
     ``-score_samples(X)`` for ``score_type="reconstruction"``. Smoothing and
     keeping the top pixels focus that score on a localised defect (e.g.
     ``score_smoothing=5, score_top_fraction=0.1``); they change scoring
-    only, as ``score_type`` does."""
+    only, as ``score_type`` does. For ``score_type="hybrid"`` they act on
+    its ``residual`` term: its per-pixel ratios (pixels in blocks of at
+    most 16x16 a side) are smoothed and their largest averaged."""
 
 OUTLIER_ATTRIBUTES = """\
 offset_ : float

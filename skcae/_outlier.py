@@ -50,7 +50,7 @@ SCORE_TERMS = {
     "reconstruction": ("mse",),
     "latent": ("latent",),
     "density": ("density",),
-    "hybrid": ("mse", "pooled", "density", "stats", "latent"),
+    "hybrid": ("residual", "pooled", "density", "stats", "latent"),
 }
 _SCORES = "The scores of {n} sample(s) of "
 

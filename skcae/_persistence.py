@@ -1,9 +1,9 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 8): one zip archive holding exactly two members,
+File format (version 9): one zip archive holding exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 8, "class": <class name>,
+    ``{"format": "skcae", "format_version": 9, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
     "net_history": <the skorch history, or null>, "versions": {...}}``.
     Values that JSON has no type for are tagged one-key objects:
@@ -55,7 +55,7 @@ from ._tuning import RELIABLE_REFERENCES
 from ._warn import warn_user
 
 FORMAT = "skcae"
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 #: The oldest version read: version 4 to 7 files (the same layout) still
 #: load, unless this skcae scores them otherwise (version 5 widened the
 #: density term under a float contamination, version 6 gave it other
@@ -63,7 +63,9 @@ FORMAT_VERSION = 8
 #: score their full weight below _OLD_FULL_WEIGHT references and capped the
 #: density term's neighbours at a twentieth of its references; version 8
 #: holds up to 30,000 references where 7 held 10,000, and scores version 7
-#: files as before).
+#: files as before; version 9 replaced the hybrid image score's mean
+#: squared error term by the "residual" term, so older files of that score
+#: must be refitted).
 _OLDEST_READ = 4
 #: Before version 7 a kNN term of the hybrid score with fewer references
 #: than this got references / _OLD_FULL_WEIGHT of its weight.
@@ -434,6 +436,22 @@ def _check_density_features(config, model):
     )
 
 
+def _check_residual_term(config, model):
+    """ValueError for a file older than version 9 whose score has the
+    "residual" term here: its hybrid image score had the mean squared error
+    in that term's place (the file holds no pixel weights)."""
+    version = config["format_version"]
+    if version >= 9 or "residual" not in getattr(model, "terms", {}):
+        return
+    raise ValueError(
+        f"it was written by an older skcae ({_written_by(config)!r}, file "
+        f"format version {version}) whose hybrid score had the mean squared "
+        "error term where this skcae has the per-pixel 'residual' term (file "
+        "format version 9). Refit the estimator with this skcae and save it "
+        "again"
+    )
+
+
 def _check_scored_alike(config, model, specs):
     """ValueError for a file older than version 7 that this skcae scores
     otherwise (``specs``: the tensors' shapes, checked): a hybrid score on
@@ -598,6 +616,7 @@ def _load(fileobj, device):
             fitted = safe.check_fitted(estimator, config["fitted"], array_names)
             model, expected, groups = model_specs(estimator, fitted, MAX_PARAMETERS)
             _check_density_features(config, model)
+            _check_residual_term(config, model)
             for name in array_names:  # validation_scores_, F32 or F64
                 dtype = specs[f"fitted.{name}"][0]
                 expected[f"fitted.{name}"] = (
@@ -673,13 +692,15 @@ def load(path, *, device=None):
         parameters, fitted attributes of the wrong type or shape, weights
         that do not fit the parameters, an inconsistent score model, or a
         file format this skcae does not score as it was fitted: newer than
-        its version 8, older than version 4, of version 4 or 5 with a
+        its version 9, older than version 4, of version 4 or 5 with a
         density term that this skcae computes otherwise (a float
         ``contamination`` in version 4; images or first encoder maps of at
         most 8 pixels a side), or of version 4 to 6 with a hybrid score
         fitted on fewer than 1,000 references (its kNN terms had part of
         their weight) or a density term that a float ``contamination``
-        gave more neighbours than a twentieth of its references: such files
+        gave more neighbours than a twentieth of its references, or older
+        than version 9 with a hybrid score of images (version 9 put the
+        "residual" term in the place of the mean squared error): such files
         must be refitted and saved again.
         Also for an unknown or unavailable ``device``.
     TypeError

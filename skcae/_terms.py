@@ -41,7 +41,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._threads import chunk_rows
-from ._tuning import MAX_EPS, MIN_SPREAD, POOLED_SMOOTHING, POOLED_TOP_FRACTION
+from ._tuning import (
+    MAX_EPS,
+    MIN_SPREAD,
+    POOLED_SMOOTHING,
+    POOLED_TOP_FRACTION,
+    RESIDUAL_FLOOR,
+    RESIDUAL_MAX_SIDE,
+)
 
 #: The registered terms, by name (see :func:`register_term`).
 TERMS = {}
@@ -252,3 +259,88 @@ class PooledError(Term):
 
     def forward(self, features, leave_one_out=False):
         return pooled_error(features["errors"], POOLED_SMOOTHING, POOLED_TOP_FRACTION)
+
+
+def _block_means(err, side):
+    """Per-pixel errors (any layout, see :func:`_as_images`) averaged over
+    channels and over blocks, so that each side has at most ``side`` pixels
+    (zero-padded to whole blocks): ``(n, 1, h, w)`` float64. Written as a
+    reshape and a mean, which exports to float64 ONNX operators."""
+    err = _as_images(err).to(torch.float64).mean(1)
+    height, width = err.shape[-2:]
+    fh, fw = math.ceil(height / side), math.ceil(width / side)
+    err = F.pad(err, (0, -width % fw, 0, -height % fh))
+    n, h, w = err.shape
+    return err.reshape(n, h // fh, fh, w // fw, fw).mean((2, 4)).unsqueeze(1)
+
+
+def _block_grid(shape, side):
+    """The ``(h, w)`` of :func:`_block_means` for a sample of ``shape``
+    (C, H, W) or (F,)."""
+    sides = (1, shape[0]) if len(shape) == 1 else shape[-2:]
+    return tuple(math.ceil(s / math.ceil(s / side)) for s in sides)
+
+
+@register_term("residual")
+class ScaledError(Term):
+    """The squared error of each pixel over that pixel's mean squared error
+    on the training samples, averaged over the pixels (or smoothed and
+    averaged over the largest, as the ``mse`` term: ``score_smoothing``,
+    ``score_top_fraction``).
+
+    A pixel the network always reconstructs well (the background of a
+    digit, a photo's flat sky) weighs more than one it always gets wrong
+    (a stroke's edge): scattered bright pixels or a line where normal
+    images have none stand out, where the plain mean squared error drowns
+    them in the errors that normal images make anyway. The errors are
+    averaged over channels and blocks of at most ``RESIDUAL_MAX_SIDE``
+    pixels a side (16x16 blocks at most: the references' errors stay
+    small); each block's mean error is floored at ``RESIDUAL_FLOOR``
+    times the mean over blocks (a block never seen wrong does not weigh
+    without bound). The leave-one-out cost of a training sample divides
+    by the other samples' mean errors.
+    """
+
+    learns_from_references = True
+
+    def __init__(self, config):
+        super().__init__(config)
+        kwargs = dict(config.module_kwargs)
+        shape = tuple(kwargs.get("input_shape", (kwargs.get("n_features", 1),)))
+        self.grid = _block_grid(shape, RESIDUAL_MAX_SIDE)
+        self.smoothing = int(config.smoothing)
+        self.top_fraction = float(config.top_fraction)
+        # 1 / (the block's mean error + the floor)
+        self.register_buffer("weight", torch.zeros(self.grid, dtype=torch.float64))
+
+    def reference_features(self, features):
+        return _block_means(features["errors"], RESIDUAL_MAX_SIDE).flatten(1)
+
+    def _pooled(self, ratios):
+        images = ratios.reshape(-1, 1, *self.grid)
+        return pooled_error(images, self.smoothing, self.top_fraction)
+
+    def fit(self, values):
+        values = torch.as_tensor(np.asarray(values, np.float64))
+        m = values.shape[0]
+        total = values.sum(0)
+        mean = total / max(m, 1)
+        floor = max(RESIDUAL_FLOOR * float(mean.mean()), 1e-300) if m else 1.0
+        self.weight = (1.0 / (mean + floor)).reshape(self.grid)
+        if m < 2:
+            return self.cost(values).numpy()
+        others = (total - values) / (m - 1)
+        return self._pooled(values / (others + floor)).numpy()
+
+    def cost(self, values, leave_one_out=False):
+        """The cost of block errors ``values`` (a tensor ``(n, blocks)``)."""
+        return self._pooled(values.to(torch.float64) * self.weight.flatten())
+
+    def forward(self, features, leave_one_out=False):
+        return self.cost(self.reference_features(features))
+
+    def check(self):
+        super().check()
+        weight = self.weight
+        if not (torch.isfinite(weight).all() and (weight > 0).all()):
+            raise ValueError("the 'residual' term's pixel weights are invalid")

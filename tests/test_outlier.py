@@ -899,7 +899,7 @@ def test_many_references_rank_and_calibrate_on_a_subset(
     assert {m for m, _ in last.values()} == {n_references}
     assert {len(rows) for _, rows in last.values()} == {100}
     for name, term in det.scorer_.terms.items():
-        if term.learns_from_references:
+        if "reference" in term.reference_buffers:
             assert len(term.reference) == n_references
     again = ConvAutoencoderOutlierDetector(**params).fit(X)
     scores = det.score_samples(digits[0])

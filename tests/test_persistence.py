@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from _settings import TINY
+from _settings import TINY, TINY_DENSE
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
@@ -173,7 +173,7 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 8
+    assert config["format"] == "skcae" and config["format_version"] == 9
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
@@ -402,6 +402,21 @@ def _with_members(edit):
         return _zip(edit(members))
 
     return corrupt
+
+
+#: The hybrid image score's terms before file format 9.
+OLD_HYBRID_TERMS = ("mse", "pooled", "density", "stats", "latent")
+
+
+@pytest.fixture
+def old_hybrid_terms(monkeypatch):
+    """Fit as skcae did before file format 9 (the mean squared error where
+    the "residual" term is now), so that a file whose version is set back
+    holds what such a file held."""
+    from skcae import _outlier
+
+    monkeypatch.setitem(_outlier.SCORE_TERMS, "hybrid", OLD_HYBRID_TERMS)
+    monkeypatch.setitem(skcae._tuning.TERM_WEIGHTS, "mse", 1.0)
 
 
 def _with_config(edit, *, raw=False):
@@ -861,24 +876,38 @@ HOSTILE = {
         r"lacks the tensors \['model.terms.density.calibration.center'\]",
     ),
     "negative calibration spread": (
-        _set_tensor(CAL.format("mse", "spread"), -1.0),
-        "invalid calibration for 'mse'",
+        _set_tensor(CAL.format("residual", "spread"), -1.0),
+        "invalid calibration for 'residual'",
     ),
     "calibration spread below its floor": (
-        _set_tensor(CAL.format("mse", "spread"), 1e-300),
-        r"invalid calibration for 'mse': spread 1e-300",
+        _set_tensor(CAL.format("residual", "spread"), 1e-300),
+        r"invalid calibration for 'residual': spread 1e-300",
     ),
     "calibration eps that flags everything": (
         _set_tensor(CAL.format("density", "eps"), 1e300),
         r"invalid calibration for 'density'.*eps 1e\+300",
     ),
     "calibration not numbers": (
-        _with_tensors(lambda t: t.update({CAL.format("mse", "eps"): torch.tensor(1)})),
-        r"holds model.terms.mse.calibration.eps as I64",
+        _with_tensors(
+            lambda t: t.update({CAL.format("residual", "eps"): torch.tensor(1)})
+        ),
+        r"holds model.terms.residual.calibration.eps as I64",
     ),
     "wrong reference shape": (
         _with_tensors(lambda t: t.update({REF: t[REF][:, :1] * 1})),
         r"model.terms.density.reference as F64 of shape \(114, 1\)",
+    ),
+    "zero pixel weights": (
+        _set_tensor("model.terms.residual.weight", 0.0),
+        "the 'residual' term's pixel weights are invalid",
+    ),
+    "wrong pixel weight shape": (
+        _with_tensors(
+            lambda t: t.update(
+                {"model.terms.residual.weight": t["model.terms.residual.weight"][:2]}
+            )
+        ),
+        r"model.terms.residual.weight as F64 of shape \(2, 8\)",
     ),
     "negative reference densities": (
         _set_tensor("model.terms.density.density", -1.0),
@@ -1028,7 +1057,7 @@ def test_any_odd_value_anywhere_gives_a_value_error(saved):
     ],
 )
 def test_format_4_files_load_unless_their_density_term_widened(
-    params, loads, tmp_path, monkeypatch
+    params, loads, tmp_path, monkeypatch, old_hybrid_terms
 ):
     """Version 5 scores a density term under a float contamination with more
     neighbours than version 4 calibrated it for: such version 4 files are
@@ -1063,7 +1092,7 @@ def test_format_4_files_load_unless_their_density_term_widened(
     ],
 )
 def test_older_files_load_unless_their_density_features_changed(
-    version, side, params, loads, tmp_path, monkeypatch
+    version, side, params, loads, tmp_path, monkeypatch, old_hybrid_terms
 ):
     monkeypatch.setattr(skcae._persistence, "_OLD_FULL_WEIGHT", 1)  # as above
     X, y = load_digits(return_X_y=True)
@@ -1099,7 +1128,7 @@ def test_older_files_load_unless_their_density_features_changed(
     ],
 )
 def test_older_hybrid_files_on_few_references_are_refused(
-    version, params, old_full_weight, loads, monkeypatch
+    version, params, old_full_weight, loads, monkeypatch, old_hybrid_terms
 ):
     """Version 7 gives the hybrid score's kNN terms their full weight below
     1,000 references, and the density term at most a twentieth of its
@@ -1159,7 +1188,7 @@ def test_a_model_fitted_with_a_kernel_over_the_new_bound_still_loads(monkeypatch
     np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
 
 
-def test_format_7_files_score_as_before():
+def test_format_7_files_score_as_before(old_hybrid_terms):
     """Version 8 only allows more references (30,000, where 7 held 10,000):
     a version 7 file loads and scores exactly as the fitted estimator."""
     X, y = load_digits(return_X_y=True)
@@ -1171,6 +1200,48 @@ def test_format_7_files_score_as_before():
     loaded = skcae.load(io.BytesIO(old))
     np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
     assert loaded.offset_ == det.offset_
+
+
+@pytest.mark.parametrize("version", [7, 8])
+def test_older_hybrid_image_files_are_refused_with_a_refit_message(
+    version, old_hybrid_terms, monkeypatch
+):
+    """Version 9 put the "residual" term in the place of the hybrid image
+    score's mean squared error: an older hybrid file of images (which holds
+    no pixel weights) is refused with a refit message, not with a list of
+    missing tensors; other score types and the dense detector's hybrid
+    score (which kept its terms) load and score as before."""
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8)[y == 0]
+    fitted = {
+        "hybrid": ConvAutoencoderOutlierDetector(**TINY).fit(X),
+        "reconstruction": ConvAutoencoderOutlierDetector(
+            **TINY, score_type="reconstruction"
+        ).fit(X),
+        "dense": AutoencoderOutlierDetector(**TINY_DENSE).fit(X.reshape(len(X), -1)),
+    }
+    saved = {}
+    for name, det in fitted.items():
+        buffer = io.BytesIO()
+        skcae.save(det, buffer)
+        saved[name] = _with_config(lambda c: c.update(format_version=version))(
+            buffer.getvalue()
+        )
+    monkeypatch.undo()  # this skcae reads them
+    for name, det in fitted.items():
+        old = saved[name]
+        if name == "hybrid":
+            message = (
+                rf"file format version {version}\) whose hybrid score had the "
+                "mean squared error term where this skcae has the per-pixel "
+                "'residual' term .*Refit the estimator"
+            )
+            with pytest.raises(ValueError, match=message):
+                skcae.load(io.BytesIO(old))
+            continue
+        loaded = skcae.load(io.BytesIO(old))
+        Xs = X if name != "dense" else X.reshape(len(X), -1)
+        np.testing.assert_array_equal(loaded.score_samples(Xs), det.score_samples(Xs))
 
 
 def test_save_to_a_text_file_or_a_non_file_says_what_it_takes(tmp_path):

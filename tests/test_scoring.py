@@ -277,7 +277,7 @@ def test_knn_leaves_out_the_reference_each_query_names():
     assert not (index == rows.unsqueeze(1)).any()
 
 
-@pytest.mark.parametrize("name", ["density", "latent", "stats"])
+@pytest.mark.parametrize("name", ["density", "latent", "stats", "residual"])
 def test_a_term_fitted_for_some_rows_gives_their_full_fit_costs(fitted, digits, name):
     """fit_rows(values, rows) keeps every reference and returns exactly the
     leave-one-out costs fit(values) gives those rows."""
@@ -290,10 +290,55 @@ def test_a_term_fitted_for_some_rows_gives_their_full_fit_costs(fitted, digits, 
     full = term.fit(values)
     density = getattr(term, "density", None)
     some = term.fit_rows(values, rows)
-    assert len(term.reference) == len(values)
+    if "reference" in term.reference_buffers:
+        assert len(term.reference) == len(values)
     np.testing.assert_array_equal(some, full[rows])
     if density is not None:  # the references' own densities as before
         assert torch.equal(term.density, density)
+
+
+def test_residual_term_weighs_each_pixel_by_its_training_error(fitted):
+    """The "residual" term divides each pixel's squared error by that
+    pixel's mean on the references: the same error costs far more where
+    the references are always reconstructed well; a reference's own cost
+    divides by the others' errors (leave-one-out), so the one reference
+    wrong at a pixel is not vouched for by itself."""
+    term = copy.deepcopy(fitted.scorer_.terms["residual"])
+    assert tuple(term.weight.shape) == (8, 8)  # 8x8 images: one pixel a block
+    values = np.full((50, 64), 0.01)
+    values[:, 0] = 1.0  # pixel 0: always wrong
+    values[7, 5] = 1.0  # reference 7 alone is wrong at pixel 5
+    loo = term.fit(values)
+    query = torch.full((3, 64), 0.01, dtype=torch.float64)  # 0: typical
+    query[1, 0] += 1.0  # where every reference is wrong
+    query[2, 9] += 1.0  # where none is: the same squared error in all
+    cost = term.cost(query)
+    assert cost[2] - cost[0] > 50 * (cost[1] - cost[0]) > 0
+    floor = 0.01 * values.mean(0).mean()
+    others = (values.sum(0) - values[7]) / 49
+    assert loo[7] == pytest.approx((values[7] / (others + floor)).mean(), rel=1e-12)
+    in_sample = term.cost(torch.from_numpy(values)).numpy()
+    assert loo[7] - np.median(loo) > 2.5 * (in_sample[7] - np.median(in_sample))
+
+
+def test_hybrid_flags_a_few_bright_pixels_where_digits_have_little_ink(digits, tiny):
+    """Three bright pixels where digits are rarely inked (impulse noise)
+    raise the mean squared error little among the errors normal digits
+    make, but the "residual" term weighs them by those pixels' errors on
+    the training digits. Measured AUROC .988-.989 over three draws; .949-.950
+    with the mean squared error in its place (before file format 9)."""
+    X = digits[0].reshape(-1, 8, 8)
+    train, test = X[:1000], X[1000:1400]
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(train)
+    rare = np.argwhere(train.mean(0) < 1.0)
+    rng = np.random.RandomState(0)
+    noisy = test.copy()
+    for image in noisy:
+        for r, c in rare[rng.choice(len(rare), 3, replace=False)]:
+            image[r, c] = 12.0
+    is_noisy = np.r_[np.zeros(len(test)), np.ones(len(noisy))]
+    scores = det.score_samples(np.concatenate([test, noisy]))
+    assert roc_auc_score(is_noisy, -scores) > 0.975
 
 
 # -- calibration ----
