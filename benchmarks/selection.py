@@ -42,7 +42,9 @@ family and the seconds of the candidate's fits.
 
 Since 2026-12-07 the default has the ``residual`` term (each pixel's
 squared error over its mean on the training images) at weight 1/2 in
-the mean squared error's place (``"residual .5 for mse"``): ``--candidates
+the mean squared error's place (``"residual .5 for mse"``; the runs'
+``"d3+lat (default)"`` was the default before, now ``"mse (before format
+9)"``; ``results/selection_residual_run*.md``): ``--candidates
 "d3+lat (default),residual for mse,residual .5 for mse,residual .3 for
 mse,residual .5 mse .5,d3+lat+residual"`` over ``mcimpulse_noise,
 mcdotted_line,mcshot_noise,mcshear,mcscale,mcrotate,mczigzag,mcspatter,
@@ -265,7 +267,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
 CANDIDATES = {
+    # since file format 9 (2026-12-07): the "residual" term at 1/2 in the
+    # mean squared error's place ("residual .5 for mse" below)
     "d3+lat (default)": {
+        "density": 3,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+    },
+    # the default before, and in the results files written before it
+    # (named "d3+lat (default)" there)
+    "mse (before format 9)": {
         "density": 3,
         "mse": 1,
         "pooled": 1,

@@ -297,8 +297,9 @@ score_top_fraction : float in (0, 1], default=1.0
     keeping the top pixels focus that score on a localised defect (e.g.
     ``score_smoothing=5, score_top_fraction=0.1``); they change scoring
     only, as ``score_type`` does. For ``score_type="hybrid"`` they act on
-    its ``residual`` term: its per-pixel ratios (pixels in blocks of at
-    most 16x16 a side) are smoothed and their largest averaged."""
+    its ``residual`` term, whose ratios are of blocks of pixels (at most
+    16 blocks a side: pixels up to 16x16, 2x2 pixels at 28x28), so the
+    window's side counts blocks."""
 
 OUTLIER_ATTRIBUTES = """\
 offset_ : float

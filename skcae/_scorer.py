@@ -354,7 +354,8 @@ class Scorer(AutoencoderModel):
         for name, array in values.items():
             term = self.terms[name]
             x = torch.as_tensor(
-                np.asarray(array, np.float64), device=term.center.device
+                np.asarray(array, np.float64),
+                device=term.calibration.center.device,
             )
             out[name] = term.cost(x).cpu().numpy()
         return out

@@ -293,12 +293,14 @@ class ScaledError(Term):
     (a stroke's edge): scattered bright pixels or a line where normal
     images have none stand out, where the plain mean squared error drowns
     them in the errors that normal images make anyway. The errors are
-    averaged over channels and blocks of at most ``RESIDUAL_MAX_SIDE``
-    pixels a side (16x16 blocks at most: the references' errors stay
-    small); each block's mean error is floored at ``RESIDUAL_FLOOR``
-    times the mean over blocks (a block never seen wrong does not weigh
-    without bound). The leave-one-out cost of a training sample divides
-    by the other samples' mean errors.
+    averaged over channels and over blocks, so that each side has at most
+    ``RESIDUAL_MAX_SIDE`` blocks (16x16 blocks at most: the references'
+    errors stay small); each block's mean error gets ``RESIDUAL_FLOOR``
+    times the mean over blocks added (a floor: a block never seen wrong
+    does not weigh without bound). The leave-one-out cost of a training
+    sample divides by the other samples' mean errors (plus the floor of
+    all of them). Smoothing and the top fraction act on the grid of
+    blocks, so their windows count blocks, not pixels.
     """
 
     learns_from_references = True
@@ -342,5 +344,8 @@ class ScaledError(Term):
     def check(self):
         super().check()
         weight = self.weight
-        if not (torch.isfinite(weight).all() and (weight > 0).all()):
+        # fit gives 1 / (mean + floor), the floor at least 1e-300
+        if not (torch.isfinite(weight).all() and (weight > 0).all()) or (
+            weight.numel() and float(weight.max()) > 1e300
+        ):
             raise ValueError("the 'residual' term's pixel weights are invalid")

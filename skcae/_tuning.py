@@ -44,7 +44,7 @@ POOLED_TOP_FRACTION = 0.1
 #: The "residual" term: each pixel's squared error over its mean on the
 #: training samples, in blocks of at most RESIDUAL_MAX_SIDE pixels a side
 #: (the references' errors stay small: 256 values a sample), each block's
-#: mean floored at RESIDUAL_FLOOR times their mean. Offline, on clean
+#: mean plus a floor of RESIDUAL_FLOOR times their mean. Offline, on clean
 #: against corrupted validation MNIST, floors of 0.1 / 0.01 / 0.001 gave
 #: impulse noise .973 / .991 / .994 and a dotted line .818 / .915 / .943
 #: AUROC (the term in the mean squared error's place at full weight), one

@@ -901,6 +901,10 @@ HOSTILE = {
         _set_tensor("model.terms.residual.weight", 0.0),
         "the 'residual' term's pixel weights are invalid",
     ),
+    "pixel weights fit cannot give": (
+        _set_tensor("model.terms.residual.weight", 1e308),
+        "the 'residual' term's pixel weights are invalid",
+    ),
     "wrong pixel weight shape": (
         _with_tensors(
             lambda t: t.update(

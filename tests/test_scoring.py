@@ -319,6 +319,13 @@ def test_residual_term_weighs_each_pixel_by_its_training_error(fitted):
     assert loo[7] == pytest.approx((values[7] / (others + floor)).mean(), rel=1e-12)
     in_sample = term.cost(torch.from_numpy(values)).numpy()
     assert loo[7] - np.median(loo) > 2.5 * (in_sample[7] - np.median(in_sample))
+    # the scorer's costs of new reference features take it like a kNN term's
+    scorer = copy.deepcopy(fitted.scorer_)
+    scorer.terms["residual"] = term
+    np.testing.assert_array_equal(
+        scorer.term_costs({"residual": query.numpy()})["residual"],
+        cost.numpy(),
+    )
 
 
 def test_hybrid_flags_a_few_bright_pixels_where_digits_have_little_ink(digits, tiny):
