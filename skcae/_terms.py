@@ -264,14 +264,20 @@ class PooledError(Term):
 def _block_means(err, side):
     """Per-pixel errors (any layout, see :func:`_as_images`) averaged over
     channels and over blocks, so that each side has at most ``side`` pixels
-    (zero-padded to whole blocks): ``(n, 1, h, w)`` float64. Written as a
-    reshape and a mean, which exports to float64 ONNX operators."""
-    err = _as_images(err).to(torch.float64).mean(1)
+    (zero-padded to whole blocks): ``(n, 1, h, w)`` float64.
+
+    Averaged in float32 with ``avg_pool2d`` (six times faster than a
+    float64 reshape and mean, which cost 6% of a default score; ONNX's
+    AveragePool, which onnxruntime runs in float32 only), then widened."""
+    err = _as_images(err).to(torch.float32)
+    if err.shape[1] > 1:
+        err = err.mean(1, keepdim=True)
     height, width = err.shape[-2:]
     fh, fw = math.ceil(height / side), math.ceil(width / side)
-    err = F.pad(err, (0, -width % fw, 0, -height % fh))
-    n, h, w = err.shape
-    return err.reshape(n, h // fh, fh, w // fw, fw).mean((2, 4)).unsqueeze(1)
+    if fh > 1 or fw > 1:
+        err = F.pad(err, (0, -width % fw, 0, -height % fh))
+        err = F.avg_pool2d(err, (fh, fw))
+    return err.to(torch.float64)
 
 
 def _block_grid(shape, side):
