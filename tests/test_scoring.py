@@ -348,6 +348,21 @@ def test_hybrid_flags_a_few_bright_pixels_where_digits_have_little_ink(digits, t
     assert roc_auc_score(is_noisy, -scores) > 0.975
 
 
+@pytest.mark.parametrize("n", [10, 20, 37])
+def test_copies_of_one_image_score_as_their_calibration_and_pass(tiny, n):
+    """The residual term's per-block means of copies of one image are
+    exactly its errors whatever their number, so the cross-fitted networks
+    that set the threshold and the model score a copy alike: 20 copies
+    scored 1.2e-15 below their own calibration scores, and every training
+    image was flagged (a hostile probe)."""
+    X = np.zeros((n, 8, 8))
+    X[:, 3, 3] = 1.0
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(X)
+    assert det.score_samples(X[:1])[0] == det.validation_scores_.min()
+    assert (det.decision_function(X) >= 0).all()
+    assert (det.predict(X) == 1).all()
+
+
 # -- calibration ----
 def test_calibration_is_scale_free_and_about_standard_normal():
     costs = np.exp(np.random.RandomState(0).randn(5000))
