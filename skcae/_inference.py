@@ -139,7 +139,11 @@ or (n_samples, C, H, W)
             )
         with torch_threads(self.n_jobs, rows=len(Z), chunk=self._chunk(state)):
             decoded = self._run(
-                state, Z, lambda model, code: model.decode(code), raw=True
+                state,
+                Z,
+                lambda model, code: model.decode(code),
+                raw=True,
+                dtype=self._out_dtype(Z),
             )
         decoded = _network_output(
             decoded,
@@ -181,7 +185,12 @@ or (n_samples, C, H, W)
         state = self._fitted()
         data = self._validate(X)
         with torch_threads(self.n_jobs, rows=len(data), chunk=self._chunk(state)):
-            recon = self._run(state, data.rows, lambda model, x: model.reconstruct(x))
+            recon = self._run(
+                state,
+                data.rows,
+                lambda model, x: model.reconstruct(x),
+                dtype=self._out_dtype(X),
+            )
         recon = _network_output(recon, "reconstructions")
         return self._to_input_form(recon, data).astype(self._out_dtype(X), copy=False)
 
@@ -235,7 +244,13 @@ or (n_samples, C, H, W)
         state = self._fitted()
         data = self._validate(X)
         with torch_threads(self.n_jobs, rows=len(data), chunk=self._chunk(state)):
-            maps = self._run(state, data.rows, lambda model, x: model.errors(x))
+            # written as the output dtype block by block (overflow: inf)
+            maps = self._run(
+                state,
+                data.rows,
+                lambda model, x: model.errors(x),
+                dtype=self._out_dtype(X),
+            )
         # squares of finite errors may overflow to inf for data at 1e160;
         # only NaN means the network itself failed
         maps = _network_output(maps, "anomaly maps", nan_only=True)

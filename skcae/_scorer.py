@@ -391,7 +391,15 @@ def reference_buffers(model):
 
 
 def run_batches(
-    model, rows, fn, *, device, mixed_precision=False, tracker=None, raw=False
+    model,
+    rows,
+    fn,
+    *,
+    device,
+    mixed_precision=False,
+    tracker=None,
+    raw=False,
+    dtype=None,
 ):
     """``fn(model, x)`` over ``rows`` in blocks, in eval mode; numpy results.
 
@@ -405,12 +413,16 @@ def run_batches(
     tensors with one row per input row; the rows of each are written into
     one preallocated array, so scoring a memmap never holds more than a
     block of intermediate results. A :class:`~skcae._data.RangeTracker`
-    ``tracker`` sees every block read.
+    ``tracker`` sees every block read. ``dtype`` (a numpy dtype): the
+    arrays' dtype, each block cast as it is written (values beyond its
+    range become inf), so that a float32 result never exists as float64
+    first (it did: 3x the returned array's memory); None: the outputs'.
     """
     model.eval()
     n = len(rows)
     outputs = None
     on_cuda = torch.device(device).type == "cuda"
+    out_dtype = dtype
     dtype = np.float32 if raw else np.float64
     chunk = getattr(model, "chunk_rows", None)
     if chunk is None:  # any module: by the size of a row
@@ -436,13 +448,17 @@ def run_batches(
             result = {None: result} if single else result
             if outputs is None:
                 outputs = {
-                    k: np.empty((n, *r.shape[1:]), dtype=_numpy_dtype(r.dtype))
+                    k: np.empty(
+                        (n, *r.shape[1:]),
+                        dtype=out_dtype or _numpy_dtype(r.dtype),
+                    )
                     for k, r in result.items()
                 }
             for k, r in result.items():
                 if r.dtype in (torch.bfloat16, torch.float16):
                     r = r.float()
-                outputs[k][start : start + m] = r[:m].cpu().numpy()
+                with np.errstate(over="ignore"):
+                    outputs[k][start : start + m] = r[:m].cpu().numpy()
     return outputs[None] if single else outputs
 
 
