@@ -422,8 +422,7 @@ def run_batches(
     n = len(rows)
     outputs = None
     on_cuda = torch.device(device).type == "cuda"
-    out_dtype = dtype
-    dtype = np.float32 if raw else np.float64
+    read_dtype = np.float32 if raw else np.float64
     chunk = getattr(model, "chunk_rows", None)
     if chunk is None:  # any module: by the size of a row
         chunk = chunk_rows(math.prod(rows.shape[1:]))
@@ -433,7 +432,7 @@ def run_batches(
             block = np.asarray(rows[start : start + step], dtype=np.float64)
             if tracker is not None and len(block):
                 tracker.update(block)
-            x = torch.from_numpy(_writable(block, dtype))
+            x = torch.from_numpy(_writable(block, read_dtype))
             m = x.shape[0]
             n_pad = -m % chunk if m else chunk
             if n_pad:
@@ -450,7 +449,7 @@ def run_batches(
                 outputs = {
                     k: np.empty(
                         (n, *r.shape[1:]),
-                        dtype=out_dtype or _numpy_dtype(r.dtype),
+                        dtype=dtype or _numpy_dtype(r.dtype),
                     )
                     for k, r in result.items()
                 }

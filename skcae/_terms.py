@@ -121,11 +121,16 @@ class Calibration(nn.Module):
             )
 
 
-def sample_values(module_kwargs):
-    """Values of one sample of the network of ``module_kwargs`` (a dict):
-    the product of its ``input_shape``, or its ``n_features``."""
+def sample_shape(module_kwargs):
+    """The shape of one sample of the network of ``module_kwargs`` (a
+    dict): its ``input_shape``, or ``(n_features,)``."""
     shape = module_kwargs.get("input_shape", (module_kwargs.get("n_features", 1),))
-    return math.prod(int(v) for v in shape)
+    return tuple(int(v) for v in shape)
+
+
+def sample_values(module_kwargs):
+    """Values of one sample of the network of ``module_kwargs`` (a dict)."""
+    return math.prod(sample_shape(module_kwargs))
 
 
 def chunk_of(config):
@@ -266,9 +271,10 @@ def _block_means(err, side):
     channels and over blocks, so that each side has at most ``side`` pixels
     (zero-padded to whole blocks): ``(n, 1, h, w)`` float64.
 
-    Averaged in float32 with ``avg_pool2d`` (six times faster than a
-    float64 reshape and mean, which cost 6% of a default score; ONNX's
-    AveragePool, which onnxruntime runs in float32 only), then widened."""
+    Averaged in float32 with ``avg_pool2d`` (0.2 ms a 128-row chunk of
+    28x28 errors against 1.3 ms for a float64 reshape and mean, measured by
+    hand; ONNX's AveragePool, which onnxruntime runs in float32 only), then
+    widened."""
     err = _as_images(err).to(torch.float32)
     if err.shape[1] > 1:
         err = err.mean(1, keepdim=True)
@@ -278,13 +284,6 @@ def _block_means(err, side):
         err = F.pad(err, (0, -width % fw, 0, -height % fh))
         err = F.avg_pool2d(err, (fh, fw))
     return err.to(torch.float64)
-
-
-def _block_grid(shape, side):
-    """The ``(h, w)`` of :func:`_block_means` for a sample of ``shape``
-    (C, H, W) or (F,)."""
-    sides = (1, shape[0]) if len(shape) == 1 else shape[-2:]
-    return tuple(math.ceil(s / math.ceil(s / side)) for s in sides)
 
 
 @register_term("residual")
@@ -313,9 +312,10 @@ class ScaledError(Term):
 
     def __init__(self, config):
         super().__init__(config)
-        kwargs = dict(config.module_kwargs)
-        shape = tuple(kwargs.get("input_shape", (kwargs.get("n_features", 1),)))
-        self.grid = _block_grid(shape, RESIDUAL_MAX_SIDE)
+        shape = sample_shape(dict(config.module_kwargs))
+        with torch.device("meta"):  # the grid _block_means gives
+            blocks = _block_means(torch.empty(1, *shape), RESIDUAL_MAX_SIDE)
+        self.grid = tuple(blocks.shape[-2:])
         self.smoothing = int(config.smoothing)
         self.top_fraction = float(config.top_fraction)
         # 1 / (the block's mean error + the floor)
