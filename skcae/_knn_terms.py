@@ -600,15 +600,24 @@ def _pooled_map(m):
 
 def _scaled_pca(values, n_components):
     """Mean and projection of ``values`` on their ``n_components`` principal
-    components (zero columns beyond their rank), scaled so the projected
-    values have a total variance of one.
+    components, scaled so the projected values have a total variance of one.
 
     The components are the top eigenvectors of the covariance matrix (a
-    randomised PCA for more than ``_EXACT_PCA_WIDTH`` columns).
+    randomised PCA for more than ``_EXACT_PCA_WIDTH`` columns). Values at
+    most ``n_components`` wide keep all of their eigenvectors, those
+    beyond the rank of a few samples too: the projection is then a
+    rotation (and a scale), so distances between projected values are
+    those between the values. (Cut at the rank, the projection dropped
+    every direction the references do not span: with 10 training images
+    of 8x8 pixels, 9 of 64, and the density score of images far from
+    them came out below that of new normal ones, AUROC 0.15, a probe.)
+    Wider values keep at most the rank's components (zero columns beyond).
     """
     n, width = values.shape
     center = values.mean(0)
-    k = min(n_components, width, max(n - 1, 1))
+    k = min(n_components, width)
+    if width > n_components:
+        k = min(k, max(n - 1, 1))
     if width <= _EXACT_PCA_WIDTH:
         centered = values - center
         cov = gram(centered) / max(n - 1, 1)
