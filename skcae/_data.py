@@ -169,7 +169,10 @@ def _warn_mixed_units(row_max):
     network on the first kind only and a detector that flags nothing (a
     hostile probe: 10% of such images, no warning at fit, AUROC .96 ->
     .83)."""
-    typical = float(np.median(row_max)) if len(row_max) else 0.0
+    # halved, then doubled (exact): the median of two values near the
+    # float64 maximum is their mean, whose sum overflowed (a stray numpy
+    # RuntimeWarning, and the check skipped, on data at 1e308: a probe)
+    typical = float(np.median(row_max * 0.5)) * 2.0 if len(row_max) else 0.0
     if not typical > 0 or not np.isfinite(typical):
         return
     is_large = row_max > MIXED_UNITS_RATIO * typical
