@@ -169,17 +169,18 @@ def _warn_mixed_units(row_max):
     network on the first kind only and a detector that flags nothing (a
     hostile probe: 10% of such images, no warning at fit, AUROC .96 ->
     .83)."""
-    # halved, then doubled (exact): the median of two values near the
-    # float64 maximum is their mean, whose sum overflowed (a stray numpy
-    # RuntimeWarning, and the check skipped, on data at 1e308: a probe)
+    # near the float64 maximum nothing may overflow, or numpy warns of it
+    # (a probe, data at 1e308): the median of halved values, doubled
+    # (exact for normal numbers; numpy's median of two values sums them),
+    # and ratios compared by division
     typical = float(np.median(row_max * 0.5)) * 2.0 if len(row_max) else 0.0
     if not typical > 0 or not np.isfinite(typical):
         return
-    is_large = row_max > MIXED_UNITS_RATIO * typical
+    is_large = row_max / MIXED_UNITS_RATIO > typical
     large = np.flatnonzero(is_large)
     if not 0 < len(large) <= len(row_max) // 2:
         return
-    if not row_max[large].min() > MIXED_UNITS_GAP * row_max[~is_large].max():
+    if not row_max[large].min() / MIXED_UNITS_GAP > row_max[~is_large].max():
         return
     first = int(large[0])
     warn_user(

@@ -843,12 +843,19 @@ def test_fit_warns_of_samples_in_other_units(digits, tiny):
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*samples of X")
             det.fit(X_one_unit)
-    # data near the float64 maximum: numpy's median of two such values
-    # overflowed with a RuntimeWarning of its own (a probe)
+    # data near the float64 maximum: numpy's median of two such values, and
+    # ten times the largest of the typical samples, overflowed with a
+    # RuntimeWarning of their own (a probe, a review)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.filterwarnings("error", message=".*samples of X")
         det.fit(ones * (1e308 / ones.max()))
+    spread = ones[:30] / ones[:30].max(axis=1, keepdims=True)
+    spread *= np.r_[np.full(20, 1e306), np.full(6, 2e307), np.full(4, 1.5e308)][:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.filterwarnings("error", message=".*samples of X")
+        det.fit(spread)
 
 
 @pytest.mark.parametrize("n, expected", [(120, 20), (1797, 40)])
