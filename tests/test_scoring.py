@@ -374,17 +374,15 @@ def test_the_density_projection_of_few_narrow_samples_keeps_every_distance():
     assert (np.abs(projection).sum(0) > 0).sum() == 9
 
 
-@pytest.mark.parametrize("defaults", [False, True], ids=["tiny", "defaults"])
-def test_the_density_score_of_a_few_small_images_ranks_other_digits_lower(
-    digits, tiny, defaults
-):
+def test_the_density_score_of_a_few_small_images_ranks_other_digits_lower(digits, tiny):
     """With 10 training 1s of 8x8 pixels the density term compared images
     on the 9 directions those span only: every 0 scored as more normal than
-    new 1s (AUROC .147, a hostile probe). Measured .987 since."""
+    new 1s (AUROC .147, a hostile probe). Measured .987 since. (The term
+    reads the standardised pixels of images this small, so the network,
+    and with it the other parameters, do not change it.)"""
     X, y = digits
     ones, zeros = X[y == 1].reshape(-1, 8, 8), X[y == 0][:40].reshape(-1, 8, 8)
-    settings = dict(random_state=0) if defaults else tiny
-    det = ConvAutoencoderOutlierDetector(score_type="density", **settings)
+    det = ConvAutoencoderOutlierDetector(score_type="density", **tiny)
     det.fit(ones[:10])
     scores = det.score_samples(np.concatenate([ones[100:], zeros]))
     is_one = np.r_[np.ones(len(ones) - 100), np.zeros(len(zeros))]
