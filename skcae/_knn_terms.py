@@ -20,7 +20,7 @@ from . import _tuning
 from ._data import scale_of
 from ._linalg import gram, symmetric_eigh, top_components
 from ._rowwise import rowwise_matmul
-from ._terms import TERMS, Term, chunk_of, register_term, scalar
+from ._terms import TERMS, Term, chunk_of, pool_to_side, register_term, scalar
 from ._threads import CHUNK_ROWS, map_items
 from ._tuning import (
     DENSITY_COMPONENTS,
@@ -583,19 +583,10 @@ class ImageStatistics(KNNTerm):
         return center, np.diag(1.0 / scale)
 
 
-def _pool_side(side):
-    """The pooling factor that brings a map side to at most DENSITY_MAX_SIDE
-    pixels."""
-    return max(1, math.ceil(side / DENSITY_MAX_SIDE))
-
-
 def _pooled_map(m):
     """Maps ``m`` average-pooled to at most DENSITY_MAX_SIDE pixels a side
-    (zero-padded to a multiple of the pooling factor), flattened: ``(n,
-    width)``."""
-    fh, fw = (_pool_side(s) for s in m.shape[-2:])
-    m = F.pad(m, (0, -m.shape[-1] % fw, 0, -m.shape[-2] % fh))
-    return F.avg_pool2d(m, (fh, fw)).flatten(1)
+    (:func:`~skcae._terms.pool_to_side`), flattened: ``(n, width)``."""
+    return pool_to_side(m, DENSITY_MAX_SIDE).flatten(1)
 
 
 def _scaled_pca(values, n_components):
