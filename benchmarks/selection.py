@@ -462,6 +462,7 @@ DENSITY = {
     "density k15": {"DENSITY_QUERY_NEIGHBORS": 15},
     "density k30": {"DENSITY_QUERY_NEIGHBORS": 30},
     "true rate": {},
+    "true rate no floor": {"RATE_MIN_TRIM": 0.0},
     "true rate k20": {"DENSITY_CONTAMINATION_SCALE": 0},
     "true rate scale 20": {"DENSITY_CONTAMINATION_SCALE": 20},
     "true rate k30": {"DENSITY_CONTAMINATION_SCALE": 0, "DENSITY_QUERY_NEIGHBORS": 30},
@@ -614,7 +615,7 @@ def main():
     }
 
     def module_of(constant):
-        if constant.startswith("AUTO_TRIM"):
+        if constant.startswith("AUTO_TRIM") or constant == "RATE_MIN_TRIM":
             return _outlier
         return _tuning if constant == "DENSITY_CONTAMINATION_SCALE" else _knn_terms
 

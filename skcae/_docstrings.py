@@ -219,8 +219,9 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     The share of outliers expected among the training samples. A float
     keeps :class:`~sklearn.ensemble.IsolationForest`'s meaning and makes
     the model robust to that share: the most outlying ``contamination``
-    of X, plus a margin of as much again%(trim_margin)s, are left out of
-    the score's references and calibration (in two
+    of X, plus a margin of as much again%(trim_margin)s, and at least the
+    5%% that "auto" leaves out (a small rate is never less robust than the
+    default), are left out of the score's references and calibration (in two
     rounds, each ranking every sample by the references the last one
     kept), so that outliers in X do not vouch for outliers to come; where
     the rate names at least 250 outliers in X (``contamination *

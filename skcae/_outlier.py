@@ -38,6 +38,7 @@ from ._tuning import (
     HOLDOUT_MIN_SAMPLES,
     MAX_REFERENCES,
     MAX_TRIM,
+    RATE_MIN_TRIM,
     RETRAIN_MIN_OUTLIERS,
     TRIM_FACTOR,
     TRIM_ROUNDS,
@@ -483,7 +484,7 @@ or (n_samples, C, H, W)
         among ``n`` references (:func:`~skcae._knn_terms.widening`; X's
         size stands for the references', which the hold-out and the
         trimming make fewer); all of the margin for a score without that
-        term."""
+        term; at least ``RATE_MIN_TRIM`` (auto's share) in all."""
         if self.contamination == "auto":
             return AUTO_TRIM, AUTO_TRIM_ROUNDS
         rate = float(self.contamination)
@@ -491,7 +492,8 @@ or (n_samples, C, H, W)
         # term): the full margin, as measured before the rule (not since)
         widens = "density" in self._score_terms[self.score_type]
         margin = (TRIM_FACTOR - 1.0) * (widening(rate, n) if widens else 1.0)
-        return min(rate * (1.0 + margin), MAX_TRIM), TRIM_ROUNDS
+        share = min(rate * (1.0 + margin), MAX_TRIM)
+        return max(share, RATE_MIN_TRIM), TRIM_ROUNDS
 
     @staticmethod
     def _kept(scorer, values, knn, keep, raw, share):

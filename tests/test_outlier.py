@@ -337,21 +337,24 @@ def test_float_contamination_trains_again_only_for_many_outliers(
 @pytest.mark.parametrize(
     "rate, n, share",
     [(0.1, 300, 0.1), (0.1, 399, 0.1), (0.1, 500, 0.125), (0.1, 1000, 0.2),
-     (0.05, 600, 0.1), (0.05, 500, 0.075), (0.4, 10**5, 0.5), (0.001, 50, 0.001),
-     (0.001, 420, 0.002)],
+     (0.05, 600, 0.1), (0.05, 500, 0.075), (0.4, 10**5, 0.5), (0.001, 50, 0.05),
+     (0.001, 420, 0.05), (0.01, 6000, 0.05), (0.02, 300, 0.05), (0.03, 10**5, 0.06)],
 )  # fmt: skip
 def test_float_contamination_trims_its_margin_as_the_neighbourhood_widens(
     rate, n, share
 ):
     """The share of X a rate drops: the rate, and the margin beyond it in
     the proportion that the density term can widen among X's samples (none
-    below 420 of them); at most half. A score without the density term
-    (one term, or the dense detector's) keeps the whole margin."""
+    below 420 of them); at most half, and at least the 5% that "auto"
+    drops (a small rate is not less robust than the default). A score
+    without the density term (one term, or the dense detector's) keeps the
+    whole margin."""
     from skcae import AutoencoderOutlierDetector
 
     det = ConvAutoencoderOutlierDetector(contamination=rate)
     assert det._trimming(n) == (pytest.approx(share), _outlier.TRIM_ROUNDS)
-    whole = min(2 * rate, 0.5)
+    assert det._trimming(n)[0] >= ConvAutoencoderOutlierDetector()._trimming(n)[0]
+    whole = max(min(2 * rate, 0.5), 0.05)
     for other in (
         det.set_params(score_type="reconstruction"),
         AutoencoderOutlierDetector(contamination=rate),
@@ -414,7 +417,7 @@ def test_float_contamination_warns_of_clipped_values_once(
 ):
     """Both trainings clip X's absurd values; the user hears of it once."""
     X = digits[0][:60].astype(float)
-    X[:3, 10] = 1e30  # more than the one sample (c = 2%) the second drops
+    X[:4, 10] = 1e30  # more than the 3 samples (5% of 60) the second drops
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ConvAutoencoderOutlierDetector(
