@@ -333,6 +333,22 @@ CANDIDATES = {
         "latent": 1,
         "residual": 1,
     },
+    # the density term heavier, the other terms as the default's
+    "d4 residual .5": {
+        "density": 4,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+    },
+    "d6 residual .5": {
+        "density": 6,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+    },
+    "density only": {"density": 1},
 }
 DEFAULT = CANDIDATES["d3+lat (default)"]
 #: Candidates of the default's terms with at most this many kNN references
