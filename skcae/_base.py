@@ -233,7 +233,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
     _model_attribute = "model_"
 
     # -- parameters ------------------------------------------------------------
-    def _data_format(self):
+    def _data_format(self, fitted=True):
         """How images are laid out (None: the estimator takes no images)."""
         return None
 
@@ -319,7 +319,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         names = ["device_", "history_", "n_iter_", "n_features_in_"]
         names += ["feature_names_in_"]
         if cls._takes_images:
-            names += ["image_shape_", "input_shape_"]
+            names += ["image_shape_", "input_shape_", "data_format_"]
         return names
 
     # -- fitting ---------------------------------------------------------------
@@ -353,7 +353,8 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             callbacks=callbacks,
             seed=seed,
             channels_last=bool(
-                self._takes_images and self._data_format() == "channels_last"
+                self._takes_images
+                and self._data_format(fitted=False) == "channels_last"
             ),
         )
 

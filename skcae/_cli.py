@@ -452,7 +452,7 @@ def run_score(args, parser):
 
     # ImageFiles reads colour images channels first; a model fitted in
     # Python with data_format="channels_last" takes (n, H, W, C)
-    channels_last = getattr(det, "data_format", None) == "channels_last"
+    channels_last = det._data_format() == "channels_last"
 
     def write_rows(out):
         """Score the files block by block into CSV rows; the outliers."""

@@ -27,7 +27,15 @@ class BaseConvAutoencoder(BaseAutoencoder):
 
     _module_class = ConvAutoencoderModule
 
-    def _data_format(self):
+    def _data_format(self, fitted=True):
+        """How images given as arrays are laid out: once fitted, as at fit
+        (``data_format_``), so that a ``data_format`` set since waits for the
+        next fit, as every parameter does (it changed the scores of a fitted
+        model, a probe); else (or with ``fitted=False``: a fit's own
+        settings) the parameter. Fit validates a copy of the estimator
+        without its fitted attributes, so it reads the parameter."""
+        if fitted and "data_format_" in vars(self):
+            return self.data_format_
         return self.data_format
 
     def __sklearn_tags__(self):

@@ -194,7 +194,11 @@ image_shape_ : tuple of int
 input_shape_ : tuple of int
     The shape of one sample of X as it was passed to ``fit`` (e.g.
     ``(64,)``, ``(8, 8)`` or ``(32, 32, 3)``): the form
-    :func:`~skcae.to_onnx` gives its graph's input."""
+    :func:`~skcae.to_onnx` gives its graph's input.
+data_format_ : {"channels_first", "channels_last"} or None
+    ``data_format`` as it was at ``fit``: how the fitted model reads
+    arrays of images until the next fit (a ``data_format`` set since
+    waits for it, as every parameter does)."""
 
 OUTLIER = """\
 score_type : {%(score_types)s}, default=%(default_score)s

@@ -377,6 +377,10 @@ def _input_shape(value, fitted):
     return tuple(value) in layouts
 
 
+def _data_format(value, fitted):
+    return value in (None, "channels_first", "channels_last")
+
+
 def _n_iter(value, fitted):
     return is_count(value) and value >= 1
 
@@ -411,6 +415,7 @@ FITTED_CHECKS = {
     "feature_names_in_": _feature_names,
     "image_shape_": _image_shape,
     "input_shape_": _input_shape,
+    "data_format_": _data_format,
     "n_iter_": _n_iter,
     "history_": _history,
     "device_": _device,
@@ -418,7 +423,9 @@ FITTED_CHECKS = {
 }
 #: The fitted float arrays saved as tensors (beside the model's state).
 ARRAY_ATTRIBUTES = ("validation_scores_",)
-_OPTIONAL = {"feature_names_in_", "validation_scores_"}
+#: (``data_format_`` is missing from files written before it was saved:
+#: such a model reads arrays by its ``data_format`` parameter, as saved.)
+_OPTIONAL = {"feature_names_in_", "validation_scores_", "data_format_"}
 
 
 def check_fitted(estimator, fitted, array_names):

@@ -617,6 +617,7 @@ def validate_input(estimator, X, *, reset, images=True):
             estimator, own_shape, X.shape[1], shape or X.shape
         )
         estimator.input_shape_ = tuple(shape[1:]) if len(shape) > 2 else X.shape[1:]
+        estimator.data_format_ = data_format
     input_shape = tuple(shape) if len(shape) > 2 else X.shape
     c, h, w = estimator.image_shape_
     if data_format == "channels_last" and c > 1:
@@ -658,7 +659,7 @@ def _validate_lazy(estimator, X, *, reset, images):
             )
             estimator.input_shape_ = shape[1:]
             c, h, w = estimator.image_shape_
-            own_format = estimator._data_format()
+            own_format = estimator.data_format_ = estimator._data_format()
             if own_format == "channels_last" and data_format != own_format and c > 1:
                 # files read channels first: the sample form of the arrays
                 # this estimator takes (and its ONNX graph's input)

@@ -70,6 +70,39 @@ def test_channels_last_images_fit_and_score(tiny):
     )
 
 
+def test_data_format_set_after_fit_waits_for_the_next_fit(tiny, tmp_path):
+    """A fitted model reads arrays in the layout it was fitted on, as every
+    parameter set after fit waits for the next fit: set_params(data_format=
+    "channels_first") left (3, 3, 3) images read as (H, W, C) by the fit
+    read as (C, H, W), and scores moved from about -1 to -300 with no
+    error (a probe). Saved and loaded too, and a file saved without the
+    layout (before it was kept) reads by its saved parameter."""
+    import skcae
+
+    X = np.random.RandomState(0).rand(40, 3, 3, 3)
+    det = ConvAutoencoderOutlierDetector(data_format="channels_last", **tiny).fit(X)
+    before = det.score_samples(X)
+    det.set_params(data_format="channels_first")
+    np.testing.assert_array_equal(det.score_samples(X), before)
+    assert det.data_format_ == "channels_last"
+    assert det.reconstruct(X[:2]).shape == (2, 3, 3, 3)
+    path = tmp_path / "model.skcae"
+    skcae.save(det, path)
+    loaded = skcae.load(path)
+    assert loaded.data_format_ == "channels_last"
+    np.testing.assert_array_equal(loaded.score_samples(X), before)
+    # the next fit takes the new layout
+    det.fit(X.transpose(0, 3, 1, 2))
+    assert det.data_format_ == "channels_first"
+    # an old file: no data_format_, the parameter as fitted
+    old = ConvAutoencoderOutlierDetector(data_format="channels_last", **tiny).fit(X)
+    del old.data_format_
+    skcae.save(old, tmp_path / "old.skcae")
+    reloaded = skcae.load(tmp_path / "old.skcae")
+    assert not hasattr(reloaded, "data_format_")
+    np.testing.assert_array_equal(reloaded.score_samples(X), before)
+
+
 def test_pipeline_with_scaler_and_dataframes(digits, tiny):
     X, y = digits
     frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(64)])
