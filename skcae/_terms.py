@@ -204,10 +204,14 @@ def _box_blur(err, kernel):
     Written as sums of shifted slices (along the width, then the height)
     rather than ``avg_pool2d``, so it runs in float64 and exports to ONNX
     operators that onnxruntime runs in float64 (its AveragePool takes
-    float32 only).
+    float32 only). A window of ``2 * side - 1`` or more covers the whole
+    image from every pixel, so a wider one sums as that one does (and
+    divides by its own area): ``score_smoothing=9999`` on 8x8 images
+    padded each to 10,007 pixels a side and ran out of memory (a probe).
     """
-    kh, kw = kernel
     height, width = err.shape[-2:]
+    area = kernel[0] * kernel[1]
+    kh, kw = min(kernel[0], 2 * height - 1), min(kernel[1], 2 * width - 1)
     padded = F.pad(err, (kw // 2, kw // 2, kh // 2, kh // 2))
     rows = padded[..., :, 0:width]
     for j in range(1, kw):
@@ -215,7 +219,7 @@ def _box_blur(err, kernel):
     total = rows[..., 0:height, :]
     for i in range(1, kh):
         total = total + rows[..., i : i + height, :]
-    return total / (kh * kw)
+    return total / area
 
 
 def pooled_error(errors, smoothing=1, top_fraction=1.0):

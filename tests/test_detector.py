@@ -188,6 +188,14 @@ def test_smoothing_is_a_zero_padded_box_filter(fitted_mse, digits):
     np.testing.assert_allclose(
         det.score_samples(X), -blurred.mean(axis=(1, 2)), rtol=1e-5
     )
+    # a window wider than the image (a probe's 9999 ran out of memory)
+    whole = uniform_filter(
+        fitted_mse.anomaly_map(X), size=(1, 15, 15), mode="constant", cval=0.0
+    )
+    det = _with(fitted_mse, X, score_smoothing=9999)
+    np.testing.assert_allclose(
+        det.score_samples(X), -whole.mean(axis=(1, 2)) * 15**2 / 9999**2, rtol=1e-5
+    )
 
 
 # -- out-of-core input ------------------------------------------------------------

@@ -58,6 +58,27 @@ def test_pooled_error_top_fraction_and_smoothing():
     assert pooled_error(errors, 3, 0.09).item() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("shape", [(2, 1, 8, 8), (2, 3, 5, 9), (2, 1, 1, 12)])
+def test_wide_smoothing_windows_sum_as_the_whole_image_does(shape):
+    """A window of 2 * side - 1 or more covers the image from every pixel:
+    wider ones are that window's sums over their own area, computed without
+    padding to their size (score_smoothing=9999 on 8x8 images ran out of
+    memory, a probe), and equal scipy's zero-padded box filter."""
+    from scipy.ndimage import uniform_filter
+
+    errors = torch.rand(*shape, dtype=torch.float64)
+    mean = errors.mean(1, keepdim=True).numpy()
+    for k in (31, 9999, 10**9 + 1):
+        kh = 1 if shape[2] == 1 else k
+        widest = (min(kh, 2 * shape[2] - 1), min(k, 2 * shape[3] - 1))
+        size = (1, 1, *widest)
+        expected = uniform_filter(mean, size=size, mode="constant", cval=0.0)
+        expected *= widest[0] * widest[1] / (kh * k)
+        np.testing.assert_allclose(
+            pooled_error(errors, k).numpy(), expected.reshape(2, -1).mean(1)
+        )
+
+
 def test_pooled_error_of_rows_and_signals():
     rows = torch.rand(4, 10, dtype=torch.float64)
     np.testing.assert_allclose(pooled_error(rows).numpy(), rows.mean(1).numpy())
