@@ -408,25 +408,33 @@ def _mode_of(source_mode, path):
 
 
 def _check_png_depth(img, path):
-    """Refuse 16-bit PNG files that Pillow opens in an 8-bit mode (colour,
-    and gray with alpha, lose their low byte there; 16-bit gray has its own
-    mode, refused by :func:`_mode_of`)."""
-    if img.format != "PNG" or img.fp is None:
-        return
+    """Refuse files of more than 8 bits a value that Pillow opens in an
+    8-bit mode, keeping only the high byte of each value: 16-bit PNG
+    (colour, and gray with alpha) and TIFF (colour: 12-bit sensor data came
+    out as values 0-15, nearly constant, a probe). 16-bit gray has its own
+    Pillow mode, refused by :func:`_mode_of`; 16-bit colour PPM files are
+    read scaled to 8 bits by their maximum value (documented)."""
     if img.mode not in _GRAY_SOURCES | _COLOUR_SOURCES:
         return  # refused with its mode
-    position = img.fp.tell()
-    try:
-        img.fp.seek(24)  # the IHDR chunk's bit depth, after the signature
-        depth = img.fp.read(1)
-    finally:
-        img.fp.seek(position)
-    if depth == b"\x10":
+    bits = None
+    if img.format == "PNG" and img.fp is not None:
+        position = img.fp.tell()
+        try:
+            img.fp.seek(24)  # the IHDR chunk's bit depth, after the signature
+            depth = img.fp.read(1)
+        finally:
+            img.fp.seek(position)
+        bits = depth[0] if len(depth) == 1 else None
+    elif img.format == "TIFF":
+        per_sample = getattr(img, "tag_v2", {}).get(258)  # BitsPerSample
+        per_sample = per_sample if isinstance(per_sample, tuple) else (per_sample,)
+        bits = max((int(b) for b in per_sample if b is not None), default=None)
+    if bits is not None and bits > 8:
         raise ImageFileError(
-            f"Image file {path!r} is a 16-bit PNG (Pillow mode {img.mode!r}), "
-            "which ImageFiles does not read: Pillow would keep only the high "
-            "byte of each value. Convert the files to 8 bits, or load them "
-            "with your own code into an array.",
+            f"Image file {path!r} is a {bits}-bit {img.format} file (Pillow "
+            f"mode {img.mode!r}), which ImageFiles does not read: Pillow would "
+            "keep only the high byte of each value. Convert the files to 8 "
+            "bits, or load them with your own code into an array.",
             path,
         )
 

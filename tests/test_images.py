@@ -587,6 +587,42 @@ def png_16bit(path, width, height, colour_type):
     return path
 
 
+def tiff_16bit(path, width, height, samples):
+    """Write an uncompressed 16-bit TIFF (Pillow writes 16-bit gray only):
+    3 samples RGB, 4 RGBA (12-bit values, as a sensor's)."""
+    import struct
+
+    pixels = np.arange(width * height * samples, dtype="<u2") % 4096
+    data = pixels.tobytes()
+    n_tags = 10 + (samples == 4)
+    bits_at = 8 + 2 + 12 * n_tags + 4  # after the IFD
+    data_at = bits_at + 2 * samples
+    tags = [
+        (256, 3, 1, width),
+        (257, 3, 1, height),
+        (258, 3, samples, bits_at),  # BitsPerSample: 16 each, at an offset
+        (259, 3, 1, 1),  # no compression
+        (262, 3, 1, 2),  # RGB
+        (273, 4, 1, data_at),
+        (277, 3, 1, samples),
+        (278, 3, 1, height),
+        (279, 4, 1, len(data)),
+        (284, 3, 1, 1),
+    ] + ([(338, 3, 1, 2)] if samples == 4 else [])  # unassociated alpha
+    ifd = struct.pack("<H", n_tags)
+    for tag, kind, count, value in tags:
+        packed = (
+            struct.pack("<H", value) + b"\0\0"
+            if kind == 3 and count == 1
+            else (struct.pack("<I", value))
+        )
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    ifd += struct.pack("<I", 0)
+    bits = struct.pack("<" + "H" * samples, *[16] * samples)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + bits + data)
+    return path
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs")
 def test_named_pipes_are_refused_not_read(tmp_path, pixels):
     # opening a FIFO blocks until a writer comes: the listing must refuse it
@@ -666,6 +702,24 @@ def test_sixteen_bit_pngs_are_refused_palette_alpha_is_colour(tmp_path):
             ImageFiles(path)  # the first file
         with pytest.raises(ImageFileError, match="c.\\.png' is a 16-bit PNG"):
             ImageFiles([tmp_path / "ok.png", path], mode="RGB")[1]  # a later one
+    # 16-bit colour TIFF files: 8-bit modes in Pillow too (a probe's 12-bit
+    # sensor data came out as values 0-15); 8-bit ones are read
+    for samples in (3, 4):
+        path = tiff_16bit(tmp_path / f"t{samples}.tif", 3, 2, samples)
+        with Image.open(path) as img:  # what Pillow makes of it
+            assert img.mode in ("RGB", "RGBA") and np.asarray(img).max() <= 15
+        with pytest.raises(ImageFileError, match="t.\\.tif' is a 16-bit TIFF"):
+            ImageFiles(path)
+        with pytest.raises(ImageFileError, match="t.\\.tif' is a 16-bit TIFF"):
+            ImageFiles([tmp_path / "ok.png", path], mode="RGB")[1]
+    # (16-bit colour PPM files: scaled to 8 bits by their maximum, as
+    # documented)
+    (tmp_path / "p16.ppm").write_bytes(b"P6 3 2 4095\n" + b"\x0f\xff" * 18)
+    assert ImageFiles(tmp_path / "p16.ppm")[:].max() == 255
+    (tmp_path / "p8.ppm").write_bytes(b"P6 3 2 255\n" + b"\x80" * 18)
+    Image.new("RGB", (3, 2), (1, 2, 3)).save(tmp_path / "rgb8.tif")
+    assert ImageFiles(tmp_path / "p8.ppm")[:].max() == 128
+    assert ImageFiles(tmp_path / "rgb8.tif")[:].max() == 3
     Image.new("PA", (3, 2)).save(tmp_path / "pa.tif")
     assert ImageFiles(tmp_path / "pa.tif").shape == (1, 3, 2, 3)
     # a palette image among gray ones: the error names its own mode
