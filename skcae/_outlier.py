@@ -396,6 +396,15 @@ or (n_samples, C, H, W)
             fitted["offset_"] = -float(self.threshold)
         elif self.contamination == "auto":
             fitted["offset_"] = auto_offset(scores)
+            if not spec.validation_fraction:
+                # cross-fitted: where the model's own scores of X all tie
+                # (constant images, no evidence that any sample differs), it
+                # flags none of them; the fold networks' scores, a little off
+                # its own, put every training image below the threshold
+                # (40 blank images, score_type="reconstruction", a probe)
+                own = 0.0 - self._costs(scorer, fitted, rows)
+                if own.min() == own.max():
+                    fitted["offset_"] = min(fitted["offset_"], float(own.min()))
             if len(scores) < _FEW_CALIBRATION_SCORES:
                 warn_user(
                     f"contamination='auto' set the threshold from {len(scores)} "
