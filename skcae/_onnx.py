@@ -332,7 +332,7 @@ def to_onnx(estimator, path, *, input_form="fitted", opset_version=18):
         else (n_features,)
     )
     channels_last = (
-        estimator._data_format() == "channels_last"
+        state.get("data_format_", estimator._data_format()) == "channels_last"
         and len(sample_shape) == 3
         and sample_shape[0] > 1
     )

@@ -1,6 +1,8 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 9): one zip archive holding exactly two members,
+File format (version 9, or 10 where ``fitted`` holds ``data_format_``: a
+layout set since fit; see ``_PLAIN_VERSION``): one zip archive holding
+exactly two members,
 
 ``config.json``
     ``{"format": "skcae", "format_version": 9, "class": <class name>,
@@ -55,7 +57,12 @@ from ._tuning import RELIABLE_REFERENCES
 from ._warn import warn_user
 
 FORMAT = "skcae"
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
+#: The version a file is written in: FORMAT_VERSION where it holds
+#: ``data_format_`` (a fitted layout that ``data_format`` set since differs
+#: from, which version 9 readers would not honour), else 9, which every
+#: reader since version 9 reads the same.
+_PLAIN_VERSION = 9
 #: The oldest version read: version 4 to 7 files (the same layout) still
 #: load, unless this skcae scores them otherwise (version 5 widened the
 #: density term under a float contamination, version 6 gave it other
@@ -144,6 +151,10 @@ def _fitted(estimator):
     for name in type(estimator)._saved_attributes():
         if not hasattr(estimator, name):
             continue
+        if name == "data_format_" and estimator.data_format_ == getattr(
+            estimator, "data_format", None
+        ):
+            continue  # the saved parameter: a version 9 file reads it so
         value = getattr(estimator, name)
         if name in safe.ARRAY_ATTRIBUTES:
             if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
@@ -283,9 +294,10 @@ def save(estimator, path):
         (f"model.{k}", t.detach().cpu().contiguous().clone())
         for k, t in model.state_dict().items()
     )
+    version = FORMAT_VERSION if "data_format_" in fitted else _PLAIN_VERSION
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "class": cls.__name__,
         "params": _params(estimator),
         "fitted": fitted,
@@ -614,6 +626,9 @@ def _load(fileobj, device):
             specs = safe.header_specs(handle)
             array_names = {n[7:] for n in specs if n.startswith("fitted.")}
             fitted = safe.check_fitted(estimator, config["fitted"], array_names)
+            if "data_format_" in type(estimator)._saved_attributes():
+                # written only where it differs from the saved parameter
+                fitted.setdefault("data_format_", estimator.data_format)
             model, expected, groups = model_specs(estimator, fitted, MAX_PARAMETERS)
             _check_density_features(config, model)
             _check_residual_term(config, model)

@@ -91,6 +91,15 @@ def test_data_format_set_after_fit_waits_for_the_next_fit(tiny, tmp_path):
     loaded = skcae.load(path)
     assert loaded.data_format_ == "channels_last"
     np.testing.assert_array_equal(loaded.score_samples(X), before)
+    # written (file format 10, which older readers refuse) only where it
+    # differs from the saved parameter: other files stay version 9
+    assert _config(path)["format_version"] == 10
+    assert _config(path)["fitted"]["data_format_"] == "channels_last"
+    skcae.save(det.set_params(data_format="channels_last"), tmp_path / "same.skcae")
+    assert _config(tmp_path / "same.skcae")["format_version"] == 9
+    assert "data_format_" not in _config(tmp_path / "same.skcae")["fitted"]
+    assert skcae.load(tmp_path / "same.skcae").data_format_ == "channels_last"
+    det.set_params(data_format="channels_first")
     # the next fit takes the new layout
     det.fit(X.transpose(0, 3, 1, 2))
     assert det.data_format_ == "channels_first"
@@ -99,8 +108,16 @@ def test_data_format_set_after_fit_waits_for_the_next_fit(tiny, tmp_path):
     del old.data_format_
     skcae.save(old, tmp_path / "old.skcae")
     reloaded = skcae.load(tmp_path / "old.skcae")
-    assert not hasattr(reloaded, "data_format_")
+    assert reloaded.data_format_ == "channels_last"
     np.testing.assert_array_equal(reloaded.score_samples(X), before)
+
+
+def _config(path):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
 
 
 def test_pipeline_with_scaler_and_dataframes(digits, tiny):
