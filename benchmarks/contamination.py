@@ -67,7 +67,8 @@ NOTE = (
     "the same with contamination=r (the true rate): its first network from a "
     "joblib.Memory cache of the skcae fit; where r names at least 250 outliers "
     "in X (RETRAIN_MIN_OUTLIERS), a second trained without the most outlying "
-    "training images (r plus a margin of up to r, as X's size allows)."
+    "training images (r plus a margin of up to r, as X's size allows, and "
+    "at least 5% since 1a15b5e; the same share is left out of its references)."
 )
 
 

@@ -407,7 +407,7 @@ def _mode_of(source_mode, path):
     )
 
 
-def _check_png_depth(img, path):
+def _check_bit_depth(img, path):
     """Refuse files of more than 8 bits a value that Pillow opens in an
     8-bit mode, keeping only the high byte of each value: 16-bit PNG
     (colour, and gray with alpha) and TIFF (colour: 12-bit sensor data came
@@ -467,7 +467,7 @@ def probe(path, Image):
     """``(mode, (H, W))`` of an image file, from its header."""
     try:
         with Image.open(path) as img:
-            _check_png_depth(img, path)
+            _check_bit_depth(img, path)
             return img.mode, (img.size[1], img.size[0])
     except ImageFileError:
         raise
@@ -508,7 +508,7 @@ def decode(path, ref, Image):
                     "frame.",
                     path,
                 )
-            _check_png_depth(img, path)
+            _check_bit_depth(img, path)
             own_mode = _mode_of(img.mode, path)
             if own_mode != ref.mode and not ref.convert:
                 raise ImageFileError(
@@ -611,9 +611,10 @@ class ImageFiles:
     ``np.asarray(images)`` decodes them all. Decoding a small PNG takes
     about 0.2 ms; for many passes over large files (training for many
     epochs), decode once to a memmap with :meth:`to_npy`. 16-bit and
-    floating-point images, multi-frame files (animated images, multi-page
-    TIFFs) are refused with an error naming the file; EXIF orientation is
-    not applied (pixels are read as stored).
+    floating-point images (but 16-bit colour PPM files, which Pillow reads
+    scaled to 8 bits by their maximum value), multi-frame files (animated
+    images, multi-page TIFFs) are refused with an error naming the file;
+    EXIF orientation is not applied (pixels are read as stored).
 
     Examples
     --------

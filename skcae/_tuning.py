@@ -189,7 +189,9 @@ AUTO_TRIM, AUTO_TRIM_ROUNDS = 0.05, 1
 #: cost: clean digits fitted with 0.01 (6 digits) .9859 against .9869
 #: without (as "auto" there); several kinds the same to .001. On the test
 #: set (contamination.py --rates 0.01) the true rate went .9839 -> .9841,
-#: "auto" .9842.
+#: "auto" .9842. The floor also applies to a second training's share (a
+#: rate below 5% that names RETRAIN_MIN_OUTLIERS: 25,000 samples at 1%),
+#: which no benchmark has measured.
 RATE_MIN_TRIM = AUTO_TRIM
 #: The terms that rank training samples for trimming (those present).
 TRIM_TERMS = ("density", "pooled")
