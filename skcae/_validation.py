@@ -10,7 +10,9 @@ out-of-core data have their shape checked now and their values block by
 block as they are read (:class:`LazyRows`), with the same messages.
 """
 
+import math
 import mmap
+import numbers
 from collections.abc import Iterator, Mapping, MappingView, Set
 from dataclasses import dataclass
 
@@ -630,9 +632,33 @@ def validate_input(estimator, X, *, reset, images=True):
     return InputData(X.reshape(X.shape[0], c, h, w), input_shape, False)
 
 
+def _known_shape(X):
+    """The shape of out-of-core ``X`` as ints; a clear error where a length
+    is unknown (a Dask array after a boolean mask has NaN chunk sizes, and
+    ``int(nan)`` failed with "cannot convert float NaN to integer", a
+    probe)."""
+    shape = tuple(X.shape)
+    known = [
+        isinstance(v, numbers.Integral)
+        or (isinstance(v, numbers.Real) and math.isfinite(v) and v == int(v))
+        for v in shape
+    ]
+    if not all(known):
+        hint = (
+            "call X.compute_chunk_sizes() first"
+            if hasattr(X, "compute_chunk_sizes")
+            else "give X with known lengths"
+        )
+        raise ValueError(
+            f"Got X of shape {shape}, with unknown lengths; expected a known "
+            f"length along every axis: {hint}."
+        )
+    return tuple(int(v) for v in shape)
+
+
 def _validate_lazy(estimator, X, *, reset, images):
     """:func:`validate_input` for out-of-core data: shapes now, values per block."""
-    shape = tuple(int(v) for v in X.shape)
+    shape = _known_shape(X)
     _check_ndim(shape)
     if not images and len(shape) != 2:
         raise ValueError(

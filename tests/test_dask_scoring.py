@@ -263,3 +263,21 @@ def test_a_tabular_detector_names_the_dask_arrays_shape(gray):
     det = AutoencoderOutlierDetector(hidden_layer_sizes=(4,), max_epochs=1).fit(X)
     with pytest.raises(ValueError, match=r"Got X of shape \(300, 8, 8\)"):
         DaskScorer(det).score_samples(da.from_array(gray[:300], chunks=(50, 8, 8)))
+
+
+def test_unknown_chunk_sizes_are_refused_with_the_fix(gray, gray_detector):
+    """A Dask array after a boolean mask has NaN lengths: the estimator
+    itself refused it with "cannot convert float NaN to integer" (a probe);
+    now, as DaskScorer does, it names compute_chunk_sizes()."""
+    X = da.from_array(gray[:100], chunks=(33, 8, 8))
+    masked = X[X[:, 0, 0] >= 0]
+    assert np.isnan(masked.shape[0])
+    for call in (gray_detector.score_samples, gray_detector.predict):
+        with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\) first"):
+            call(masked)
+    with pytest.raises(ValueError, match=r"shape \(nan, 8, 8\), with unknown"):
+        ConvAutoencoderOutlierDetector(max_epochs=1).fit(masked)
+    masked.compute_chunk_sizes()
+    np.testing.assert_array_equal(
+        gray_detector.score_samples(masked), gray_detector.score_samples(gray[:100])
+    )
