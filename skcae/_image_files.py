@@ -407,6 +407,16 @@ def _mode_of(source_mode, path):
     )
 
 
+def _stamp(path):
+    """What identifies a file's content without reading it: device, inode,
+    size and modification time (ns); None where it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _check_bit_depth(img, path):
     """Refuse files of more than 8 bits a value that Pillow opens in an
     8-bit mode, keeping only the high byte of each value: 16-bit PNG
@@ -695,6 +705,21 @@ class ImageFiles:
 
     def __repr__(self):
         return f"ImageFiles({len(self)} files, shape={self.shape}, mode={self.mode!r})"
+
+    def __getstate__(self):
+        """The pickled state, with each file's identity and modification time
+        as they are now (device, inode, size, mtime in ns): joblib's Memory
+        keys a cached network by the pickled training data, which named only
+        the paths, so a fit with ``memory=`` reused a network trained on
+        files since swapped or rewritten (a probe). Unpickling drops them."""
+        state = dict(vars(self))
+        state["_stamps"] = tuple(_stamp(path) for path in self._files)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state.pop("_stamps", None)
+        vars(self).update(state)
 
     def _rows(self, key):
         """The row positions ``key`` selects, and whether it drops the axis."""

@@ -784,3 +784,32 @@ def test_load_image_folder_refuses_overlapping_folders(folders):
         load_image_folder(folders / "normal", folders)
     with pytest.raises(ValueError, match="both normal and abnormal"):
         load_image_folder(folders / "normal", folders / "normal")
+
+
+def test_memory_retrains_when_the_files_change(tmp_path, pixels, tiny):
+    """joblib's Memory keys a network by the pickled ImageFiles: its paths
+    only, so a fit after two files swapped names (same statistics, other
+    training data) reused the network of the old ones (a probe). The
+    pickled state holds each file's inode, size and mtime; unchanged files
+    still reuse the cache."""
+    import pickle
+
+    images, _ = pixels
+    paths = write_pngs(tmp_path / "imgs", images[:60])
+    params = dict(tiny, memory=str(tmp_path / "cache"), random_state=0)
+    first = ConvAutoencoderOutlierDetector(**params).fit(ImageFiles(tmp_path / "imgs"))
+    again = ConvAutoencoderOutlierDetector(**params).fit(ImageFiles(tmp_path / "imgs"))
+    a, b = str(paths[0]), str(paths[1])
+    os.rename(a, a + ".t")
+    os.rename(b, a)
+    os.rename(a + ".t", b)
+    files = ImageFiles(tmp_path / "imgs")
+    cached = ConvAutoencoderOutlierDetector(**params).fit(files)
+    fresh = ConvAutoencoderOutlierDetector(**dict(params, memory=None)).fit(files)
+    X = images[100:140]
+    np.testing.assert_array_equal(cached.score_samples(X), fresh.score_samples(X))
+    assert not np.array_equal(cached.score_samples(X), first.score_samples(X))
+    np.testing.assert_array_equal(again.score_samples(X), first.score_samples(X))
+    copy = pickle.loads(pickle.dumps(files))  # the stamps are not kept
+    assert "_stamps" not in vars(copy)
+    np.testing.assert_array_equal(copy[:], files[:])
