@@ -497,7 +497,11 @@ def run_score(args, parser):
         counted = []
 
         def write(f):
-            text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+            # file names that are not UTF-8 (Latin-1 archives) as their bytes,
+            # as on stdout: else the run failed after scoring (a probe)
+            text = io.TextIOWrapper(
+                f, encoding="utf-8", errors="surrogateescape", newline=""
+            )
             counted.append(write_rows(text))
             text.flush()
             text.detach()  # atomic_write closes f

@@ -732,3 +732,20 @@ def test_maps_never_land_in_a_folder_a_pattern_searches(
     assert main(argv) == 1
     assert "lies in the scored folder" in capsys.readouterr().err
     assert not (new1 / "maps").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="byte file names")
+def test_out_holds_names_that_are_not_utf8(model, tmp_path):
+    """A file name in Latin-1 (an archive from elsewhere): stdout wrote its
+    row, --out failed after scoring every file with a bare codec error (a
+    probe); the CSV holds its bytes, as stdout does."""
+    folder = os.fsencode(tmp_path / "new")
+    os.makedirs(folder)
+    Image.new("L", (8, 8)).save(os.path.join(folder, b"caf\xe9.png"))
+    Image.new("L", (8, 8), 200).save(os.path.join(folder, b"ok.png"))
+    out = tmp_path / "s.csv"
+    argv = ["score", str(model), os.fsdecode(folder), "--out", str(out), "-q"]
+    assert main(argv) == 0
+    data = out.read_bytes()
+    assert b"caf\xe9.png," in data and b"ok.png," in data
+    assert len(data.splitlines()) == 3
