@@ -328,6 +328,13 @@ def _check_map_targets(names, folder, files, entries):
                 f"--maps {folder!r} would overwrite the input image {target!r}; "
                 "expected a folder apart from the images"
             )
+        if os.path.lexists(target) and not _is_map(target):
+            # (a photo beside the maps was replaced by an 8x8 map, a probe)
+            raise CommandError(
+                f"--maps {folder!r} would overwrite {target!r}, which is not an "
+                "anomaly map skcae wrote; expected a folder apart from other "
+                "files (or remove that file)"
+            )
     maps = os.path.realpath(folder)
     searched_folders = []
     for entry in entries:
@@ -348,7 +355,27 @@ def _check_map_targets(names, folder, files, entries):
                 )
 
 
+#: The PNG text chunk that marks an anomaly map (a later run may replace
+#: such a file, and no other).
+MAP_MARK = ("Software", "skcae anomaly map")
+
+
+def _is_map(path):
+    """Whether ``path`` is a PNG that :func:`_write_maps` wrote."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.format == "PNG" and img.info.get(MAP_MARK[0]) == MAP_MARK[1]
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
 def _write_maps(maps, names, folder, Image):
+    from PIL.PngImagePlugin import PngInfo
+
+    mark = PngInfo()
+    mark.add_text(*MAP_MARK)
     if maps.ndim == 4:
         maps = maps.mean(axis=1)  # colour: the mean over the channels
     for image, name in zip(maps, names):
@@ -357,7 +384,7 @@ def _write_maps(maps, names, folder, Image):
         target = os.path.join(folder, name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         pixels = np.round(255 * np.clip(scaled, 0, 1)).astype(np.uint8)
-        Image.fromarray(pixels).save(target)
+        Image.fromarray(pixels).save(target, pnginfo=mark)
 
 
 def run_score(args, parser):

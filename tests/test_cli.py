@@ -749,3 +749,22 @@ def test_out_holds_names_that_are_not_utf8(model, tmp_path):
     data = out.read_bytes()
     assert b"caf\xe9.png," in data and b"ok.png," in data
     assert len(data.splitlines()) == 3
+
+
+def test_maps_replace_earlier_maps_and_no_other_file(folders, model, tmp_path, capsys):
+    """--maps into a folder that holds other images: a 64x64 photo named as
+    a scored file was replaced by its 8x8 map (a probe). A later run may
+    replace the maps an earlier one wrote (marked in the PNG), no other
+    file."""
+    maps = tmp_path / "maps"
+    argv = ["score", str(model), str(folders / "new"), "--maps", str(maps), "-q"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # the maps of the first run: replaced
+    photo = maps / "001.png"
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(photo)
+    before = photo.read_bytes()
+    out = tmp_path / "s.csv"
+    assert main([*argv, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "001.png', which is not an anomaly map skcae wrote" in err
+    assert photo.read_bytes() == before and not out.exists()
