@@ -138,6 +138,15 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         return tags
 
 
+def _identity(path):
+    """What names one file: its device and inode, else its real path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
+
+
 def load_image_folder(normal, abnormal=None, *, size=None, mode=None):
     """Labelled images from a normal/abnormal layout of folders.
 
@@ -196,8 +205,10 @@ def load_image_folder(normal, abnormal=None, *, size=None, mode=None):
     abnormal_files = []
     if abnormal is not None:
         abnormal_files = ImageFiles(abnormal, size=size, mode=mode).paths
-    normal_real = {os.path.realpath(p) for p in normal_files}
-    both = [p for p in abnormal_files if os.path.realpath(p) in normal_real]
+    # one file by its path, link or hard link (device and inode: a hard link
+    # in the abnormal folder got both labels, a probe)
+    normal_real = {_identity(p) for p in normal_files}
+    both = [p for p in abnormal_files if _identity(p) in normal_real]
     if both:
         raise ValueError(
             f"{len(both)} file(s) are both normal and abnormal, e.g. "

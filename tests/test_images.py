@@ -786,6 +786,20 @@ def test_load_image_folder_refuses_overlapping_folders(folders):
         load_image_folder(folders / "normal", folders / "normal")
 
 
+def test_load_image_folder_refuses_a_hard_link_to_a_normal_file(tmp_path, pixels):
+    """A symbolic link from the abnormal folder to a normal file was
+    refused, a hard link got both labels (a probe)."""
+    images, _ = pixels
+    normal = write_pngs(tmp_path / "good", images[:3])
+    write_pngs(tmp_path / "bad", images[3:4])
+    os.link(normal[0], tmp_path / "bad" / "same.png")
+    with pytest.raises(ValueError, match="1 file.s. are both normal and abnormal"):
+        load_image_folder(tmp_path / "good", tmp_path / "bad")
+    (tmp_path / "bad" / "same.png").unlink()
+    data = load_image_folder(tmp_path / "good", tmp_path / "bad")
+    assert data.target.tolist() == [1, 1, 1, -1]
+
+
 def test_memory_retrains_when_the_files_change(tmp_path, pixels, tiny):
     """joblib's Memory keys a network by the pickled ImageFiles: its paths
     only, so a fit after two files swapped names (same statistics, other
