@@ -8,6 +8,7 @@ import contextlib
 import gzip
 import math
 import os
+import reprlib
 import zlib
 from collections.abc import Set as AbstractSet
 from numbers import Integral, Real
@@ -506,6 +507,14 @@ def make_one_class_split(
     )
     normal = _unique_labels(np.asarray(listed).ravel(), "normal_class")
     labels = _unique_labels(y, "y")
+    if normal.dtype == bool and labels.dtype != bool:
+        # True == 1 in Python: a mask such as y == 3 named the classes 0
+        # and 1 (a probe)
+        raise ValueError(
+            f"Got normal_class of booleans ({reprlib.repr(normal_class)}: a "
+            "mask such as y == 3?); expected labels present in y "
+            f"({reprlib.repr(labels.tolist())}), e.g. normal_class=3."
+        )
     if normal.size == 0:
         raise ValueError("normal_class must name at least one label.")
     if any(isinstance(v, float) and v != v for v in normal.tolist()):

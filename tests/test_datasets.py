@@ -557,6 +557,18 @@ def test_one_class_split_refuses_nan_as_the_normal_class(digits):
         make_one_class_split(X, y, normal_class=np.nan, random_state=0)
 
 
+def test_one_class_split_refuses_a_mask_as_the_normal_class(digits):
+    """True == 1 in Python: normal_class=(y == 3) named digits 0 and 1 the
+    normal class, and True digit 1, silently (a probe); boolean labels of a
+    boolean y still work."""
+    X, y = digits[0][:200].reshape(-1, 8, 8), digits[1][:200]
+    for normal_class in (y == 3, True, [False, True]):
+        with pytest.raises(ValueError, match="normal_class of booleans"):
+            make_one_class_split(X, y, normal_class=normal_class, random_state=0)
+    split = make_one_class_split(X, y == 3, normal_class=True, random_state=0)
+    assert len(split.X_train) > 0
+
+
 def test_one_class_split_labels_of_another_type_or_mixed(digits):
     # np.isin between numbers and strings answered by array size: the
     # presence check passed and the split then held no normal image

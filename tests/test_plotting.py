@@ -522,3 +522,15 @@ def test_reconstruction_display_plot_still_checks_its_parameters():
         ValueError, match="'cmap' parameter of ReconstructionDisplay.plot must"
     ):
         display.plot(cmap=5)
+
+
+@pytest.mark.parametrize("offset", ["1.5", np.array([1.5]), True, [1.5]])
+def test_histogram_offset_must_be_a_number(offset):
+    """A string or a 1-element array failed inside the label's formatting
+    ("Unknown format code 'g'", a probe); now a clear error."""
+    from skcae.plotting import ScoreHistogramDisplay
+
+    with pytest.raises(ValueError, match="expected a finite number"):
+        ScoreHistogramDisplay(np.array([1.0, 2.0]), offset=offset).plot()
+    disp = ScoreHistogramDisplay(np.array([1.0, 2.0]), offset=np.float32(1.5)).plot()
+    assert disp.ax_ is not None

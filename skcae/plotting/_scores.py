@@ -1,5 +1,6 @@
 """ScoreHistogramDisplay: the score distribution of each group, and the threshold."""
 
+import numbers
 from numbers import Integral
 
 import numpy as np
@@ -240,7 +241,13 @@ or (n_samples, C, H, W)
                 f"first at index {int(np.flatnonzero(bad)[0])}); expected finite "
                 "scores, such as score_samples returns."
             )
-        if self.offset is not None and not np.isfinite(float(self.offset)):
+        if self.offset is not None and not (
+            isinstance(self.offset, (numbers.Real, np.floating, np.integer))
+            and not isinstance(self.offset, (bool, np.bool_))
+            and np.isfinite(float(self.offset))
+        ):
+            # (a string or a 1-element array failed inside the label's
+            # formatting, a probe)
             raise ValueError(f"Got offset={self.offset!r}; expected a finite number.")
         groups = [("all samples", scores, "tab:blue")]
         if self.is_inlier is not None:
