@@ -148,7 +148,10 @@ def fit_statistics(rows, *, warn=True):
             "one scale; check X for corrupt values.",
             UserWarning,
         )
-    if warn:
+    if warn and len(rows.shape) == 4:
+        # images only: a row of tabular data compares features of their own
+        # units, and a sparse column of large amounts among unit-scale ones
+        # warned of images in 0-255 (a probe)
         _warn_mixed_units(row_max)
     mean, std = moments.mean * norm, moments.std() * norm
     return mean, scale_of(std, mean), low, high

@@ -241,3 +241,20 @@ def test_layer_sizes_as_a_1d_int_array_fit_as_the_tuple(cancer):
     for bad in (np.array([[6]]), np.array([6.0]), np.array([0])):
         with pytest.raises(ValueError, match="hidden_layer_sizes=array"):
             AutoencoderOutlierDetector(**{**settings, "hidden_layer_sizes": bad}).fit(X)
+
+
+def test_a_sparse_column_of_large_amounts_warns_of_no_other_units():
+    """A row of a table compares features of their own units: a column of
+    amounts, 0 in most rows and 100 in a few, beside unit-scale features,
+    warned that X mixes images in 0-255 with images in 0-1 (a probe). The
+    images' check stays (test_outlier.py)."""
+    import warnings
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3))
+    X[:, 2] = (rng.rand(300) < 0.03) * 100.0
+    assert 0 < (X[:, 2] > 0).sum() <= 150
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*samples of X")
+        det = AutoencoderOutlierDetector(**TINY_DENSE).fit(X)
+    assert np.isfinite(det.score_samples(X)).all()
