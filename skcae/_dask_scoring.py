@@ -15,6 +15,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import known_shape
+
 
 def _import_dask(caller):
     try:
@@ -222,11 +224,7 @@ class DaskScorer:
                 f"Got a Dask array of shape {X.shape}; expected samples along "
                 "the first axis, (n_samples, ...), as the estimator takes them."
             )
-        if any(np.isnan(c) for chunks in X.chunks for c in chunks):
-            raise ValueError(
-                f"Got a Dask array of shape {X.shape} with unknown chunk sizes; "
-                "call X.compute_chunk_sizes() first."
-            )
+        known_shape(X)  # (NaN chunk sizes: the fix named)
         if any(len(c) > 1 for c in X.chunks[1:]):
             X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
         estimator = self._delayed_estimator(dask)

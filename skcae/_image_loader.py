@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch
 
-from ._image_files import ImageFiles, _as_mode, _as_size, as_path_list
+from ._image_files import ImageFiles, _as_mode, _as_size, _stamp, as_path_list
 
 
 class ImageLoader(TransformerMixin, BaseEstimator):
@@ -139,12 +139,10 @@ class ImageLoader(TransformerMixin, BaseEstimator):
 
 
 def _identity(path):
-    """What names one file: its device and inode, else its real path."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return os.path.realpath(path)
-    return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
+    """What names one file: its device and inode (of :func:`_stamp`), else
+    its real path."""
+    stamp = _stamp(path)
+    return stamp[:2] if stamp is not None and stamp[1] else os.path.realpath(path)
 
 
 def load_image_folder(normal, abnormal=None, *, size=None, mode=None):

@@ -632,33 +632,32 @@ def validate_input(estimator, X, *, reset, images=True):
     return InputData(X.reshape(X.shape[0], c, h, w), input_shape, False)
 
 
-def _known_shape(X):
+def known_shape(X):
     """The shape of out-of-core ``X`` as ints; a clear error where a length
     is unknown (a Dask array after a boolean mask has NaN chunk sizes, and
     ``int(nan)`` failed with "cannot convert float NaN to integer", a
-    probe)."""
+    probe). :class:`~skcae.DaskScorer` checks its arrays so too."""
     shape = tuple(X.shape)
-    known = [
+    if all(
         isinstance(v, numbers.Integral)
         or (isinstance(v, numbers.Real) and math.isfinite(v) and v == int(v))
         for v in shape
-    ]
-    if not all(known):
-        hint = (
-            "call X.compute_chunk_sizes() first"
-            if hasattr(X, "compute_chunk_sizes")
-            else "give X with known lengths"
-        )
+    ):
+        return tuple(int(v) for v in shape)
+    if hasattr(X, "compute_chunk_sizes"):
         raise ValueError(
-            f"Got X of shape {shape}, with unknown lengths; expected a known "
-            f"length along every axis: {hint}."
+            f"Got a Dask array of shape {shape} with unknown chunk sizes; "
+            "call X.compute_chunk_sizes() first."
         )
-    return tuple(int(v) for v in shape)
+    raise ValueError(
+        f"Got X of shape {shape}, with unknown lengths; expected a known "
+        "length along every axis."
+    )
 
 
 def _validate_lazy(estimator, X, *, reset, images):
     """:func:`validate_input` for out-of-core data: shapes now, values per block."""
-    shape = _known_shape(X)
+    shape = known_shape(X)
     _check_ndim(shape)
     if not images and len(shape) != 2:
         raise ValueError(

@@ -275,7 +275,7 @@ def test_unknown_chunk_sizes_are_refused_with_the_fix(gray, gray_detector):
     for call in (gray_detector.score_samples, gray_detector.predict):
         with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\) first"):
             call(masked)
-    with pytest.raises(ValueError, match=r"shape \(nan, 8, 8\), with unknown"):
+    with pytest.raises(ValueError, match=r"shape \(nan, 8, 8\) with unknown chunk"):
         ConvAutoencoderOutlierDetector(max_epochs=1).fit(masked)
     masked.compute_chunk_sizes()
     np.testing.assert_array_equal(
