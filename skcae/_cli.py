@@ -310,7 +310,12 @@ def _check_map_targets(names, folder, files, entries):
     """Refuse anomaly maps that would overwrite each other or an input
     image, or land in a folder being scored (a later run would read them
     as images)."""
-    from ._image_files import is_recursive_pattern, pattern_base, pattern_folders
+    from ._image_files import (
+        _GLOB_CHARS,
+        is_recursive_pattern,
+        pattern_base,
+        pattern_folders,
+    )
 
     seen = {}
     for path, name in zip(files.paths, names):
@@ -342,8 +347,10 @@ def _check_map_targets(names, folder, files, entries):
             searched_folders.append(entry)
         elif is_recursive_pattern(entry):
             searched_folders.append(pattern_base(entry))  # the folder it searches
-        else:  # a pattern searches the folders it matches
+        elif _GLOB_CHARS & set(entry):  # a pattern searches the folders it matches
             searched_folders += pattern_folders(entry)
+        # (a file names itself: no folder is searched; it crashed in
+        # pattern_base, a probe)
     for entry in searched_folders:
         if os.path.isdir(entry):
             searched = os.path.realpath(entry)

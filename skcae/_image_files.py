@@ -206,9 +206,11 @@ def is_recursive_pattern(path):
 
 
 def _fixed_parts(pattern):
-    """How many leading components of ``pattern`` hold no wildcard."""
+    """How many leading components of ``pattern`` hold no wildcard (all of
+    them for a plain path)."""
     parts = pattern.split(os.sep)
-    return next(i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), parts
+    fixed = next((i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), len(parts))
+    return fixed, parts
 
 
 def pattern_base(pattern):

@@ -131,6 +131,23 @@ def test_score_to_a_file_with_anomaly_maps(folders, model, tmp_path, capsys):
         assert errors.flat[pixels.argmax()] >= errors.max() * 254 / 255
 
 
+def test_score_files_named_one_by_one_with_anomaly_maps(
+    folders, model, tmp_path, capsys
+):
+    """Image files named themselves (not a folder or pattern) with --maps:
+    a bare StopIteration traceback, no scores, no maps (a probe)."""
+    first, second = sorted((folders / "new").iterdir())[:2]
+    maps = tmp_path / "maps"
+    argv = ["score", str(model), str(first), str(second), "--maps", str(maps)]
+    assert main([*argv, "--out", str(tmp_path / "s.csv"), "-q"]) == 0
+    rows = read_csv((tmp_path / "s.csv").read_text())
+    assert [r["map"] for r in rows] == [first.name, second.name]
+    assert sorted(p.name for p in maps.iterdir()) == [first.name, second.name]
+    # and a file beside a pattern
+    argv = ["score", str(model), str(first), str(folders / "new" / "01*.png")]
+    assert main([*argv, "--maps", str(tmp_path / "maps2"), "-q"]) == 0
+
+
 def test_map_names_never_collide(tmp_path):
     names = skcae._cli._map_names(
         [
