@@ -8,6 +8,7 @@ rows block by block (``_run``); the methods live on
 """
 
 import numpy as np
+from sklearn import config_context
 from sklearn.utils import check_array
 
 from ._checks import finite_rows
@@ -123,7 +124,8 @@ or (n_samples, C, H, W)
         (5, 1, 8, 8)
         """
         state = self._fitted()
-        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
+        with config_context(assume_finite=False):  # as X (_validate_rows)
+            Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
         latent_dim = state[self._model_attribute].config.latent_dim
         if Z.shape[1] != latent_dim:
             raise ValueError(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn import config_context
 from sklearn.utils.validation import validate_data
 
 from ._checks import positive_ints
@@ -463,13 +464,19 @@ def _validate_rows(estimator, X, *, reset):
     # all of X first took 8 times its size (+810 MB for 90 MB of uint8)
     keep = isinstance(X, np.ndarray) and kind in ("u", "i")
     try:
-        return validate_data(
-            estimator,
-            X,
-            reset=reset,
-            dtype=None if keep else [np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-        )
+        # NaN and infinity are refused even under sklearn's
+        # assume_finite=True: a NaN reached the network and failed as a
+        # "diverged" training or a "corrupted file", an infinity scored
+        # as a number (a probe); one pass over X costs little beside a
+        # network's
+        with config_context(assume_finite=False):
+            return validate_data(
+                estimator,
+                X,
+                reset=reset,
+                dtype=None if keep else [np.float64, np.float32],
+                ensure_min_samples=2 if reset else 1,
+            )
     except ValueError as exc:
         kind = getattr(getattr(X, "dtype", None), "kind", None)
         dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from _lazy import RecordingArray
 from _settings import TINY, TINY_DENSE
@@ -630,6 +631,31 @@ def test_not_finite_input_names_what_and_where(digits):
     X[3, 2, 2] = 0.0
     with pytest.raises(ValueError, match=r"contains infinity: 0 NaN .*sample 7\)"):
         ConvAutoencoderOutlierDetector(**TINY).fit(X)
+
+
+@pytest.mark.parametrize(
+    "make", [ConvAutoencoderOutlierDetector, AutoencoderOutlierDetector]
+)
+def test_not_finite_input_is_refused_under_assume_finite(digits, make):
+    """sklearn's assume_finite=True skips its check: a NaN then reached the
+    network and failed as a diverged training ("try a lower lr") or a
+    corrupted model, and an infinity scored as a number (a probe)."""
+    settings = TINY if make is ConvAutoencoderOutlierDetector else TINY_DENSE
+    X = digits[0][:60].copy()
+    det = make(**settings).fit(X)
+    for bad in (np.nan, np.inf):
+        X_bad = X.copy()
+        X_bad[3, 5] = bad
+        with sklearn.config_context(assume_finite=True):
+            with pytest.raises(ValueError, match=r"\(the first: sample 3\)"):
+                make(**settings).fit(X_bad)
+            with pytest.raises(ValueError, match=r"\(the first: sample 3\)"):
+                det.score_samples(X_bad)
+        assert np.isnan(X_bad[3, 5]) or np.isinf(X_bad[3, 5])  # not modified
+    if make is ConvAutoencoderOutlierDetector:
+        with sklearn.config_context(assume_finite=True):
+            with pytest.raises(ValueError, match="Z contains NaN"):
+                det.decode(np.full((1, det.latent_dim), np.nan))
 
 
 @pytest.mark.parametrize(
