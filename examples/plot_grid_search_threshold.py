@@ -12,7 +12,7 @@ value is wasted time. With ``memory`` (a folder, as for
 network keyed by the training data and the network parameters only: a
 :class:`~sklearn.model_selection.GridSearchCV` over ``latent_dim`` x
 ``threshold`` trains once per ``latent_dim`` and split. (A fit on fewer
-than 300 samples trains three extra, cross-fitted networks to calibrate its
+than 300 samples trains two extra, cross-fitted networks to calibrate its
 score; they are cached too.)
 
 A float ``contamination`` is more than a threshold: the detector leaves

@@ -280,8 +280,8 @@ calibration : {"auto", "holdout", "cross_fit"}, default="auto"
     ``validation_scores_``) come from. "holdout": one network, trained
     on X but a random 10%% of it (at least 100 samples, at most half),
     which it then scores. "cross_fit": the network trains on all of X,
-    and three more networks, each trained on two thirds of X, score the
-    third they left out (out-of-fold scores of every sample; four
+    and two more networks, each trained on one half of X, score the
+    half they left out (out-of-fold scores of every sample; three
     networks in all). "auto": "holdout" from 300 samples on, where 100
     held-out samples keep the 1%% rate honest (measured by
     ``benchmarks/flag_rate.py``), "cross_fit" below, where a held-out

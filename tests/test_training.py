@@ -102,10 +102,10 @@ def test_verbose_with_the_default_batch_size(zeros, capsys, monkeypatch):
     captured = capsys.readouterr()
     assert "train_loss" in captured.out
     assert "it/s" in captured.err  # tqdm's progress bar
-    # 64 samples cross-fit: the three silent trainings after the epoch table
+    # 64 samples cross-fit: the two silent trainings after the epoch table
     # looked like a hang (a new user's skcae fit)
     assert captured.out.rstrip().endswith(
-        "calibration: training 3 more networks, each without one of 3 folds of "
+        "calibration: training 2 more networks, each without one of 2 folds of "
         "the 64 samples; their scores of the folds they left out set the "
         "threshold"
     )
