@@ -29,6 +29,7 @@ from ._threads import torch_threads
 from ._tuning import (
     AUTO_CONTAMINATION,
     AUTO_FENCE,
+    AUTO_FENCE_MIN_SPREAD,
     AUTO_TRIM,
     AUTO_TRIM_ROUNDS,
     CROSS_FIT_FOLDS,
@@ -83,7 +84,8 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
     to 100 training images: 1.8-2.3% of new normal data flagged before,
     0.3-1.6% after); and both leave out the scores whose cost's square
     root lies more than ``AUTO_FENCE`` interquartile ranges (of those
-    roots) above its upper quartile, which a corrupt or far outlying
+    roots; at least ``AUTO_FENCE_MIN_SPREAD`` of their median) above its
+    upper quartile, which a corrupt or far outlying
     training sample would otherwise give, dragging the minimum and the
     spread, and so the threshold, below every score (nothing flagged).
     From 1,000 scores on, one such score does not move the quantile.
@@ -95,9 +97,13 @@ def auto_offset(scores, rate=AUTO_CONTAMINATION):
         # score's): their roots have a normal's short tail, so that an
         # absurd one stands out
         roots = np.sqrt(np.maximum(-scores, 0.0))
-        q1, q3 = np.percentile(roots, [25, 75])
-        if q3 > q1:  # (ties: no spread to measure the far ones by)
-            scores = scores[roots <= q3 + AUTO_FENCE * (q3 - q1)]
+        q1, median, q3 = np.percentile(roots, [25, 50, 75])
+        # at least AUTO_FENCE_MIN_SPREAD of the median: where most samples
+        # are copies of one image (blank frames), their scores nearly tie,
+        # and a fence of that width left out every other normal sample
+        spread = max(q3 - q1, AUTO_FENCE_MIN_SPREAD * median)
+        if spread > 0:  # (no spread at all: nothing to measure far ones by)
+            scores = scores[roots <= q3 + AUTO_FENCE * spread]
     n = len(scores)
     offset = float(np.percentile(scores, 100.0 * rate))
     if few and n > 2:

@@ -22,6 +22,15 @@ AUTO_CONTAMINATION = 0.01
 #: digit 4.4 at most, by hand), so at 8 one clean fit of 36 there lost a
 #: score (0.35% -> 0.88% of new normal images flagged).
 AUTO_FENCE = 10.0
+#: ... measured in interquartile ranges of at least this share of the roots'
+#: median: on 200 frames, 80% of them blank, the fold networks scored the
+#: blanks nearly alike (roots 0.750-0.753), a fence of ten such ranges left
+#: out every frame with a blob (roots 1.9-3.9), and "auto" flagged all of
+#: them, a fifth of new normal frames (a probe; 0.2% in one seed of three).
+#: Clean fits have ranges of 0.58-0.98 medians (sklearn's digits 1, 3, 7 at
+#: 150 images, MNIST 1 and 8 at 50 and 250; a /tmp check), where it does not
+#: bind.
+AUTO_FENCE_MIN_SPREAD = 0.5
 #: calibration="auto": from this many training samples on, one network and
 #: a held-out split; below, cross-fitted networks (see CROSS_FIT_FOLDS).
 HOLDOUT_MIN_SAMPLES = 300

@@ -752,6 +752,19 @@ def test_auto_offset_leaves_out_absurd_scores():
     assert _outlier.auto_offset(clean) == min(np.percentile(clean, 1), bound)
 
 
+def test_auto_offset_keeps_normal_scores_beside_many_near_ties():
+    """Most calibration scores nearly tied (blank frames, 80% of a probe's
+    200) once made the fence so narrow that every other normal score was
+    left out, and the threshold was the blanks' own score: a fifth of new
+    normal frames flagged. An absurd score is still left out."""
+    rng = np.random.RandomState(0)
+    blanks = -((0.752 + 0.002 * rng.rand(160)) ** 2)
+    frames = -((1.9 + 2.0 * rng.rand(40)) ** 2)
+    scores = np.r_[blanks, frames]
+    assert np.mean(frames < _outlier.auto_offset(scores)) <= 0.05  # was all
+    assert _outlier.auto_offset(scores) == _outlier.auto_offset(np.r_[scores, -3400.0])
+
+
 def _fits_with_one_corrupt_value(detector, train, where):
     """``(dirty, clean)``: clones of ``detector`` fitted on ``train`` with
     the value at ``where`` set to 1e6, and on ``train`` itself."""
