@@ -61,6 +61,9 @@ from ._training import (
 from ._tuning import MAX_WIDE_LATENT
 from ._validation import validate_input
 
+#: The largest lr and weight_decay: torch's optimisers hold them as float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 #: The public estimator classes by name (filled by :func:`register`).
 ESTIMATORS = {}
 
@@ -210,10 +213,15 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
             StrOptions({"auto"}),
         ],
-        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        # (at most float32's largest: torch's Adam failed on 1e39 with "value
+        # cannot be converted to type float without overflow", a probe)
+        "lr": [
+            Interval(Real, 0, FLOAT32_MAX, closed="right"),
+            StrOptions({"auto"}),
+        ],
         "lr_schedule": [StrOptions({"onecycle", "constant"})],
         "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["step", "zero_grad"])],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, FLOAT32_MAX, closed="both")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "noise_std": [Interval(Real, 0, None, closed="left")],

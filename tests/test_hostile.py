@@ -942,8 +942,12 @@ BAD_PARAMETERS = [
     ("channels", (4,) * 20, CONV, "20 pooling blocks.*8x8 pixels"),
     ("kernel_size", 4, CONV, "odd int"),
     ("kernel_size", 0, CONV, r"range \[1, inf\)"),
-    ("lr", 0, ALL, r"range \(0.0, inf\)"),
-    ("lr", -1, ALL, r"range \(0.0, inf\)"),
+    ("lr", 0, ALL, r"range \(0.0, 3.40\d*e\+38\]"),
+    ("lr", -1, ALL, r"range \(0.0, 3.40\d*e\+38\]"),
+    # beyond float32 (torch's Adam failed: "cannot be converted to type
+    # float without overflow", a probe)
+    ("lr", 1e39, ALL, r"range \(0.0, 3.40\d*e\+38\]"),
+    ("weight_decay", 1e39, ALL, r"range \[0.0, 3.40\d*e\+38\]"),
     ("lr", float("inf"), ALL, "Got inf"),
     ("lr", float("nan"), ALL, "Got nan"),
     ("max_epochs", 0, ALL, r"range \[1, inf\)"),
@@ -952,7 +956,7 @@ BAD_PARAMETERS = [
     ("optimizer", int, ALL, "Got <class 'int'>"),
     ("optimizer", "lbfgs", ALL, "Got 'lbfgs'"),
     ("optimizer", SGD_INSTANCE, ALL, r"not\s+an instance"),
-    ("weight_decay", -1, ALL, r"range \[0.0, inf\)"),
+    ("weight_decay", -1, ALL, r"range \[0.0, 3.40\d*e\+38\]"),
     ("validation_fraction", 0, ALL, r"range \(0.0, 1.0\)"),
     ("validation_fraction", 1, ALL, r"range \(0.0, 1.0\)"),
     ("validation_fraction", 0.01, ALL, "leaves 0 of n_samples=10 for validation"),
