@@ -250,6 +250,22 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         ``fitted`` (at fit only: a loaded model keeps what it was fitted
         with)."""
 
+    def _check_shapes(self, data, fitted):
+        """The parameters against the validated training ``data`` and its
+        input attributes ``fitted``: ``latent_dim`` and
+        :meth:`_check_sample_shape`."""
+        n_values = int(np.prod(data.rows.shape[1:]))
+        if self.latent_dim > max(n_values, MAX_WIDE_LATENT):
+            raise ValueError(
+                f"Got latent_dim={self.latent_dim} for samples of {n_values} "
+                f"values: a code wider than its input (and than "
+                f"{MAX_WIDE_LATENT}) can copy the input instead of compressing "
+                "it, and the latent score's whitening costs latent_dim**3 "
+                f"(minutes at 10000). Expected latent_dim <= "
+                f"{max(n_values, MAX_WIDE_LATENT)}."
+            )
+        self._check_sample_shape(fitted)
+
     def _check_params(self):
         """Checks beyond ``_parameter_constraints`` (run at the start of fit)."""
         if isinstance(self.optimizer, type) and not issubclass(
@@ -377,7 +393,12 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         for name in [k for k in vars(staging) if is_fitted_name(k)]:
             delattr(staging, name)
         data = validate_input(staging, X, reset=True, images=self._takes_images)
-        return data, {k: v for k, v in vars(staging).items() if is_fitted_name(k)}
+        fitted = {k: v for k, v in vars(staging).items() if is_fitted_name(k)}
+        # parameters that do not fit X's shape are refused here too, before
+        # the fitted model is let go (kernel_size=5 on 2x2 images threw it
+        # away, a probe)
+        self._check_shapes(data, fitted)
+        return data, fitted
 
     def _holdout(self, n):
         """The fraction of the ``n`` training rows held out of training."""
@@ -403,17 +424,7 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         The :meth:`_holdout` fraction is that of ``n_of`` samples (default:
         ``len(data)``); ``warn=False`` keeps quiet about clipped values.
         """
-        n_values = int(np.prod(data.rows.shape[1:]))
-        if self.latent_dim > max(n_values, MAX_WIDE_LATENT):
-            raise ValueError(
-                f"Got latent_dim={self.latent_dim} for samples of {n_values} "
-                f"values: a code wider than its input (and than "
-                f"{MAX_WIDE_LATENT}) can copy the input instead of compressing "
-                "it, and the latent score's whitening costs latent_dim**3 "
-                f"(minutes at 10000). Expected latent_dim <= "
-                f"{max(n_values, MAX_WIDE_LATENT)}."
-            )
-        self._check_sample_shape(fitted)
+        self._check_shapes(data, fitted)
         device = resolve_device(self.device)
         statistics = fit_statistics(data.rows, warn=warn)
         seed = int(

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._base import BaseAutoencoder
 from ._checks import positive_ints
-from ._network import ConvAutoencoderModule
+from ._network import ConvAutoencoderModule, check_pooling_depth
 from ._sklearn_compat import Interval, StrOptions
 
 
@@ -61,6 +61,7 @@ class BaseConvAutoencoder(BaseAutoencoder):
                 f"expected at most {largest}: a larger kernel only adds weights "
                 "that never meet a pixel (and a huge one cannot be allocated)"
             )
+        check_pooling_depth(tuple(self.channels), height, width)
 
     def _module_kwargs(self, fitted):
         return {

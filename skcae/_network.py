@@ -126,6 +126,19 @@ def _max_pool(pool, h):
     return h
 
 
+def check_pooling_depth(channels, height, width):
+    """Refuse more pooling blocks (``channels`` entries) than images of
+    ``height`` x ``width`` pixels take (:func:`max_pooling_blocks`)."""
+    limit = max_pooling_blocks(height, width)
+    if len(channels) > limit:
+        raise ValueError(
+            f"Got channels={tuple(channels)!r}: {len(channels)} pooling blocks, "
+            f"but images of {height}x{width} pixels can be pooled at most "
+            f"{limit} times (each block halves them); expected at most "
+            f"{limit} entries, e.g. {tuple(channels)[:limit]!r}."
+        )
+
+
 def max_pooling_blocks(height, width):
     """How many 2x2 pooling blocks an image of this size can take.
 
@@ -198,14 +211,7 @@ class ConvAutoencoderModule(nn.Module):
         super().__init__()
         n_channels, height, width = (int(v) for v in input_shape)
         channels = positive_ints(channels, "channels", example=(8, 16))
-        limit = max_pooling_blocks(height, width)
-        if len(channels) > limit:
-            raise ValueError(
-                f"Got channels={channels!r}: {len(channels)} pooling blocks, but "
-                f"images of {height}x{width} pixels can be pooled at most "
-                f"{limit} times (each block halves them); expected at most "
-                f"{limit} entries, e.g. {channels[:limit]!r}."
-            )
+        check_pooling_depth(channels, height, width)
         self.input_shape = (n_channels, height, width)
         self.generator = None
         self.latent_dim = int(latent_dim)

@@ -272,6 +272,29 @@ def test_a_refit_on_invalid_x_keeps_the_fitted_model(digits, tiny):
     np.testing.assert_array_equal(det.score_samples(X[100:120]), before)
 
 
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"kernel_size": 5}, "kernel_size=5 for 2x2 images"),
+        ({"channels": (4,) * 5}, "5 pooling blocks"),
+        ({"latent_dim": 2000}, "latent_dim=2000 for samples of 4 values"),
+    ],
+)
+def test_parameters_that_do_not_fit_x_keep_the_fitted_model(tiny, params, match):
+    """A refit refused for parameters that do not fit X's images (before
+    any training) threw the fitted model away, where other refusals keep
+    it (a probe)."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(30, 8, 8)
+    det = ConvAutoencoderOutlierDetector(**tiny).fit(X)
+    before, net = det.score_samples(X), det.net_
+    det.set_params(**params)
+    with pytest.raises(ValueError, match=match):
+        det.fit(rng.rand(30, 2, 2))
+    assert det.net_ is net
+    np.testing.assert_array_equal(det.score_samples(X), before)
+
+
 def test_a_failed_refit_leaves_the_estimator_unfitted(digits, tiny):
     class Fail(Callback):
         def on_epoch_end(self, net, **kwargs):
