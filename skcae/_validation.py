@@ -74,9 +74,18 @@ def _looks_channels_last(shape):
     return c in _CHANNEL_COUNTS and a not in _CHANNEL_COUNTS and c < min(a, b)
 
 
-def _refuse_channels_last(sample_shape, what, given, data_format):
+def _refuse_channels_last(sample_shape, what, given, data_format, fitted=False):
     if data_format is None and _looks_channels_last(sample_shape):
         h, w, c = sample_shape
+        if fitted:  # set_params(data_format=...) waits for the next fit
+            raise ValueError(
+                f"Got {what}={given!r}, whose samples of shape {sample_shape} "
+                f"look like channels-last images (H={h}, W={w}, C={c}), but this "
+                "model was fitted on channels-first images (C, H, W) "
+                "(data_format_=None; a data_format set after fit applies from "
+                f"the next fit). Transpose X to (n_samples, {c}, {h}, {w}), or "
+                "refit with data_format='channels_last'."
+            )
         raise ValueError(
             f"Got {what}={given!r}, whose samples of shape {sample_shape} look "
             f"like channels-last images (H={h}, W={w}, C={c}) as PIL and "
@@ -191,7 +200,7 @@ def _warn_one_image(shape):
     )
 
 
-def _own_image_shape(shape, data_format, explicit=False):
+def _own_image_shape(shape, data_format, explicit=False, fitted=False):
     """The ``(C, H, W)`` a 3-D or 4-D input carries, else None.
 
     ``explicit``: the estimator's ``image_shape`` is set, or it is fitted
@@ -204,7 +213,9 @@ def _own_image_shape(shape, data_format, explicit=False):
             if not explicit and _looks_channels_first(tuple(shape[1:])):
                 _refuse_channels_first(tuple(shape))
             return (shape[3], shape[1], shape[2])
-        _refuse_channels_last(tuple(shape[1:]), "X of shape", tuple(shape), data_format)
+        _refuse_channels_last(
+            tuple(shape[1:]), "X of shape", tuple(shape), data_format, fitted
+        )
         return tuple(shape[1:])
     return None
 
@@ -608,7 +619,7 @@ def validate_input(estimator, X, *, reset, images=True):
         _check_n_samples(shape, reset)  # naming X's own shape, not the rows'
         # at fit only: a fitted estimator names its own shape (below)
         explicit = not reset or estimator.image_shape is not None
-        own_shape = _own_image_shape(shape, data_format, explicit)
+        own_shape = _own_image_shape(shape, data_format, explicit, not reset)
         if images and not explicit and len(shape) == 3 and _looks_colour(shape):
             _warn_one_image(shape)
         # channels-last images stay (H, W, C) values a row here and become
@@ -676,7 +687,10 @@ def _validate_lazy(estimator, X, *, reset, images):
     data_format = _layout_of(X, estimator)
     own_shape = (
         _own_image_shape(
-            shape, data_format, not reset or estimator.image_shape is not None
+            shape,
+            data_format,
+            not reset or estimator.image_shape is not None,
+            not reset,
         )
         if images
         else None

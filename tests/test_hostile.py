@@ -565,15 +565,26 @@ def test_wrong_shape_at_score(kind, case, batch, trained):
 @pytest.mark.parametrize("image", [(8, 8, 3), (8, 8, 1), (8, 8, 4), (6, 6, 3)])
 def test_channels_last_looking_arrays_name_data_format(kind, when, image, trained):
     data = np.random.RandomState(0).rand(12, *image)
-    match = (
-        rf"samples of shape {re.escape(str(image))} look like channels-last.*"
-        r"Pass data_format='channels_last'.*data_format='channels_first'"
-    )
-    with pytest.raises(ValueError, match=match):
-        if when == "fit":
+    looks = rf"samples of shape {re.escape(str(image))} look like channels-last.*"
+    if when == "fit":
+        match = (
+            looks + r"Pass data_format='channels_last'.*data_format='channels_first'"
+        )
+        with pytest.raises(ValueError, match=match):
             build(kind, image_shape=None).fit(data)
-        else:
-            output(trained(kind), data)
+        return
+    # a fitted model names the layout it was fitted on, and that a
+    # data_format set now waits for the next fit (it advised to set the
+    # parameter that had just been set, a probe)
+    h, w, c = image
+    match = looks + (
+        r"fitted on channels-first images.*applies from the next fit.*"
+        rf"Transpose X to \(n_samples, {c}, {h}, {w}\), or refit with "
+        "data_format='channels_last'"
+    )
+    est = trained(kind)
+    with pytest.raises(ValueError, match=match):
+        output(est, data)
 
 
 def _channels_last_fit(kind, form, rgb, fits):
