@@ -270,8 +270,8 @@ def robust_bounds(rows):
 def _widened(lo, hi, widths=_BOUND_WIDTHS):
     """``lo`` and ``hi`` widened by ``widths`` times their gap on each side,
     and which columns have no gap (not bounded)."""
-    width = hi - lo
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float64: inf
+        width = hi - lo
         lower, upper = lo - widths * width, hi + widths * width
     return lower, upper, ~(width > 0)
 

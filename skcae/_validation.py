@@ -479,8 +479,12 @@ def _validate_rows(estimator, X, *, reset):
         # assume_finite=True: a NaN reached the network and failed as a
         # "diverged" training or a "corrupted file", an infinity scored
         # as a number (a probe); one pass over X costs little beside a
-        # network's
-        with config_context(assume_finite=False):
+        # network's. (sklearn's check sums X first: values near float64's
+        # largest overflow there, and numpy warned of it on every call)
+        with (
+            config_context(assume_finite=False),
+            np.errstate(over="ignore", invalid="ignore"),
+        ):
             return validate_data(
                 estimator,
                 X,

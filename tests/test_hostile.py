@@ -812,6 +812,21 @@ def test_largest_floats_in_a_row_or_a_constant_column(kind, where, X):
     assert np.isfinite(scores).all() and np.argmin(scores) == 3
 
 
+@pytest.mark.parametrize("kind", DETECTORS)
+def test_largest_floats_leak_no_numpy_warning(kind, X):
+    """Values at +-float64's largest fit and score finitely, and numpy's
+    overflow warnings stay inside: the robust bounds' width and sklearn's
+    finiteness check (a sum) warned on every call (a probe)."""
+    big = np.finfo(np.float64).max
+    data = np.where(np.random.RandomState(0).rand(*X[:40].shape) > 0.5, big, -big)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        det = build(kind).fit(data)
+        assert np.isfinite(det.score_samples(data)).all()
+        assert np.isfinite(det.score_samples(X[:5] * 0 + big)).all()
+
+
 def _scaled_data(scale, offset):
     rng = np.random.RandomState(0)
     base = rng.rand(100, 1, 4, 4)
