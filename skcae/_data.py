@@ -20,8 +20,11 @@ from ._warn import warn_user
 BLOCK_ROWS = 256
 # A column whose standard deviation is below this fraction of its mean's
 # magnitude is constant (up to float64 rounding): it is centred, and scaled
-# like the other columns (see scale_of).
-_RELATIVE_CONSTANT = 1e-12
+# like the other columns (see scale_of). Constant columns' moments gave at
+# most 7e-15 (numpy draws: magnitudes 1e-300 to 1e300, 2 to 1,000,000 rows);
+# at 1e-12, values 0-10 on an offset of 1e13 (exact in float64) were taken
+# for constant, silently (a probe).
+_RELATIVE_CONSTANT = 1e-13
 
 
 # robust_bounds: the quantiles come from this many rows (evenly spaced), and
@@ -160,7 +163,28 @@ def fit_statistics(rows, *, warn=True):
         # warned of images in 0-255 (a probe)
         _warn_mixed_units(row_max)
     mean, std = moments.mean * norm, moments.std() * norm
+    if warn:
+        _warn_lost_spread(mean, std, low, high)
     return mean, scale_of(std, mean), low, high
+
+
+def _warn_lost_spread(mean, std, low, high):
+    """Warn of columns whose values differ but spread too little beside
+    their magnitude for float64 to keep (scale_of takes them for constant)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        lost = (high > low) & ~(std > _RELATIVE_CONSTANT * np.abs(mean))
+    if lost.any():
+        i = int(np.flatnonzero(lost)[0])
+        warn_user(
+            f"X's column (channel or feature) {i} holds values from "
+            f"{float(low[i]):.17g} to {float(high[i]):.17g}: they differ by "
+            f"less than {_RELATIVE_CONSTANT:g} of their magnitude, which "
+            "float64 does not keep, so it is taken "
+            f"for constant ({int(lost.sum())} such column(s)). Expected values "
+            "whose spread float64 holds; subtract the offset first (e.g. "
+            "X - X.min()).",
+            UserWarning,
+        )
 
 
 #: A sample whose largest magnitude is this many times the typical sample's

@@ -1,6 +1,7 @@
 """skcae._data: float64 standardisation and the value-range check."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -177,3 +178,22 @@ def test_take_rows_in_memory_and_lazy():
     subset = take_rows(Lazy(), [7, 2, 5])
     assert subset.shape == (3, 2) and len(subset) == 3
     np.testing.assert_array_equal(subset[0:3], X[[2, 5, 7]])
+
+
+def test_values_on_a_large_offset_keep_their_spread_or_warn():
+    """Values 0-10 on an offset of 1e13 (exact in float64) were taken for a
+    constant, silently: scale 1e13, scores off by up to 3.4 (a probe). They
+    keep their spread; where float64 cannot hold it, fit warns."""
+    base = np.round(np.random.RandomState(0).rand(60, 1, 8, 8) * 80) / 8
+    _, scale, _, _ = fit_statistics(base)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, shifted, _, _ = fit_statistics(base + 1e13)
+    np.testing.assert_allclose(shifted, scale, rtol=1e-6)
+    with pytest.warns(UserWarning, match=r"column \(channel or feature\) 0 holds"):
+        _, lost, _, _ = fit_statistics(base + 1e15)
+    assert lost[0] > 1e14  # taken for constant: scaled by its magnitude
+    # a constant column stays quiet
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_statistics(np.full((50, 3), 1e15 / 3))
