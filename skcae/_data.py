@@ -194,11 +194,17 @@ MIXED_UNITS_RATIO = 30.0
 #: many times the largest of the rest: brightness that spreads over orders
 #: of magnitude without a gap (star fields, exposures) is one unit.
 MIXED_UNITS_GAP = 10.0
+#: A minority of samples whose largest magnitude is this many times below
+#: the typical sample's, apart from the rest, look like data in other units
+#: too (0-1 images among 0-255 ones: 255x), where faint images of one kind
+#: (a tenth of them 40 times fainter) do not.
+MIXED_UNITS_FAINT = 100.0
 
 
 def _warn_mixed_units(row_max):
-    """Warn when a minority of the samples is far larger than the rest, with
-    a gap between them: images in 0-255 mixed with images in 0-1 train a
+    """Warn when a minority of the samples is far larger than the rest, or far
+    fainter, with a gap between them: images in 0-255 mixed with images in
+    0-1 train a
     network on the first kind only and a detector that flags nothing (a
     hostile probe: 10% of such images, no warning at fit, AUROC .96 ->
     .83)."""
@@ -206,23 +212,35 @@ def _warn_mixed_units(row_max):
     # (a probe, data at 1e308): the median of halved values, doubled
     # (exact for normal numbers; numpy's median of two values sums them),
     # and ratios compared by division
-    typical = float(np.median(row_max * 0.5)) * 2.0 if len(row_max) else 0.0
+    # the lower median: with half the samples in each unit, the median of
+    # the two middle ones lay between them, and nothing warned (a probe)
+    typical = float(np.percentile(row_max, 50, method="lower")) if len(row_max) else 0.0
     if not typical > 0 or not np.isfinite(typical):
         return
+    n = len(row_max)
     is_large = row_max / MIXED_UNITS_RATIO > typical
     large = np.flatnonzero(is_large)
-    if not 0 < len(large) <= len(row_max) // 2:
-        return
-    if not row_max[large].min() / MIXED_UNITS_GAP > row_max[~is_large].max():
-        return
+    if 0 < len(large) <= n // 2 and (
+        row_max[large].min() / MIXED_UNITS_GAP > row_max[~is_large].max()
+    ):
+        how = f"more than {MIXED_UNITS_RATIO:g} times"
+    else:  # a faint minority (blank samples say nothing of their units)
+        is_large = (row_max > 0) & (row_max < typical / MIXED_UNITS_FAINT)
+        large = np.flatnonzero(is_large)
+        rest = row_max[~is_large & (row_max > 0)]
+        if not (0 < len(large) <= n // 2 and len(rest)):
+            return
+        if not row_max[large].max() < rest.min() / MIXED_UNITS_GAP:
+            return
+        how = f"more than {MIXED_UNITS_FAINT:g} times below"
     first = int(large[0])
     warn_user(
-        f"{len(large)} of {len(row_max)} samples of X (e.g. sample {first}, "
-        f"whose largest value is {row_max[first]:.6g}) hold values more than "
-        f"{MIXED_UNITS_RATIO:g} times the largest value of a typical sample "
-        f"({typical:.6g}). Expected every sample in the same units: if X mixes "
-        "units (images in 0-255 beside images in 0-1), rescale those samples; "
-        "if they are outliers, they shape the network and its threshold.",
+        f"{len(large)} of {n} samples of X (e.g. sample {first}, whose largest "
+        f"value is {row_max[first]:.6g}) hold values {how} the largest value "
+        f"of a typical sample ({typical:.6g}). Expected every sample in the "
+        "same units: if X mixes units (images in 0-255 beside images in 0-1), "
+        "rescale those samples; if they are outliers, they shape the network "
+        "and its threshold.",
         UserWarning,
     )
 
