@@ -453,6 +453,17 @@ class LazyRows:
                 pass
 
 
+def _check_sample_values(shape):
+    """Refuse samples of no values (an axis of length 0 in (n, ...)): sklearn
+    named the flattened shape, (n, 0), not X's (a probe)."""
+    if len(shape) > 2 and 0 in tuple(shape[1:]):
+        raise ValueError(
+            f"Got X of shape {tuple(shape)}, whose samples of shape "
+            f"{tuple(shape[1:])} hold no values; expected samples of at least "
+            "one value (images of at least 1x1 pixels and one channel)."
+        )
+
+
 def _check_n_samples(shape, reset):
     n_min = 2 if reset else 1
     if shape[0] < n_min:
@@ -621,6 +632,7 @@ def validate_input(estimator, X, *, reset, images=True):
     if len(shape) > 2:
         _check_ndim(shape)
         _check_n_samples(shape, reset)  # naming X's own shape, not the rows'
+        _check_sample_values(shape)
         # at fit only: a fitted estimator names its own shape (below)
         explicit = not reset or estimator.image_shape is not None
         own_shape = _own_image_shape(shape, data_format, explicit, not reset)
@@ -687,6 +699,7 @@ def _validate_lazy(estimator, X, *, reset, images):
             "tabular data (n_samples, n_features)."
         )
     _check_n_samples(shape, reset)
+    _check_sample_values(shape)
     n_features = int(np.prod(shape[1:]))
     data_format = _layout_of(X, estimator)
     own_shape = (
