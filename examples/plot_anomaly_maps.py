@@ -44,7 +44,7 @@ X_other = images[y != 0][:4]
 # --------
 # 158 images and 30 epochs on the CPU (the default would train 16 epochs on
 # so few images; 30 give the reconstructions time to settle; with fewer
-# than 300 images the fit trains four small networks, one to score and three
+# than 300 images the fit trains three small networks, one to score and two
 # to calibrate, a few seconds: 5 % of 158 images names too few outliers to
 # train again without them). ``contamination=0.05`` puts the threshold
 # where it flags 5 % of the training zeros: it flags more than the default

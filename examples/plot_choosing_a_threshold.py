@@ -10,7 +10,7 @@ ways to set it:
 * ``contamination="auto"`` (the default): flag about **1 % of new normal
   data**. The cutoff is taken from scores of samples the network did not
   train on (here, with fewer than 300 training images, out-of-fold scores
-  of three cross-fitted networks).
+  of two cross-fitted networks).
 * ``contamination=0.05``: flag 5 % of the **training data**, as
   :class:`~sklearn.ensemble.IsolationForest` does (and leave the 5 % most
   outlying training images out of the score's references, so that
@@ -177,7 +177,7 @@ fig.suptitle("Ways to set the threshold (10 digits pooled)")
 # ----------------
 # * Keep ``contamination="auto"`` when one or two percent of false alarms on
 #   new data is acceptable (it aims at 1 %; pooled over the ten digits here
-#   it flagged 2.2 %, 12 of 545, from out-of-fold scores of about 90 images
+#   it flagged 1.8 %, 10 of 545, from out-of-fold scores of about 90 images
 #   per digit): no
 #   extra data needed.
 # * Use ``set_threshold_from(X_normal, false_positive_rate=...)`` for another

@@ -61,7 +61,7 @@ class BaseConvAutoencoder(BaseAutoencoder):
                 f"expected at most {largest}: a larger kernel only adds weights "
                 "that never meet a pixel (and a huge one cannot be allocated)"
             )
-        check_pooling_depth(tuple(self.channels), height, width)
+        check_pooling_depth(tuple(int(c) for c in self.channels), height, width)
 
     def _module_kwargs(self, fitted):
         return {

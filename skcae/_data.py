@@ -25,6 +25,10 @@ BLOCK_ROWS = 256
 # at 1e-12, values 0-10 on an offset of 1e13 (exact in float64) were taken
 # for constant, silently (a probe).
 _RELATIVE_CONSTANT = 1e-13
+# ... and fit warns of one whose values differ by more than this many units
+# in the last place (rounding alone moves them by a few: a row total of
+# shares lies within 1 +- 2e-16, a review).
+_ROUNDING_ULPS = 256
 
 
 # robust_bounds: the quantiles come from this many rows (evenly spaced), and
@@ -169,20 +173,24 @@ def fit_statistics(rows, *, warn=True):
 
 
 def _warn_lost_spread(mean, std, low, high):
-    """Warn of columns whose values differ but spread too little beside
-    their magnitude for float64 to keep (scale_of takes them for constant)."""
+    """Warn of columns whose values spread too little beside their magnitude
+    for float64 to keep (scale_of takes them for constant), unless they
+    differ by rounding alone (a range of at most ``_ROUNDING_ULPS`` units
+    in the last place: a row total of shares, 1 +- 2e-16, is constant)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        lost = (high > low) & ~(std > _RELATIVE_CONSTANT * np.abs(mean))
+        lost = ~(std > _RELATIVE_CONSTANT * np.abs(mean)) & (
+            high - low > _ROUNDING_ULPS * np.spacing(np.abs(mean))
+        )
     if lost.any():
         i = int(np.flatnonzero(lost)[0])
         warn_user(
             f"X's column (channel or feature) {i} holds values from "
-            f"{float(low[i]):.17g} to {float(high[i]):.17g}: they differ by "
-            f"less than {_RELATIVE_CONSTANT:g} of their magnitude, which "
-            "float64 does not keep, so it is taken "
-            f"for constant ({int(lost.sum())} such column(s)). Expected values "
-            "whose spread float64 holds; subtract the offset first (e.g. "
-            "X - X.min()).",
+            f"{float(low[i]):.17g} to {float(high[i]):.17g}, whose standard "
+            f"deviation ({float(std[i]):.3g}) is less than "
+            f"{_RELATIVE_CONSTANT:g} of their magnitude: float64 keeps too "
+            "few of their digits, so the column is taken for constant "
+            f"({int(lost.sum())} such column(s)). Expected values whose spread "
+            "float64 holds: subtract the offset first (e.g. X - X.mean(axis=0)).",
             UserWarning,
         )
 
@@ -194,53 +202,40 @@ MIXED_UNITS_RATIO = 30.0
 #: many times the largest of the rest: brightness that spreads over orders
 #: of magnitude without a gap (star fields, exposures) is one unit.
 MIXED_UNITS_GAP = 10.0
-#: A minority of samples whose largest magnitude is this many times below
-#: the typical sample's, apart from the rest, look like data in other units
-#: too (0-1 images among 0-255 ones: 255x), where faint images of one kind
-#: (a tenth of them 40 times fainter) do not.
-MIXED_UNITS_FAINT = 100.0
 
 
 def _warn_mixed_units(row_max):
-    """Warn when a minority of the samples is far larger than the rest, or far
-    fainter, with a gap between them: images in 0-255 mixed with images in
-    0-1 train a
+    """Warn when a minority of the samples is far larger than the rest, with
+    a gap between them: images in 0-255 mixed with images in 0-1 train a
     network on the first kind only and a detector that flags nothing (a
     hostile probe: 10% of such images, no warning at fit, AUROC .96 ->
     .83)."""
-    # near the float64 maximum nothing may overflow, or numpy warns of it
-    # (a probe, data at 1e308): the median of halved values, doubled
-    # (exact for normal numbers; numpy's median of two values sums them),
-    # and ratios compared by division
-    # the lower median: with half the samples in each unit, the median of
-    # the two middle ones lay between them, and nothing warned (a probe)
-    typical = float(np.percentile(row_max, 50, method="lower")) if len(row_max) else 0.0
-    if not typical > 0 or not np.isfinite(typical):
+    # the typical sample: the lower median of those that are not blank
+    # (blank samples say nothing of their units). With half the samples in
+    # each unit, the median of the two middle ones lay between them and
+    # nothing warned; with half of them blank it was 0 (a probe, a review).
+    # Near the float64 maximum nothing may overflow, or numpy warns of it
+    # (a probe, data at 1e308): ratios are compared by division.
+    positive = row_max[row_max > 0]
+    if not len(positive):
         return
-    n = len(row_max)
+    typical = float(np.percentile(positive, 50, method="lower"))
+    if not np.isfinite(typical):
+        return
     is_large = row_max / MIXED_UNITS_RATIO > typical
     large = np.flatnonzero(is_large)
-    if 0 < len(large) <= n // 2 and (
-        row_max[large].min() / MIXED_UNITS_GAP > row_max[~is_large].max()
-    ):
-        how = f"more than {MIXED_UNITS_RATIO:g} times"
-    else:  # a faint minority (blank samples say nothing of their units)
-        is_large = (row_max > 0) & (row_max < typical / MIXED_UNITS_FAINT)
-        large = np.flatnonzero(is_large)
-        rest = row_max[~is_large & (row_max > 0)]
-        if not (0 < len(large) <= n // 2 and len(rest)):
-            return
-        if not row_max[large].max() < rest.min() / MIXED_UNITS_GAP:
-            return
-        how = f"more than {MIXED_UNITS_FAINT:g} times below"
+    if not 0 < len(large) <= len(positive) // 2:
+        return
+    if not row_max[large].min() / MIXED_UNITS_GAP > row_max[~is_large].max():
+        return
     first = int(large[0])
     warn_user(
-        f"{len(large)} of {n} samples of X (e.g. sample {first}, whose largest "
-        f"value is {row_max[first]:.6g}) hold values {how} the largest value "
-        f"of a typical sample ({typical:.6g}). Expected every sample in the "
-        "same units: if X mixes units (images in 0-255 beside images in 0-1), "
-        "rescale those samples; if they are outliers, they shape the network "
-        "and its threshold.",
+        f"{len(large)} of {len(row_max)} samples of X (e.g. sample {first}, "
+        f"whose largest value is {row_max[first]:.6g}) hold values more than "
+        f"{MIXED_UNITS_RATIO:g} times the largest value of a typical sample "
+        f"({typical:.6g}). Expected every sample in the same units: if X mixes "
+        "units (images in 0-255 beside images in 0-1), rescale those samples; "
+        "if they are outliers, they shape the network and its threshold.",
         UserWarning,
     )
 

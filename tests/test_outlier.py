@@ -855,14 +855,17 @@ def test_fit_warns_of_samples_in_other_units(digits, tiny):
     det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **tiny)
     with pytest.warns(UserWarning, match=r"12 of 120 samples of X \(e.g. sample 5,"):
         det.fit(mixed)
-    # the mirror image, a tenth or half of the images in 0-1 among images in
-    # 0-255, warned of nothing (a probe: at half, nothing else was flagged)
-    # (at half, the typical sample is the fainter kind's: the others warn)
-    for share, match in ((0.1, "12 of 120 samples of X.*below"), (0.5, "60 of 120")):
-        other = ones * 255
-        other[: int(share * 120)] /= 255
-        with pytest.warns(UserWarning, match=match):
-            det.fit(other)
+    # half the images in each unit put the median between them, and half of
+    # them blank made it 0: neither warned (a probe, a review)
+    half = ones * 255
+    half[:60] /= 255
+    with pytest.warns(UserWarning, match=r"60 of 120 samples of X"):
+        det.fit(half)
+    blank = ones.copy()
+    blank[:60] = 0.0
+    blank[[70, 90, 110]] *= 255
+    with pytest.warns(UserWarning, match=r"3 of 120 samples of X \(e.g. sample 70,"):
+        det.fit(blank)
     dim = ones.copy()
     dim[:10] /= 40  # faint images of one kind: below the typical one, no gap
     for X_one_unit in (ones, ones * 255, dim):
