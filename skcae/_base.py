@@ -423,8 +423,9 @@ class BaseAutoencoder(InferenceMixin, BaseEstimator):
         return value is :meth:`_fit_network`'s, with ``fitted`` updated.
         The :meth:`_holdout` fraction is that of ``n_of`` samples (default:
         ``len(data)``); ``warn=False`` keeps quiet about clipped values.
+        The parameters were checked against ``data``'s shape by
+        :meth:`_validate_new` (a subset of X has the same).
         """
-        self._check_shapes(data, fitted)
         device = resolve_device(self.device)
         statistics = fit_statistics(data.rows, warn=warn)
         seed = int(

@@ -311,8 +311,8 @@ def _check_map_targets(names, folder, files, entries):
     image, or land in a folder being scored (a later run would read them
     as images)."""
     from ._image_files import (
-        _GLOB_CHARS,
         is_recursive_pattern,
+        names_one_file,
         pattern_base,
         pattern_folders,
     )
@@ -347,7 +347,7 @@ def _check_map_targets(names, folder, files, entries):
             searched_folders.append(entry)
         elif is_recursive_pattern(entry):
             searched_folders.append(pattern_base(entry))  # the folder it searches
-        elif _GLOB_CHARS & set(entry):  # a pattern searches the folders it matches
+        elif not names_one_file(entry):  # a pattern searches what it matches
             searched_folders += pattern_folders(entry)
         # (a file names itself: no folder is searched; it crashed in
         # pattern_base, a probe)

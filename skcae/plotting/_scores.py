@@ -1,7 +1,6 @@
 """ScoreHistogramDisplay: the score distribution of each group, and the threshold."""
 
-import numbers
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -242,7 +241,7 @@ or (n_samples, C, H, W)
                 "scores, such as score_samples returns."
             )
         if self.offset is not None and not (
-            isinstance(self.offset, (numbers.Real, np.floating, np.integer))
+            isinstance(self.offset, Real)  # numpy's numbers too
             and not isinstance(self.offset, (bool, np.bool_))
             and np.isfinite(float(self.offset))
         ):
