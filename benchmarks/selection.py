@@ -349,6 +349,32 @@ CANDIDATES = {
         "latent": 1,
     },
     "density only": {"density": 1},
+    # the default plus the per-pixel "range" term (each pixel's excess
+    # beyond the training samples' range) at a weight
+    "range .25": {
+        "density": 3,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+        "range": 0.25,
+    },
+    "range .5": {
+        "density": 3,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+        "range": 0.5,
+    },
+    "range 1": {
+        "density": 3,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+        "range": 1,
+    },
 }
 DEFAULT = CANDIDATES["d3+lat (default)"]
 #: Candidates of the default's terms with at most this many kNN references
@@ -524,6 +550,21 @@ def photo_task(name, n_train):
     return train, X, is_normal, {}
 
 
+def noisy_digits_task(sigma):
+    """scikit-learn's 8x8 digits, all classes: 70% (seeded) to train on,
+    the other 30% clean against the same images with Gaussian noise of
+    ``sigma`` (in [0, 1] units, clipped to [0, 1])."""
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data.reshape(-1, 1, 8, 8) / 16.0
+    perm = np.random.RandomState(0).permutation(len(X))
+    cut = int(0.7 * len(X))
+    train, held = X[perm[:cut]], X[perm[cut:]]
+    noise = np.random.RandomState(1).normal(0, sigma, held.shape)
+    test = np.concatenate([held, np.clip(held + noise, 0, 1)])
+    return train, test, np.arange(len(test)) < len(held), {}
+
+
 def rate_of(name):
     """The share of outliers mixed into a ``ct<d>_<r>`` task's training set."""
     return int(name.split("_")[1]) / 100
@@ -543,6 +584,16 @@ def task(name, pools, n_train):
         return train, test, is_normal, {**kw, "contamination": float(rate)}
     if name.startswith(("pt", "pl")):
         return photo_task(name, 50 if name.startswith("pt") else 2000)
+    if name.startswith("dn"):  # dn<sigma in hundredths>: noisy 8x8 digits
+        return noisy_digits_task(int(name[2:]) / 100)
+    if name.startswith("mn"):  # mn<sigma in hundredths>: noisy MNIST
+        X, y, tr, va = pools
+        rng = np.random.RandomState(0)
+        train, test = _pick(rng, tr, n_train), _pick(rng, va, 3000)
+        clean, bad = X[test[:1500]], X[test[1500:]]
+        noisy = np.clip(bad + rng.normal(0, int(name[2:]) / 100, bad.shape), 0, 1)
+        X_test = np.concatenate([clean, noisy.astype(clean.dtype)])[:, None]
+        return X[train][:, None], X_test, np.arange(3000) < 1500, {}
     if name.startswith("dg"):
         from sklearn.datasets import load_digits
 
@@ -610,7 +661,7 @@ def main():
 
     names = QUICK if args.quick else args.tasks.split(",")
     pools = None
-    if any(not n.startswith(("dg", "pt", "pl")) for n in names):
+    if any(not n.startswith(("dg", "dn", "pt", "pl")) for n in names):
         pools = mnist_pools(args.mnist_path)
     saved = (
         dict(_tuning.TERM_WEIGHTS),
@@ -639,7 +690,7 @@ def main():
     with tempfile.TemporaryDirectory() as cache:
         for name in names:
             train, test, is_normal, kw = task(name, pools, args.n_train)
-            if args.mnist_14 and not name.startswith(("dg", "pt", "pl")):
+            if args.mnist_14 and not name.startswith(("dg", "dn", "pt", "pl")):
                 train, test = halved(train), halved(test)
             for cand, weights in candidates.items():
                 cap = REFERENCE_CAPS.get(cand, saved[2])

@@ -46,6 +46,8 @@ from ._tuning import (
     MIN_SPREAD,
     POOLED_SMOOTHING,
     POOLED_TOP_FRACTION,
+    RANGE_FLOOR,
+    RANGE_OFFSET,
     RESIDUAL_FLOOR,
     RESIDUAL_MAX_SIDE,
 )
@@ -375,3 +377,96 @@ class ScaledError(Term):
             weight.numel() and float(weight.max()) > 1e300
         ):
             raise ValueError("the 'residual' term's pixel weights are invalid")
+
+
+@register_term("range")
+class PixelRange(Term):
+    """How far the sample's pixels lie beyond the values the training
+    samples take there: each pixel's excess over the training maximum (or
+    under the minimum), squared, over that pixel's variance on the
+    training samples, averaged over the pixels.
+
+    Scattered noise that stays within the size of the reconstruction's own
+    errors (a pixel that is zero in every training image and now is not)
+    stands out here, as it does for an isolation forest; a new sample
+    within the training range costs nothing. The standardised pixels are
+    averaged over channels and over blocks, as the ``residual`` term's
+    errors (at most ``RESIDUAL_MAX_SIDE`` blocks a side). Each block's
+    variance gets ``RANGE_FLOOR`` times the mean over blocks added (a
+    pixel that never varies does not weigh without bound), and every cost
+    gets ``RANGE_OFFSET`` times the median of the references' positive
+    leave-one-out costs (most of those are zero: a sample lies beyond the
+    others' range only where it is their maximum or minimum), so the
+    calibration's log compares a cost with a typical excess, not with
+    zero. The leave-one-out cost of a training sample measures it against
+    the range of the others.
+    """
+
+    learns_from_references = True
+
+    def __init__(self, config):
+        super().__init__(config)
+        shape = sample_shape(dict(config.module_kwargs))
+        with torch.device("meta"):  # the grid _block_means gives
+            blocks = _block_means(torch.empty(1, *shape), RESIDUAL_MAX_SIDE)
+        self.grid = tuple(blocks.shape[-2:])
+        for name in ("low", "high", "weight"):
+            self.register_buffer(name, torch.zeros(self.grid, dtype=torch.float64))
+        self.register_buffer("offset", scalar())
+
+    def reference_features(self, features):
+        return _block_means(features["z"], RESIDUAL_MAX_SIDE).flatten(1)
+
+    def _raw(self, values, low, high):
+        excess = (values - high).clamp_min(0.0) + (low - values).clamp_min(0.0)
+        return (excess.square() * self.weight.flatten()).mean(1)
+
+    def fit(self, values):
+        values = np.asarray(values, np.float64)
+        m = values.shape[0]
+        low, high = values.min(0), values.max(0)
+        variance = values.var(0)
+        floor = max(RANGE_FLOOR * float(variance.mean()), 1e-300)
+        self.low = torch.from_numpy(low.reshape(self.grid).copy())
+        self.high = torch.from_numpy(high.reshape(self.grid).copy())
+        self.weight = torch.from_numpy((1.0 / (variance + floor)).reshape(self.grid))
+        if m < 2:
+            self.offset = torch.tensor(1e-12, dtype=torch.float64)
+            return self.cost(torch.from_numpy(values)).numpy()
+        # each sample against the range of the others: the second largest
+        # (smallest) value where it is the largest (smallest)
+        ordered = np.partition(values, (1, m - 2), axis=0)
+        others_high = np.where(values >= high, ordered[m - 2], high)
+        others_low = np.where(values <= low, ordered[1], low)
+        raw = self._raw(
+            torch.from_numpy(values),
+            torch.from_numpy(others_low),
+            torch.from_numpy(others_high),
+        ).numpy()
+        positive = raw[raw > 0]
+        offset = RANGE_OFFSET * float(np.median(positive)) if len(positive) else 0.0
+        self.offset = torch.tensor(max(offset, 1e-12), dtype=torch.float64)
+        return raw + float(self.offset)
+
+    def cost(self, values, leave_one_out=False):
+        """The cost of block values ``values`` (a tensor ``(n, blocks)``)."""
+        values = values.to(torch.float64)
+        low, high = self.low.flatten(), self.high.flatten()
+        return self._raw(values, low, high) + self.offset
+
+    def forward(self, features, leave_one_out=False):
+        return self.cost(self.reference_features(features))
+
+    def check(self):
+        super().check()
+        weight, offset = self.weight, float(self.offset)
+        if not (
+            torch.isfinite(weight).all()
+            and (weight > 0).all()
+            and torch.isfinite(self.low).all()
+            and torch.isfinite(self.high).all()
+            and (self.low <= self.high).all()
+        ) or (weight.numel() and float(weight.max()) > 1e300):
+            raise ValueError("the 'range' term's pixel ranges are invalid")
+        if not 1e-12 <= offset <= MAX_EPS:
+            raise ValueError(f"the 'range' term's offset {offset:.3g} is invalid")

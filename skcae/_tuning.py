@@ -69,6 +69,12 @@ POOLED_TOP_FRACTION = 0.1
 #: class and 0-4 normal alike at each.
 RESIDUAL_MAX_SIDE = 16
 RESIDUAL_FLOOR = 0.01
+#: The "range" term: each block's (as the residual term's) squared excess
+#: beyond the training samples' range over the block's variance plus
+#: RANGE_FLOOR times the mean variance; every cost plus RANGE_OFFSET times
+#: the median positive leave-one-out cost.
+RANGE_FLOOR = 0.01
+RANGE_OFFSET = 0.1
 #: The smallest robust spread of a term's calibration (log-cost units): 5%.
 MIN_SPREAD = 0.05
 #: The largest eps a saved calibration may hold (costs are of standardised

@@ -349,6 +349,54 @@ def test_residual_term_weighs_each_pixel_by_its_training_error(fitted):
     )
 
 
+def test_range_term_costs_the_excess_beyond_the_training_range(fitted):
+    """The "range" term: a value within every pixel's training range costs
+    only the offset; an excess costs its square over the pixel's variance
+    (plus the floor), so the same excess costs far more where the training
+    values never vary; a reference is measured against the others' range
+    (the second largest value where it is the largest, nothing where
+    another reference shares its value)."""
+    term = _terms.TERMS["range"](fitted.scorer_.config)
+    assert term.grid == (8, 8)  # 8x8 images: one pixel a block
+    rng = np.random.RandomState(0)
+    values = rng.uniform(0.0, 1.0, (50, 64))
+    values[:, 0] = 0.0  # pixel 0: never varies
+    values[:, 1] = np.linspace(0.0, 1.0, 50)  # reference 49 alone the largest
+    values[:2, 2] = 5.0  # references 0 and 1 share the largest value
+    loo = term.fit(values)
+    offset = float(term.offset)
+    variance = values.var(0)
+    floor = 0.01 * variance.mean()
+    query = torch.from_numpy(np.tile(values[10], (3, 1)))
+    query[1, 0] += 0.1  # where the training values never vary
+    query[2, 3] = values[:, 3].max() + 0.1  # where they do
+    cost = term.cost(query).numpy()
+    assert cost[0] == offset
+    assert cost[1] - offset == pytest.approx(0.01 / floor / 64, rel=1e-12)
+    assert cost[2] - offset == pytest.approx(
+        0.01 / (variance[3] + floor) / 64, rel=1e-12
+    )
+    assert cost[1] - offset > 50 * (cost[2] - offset)
+    # leave-one-out, against a plain loop over the references
+    naive = []
+    for i in range(len(values)):
+        rest = np.delete(values, i, axis=0)
+        over = np.maximum(values[i] - rest.max(0), 0) + np.maximum(
+            rest.min(0) - values[i], 0
+        )
+        naive.append((over**2 / (variance + floor)).mean())
+    naive = np.array(naive)
+    np.testing.assert_allclose(loo - offset, naive, rtol=1e-9)
+    assert naive[49] >= (1.0 - values[48, 1]) ** 2 / (variance[1] + floor) / 64
+    # the offset: a tenth of the median positive leave-one-out cost
+    assert offset == pytest.approx(0.1 * np.median(naive[naive > 0]), rel=1e-12)
+    term.check()
+    with torch.no_grad():
+        term.low[0, 0] = 2.0  # above its high: not what fit gives
+    with pytest.raises(ValueError, match="'range' term's pixel ranges"):
+        term.check()
+
+
 @pytest.mark.parametrize("defaults", [False, True], ids=["tiny", "defaults"])
 def test_hybrid_flags_a_few_bright_pixels_where_digits_have_little_ink(
     digits, tiny, defaults
