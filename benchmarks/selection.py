@@ -14,6 +14,10 @@ other benchmarks report). Tasks, as in the issue that asked for them:
   page), scored on held-out crops of it against crops of two others
   (``PHOTO_TASKS``; ``benchmarks/_patches.py``);
 * ``pl<photo>``: the same with up to 2,000 training crops;
+* ``dn<s>``: scikit-learn's 8x8 digits, all classes, 70% to train on,
+  the other 30% clean against the same with Gaussian noise of sigma
+  ``s`` / 100 (clipped to [0, 1]); ``mn<s>``: the same on MNIST (5,000
+  training images, 1,500 clean and 1,500 noisy held-out ones);
 * ``mc<corruption>``: 5,000 training images of every digit, scored on
   1,500 clean held-out images against 1,500 others under a corruption of
   ``benchmarks/_corruptions.py`` (e.g. ``mcimpulse_noise``,
@@ -39,6 +43,15 @@ family and the seconds of the candidate's fits.
     python benchmarks/selection.py --threads 2 --candidates \
         "d3+lat (default),epochs 4 steps 180,epochs 4 steps 120" \
         --tasks oc2,oc8,sc04,ct5_10,loo7 --out /tmp/sel
+
+Since file format 11 (2026-12-07) the default also has the ``range`` term
+(each pixel's excess beyond the training images' range) at weight 1/4
+(``results/selection_range_fce149b.md``, where ``"d3+lat (default)"`` is
+the default before, now ``"before format 11"``): ``--candidates
+"d3+lat (default),range .25,range .5,range 1"`` over the tasks below plus
+``mn5,mn10,dn5,dn10`` (Gaussian noise of sigma 0.05 and 0.1 on MNIST and
+on scikit-learn's 8x8 digits); the family means are in
+``skcae._tuning.TERM_WEIGHTS``' comment.
 
 Since 2026-12-07 the default has the ``residual`` term (each pixel's
 squared error over its mean on the training images) at weight 1/2 in
@@ -267,9 +280,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
 CANDIDATES = {
-    # since file format 9 (2026-12-07): the "residual" term at 1/2 in the
-    # mean squared error's place ("residual .5 for mse" below)
+    # since file format 11 (2026-12-07): the "range" term at 1/4 beside the
+    # format 9 default ("range .25" below)
     "d3+lat (default)": {
+        "density": 3,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+        "range": 0.25,
+    },
+    # the default of file formats 9 and 10 (the "residual" term at 1/2 in
+    # the mean squared error's place), named "d3+lat (default)" in the
+    # results files written before format 11
+    "before format 11": {
         "density": 3,
         "residual": 0.5,
         "pooled": 1,

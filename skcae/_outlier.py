@@ -52,7 +52,7 @@ SCORE_TERMS = {
     "reconstruction": ("mse",),
     "latent": ("latent",),
     "density": ("density",),
-    "hybrid": ("residual", "pooled", "density", "stats", "latent"),
+    "hybrid": ("residual", "pooled", "density", "stats", "latent", "range"),
 }
 _SCORES = "The scores of {n} sample(s) of "
 

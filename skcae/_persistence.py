@@ -1,11 +1,12 @@
 """Safe persistence: :func:`save` and :func:`load` without pickle.
 
-File format (version 9, or 10 where ``fitted`` holds ``data_format_``: a
-layout set since fit; see ``_PLAIN_VERSION``): one zip archive holding
+File format (version 11 where the score has the per-pixel "range" term, the
+hybrid image score's; else 10 where ``fitted`` holds ``data_format_``, a
+layout set since fit; else 9; see ``_PLAIN_VERSION``): one zip archive holding
 exactly two members,
 
 ``config.json``
-    ``{"format": "skcae", "format_version": 9, "class": <class name>,
+    ``{"format": "skcae", "format_version": 11, "class": <class name>,
     "params": <get_params(deep=False)>, "fitted": <small fitted attributes>,
     "net_history": <the skorch history, or null>, "versions": {...}}``.
     Values that JSON has no type for are tagged one-key objects:
@@ -57,11 +58,15 @@ from ._tuning import RELIABLE_REFERENCES
 from ._warn import warn_user
 
 FORMAT = "skcae"
-FORMAT_VERSION = 10
-#: The version a file is written in: FORMAT_VERSION where it holds
+FORMAT_VERSION = 11
+#: The version a file is written in: FORMAT_VERSION where its score has
+#: the per-pixel "range" term (the hybrid image score since version 11,
+#: which version 9 and 10 readers do not score), else 10 where it holds
 #: ``data_format_`` (a fitted layout that ``data_format`` set since differs
 #: from, which version 9 readers would not honour), else 9, which every
 #: reader since version 9 reads the same.
+_RANGE_VERSION = 11
+_LAYOUT_VERSION = 10
 _PLAIN_VERSION = 9
 #: The oldest version read: version 4 to 7 files (the same layout) still
 #: load, unless this skcae scores them otherwise (version 5 widened the
@@ -72,7 +77,8 @@ _PLAIN_VERSION = 9
 #: holds up to 30,000 references where 7 held 10,000, and scores version 7
 #: files as before; version 9 replaced the hybrid image score's mean
 #: squared error term by the "residual" term, so older files of that score
-#: must be refitted).
+#: must be refitted; version 11 added the "range" term to it, so version 9
+#: and 10 files of that score must be refitted too).
 _OLDEST_READ = 4
 #: Before version 7 a kNN term of the hybrid score with fewer references
 #: than this got references / _OLD_FULL_WEIGHT of its weight.
@@ -294,7 +300,7 @@ def save(estimator, path):
         (f"model.{k}", t.detach().cpu().contiguous().clone())
         for k, t in model.state_dict().items()
     )
-    version = FORMAT_VERSION if "data_format_" in fitted else _PLAIN_VERSION
+    version = _file_version(model, fitted)
     config = {
         "format": FORMAT,
         "format_version": version,
@@ -461,6 +467,29 @@ def _check_residual_term(config, model):
         "error term where this skcae has the per-pixel 'residual' term (file "
         "format version 9). Refit the estimator with this skcae and save it "
         "again"
+    )
+
+
+def _file_version(model, fitted):
+    """The format version a file of ``model`` and ``fitted`` is written in
+    (see ``_PLAIN_VERSION``): the oldest that scores it as fitted."""
+    if "range" in getattr(model, "terms", {}):
+        return _RANGE_VERSION
+    return _LAYOUT_VERSION if "data_format_" in fitted else _PLAIN_VERSION
+
+
+def _check_range_term(config, model):
+    """ValueError for a file older than version 11 whose score has the
+    per-pixel "range" term here: its hybrid image score lacked that term
+    (the file holds no pixel ranges)."""
+    version = config["format_version"]
+    if version >= _RANGE_VERSION or "range" not in getattr(model, "terms", {}):
+        return
+    raise ValueError(
+        f"it was written by an older skcae ({_written_by(config)!r}, file "
+        f"format version {version}) whose hybrid score lacked the per-pixel "
+        "'range' term this skcae adds to it (file format version 11). Refit "
+        "the estimator with this skcae and save it again"
     )
 
 
@@ -632,6 +661,7 @@ def _load(fileobj, device):
             model, expected, groups = model_specs(estimator, fitted, MAX_PARAMETERS)
             _check_density_features(config, model)
             _check_residual_term(config, model)
+            _check_range_term(config, model)
             for name in array_names:  # validation_scores_, F32 or F64
                 dtype = specs[f"fitted.{name}"][0]
                 expected[f"fitted.{name}"] = (
@@ -707,16 +737,17 @@ def load(path, *, device=None):
         parameters, fitted attributes of the wrong type or shape, weights
         that do not fit the parameters, an inconsistent score model, or a
         file format this skcae does not score as it was fitted: newer than
-        its version 9, older than version 4, of version 4 or 5 with a
+        its version 11, older than version 4, of version 4 or 5 with a
         density term that this skcae computes otherwise (a float
         ``contamination`` in version 4; images or first encoder maps of at
         most 8 pixels a side), or of version 4 to 6 with a hybrid score
         fitted on fewer than 1,000 references (its kNN terms had part of
         their weight) or a density term that a float ``contamination``
         gave more neighbours than a twentieth of its references, or older
-        than version 9 with a hybrid score of images (version 9 put the
-        "residual" term in the place of the mean squared error): such files
-        must be refitted and saved again.
+        than version 11 with a hybrid score of images (version 9 put the
+        "residual" term in the place of the mean squared error, version 11
+        added the per-pixel "range" term): such files must be refitted and
+        saved again.
         Also for an unknown or unavailable ``device``.
     TypeError
         If ``path`` is neither a path nor a seekable binary file object

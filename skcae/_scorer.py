@@ -340,11 +340,14 @@ class Scorer(AutoencoderModel):
     def fit_terms(self, values, rows=None):
         """Fit the kNN terms on the reference features ``values`` (by name,
         arrays); return the leave-one-out costs of their references ``rows``
-        (indices; None: all)."""
+        (indices; None: all), or of all of them for a term whose
+        leave-one-out costs are cheap (``calibrates_on_all``), whose
+        calibration then rests on every reference."""
         out = {}
         for name, array in values.items():
             term, array = self.terms[name], np.asarray(array, np.float64)
-            out[name] = term.fit(array) if rows is None else term.fit_rows(array, rows)
+            whole = rows is None or term.calibrates_on_all
+            out[name] = term.fit(array) if whole else term.fit_rows(array, rows)
         return out
 
     def term_costs(self, values):

@@ -157,6 +157,10 @@ class Term(nn.Module):
     #: Whether :meth:`fit` learns from reference samples (then it returns
     #: their leave-one-out costs, and :meth:`cost` scores new vectors).
     learns_from_references = False
+    #: Whether the term's calibration takes the leave-one-out costs of all
+    #: of its references, however many (they cost in proportion to them),
+    #: rather than of FIT_SUBSET of them.
+    calibrates_on_all = False
 
     def __init__(self, config):
         super().__init__()
@@ -398,11 +402,19 @@ class PixelRange(Term):
     leave-one-out costs (most of those are zero: a sample lies beyond the
     others' range only where it is their maximum or minimum), so the
     calibration's log compares a cost with a typical excess, not with
-    zero. The leave-one-out cost of a training sample measures it against
-    the range of the others.
+    zero (without any, as when ties hold every extreme, a tenth of the cost
+    of one block a floor's standard deviation out). The leave-one-out cost
+    of a training sample measures it against the range of the others.
+    Exact copies count once, as for the kNN terms.
     """
 
     learns_from_references = True
+    # most references are within the others' range (a cost of exactly the
+    # offset): FIT_SUBSET of them held too few of the others for a steady
+    # calibration (a hybrid score on 600 8x8 digits calibrated on 100 of
+    # them correlated 0.937 with the one calibrated on all, 0.956 without
+    # this term)
+    calibrates_on_all = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -422,31 +434,44 @@ class PixelRange(Term):
         return (excess.square() * self.weight.flatten()).mean(1)
 
     def fit(self, values):
+        """Fit the ranges on the distinct rows of ``values`` (as the kNN
+        terms keep one reference per distinct row: 30 copies of each
+        training image would share every maximum, leave every reference
+        within the others' range, and make a hair beyond it look far out);
+        return each row's leave-one-out cost (that of its distinct row)."""
+        from ._knn_terms import distinct_rows  # imports this module
+
         values = np.asarray(values, np.float64)
-        m = values.shape[0]
+        first, copy_of = distinct_rows(values)
+        if first is not None:
+            values = values[first]
+        m, width = values.shape
         low, high = values.min(0), values.max(0)
         variance = values.var(0)
         floor = max(RANGE_FLOOR * float(variance.mean()), 1e-300)
         self.low = torch.from_numpy(low.reshape(self.grid).copy())
         self.high = torch.from_numpy(high.reshape(self.grid).copy())
         self.weight = torch.from_numpy((1.0 / (variance + floor)).reshape(self.grid))
-        if m < 2:
-            self.offset = torch.tensor(1e-12, dtype=torch.float64)
-            return self.cost(torch.from_numpy(values)).numpy()
-        # each sample against the range of the others: the second largest
-        # (smallest) value where it is the largest (smallest)
-        ordered = np.partition(values, (1, m - 2), axis=0)
-        others_high = np.where(values >= high, ordered[m - 2], high)
-        others_low = np.where(values <= low, ordered[1], low)
-        raw = self._raw(
-            torch.from_numpy(values),
-            torch.from_numpy(others_low),
-            torch.from_numpy(others_high),
-        ).numpy()
+        raw = np.zeros(m)
+        if m >= 2:
+            # each sample against the range of the others: the second
+            # largest (smallest) value where it is the largest (smallest)
+            ordered = np.partition(values, (1, m - 2), axis=0)
+            others_high = np.where(values >= high, ordered[m - 2], high)
+            others_low = np.where(values <= low, ordered[1], low)
+            raw = self._raw(
+                torch.from_numpy(values),
+                torch.from_numpy(others_low),
+                torch.from_numpy(others_high),
+            ).numpy()
         positive = raw[raw > 0]
-        offset = RANGE_OFFSET * float(np.median(positive)) if len(positive) else 0.0
-        self.offset = torch.tensor(max(offset, 1e-12), dtype=torch.float64)
-        return raw + float(self.offset)
+        # no sample beyond the others' range (one sample, or ties at every
+        # extreme, as binary images give): a tenth of the cost of one block
+        # a floor's standard deviation beyond it
+        typical = float(np.median(positive)) if len(positive) else 1.0 / width
+        offset = min(max(RANGE_OFFSET * typical, 1e-12), MAX_EPS)
+        self.offset = torch.tensor(offset, dtype=torch.float64)
+        return (raw + offset)[copy_of]
 
     def cost(self, values, leave_one_out=False):
         """The cost of block values ``values`` (a tensor ``(n, blocks)``)."""

@@ -91,14 +91,25 @@ def test_data_format_set_after_fit_waits_for_the_next_fit(tiny, tmp_path):
     loaded = skcae.load(path)
     assert loaded.data_format_ == "channels_last"
     np.testing.assert_array_equal(loaded.score_samples(X), before)
-    # written (file format 10, which older readers refuse) only where it
-    # differs from the saved parameter: other files stay version 9
-    assert _config(path)["format_version"] == 10
+    # written only where it differs from the saved parameter (a hybrid
+    # image score's file is format 11, its "range" term's, either way)
+    assert _config(path)["format_version"] == 11
     assert _config(path)["fitted"]["data_format_"] == "channels_last"
     skcae.save(det.set_params(data_format="channels_last"), tmp_path / "same.skcae")
-    assert _config(tmp_path / "same.skcae")["format_version"] == 9
+    assert _config(tmp_path / "same.skcae")["format_version"] == 11
     assert "data_format_" not in _config(tmp_path / "same.skcae")["fitted"]
     assert skcae.load(tmp_path / "same.skcae").data_format_ == "channels_last"
+    # other scores: format 10 with the layout (older readers refuse it),
+    # format 9 without
+    plain = ConvAutoencoderOutlierDetector(
+        data_format="channels_last", score_type="reconstruction", **tiny
+    ).fit(X)
+    skcae.save(plain.set_params(data_format="channels_first"), tmp_path / "p.skcae")
+    assert _config(tmp_path / "p.skcae")["format_version"] == 10
+    assert _config(tmp_path / "p.skcae")["fitted"]["data_format_"] == "channels_last"
+    skcae.save(plain.set_params(data_format="channels_last"), tmp_path / "q.skcae")
+    assert _config(tmp_path / "q.skcae")["format_version"] == 9
+    assert "data_format_" not in _config(tmp_path / "q.skcae")["fitted"]
     det.set_params(data_format="channels_first")
     # the next fit takes the new layout
     det.fit(X.transpose(0, 3, 1, 2))

@@ -173,7 +173,9 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    assert config["format"] == "skcae" and config["format_version"] == 9
+    # the hybrid image score has the "range" term since format 11
+    assert config["format"] == "skcae" and config["format_version"] == 11
+    assert "model.terms.range.low" in tensors
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
     assert config["fitted"]["offset_"] == detector.offset_
@@ -406,6 +408,8 @@ def _with_members(edit):
 
 #: The hybrid image score's terms before file format 9.
 OLD_HYBRID_TERMS = ("mse", "pooled", "density", "stats", "latent")
+#: ... and before file format 11.
+HYBRID_TERMS_9 = ("residual", "pooled", "density", "stats", "latent")
 
 
 @pytest.fixture
@@ -1244,6 +1248,47 @@ def test_older_hybrid_image_files_are_refused_with_a_refit_message(
                 skcae.load(io.BytesIO(old))
             continue
         loaded = skcae.load(io.BytesIO(old))
+        Xs = X if name != "dense" else X.reshape(len(X), -1)
+        np.testing.assert_array_equal(loaded.score_samples(Xs), det.score_samples(Xs))
+
+
+@pytest.mark.parametrize("version", [9, 10])
+def test_hybrid_image_files_before_the_range_term_are_refused(version, monkeypatch):
+    """Version 11 added the per-pixel "range" term to the hybrid image
+    score: a version 9 or 10 file of that score (which holds no pixel
+    ranges) is refused with a refit message, not with a list of missing
+    tensors; other score types and the dense detector's hybrid score
+    load and score as before."""
+    from skcae import _outlier
+
+    monkeypatch.setitem(_outlier.SCORE_TERMS, "hybrid", HYBRID_TERMS_9)
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8)[y == 0]
+    fitted = {
+        "hybrid": ConvAutoencoderOutlierDetector(**TINY).fit(X),
+        "reconstruction": ConvAutoencoderOutlierDetector(
+            **TINY, score_type="reconstruction"
+        ).fit(X),
+        "dense": AutoencoderOutlierDetector(**TINY_DENSE).fit(X.reshape(len(X), -1)),
+    }
+    saved = {}
+    for name, det in fitted.items():
+        buffer = io.BytesIO()
+        skcae.save(det, buffer)
+        saved[name] = _with_config(lambda c: c.update(format_version=version))(
+            buffer.getvalue()
+        )
+    monkeypatch.undo()  # this skcae reads them
+    for name, det in fitted.items():
+        if name == "hybrid":
+            message = (
+                rf"file format version {version}\) whose hybrid score lacked the "
+                "per-pixel 'range' term .*Refit the estimator"
+            )
+            with pytest.raises(ValueError, match=message):
+                skcae.load(io.BytesIO(saved[name]))
+            continue
+        loaded = skcae.load(io.BytesIO(saved[name]))
         Xs = X if name != "dense" else X.reshape(len(X), -1)
         np.testing.assert_array_equal(loaded.score_samples(Xs), det.score_samples(Xs))
 
