@@ -45,13 +45,13 @@ family and the seconds of the candidate's fits.
         --tasks oc2,oc8,sc04,ct5_10,loo7 --out /tmp/sel
 
 Since file format 11 (2026-12-07) the default also has the ``range`` term
-(each pixel's excess beyond the training images' range) at weight 1/4
-(``results/selection_range_fce149b.md``, where ``"d3+lat (default)"`` is
-the default before, now ``"before format 11"``): ``--candidates
-"d3+lat (default),range .25,range .5,range 1"`` over the tasks below plus
-``mn5,mn10,dn5,dn10`` (Gaussian noise of sigma 0.05 and 0.1 on MNIST and
-on scikit-learn's 8x8 digits); the family means are in
-``skcae._tuning.TERM_WEIGHTS``' comment.
+(each pixel's excess beyond the training images' range) at weight 3 times
+its narrowness: ``--candidates "before format 11,range 1,range 2,range 3"``
+over the tasks below plus ``mn5,mn10,dn5,dn10`` (Gaussian noise of sigma
+0.05 and 0.1 on MNIST and on scikit-learn's 8x8 digits;
+``results/selection_range_*.md``; the one at ``fce149b`` measured the
+term's first design, whose calibration a probe found wrong). The figures
+are in ``skcae._tuning.TERM_WEIGHTS``' comment.
 
 Since 2026-12-07 the default has the ``residual`` term (each pixel's
 squared error over its mean on the training images) at weight 1/2 in
@@ -280,15 +280,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
 CANDIDATES = {
-    # since file format 11 (2026-12-07): the "range" term at 1/4 beside the
-    # format 9 default ("range .25" below)
+    # since file format 11 (2026-12-07): the "range" term at weight 3
+    # (times its narrowness) beside the format 9 default ("range 3" below)
     "d3+lat (default)": {
         "density": 3,
         "residual": 0.5,
         "pooled": 1,
         "stats": 1,
         "latent": 1,
-        "range": 0.25,
+        "range": 3,
     },
     # the default of file formats 9 and 10 (the "residual" term at 1/2 in
     # the mean squared error's place), named "d3+lat (default)" in the
@@ -398,6 +398,22 @@ CANDIDATES = {
         "stats": 1,
         "latent": 1,
         "range": 1,
+    },
+    "range 2": {
+        "density": 3,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+        "range": 2,
+    },
+    "range 3": {
+        "density": 3,
+        "residual": 0.5,
+        "pooled": 1,
+        "stats": 1,
+        "latent": 1,
+        "range": 3,
     },
 }
 DEFAULT = CANDIDATES["d3+lat (default)"]

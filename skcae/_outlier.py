@@ -460,7 +460,9 @@ or (n_samples, C, H, W)
         a trimming round ranks them all against FIT_SUBSET of them, and the
         terms are calibrated on FIT_SUBSET of their references (drawn with
         ``seed``), so that those steps cost in proportion to the rows (the
-        density term's neighbourhoods of its references do not).
+        density term's neighbourhoods of its references do not). A term
+        that is ``untrimmed`` (the "range" term) is fitted on every row,
+        dropped ones included, and calibrated on all of them.
         """
         rng = np.random.RandomState(seed)
         if len(positions) > MAX_REFERENCES:
@@ -479,8 +481,14 @@ or (n_samples, C, H, W)
             # the last round's references: every row kept; a ranking round's:
             # some of them (the others are ranked against those)
             fitted_rows = keep if last or some is None else keep[some]
+            # the last round fits the untrimmed terms on every row, dropped
+            # ones included (fit_terms calibrates them on all of theirs)
+            whole = {n for n in knn if scorer.fits_untrimmed(n)} if last else set()
             loo = scorer.fit_terms(
-                {name: values[name][fitted_rows] for name in knn},
+                {
+                    name: values[name] if name in whole else values[name][fitted_rows]
+                    for name in knn
+                },
                 some if last else None,
             )
             calibrated = keep if some is None else keep[some]

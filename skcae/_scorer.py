@@ -340,15 +340,19 @@ class Scorer(AutoencoderModel):
     def fit_terms(self, values, rows=None):
         """Fit the kNN terms on the reference features ``values`` (by name,
         arrays); return the leave-one-out costs of their references ``rows``
-        (indices; None: all), or of all of them for a term whose
-        leave-one-out costs are cheap (``calibrates_on_all``), whose
-        calibration then rests on every reference."""
+        (indices; None: all), and of every row for an untrimmed term
+        (:meth:`fits_untrimmed`: its calibration takes them all)."""
         out = {}
         for name, array in values.items():
             term, array = self.terms[name], np.asarray(array, np.float64)
-            whole = rows is None or term.calibrates_on_all
+            whole = rows is None or term.untrimmed
             out[name] = term.fit(array) if whole else term.fit_rows(array, rows)
         return out
+
+    def fits_untrimmed(self, name):
+        """Whether the term ``name`` is fitted and calibrated on every
+        training sample, those trimmed from the references included."""
+        return self.terms[name].untrimmed
 
     def term_costs(self, values):
         """The raw costs of the kNN terms for reference features ``values``

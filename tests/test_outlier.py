@@ -965,9 +965,13 @@ def test_many_references_rank_and_calibrate_on_a_subset(
     assert len(ranking) == rounds
     for round_ in ranking:  # ranked against 100 references
         assert {m for m, _ in round_.values()} == {100}
-    # the last round: every sample kept, 100 of them calibrated
-    assert {m for m, _ in last.values()} == {n_references}
-    assert {len(rows) for _, rows in last.values()} == {100}
+    # the last round: every sample kept, 100 of them calibrated; the
+    # untrimmed "range" term every sample, trimmed ones too, all calibrated
+    kept = {k: v for k, v in last.items() if k != "range"}
+    assert {m for m, _ in kept.values()} == {n_references}
+    assert {len(rows) for _, rows in kept.values()} == {100}
+    assert last["range"][0] == len(X) - len(det.validation_scores_) > n_references
+    assert last["range"][1] is not None  # it was asked for 100, gave all
     for name, term in det.scorer_.terms.items():
         if "reference" in term.reference_buffers:
             assert len(term.reference) == n_references
