@@ -140,14 +140,19 @@ class TailCalibration(Calibration):
     zero, the spread fell to the standard deviation of the logs (0.08 on
     binary digits, 0.3 on real ones), and a typical excess of a new
     normal image came out at ``t`` of 8 to 40 (a probe). Costs that are
-    all the same: as :class:`Calibration`.
+    all the same (two training images, each measured against the other):
+    as :class:`Calibration`, with the same floor on the spread (its own,
+    0.05, gave new normal images a ``t`` of 46, a probe).
     """
 
     def fit(self, costs):
         costs = np.asarray(costs, dtype=np.float64)
         above = costs[costs > costs.min()] if len(costs) else costs
         if not len(above):
-            return super().fit(costs)
+            super().fit(costs)
+            with torch.no_grad():
+                self.spread.clamp_(min=TAIL_MIN_SPREAD)
+            return self
         eps = max(1e-6 * float(np.median(costs)), 1e-300)
         logs = np.log(above + eps)
         q75, q50, q25 = np.percentile(logs, [75, 50, 25])

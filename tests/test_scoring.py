@@ -473,11 +473,14 @@ def test_tail_calibration_maps_the_rare_excess_to_its_rarity():
     assert float(cal(torch.tensor([0.1], dtype=torch.float64))) < t_median
     plain = Calibration().fit(costs)
     assert float(plain(torch.tensor([np.median(tail)], dtype=torch.float64))) > 7
-    # one sample above the rest: the spread's floor; all alike: as Calibration
+    # one sample above the rest: the spread's floor; all alike (two training
+    # images, each against the other): as Calibration, with that floor
     one = _terms.TailCalibration().fit(np.r_[np.full(999, 0.1), 5.0])
     assert float(one.spread) == 1.0
-    same = _terms.TailCalibration().fit(np.full(50, 0.1))
-    assert float(same.spread) == float(Calibration().fit(np.full(50, 0.1)).spread)
+    same = _terms.TailCalibration().fit(np.full(2, 0.1))
+    plain = Calibration().fit(np.full(2, 0.1))
+    assert float(plain.spread) == 0.05 and float(same.spread) == 1.0
+    assert float(same.center) == float(plain.center)
 
 
 @pytest.mark.parametrize("defaults", [False, True], ids=["tiny", "defaults"])
