@@ -48,10 +48,12 @@ Since file format 11 (2026-12-07) the default also has the ``range`` term
 (each pixel's excess beyond the training images' range) at weight 3 times
 its narrowness: ``--candidates "before format 11,range 1,range 2,range 3"``
 over the tasks below plus ``mn5,mn10,dn5,dn10`` (Gaussian noise of sigma
-0.05 and 0.1 on MNIST and on scikit-learn's 8x8 digits;
-``results/selection_range_*.md``; the one at ``fce149b`` measured the
-term's first design, whose calibration a probe found wrong). The figures
-are in ``skcae._tuning.TERM_WEIGHTS``' comment.
+0.05 and 0.1 on MNIST and on scikit-learn's 8x8 digits), then the chosen
+default against ``"before format 11"`` on all of them
+(``results/selection_range_dd05561.md``; ``selection_range_weights_*.md``
+the weights; ``selection_range_fce149b.md`` the term's first design,
+whose calibration a probe found wrong). The figures are in
+``skcae._tuning.TERM_WEIGHTS``' comment.
 
 Since 2026-12-07 the default has the ``residual`` term (each pixel's
 squared error over its mean on the training images) at weight 1/2 in

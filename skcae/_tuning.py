@@ -168,18 +168,22 @@ RELIABLE_REFERENCES = 100
 #: weight 3 times its narrowness (PixelRange.reliability: about 1 for
 #: digits, 0.1-0.4 for photo crops at any position) and, below
 #: RELIABLE_REFERENCES, its references' share of them. selection.py
-#: --candidates "before format 11,range 1,range 2,range 3" (results/
-#: selection_range_*.md), AUROC without -> with it at 3: Gaussian noise on
-#: sklearn's 8x8 digits (sigma .05 / .1) .553 / .716 -> .899 / .976
-#: (IsolationForest .746 / .862), on MNIST (.05) .958 -> .986, impulse
-#: noise .971 -> .994, a dotted line .853 -> .965, several kinds .900 ->
-#: .905; one class (digits 2, 8) -.001, leaving out 3 -.004, scale -.004,
-#: photo crops -.020 to +.003 (without the narrowness, at 1: coins -.022,
-#: 2,000 coins -.011). Weights 1 / 2 gave 8x8 noise .775 / .861. The first
-#: design (fitted on the trimmed references, calibrated as the other
-#: terms) gave .960 there at a quarter weight, but its point mass of zero
-#: excesses collapsed the calibration's spread: new normal digits with one
-#: pixel a little beyond the range scored as far outliers (a probe).
+#: --candidates "before format 11,d3+lat (default)" over 34 tasks at
+#: dd05561 (results/selection_range_dd05561.md), family means without ->
+#: with it: Gaussian noise on sklearn's 8x8 digits .635 -> .938 (sigma .05
+#: / .1: .553 / .716 -> .899 / .976; IsolationForest .746 / .862), on
+#: MNIST .977 -> .992, corrupted MNIST .878 -> .896 (impulse noise .971 ->
+#: .994, dotted line .853 -> .965, scale and rotate -.004 / -.003), several
+#: kinds .900 -> .905, 8x8 digits .970 -> .971, contaminated .899 -> .899;
+#: one class .985 -> .984, leave one out .805 -> .803, photo crops .588 ->
+#: .584 (50; coins -.011) and .902 -> .900 (2,000). Weights 1 / 2 (a run
+#: before the references' share, results/selection_range_weights_da153f6-
+#: dirty.md) gave 8x8 noise .775 / .861 at sigma .05. The first design
+#: (fitted on the trimmed references, calibrated as the other terms,
+#: results/selection_range_fce149b.md) gave .960 there at a quarter weight,
+#: but its point mass of zero excesses collapsed the calibration's spread:
+#: new normal digits a little beyond the range at one pixel scored as far
+#: outliers (a probe).
 TERM_WEIGHTS = {
     "density": 3.0,
     "residual": 0.5,
