@@ -165,12 +165,16 @@ RELIABLE_REFERENCES = 100
 #: run) the corruptions gained more (.898) but one class (.978), several
 #: kinds (.897) and leave one out (.797) lost.
 #: The "range" term joined the hybrid image score in file format 11, at
-#: weight 3 times its narrowness (PixelRange.reliability: about 1 for
-#: digits, 0.1-0.4 for photo crops at any position) and, below
-#: RELIABLE_REFERENCES, its references' share of them. selection.py
+#: weight 3 times its share (PixelRange.reliability: its narrowness, about
+#: 1 for digits, 0.1-0.4 for photo crops at any position, times the chance
+#: that a new sample lies within every range of the references, 0.35 for
+#: 120 8x8 digits: at full weight there one-class 8x8 digits lost up to
+#: .014 AUROC, small_images.py). selection.py
 #: --candidates "before format 11,d3+lat (default)" over 34 tasks at
-#: dd05561 (results/selection_range_dd05561.md), family means without ->
-#: with it: Gaussian noise on sklearn's 8x8 digits .635 -> .938 (sigma .05
+#: dd05561, before the chance (results/selection_range_dd05561.md; with
+#: it, on 15 of them, the same to .004: 8x8 noise .890 / .974, photo
+#: crops within .001, results/selection_range_chance_*.md), family means
+#: without -> with it: Gaussian noise on sklearn's 8x8 digits .635 -> .938 (sigma .05
 #: / .1: .553 / .716 -> .899 / .976; IsolationForest .746 / .862), on
 #: MNIST .977 -> .992, corrupted MNIST .878 -> .896 (impulse noise .971 ->
 #: .994, dotted line .853 -> .965, scale and rotate -.004 / -.003), several
