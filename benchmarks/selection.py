@@ -46,7 +46,8 @@ family and the seconds of the candidate's fits.
 
 Since file format 11 (2026-12-07) the default also has the ``range`` term
 (each pixel's excess beyond the training images' range) at weight 3 times
-its narrowness: ``--candidates "before format 11,range 1,range 2,range 3"``
+its share (narrowness and the chance of a new image within every range):
+``--candidates "before format 11,range 1,range 2,range 3"``
 over the tasks below plus ``mn5,mn10,dn5,dn10`` (Gaussian noise of sigma
 0.05 and 0.1 on MNIST and on scikit-learn's 8x8 digits), then the chosen
 default against ``"before format 11"`` on all of them
@@ -283,7 +284,7 @@ import _common  # noqa: E402
 
 CANDIDATES = {
     # since file format 11 (2026-12-07): the "range" term at weight 3
-    # (times its narrowness) beside the format 9 default ("range 3" below)
+    # (times its share) beside the format 9 default ("range 3" below)
     "d3+lat (default)": {
         "density": 3,
         "residual": 0.5,

@@ -42,7 +42,10 @@ from ._sklearn_compat import Interval
         "box-blurred 3x3 and averaged over its 10% largest pixels, the "
         "density (weight 3), "
         "the kNN distance of the image's per-channel mean and standard "
-        "deviation (brightness, colour, contrast) and the latent kNN distance",
+        "deviation (brightness, colour, contrast), the latent kNN distance "
+        "and the pixels' excess beyond their training range (weight 3 times "
+        "its share: how narrow the narrowest pixels' ranges are, and the "
+        "chance that a new normal image lies within them all)",
     },
     image_score=docs.IMAGE_SCORE,
     running=docs.RUNNING,

@@ -207,14 +207,15 @@ score_type : {%(score_types)s}, default=%(default_score)s
     units of X). "latent": the mean distance of its code to its
     ``n_neighbors`` nearest training codes (PCA-whitened).%(density_score)s
     "hybrid": %(hybrid_terms)s. Each term is made scale-free by its
-    distribution on the training data (``t = (log cost - median) /
-    robust spread``, the kNN terms leaving each training sample out of
-    its own neighbours), turned into the evidence ``-log P(N(0, 1) > t)``
-    and averaged with weights (Fisher's method of combining tests): a
-    term far in its tail dominates, and terms a little high together add
-    up. It finds outliers that reconstruct well but are rare (another
-    kind of image among several kinds of normal, a colour shift) as well
-    as the reverse; see the user guide's benchmarks.
+    distribution on the training data (``t = (log cost - median) / robust
+    spread``, the kNN terms leaving each training sample out of its own
+    neighbours; an image score's range term by the tail of its costs, as
+    most normal images lie within every range), turned into the evidence
+    ``-log P(N(0, 1) > t)`` and averaged with weights (Fisher's method of
+    combining tests): a term far in its tail dominates, and terms a little
+    high together add up. It finds outliers that reconstruct well but are
+    rare (another kind of image among several kinds of normal, a colour
+    shift) as well as the reverse; see the user guide's benchmarks.
 n_neighbors : int, default=5
     Neighbours of the kNN terms of ``score_type="latent"`` and of the
     %(n_neighbors_terms)s (clipped to the number of
@@ -227,7 +228,10 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     5%% that "auto" leaves out (a small rate is never less robust than the
     default), are left out of the score's references and calibration (in two
     rounds, each ranking every sample by the references the last one
-    kept), so that outliers in X do not vouch for outliers to come; where
+    kept), so that outliers in X do not vouch for outliers to come (the
+    range term of an image score keeps them: trimming drops the images
+    that hold a pixel's rare extremes, and new normal images beyond the
+    narrowed range were flagged); where
     the rate names at least 250 outliers in X (``contamination *
     n_samples``; a search's splits of X may name fewer than X itself)
     the network is also trained a second time without them, as ranked by

@@ -145,6 +145,8 @@ class TailCalibration(Calibration):
     """
 
     def fit(self, costs):
+        """Fit on the calibration costs ``costs`` (leave-one-out, of
+        normal samples); return self."""
         costs = np.asarray(costs, dtype=np.float64)
         above = costs[costs > costs.min()] if len(costs) else costs
         if not len(above):
@@ -162,6 +164,14 @@ class TailCalibration(Calibration):
             self.spread.fill_(spread)
             self.eps.fill_(eps)
         return self
+
+    def check(self):
+        super().check()
+        if not float(self.spread) >= TAIL_MIN_SPREAD:
+            raise ValueError(
+                f"spread {float(self.spread):.3g}; expected at least "
+                f"{TAIL_MIN_SPREAD} (a tail calibration's floor)"
+            )
 
 
 def sample_shape(module_kwargs):
@@ -545,7 +555,9 @@ class PixelRange(Term):
         return self.share
 
     def cost(self, values, leave_one_out=False):
-        """The cost of block values ``values`` (a tensor ``(n, blocks)``)."""
+        """The cost of block values ``values`` (a tensor ``(n, blocks)``)
+        against the references' ranges (``leave_one_out`` is not used:
+        :meth:`fit` returns the references' own leave-one-out costs)."""
         values = values.to(torch.float64)
         low, high = self.low.flatten(), self.high.flatten()
         return self._raw(values, low, high) + self.offset

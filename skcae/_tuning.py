@@ -76,7 +76,8 @@ RESIDUAL_FLOOR = 0.01
 RANGE_FLOOR = 0.01
 RANGE_OFFSET = 0.1
 #: ... and its weight is scaled by 1 minus the width of this quantile of
-#: the pixels' ranges over the whole range (PixelRange.reliability).
+#: the pixels' ranges over the whole range, times the chance that a new
+#: sample lies within every range (PixelRange.reliability).
 RANGE_NARROW_QUANTILE = 0.1
 #: The smallest spread of a TailCalibration (log-cost units): the range
 #: term's positive leave-one-out costs had log spreads of 1.0-5.9 (sklearn's
@@ -172,16 +173,18 @@ RELIABLE_REFERENCES = 100
 #: .014 AUROC, small_images.py). selection.py
 #: --candidates "before format 11,d3+lat (default)" over 34 tasks at
 #: dd05561, before the chance (results/selection_range_dd05561.md; with
-#: it, on 15 of them, the same to .004: 8x8 noise .890 / .974, photo
-#: crops within .001, results/selection_range_chance_*.md), family means
-#: without -> with it: Gaussian noise on sklearn's 8x8 digits .635 -> .938 (sigma .05
+#: it, at 2eb0030's code, 15 of them moved by at most .011 from there:
+#: 8x8 noise .890 / .974, photo crops back within .001 of the score
+#: without the term, results/selection_range_chance_740fb3f-dirty.md),
+#: family means without -> with it: Gaussian noise on sklearn's 8x8
+#: digits .635 -> .938 (sigma .05
 #: / .1: .553 / .716 -> .899 / .976; IsolationForest .746 / .862), on
 #: MNIST .977 -> .992, corrupted MNIST .878 -> .896 (impulse noise .971 ->
 #: .994, dotted line .853 -> .965, scale and rotate -.004 / -.003), several
 #: kinds .900 -> .905, 8x8 digits .970 -> .971, contaminated .899 -> .899;
 #: one class .985 -> .984, leave one out .805 -> .803, photo crops .588 ->
 #: .584 (50; coins -.011) and .902 -> .900 (2,000). Weights 1 / 2 (a run
-#: before the references' share, results/selection_range_weights_da153f6-
+#: with the narrowness alone, results/selection_range_weights_da153f6-
 #: dirty.md) gave 8x8 noise .775 / .861 at sigma .05. The first design
 #: (fitted on the trimmed references, calibrated as the other terms,
 #: results/selection_range_fce149b.md) gave .960 there at a quarter weight,

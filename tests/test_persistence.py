@@ -1210,15 +1210,11 @@ def test_format_7_files_score_as_before(old_hybrid_terms):
     assert loaded.offset_ == det.offset_
 
 
-@pytest.mark.parametrize("version", [7, 8])
-def test_older_hybrid_image_files_are_refused_with_a_refit_message(
-    version, old_hybrid_terms, monkeypatch
-):
-    """Version 9 put the "residual" term in the place of the hybrid image
-    score's mean squared error: an older hybrid file of images (which holds
-    no pixel weights) is refused with a refit message, not with a list of
-    missing tensors; other score types and the dense detector's hybrid
-    score (which kept its terms) load and score as before."""
+def _check_older_hybrid_files(version, monkeypatch, message):
+    """Fit a hybrid image, a reconstruction and a dense hybrid detector as
+    the (monkeypatched) older skcae did, save them as file format
+    ``version``, and load them with this skcae: the hybrid image file is
+    refused with ``message``, the others load and score as fitted."""
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 8, 8)[y == 0]
     fitted = {
@@ -1237,19 +1233,30 @@ def test_older_hybrid_image_files_are_refused_with_a_refit_message(
         )
     monkeypatch.undo()  # this skcae reads them
     for name, det in fitted.items():
-        old = saved[name]
         if name == "hybrid":
-            message = (
-                rf"file format version {version}\) whose hybrid score had the "
-                "mean squared error term where this skcae has the per-pixel "
-                "'residual' term .*Refit the estimator"
-            )
             with pytest.raises(ValueError, match=message):
-                skcae.load(io.BytesIO(old))
+                skcae.load(io.BytesIO(saved[name]))
             continue
-        loaded = skcae.load(io.BytesIO(old))
+        loaded = skcae.load(io.BytesIO(saved[name]))
         Xs = X if name != "dense" else X.reshape(len(X), -1)
         np.testing.assert_array_equal(loaded.score_samples(Xs), det.score_samples(Xs))
+
+
+@pytest.mark.parametrize("version", [7, 8])
+def test_older_hybrid_image_files_are_refused_with_a_refit_message(
+    version, old_hybrid_terms, monkeypatch
+):
+    """Version 9 put the "residual" term in the place of the hybrid image
+    score's mean squared error: an older hybrid file of images (which holds
+    no pixel weights) is refused with a refit message, not with a list of
+    missing tensors; other score types and the dense detector's hybrid
+    score (which kept its terms) load and score as before."""
+    message = (
+        rf"file format version {version}\) whose hybrid score had the "
+        "mean squared error term where this skcae has the per-pixel "
+        "'residual' term .*Refit the estimator"
+    )
+    _check_older_hybrid_files(version, monkeypatch, message)
 
 
 @pytest.mark.parametrize("version", [9, 10])
@@ -1262,35 +1269,11 @@ def test_hybrid_image_files_before_the_range_term_are_refused(version, monkeypat
     from skcae import _outlier
 
     monkeypatch.setitem(_outlier.SCORE_TERMS, "hybrid", HYBRID_TERMS_9)
-    X, y = load_digits(return_X_y=True)
-    X = X.reshape(-1, 8, 8)[y == 0]
-    fitted = {
-        "hybrid": ConvAutoencoderOutlierDetector(**TINY).fit(X),
-        "reconstruction": ConvAutoencoderOutlierDetector(
-            **TINY, score_type="reconstruction"
-        ).fit(X),
-        "dense": AutoencoderOutlierDetector(**TINY_DENSE).fit(X.reshape(len(X), -1)),
-    }
-    saved = {}
-    for name, det in fitted.items():
-        buffer = io.BytesIO()
-        skcae.save(det, buffer)
-        saved[name] = _with_config(lambda c: c.update(format_version=version))(
-            buffer.getvalue()
-        )
-    monkeypatch.undo()  # this skcae reads them
-    for name, det in fitted.items():
-        if name == "hybrid":
-            message = (
-                rf"file format version {version}\) whose hybrid score lacked the "
-                "per-pixel 'range' term .*Refit the estimator"
-            )
-            with pytest.raises(ValueError, match=message):
-                skcae.load(io.BytesIO(saved[name]))
-            continue
-        loaded = skcae.load(io.BytesIO(saved[name]))
-        Xs = X if name != "dense" else X.reshape(len(X), -1)
-        np.testing.assert_array_equal(loaded.score_samples(Xs), det.score_samples(Xs))
+    message = (
+        rf"file format version {version}\) whose hybrid score lacked the "
+        "per-pixel 'range' term .*Refit the estimator"
+    )
+    _check_older_hybrid_files(version, monkeypatch, message)
 
 
 def test_save_to_a_text_file_or_a_non_file_says_what_it_takes(tmp_path):
