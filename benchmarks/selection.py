@@ -376,49 +376,13 @@ CANDIDATES = {
         "latent": 1,
     },
     "density only": {"density": 1},
-    # the default plus the per-pixel "range" term (each pixel's excess
-    # beyond the training samples' range) at a weight
-    "range .25": {
-        "density": 3,
-        "residual": 0.5,
-        "pooled": 1,
-        "stats": 1,
-        "latent": 1,
-        "range": 0.25,
-    },
-    "range .5": {
-        "density": 3,
-        "residual": 0.5,
-        "pooled": 1,
-        "stats": 1,
-        "latent": 1,
-        "range": 0.5,
-    },
-    "range 1": {
-        "density": 3,
-        "residual": 0.5,
-        "pooled": 1,
-        "stats": 1,
-        "latent": 1,
-        "range": 1,
-    },
-    "range 2": {
-        "density": 3,
-        "residual": 0.5,
-        "pooled": 1,
-        "stats": 1,
-        "latent": 1,
-        "range": 2,
-    },
-    "range 3": {
-        "density": 3,
-        "residual": 0.5,
-        "pooled": 1,
-        "stats": 1,
-        "latent": 1,
-        "range": 3,
-    },
 }
+# the format 9/10 default plus the per-pixel "range" term (each pixel's
+# excess beyond the training samples' range) at a weight
+CANDIDATES.update(
+    (f"range {label}", {**CANDIDATES["before format 11"], "range": weight})
+    for label, weight in ((".25", 0.25), (".5", 0.5), ("1", 1), ("2", 2), ("3", 3))
+)
 DEFAULT = CANDIDATES["d3+lat (default)"]
 #: Candidates of the default's terms with at most this many kNN references
 #: (skcae._outlier.MAX_REFERENCES; the scoring cost grows with it).

@@ -355,6 +355,15 @@ def _block_means(err, side):
     return pool_to_side(err, side).to(torch.float64)
 
 
+def _block_grid(config):
+    """The grid of blocks :func:`_block_means` gives for a sample of the
+    network of ``config`` (a meta pass: nothing is computed)."""
+    shape = sample_shape(dict(config.module_kwargs))
+    with torch.device("meta"):
+        blocks = _block_means(torch.empty(1, *shape), RESIDUAL_MAX_SIDE)
+    return tuple(blocks.shape[-2:])
+
+
 @register_term("residual")
 class ScaledError(Term):
     """The squared error of each pixel over that pixel's mean squared error
@@ -381,10 +390,7 @@ class ScaledError(Term):
 
     def __init__(self, config):
         super().__init__(config)
-        shape = sample_shape(dict(config.module_kwargs))
-        with torch.device("meta"):  # the grid _block_means gives
-            blocks = _block_means(torch.empty(1, *shape), RESIDUAL_MAX_SIDE)
-        self.grid = tuple(blocks.shape[-2:])
+        self.grid = _block_grid(config)
         self.smoothing = int(config.smoothing)
         self.top_fraction = float(config.top_fraction)
         # 1 / (the block's mean error + the floor)
@@ -472,10 +478,7 @@ class PixelRange(Term):
     def __init__(self, config):
         super().__init__(config)
         self.calibration = TailCalibration()
-        shape = sample_shape(dict(config.module_kwargs))
-        with torch.device("meta"):  # the grid _block_means gives
-            blocks = _block_means(torch.empty(1, *shape), RESIDUAL_MAX_SIDE)
-        self.grid = tuple(blocks.shape[-2:])
+        self.grid = _block_grid(config)
         for name in ("low", "high", "weight"):
             self.register_buffer(name, torch.zeros(self.grid, dtype=torch.float64))
         self.register_buffer("offset", scalar())
