@@ -118,6 +118,12 @@ def _pixels(image_shape):
     return f"{h}x{w} pixels, {c} channel{'s' if c != 1 else ''}"
 
 
+def _fitted_form(estimator, fitted):
+    """The shape of a sample as the estimator was fitted on it
+    (``input_shape_``), else the fitted image shape ``(C, H, W)``."""
+    return tuple(getattr(estimator, "input_shape_", ()) or fitted)
+
+
 def fitted_shape_error(estimator, n_features, own_shape, shape=None):
     """The ValueError for X that does not match the fitted input, or None.
 
@@ -174,7 +180,7 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
     ):
         # the same values as 1-D signals and as images (flat rows read as
         # signals at fit, images now): resizing would resample them
-        input_shape = tuple(getattr(estimator, "input_shape_", ()) or fitted)
+        input_shape = _fitted_form(estimator, fitted)
         dims = ", ".join(str(v) for v in input_shape)
         # image_shape takes (H, W) for gray images, (C, H, W) for colour
         as_image = tuple(own_shape[1:]) if own_shape[0] == 1 else tuple(own_shape)
@@ -193,6 +199,15 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
             f"but this estimator was fitted on images of shape {tuple(fitted)} "
             f"(C, H, W: {_pixels(fitted)}); resize them to {h}x{w} (e.g. "
             f"skcae.images.ImageFiles(paths, size=({h}, {w})))"
+            + (
+                f", or, if they are the same {math.prod(fitted)} values "
+                "arranged otherwise (a reshape that split the rows "
+                "wrongly), pass X as it was fitted: X.reshape(len(X), "
+                + ", ".join(str(v) for v in _fitted_form(estimator, fitted))
+                + f") (input_shape_={_fitted_form(estimator, fitted)})"
+                if math.prod(own_shape) == math.prod(fitted)
+                else ""
+            )
         )
     elif problems and fitted[1] > 1 and fitted[2] > 1:
         problems[-1] += f" (images of shape {tuple(fitted)} (C, H, W), flattened)"

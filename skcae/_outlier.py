@@ -418,11 +418,13 @@ or (n_samples, C, H, W)
                 warn_user(
                     f"contamination='auto' set the threshold from {len(scores)} "
                     f"calibration score(s) (fewer than {_FEW_CALIBRATION_SCORES}): "
-                    "the share of new normal data that predict() flags can be "
-                    "far from 1% (a fit on 2 images once flagged every new "
-                    "image). Expected more training samples; or set the "
-                    "threshold with set_threshold_from(X_normal) on held-out "
-                    "normal samples.",
+                    "the share of new data that predict() flags can be far "
+                    "from 1%, either way: a fit on 2 samples once flagged "
+                    "every new one, and on 2 or 3 samples the threshold can "
+                    "lie below any score the model gives, so that nothing is "
+                    "flagged (values of 1e30 included). Expected more "
+                    "training samples; or set the threshold with "
+                    "set_threshold_from(X_normal) on held-out normal samples.",
                     UserWarning,
                 )
         return fitted

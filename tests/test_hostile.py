@@ -1472,6 +1472,24 @@ def test_auto_threshold_from_a_few_calibration_scores_warns(X):
         ConvAutoencoderOutlierDetector(**TINY).fit(X[:20])  # enough: no warning
 
 
+def test_the_few_scores_warning_says_that_nothing_may_be_flagged(X):
+    """On 2 images of one digit the fold networks (one image each) set the
+    threshold below any score the model gives: values of 1e30 were not
+    flagged, and the warning spoke only of flagging too much (a probe).
+    The warning now says both, in words that fit tabular rows too."""
+    settings = dict(TINY, image_shape=(8, 8), max_epochs=2)
+    with pytest.warns(UserWarning, match="calibration score") as record:
+        det = ConvAutoencoderOutlierDetector(**settings).fit(X[:2])
+    (message,) = [
+        str(w.message) for w in record if "calibration score" in str(w.message)
+    ]
+    assert "nothing is flagged (values of 1e30 included)" in message
+    assert "a fit on 2 samples once flagged every new one" in message
+    junk = np.random.RandomState(0).rand(5, 64) * 1e30
+    # what the warning describes (if a refit flags these one day, reword it)
+    assert (det.predict(junk) == 1).all()
+
+
 def test_a_network_trained_on_a_handful_of_a_large_x_warns(X):
     """validation_fraction=0.99 of 60 samples trained the network on one and
     calibrated on 59, silently: offset_ -9.5e5, nothing flagged (a probe)."""

@@ -576,6 +576,22 @@ def test_swapped_height_and_width_of_gray_images_get_the_resize_message():
     assert "channel axis" not in str(err.value)
 
 
+def test_the_same_values_in_another_image_shape_also_get_the_reshape_hint():
+    """64 values as 4x16 images against a fit on 8x8 ones: a reshape that
+    split the rows wrongly as likely as images of another size, so the
+    message names the reshape to the fitted form beside the resize (it
+    said only "resize", a probe); other sizes keep the resize alone."""
+    det = ConvAutoencoderOutlierDetector()
+    validate_input(det, np.zeros((5, 8, 8)), reset=True)
+    with pytest.raises(ValueError, match="resize them to 8x8") as err:
+        validate_input(det, np.zeros((5, 4, 16)), reset=False)
+    assert "the same 64 values arranged otherwise" in str(err.value)
+    assert "X.reshape(len(X), 8, 8) (input_shape_=(8, 8))" in str(err.value)
+    with pytest.raises(ValueError, match="resize them to 8x8") as err:
+        validate_input(det, np.zeros((5, 10, 10)), reset=False)
+    assert "arranged otherwise" not in str(err.value)
+
+
 def test_images_against_a_fit_on_flat_rows_get_the_reshape_message():
     """Flat rows read as 1-D signals at fit, the same values as 8x8 images
     now: reshape them (or fit with image_shape); resizing, as the message
