@@ -67,12 +67,16 @@ def _apply(estimator, method, block, start=0):
 def _in_x(message, start, rows):
     """``message`` of a block of ``rows`` rows starting at row ``start`` of
     X, with its "of N samples (the first: sample i)" as rows of X, in the
-    words of an out-of-core X's (:func:`skcae._validation._bad_values_message`)."""
+    words of an out-of-core X's (:func:`skcae._validation._bad_values_message`),
+    but as the first of the block: blocks are scored in parallel, so an
+    earlier block may hold some too."""
     return re.sub(
         r"of (\d+) samples \(the first: sample (\d+)\)",
         lambda m: (
             f"of the {m.group(1)} samples read at rows {start} to "
-            f"{start + rows - 1} of X (the first: sample {start + int(m.group(2))})"
+            f"{start + rows - 1} of X (the first of these: sample "
+            f"{start + int(m.group(2))}; other blocks, scored in parallel, "
+            "may hold some too)"
         ),
         message,
     )

@@ -227,7 +227,10 @@ def test_unknown_chunk_sizes_on_any_axis_are_named(gray, gray_detector):
 
 def test_nan_is_named_as_a_row_of_x_not_of_its_block(gray, gray_detector):
     """A NaN in row 750 of a Dask array of blocks of 100 rows: the error
-    names row 750 of X, as the in-memory path does (it said "sample 50")."""
+    names row 750 of X, as the in-memory path does (it said "sample 50"),
+    as the first of its block, not of X: blocks are scored in parallel, and
+    with NaN in rows 0 and 5 the error of the block of rows 5 to 9 called
+    row 5 "the first" (a probe)."""
     X = gray.astype(float)
     X[750, 3, 2] = np.nan
     with pytest.raises(ValueError, match="sample 750") as in_memory:
@@ -237,7 +240,8 @@ def test_nan_is_named_as_a_row_of_x_not_of_its_block(gray, gray_detector):
     with pytest.raises(
         ValueError,
         match=r"of the 100 samples read at rows 700 to 799 of X "
-        r"\(the first: sample 750\)",
+        r"\(the first of these: sample 750; other blocks, scored in parallel, "
+        r"may hold some too\)",
     ):
         scored.compute()
 
