@@ -384,6 +384,9 @@ CANDIDATES.update(
     for label, weight in ((".25", 0.25), (".5", 0.5), ("1", 1), ("2", 2), ("3", 3))
 )
 DEFAULT = CANDIDATES["d3+lat (default)"]
+# the default with a heavier density term (on images of at most 8x8 pixels
+# it reads the standardised pixels, a local outlier factor of its own)
+CANDIDATES.update((f"density {w}", {**DEFAULT, "density": w}) for w in (6, 12))
 #: Candidates of the default's terms with at most this many kNN references
 #: (skcae._outlier.MAX_REFERENCES; the scoring cost grows with it).
 REFERENCE_CAPS = {"refs 3000": 3000, "refs 2000": 2000, "refs 1000": 1000}
