@@ -6,10 +6,10 @@ scoring one chunk of test images (the model's ``chunk_rows`` rows: 128 for
 28x28) costs: the network pass that gives the features (standardisation,
 encoder, decoder, squared errors), each term of the score from those
 features, and their combination; each part ``--repeats`` times,
-interleaved, median. Beside it: a whole ``score_samples`` call on the test
+interleaved, median. Beside it: whole ``score_samples`` calls on the test
 images and PyOD's AutoEncoder (default parameters, fitted on the same
-images) scoring the same images, both per chunk's worth of rows, one
-thread. The question it answers: which parts would have to go for
+images) scoring the same images (``--whole-repeats`` times each,
+interleaved, median), both per chunk's worth of rows, one thread. The question it answers: which parts would have to go for
 skcae's scoring to match PyOD's, whose network is a small dense one.
 
 Run from the repository root::
@@ -79,16 +79,18 @@ def run(args):
     parts = part_timings(scorer, torch.from_numpy(images), args.repeats)
 
     det.score_samples(X_score[:rows])  # first call
-    whole = statistics.median(
-        timed(lambda: det.score_samples(X_score)) for _ in range(3)
-    )
-    pyod = None
+    calls = [lambda: det.score_samples(X_score)]
     if pyod_status()[0]:
         model = PyodAutoEncoder(random_state=0).fit(X_fit)
         model.score_samples(X_score[:rows])
-        pyod = statistics.median(
-            timed(lambda: model.score_samples(X_score)) for _ in range(3)
-        )
+        calls.append(lambda: model.score_samples(X_score))
+    # the whole calls, interleaved: a busy spell slows both
+    times = [[] for _ in calls]
+    for _ in range(args.whole_repeats):
+        for call, ts in zip(calls, times):
+            ts.append(timed(call))
+    whole = statistics.median(times[0])
+    pyod = statistics.median(times[1]) if len(times) > 1 else None
     per_chunk = rows / len(X_score)
     return parts, whole * per_chunk, None if pyod is None else pyod * per_chunk, rows
 
@@ -121,7 +123,9 @@ def markdown(parts, whole, pyod, rows, header, args):
     lines += [
         f"Default detector fitted on MNIST digit {args.digit} (all its training "
         f"images, n_jobs=1); parts timed on one chunk of {rows} test images, "
-        f"{args.repeats} times each, interleaved (median ms). Share: of the "
+        f"{args.repeats} times each, interleaved (median ms); the whole "
+        f"`score_samples` calls {args.whole_repeats} times each, skcae's and "
+        "PyOD's interleaved. Share: of the "
         "whole chunk. Ratio: to PyOD's scoring of as many rows. The terms "
         "read the network pass's features, so the parts add up to about "
         "the whole chunk.",
@@ -137,6 +141,13 @@ def parse_args(argv=None):
     p.add_argument("--digit", type=int, default=2, help="normal digit (default 2)")
     p.add_argument(
         "--repeats", type=int, default=30, help="timings of each part (default 30)"
+    )
+    p.add_argument(
+        "--whole-repeats",
+        type=int,
+        default=5,
+        help="timings of the whole score_samples calls, skcae's and PyOD's "
+        "interleaved (default 5)",
     )
     p.add_argument(
         "--n-score",

@@ -230,7 +230,7 @@ def test_nan_is_named_as_a_row_of_x_not_of_its_block(gray, gray_detector):
     names row 750 of X, as the in-memory path does (it said "sample 50"),
     as the first of its block, not of X: blocks are scored in parallel, and
     with NaN in rows 0 and 5 the error of the block of rows 5 to 9 called
-    row 5 "the first" (a probe)."""
+    row 5 "the first" (a probe; here the wording, which now says so)."""
     X = gray.astype(float)
     X[750, 3, 2] = np.nan
     with pytest.raises(ValueError, match="sample 750") as in_memory:

@@ -1473,7 +1473,7 @@ def test_auto_threshold_from_a_few_calibration_scores_warns(X):
 
 
 def test_the_few_scores_warning_says_that_nothing_may_be_flagged(X):
-    """On 2 images of one digit the fold networks (one image each) set the
+    """On 2 images (a 0 and a 1) the fold networks (one image each) set the
     threshold below any score the model gives: values of 1e30 were not
     flagged, and the warning spoke only of flagging too much (a probe).
     The warning now says both, in words that fit tabular rows too."""
