@@ -387,6 +387,9 @@ DEFAULT = CANDIDATES["d3+lat (default)"]
 # the default with a heavier density term (on images of at most 8x8 pixels
 # it reads the standardised pixels, a local outlier factor of its own)
 CANDIDATES.update((f"density {w}", {**DEFAULT, "density": w}) for w in (6, 12))
+# ... and with the range term as heavy beside it (the noise it catches on
+# 8x8 digits was diluted: dn5 .890 -> .839 at "density 6")
+CANDIDATES["density 6 range 6"] = {**DEFAULT, "density": 6, "range": 6}
 #: Candidates of the default's terms with at most this many kNN references
 #: (skcae._outlier.MAX_REFERENCES; the scoring cost grows with it).
 REFERENCE_CAPS = {"refs 3000": 3000, "refs 2000": 2000, "refs 1000": 1000}
