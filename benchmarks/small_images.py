@@ -27,9 +27,11 @@ Writes ``<out>/small_images[_<side>].md`` and ``.csv``::
     python benchmarks/small_images.py --threads 2
     python benchmarks/small_images.py --threads 2 --side 16
     python benchmarks/small_images.py --families several --out /tmp/b
+    python benchmarks/small_images.py --term-weights '{"density": 6, "range": 6}'
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -114,9 +116,22 @@ def main():
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument(
+        "--term-weights",
+        type=json.loads,
+        default=None,
+        help="JSON object of hybrid score term weights patched over "
+        'skcae._tuning.TERM_WEIGHTS for the run, e.g. \'{"density": 6, '
+        '"range": 6}\' (a candidate measured; the default: none)',
+    )
     args = p.parse_args()
     set_threads(args.threads)
     import skcae
+
+    if args.term_weights:
+        from skcae import _tuning
+
+        _tuning.TERM_WEIGHTS.update(args.term_weights)  # read at scoring
 
     # the skcae measured (PYTHONPATH may point at another checkout)
     environment = environment_lines(args.threads, checkout=skcae.__path__[0])
@@ -149,7 +164,13 @@ def main():
         f"# Small images: scikit-learn's digits at {args.side}x{args.side}",
         "",
         f"`python benchmarks/small_images.py --side {args.side}"
-        + (f" --threads {args.threads}`" if args.threads else "`"),
+        + (f" --threads {args.threads}" if args.threads else "")
+        + (
+            f" --term-weights '{json.dumps(args.term_weights)}'"
+            if args.term_weights
+            else ""
+        )
+        + "`",
         "",
         *environment,
         f"`uptime` at the end: `{uptime()}`.",
