@@ -9,8 +9,9 @@ features, and their combination; each part ``--repeats`` times,
 interleaved, median. Beside it: whole ``score_samples`` calls on the test
 images and PyOD's AutoEncoder (default parameters, fitted on the same
 images) scoring the same images (``--whole-repeats`` times each,
-interleaved, median), both per chunk's worth of rows, one thread. The question it answers: which parts would have to go for
-skcae's scoring to match PyOD's, whose network is a small dense one.
+interleaved, median), both per chunk's worth of rows, one thread. The
+question it answers: which parts would have to go for skcae's scoring to
+match PyOD's, whose network is a small dense one.
 
 Run from the repository root::
 
