@@ -58,13 +58,17 @@ from ._tuning import RELIABLE_REFERENCES
 from ._warn import warn_user
 
 FORMAT = "skcae"
-FORMAT_VERSION = 11
-#: The version a file is written in: FORMAT_VERSION where its score has
-#: the per-pixel "range" term (the hybrid image score since version 11,
-#: which version 9 and 10 readers do not score), else 10 where it holds
+FORMAT_VERSION = 12
+#: The version a file is written in: 12 where its hybrid image score's
+#: density term reads the pixels (images of at most 8x8 pixels, whose
+#: density and range terms weigh PIXEL_DENSITY_WEIGHTS since version 12),
+#: else 11 where its score has the per-pixel "range" term (the hybrid
+#: image score since version 11, which version 9 and 10 readers do not
+#: score), else 10 where it holds
 #: ``data_format_`` (a fitted layout that ``data_format`` set since differs
 #: from, which version 9 readers would not honour), else 9, which every
 #: reader since version 9 reads the same.
+_PIXEL_DENSITY_VERSION = 12
 _RANGE_VERSION = 11
 _LAYOUT_VERSION = 10
 _PLAIN_VERSION = 9
@@ -78,7 +82,9 @@ _PLAIN_VERSION = 9
 #: files as before; version 9 replaced the hybrid image score's mean
 #: squared error term by the "residual" term, so older files of that score
 #: must be refitted; version 11 added the "range" term to it, so version 9
-#: and 10 files of that score must be refitted too).
+#: and 10 files of that score must be refitted too; version 12 weighs the
+#: density and range terms of 8x8 images more, so version 11 files of
+#: those must be refitted).
 _OLDEST_READ = 4
 #: Before version 7 a kNN term of the hybrid score with fewer references
 #: than this got references / _OLD_FULL_WEIGHT of its weight.
@@ -473,6 +479,8 @@ def _check_residual_term(config, model):
 def _file_version(model, fitted):
     """The format version a file of ``model`` and ``fitted`` is written in
     (see ``_PLAIN_VERSION``): the oldest that scores it as fitted."""
+    if getattr(model, "weighs_pixel_density", False):
+        return _PIXEL_DENSITY_VERSION
     if "range" in getattr(model, "terms", {}):
         return _RANGE_VERSION
     return _LAYOUT_VERSION if "data_format_" in fitted else _PLAIN_VERSION
@@ -490,6 +498,25 @@ def _check_range_term(config, model):
         f"format version {version}) whose hybrid score lacked the per-pixel "
         "'range' term this skcae adds to it (file format version 11). Refit "
         "the estimator with this skcae and save it again"
+    )
+
+
+def _check_pixel_density_weights(config, model):
+    """ValueError for a version 11 file whose hybrid image score reads the
+    pixels in its density term: its density and range terms weighed
+    less before version 12 (the weights are this skcae's, not the
+    file's)."""
+    version = config["format_version"]
+    if version >= _PIXEL_DENSITY_VERSION or not getattr(
+        model, "weighs_pixel_density", False
+    ):
+        return
+    raise ValueError(
+        f"it was written by an older skcae ({_written_by(config)!r}, file "
+        f"format version {version}) whose hybrid score of images of at most "
+        "8x8 pixels weighed its density and range terms less than this "
+        "skcae does (file format version 12). Refit the estimator with this "
+        "skcae and save it again"
     )
 
 
@@ -662,6 +689,7 @@ def _load(fileobj, device):
             _check_density_features(config, model)
             _check_residual_term(config, model)
             _check_range_term(config, model)
+            _check_pixel_density_weights(config, model)
             for name in array_names:  # validation_scores_, F32 or F64
                 dtype = specs[f"fitted.{name}"][0]
                 expected[f"fitted.{name}"] = (

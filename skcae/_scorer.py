@@ -23,7 +23,13 @@ from ._knn_terms import TERMS
 from ._network import autocast
 from ._terms import chunk_of
 from ._threads import chunk_rows, current_call, map_chunks
-from ._tuning import DENSITY_QUERY_NEIGHBORS, TERM_WEIGHTS, TRIM_TERMS, Z_LIMIT
+from ._tuning import (
+    DENSITY_QUERY_NEIGHBORS,
+    PIXEL_DENSITY_WEIGHTS,
+    TERM_WEIGHTS,
+    TRIM_TERMS,
+    Z_LIMIT,
+)
 
 # Numerical Recipes' erfc (fractional error below 1.2e-7 everywhere) as
 # coefficients of its exponent's polynomial in 1 / (1 + z / 2): a log upper
@@ -289,10 +295,31 @@ class Scorer(AutoencoderModel):
         base = evidence[0]
         total, weights = 0.0, 0.0
         for name, row in zip(names, evidence):
-            weight = TERM_WEIGHTS.get(name, 1.0) * self.terms[name].reliability()
+            weight = self.term_weight(name) * self.terms[name].reliability()
             total = total + weight * (row - base)
             weights += weight
         return base + total / weights
+
+    @property
+    def weighs_pixel_density(self):
+        """Whether the hybrid image score's density term reads the pixels
+        themselves (images of at most 8x8 pixels), where it and the range
+        term take ``PIXEL_DENSITY_WEIGHTS`` (file format 12)."""
+        terms = self.terms
+        return (
+            self.config.score_type == "hybrid"
+            and "range" in terms
+            and "density" in terms
+            and terms["density"].n_stats == 0
+        )
+
+    def term_weight(self, name):
+        """The weight of term ``name`` in the hybrid score, before its
+        reliability: ``TERM_WEIGHTS``, or ``PIXEL_DENSITY_WEIGHTS`` where
+        :attr:`weighs_pixel_density`."""
+        if self.weighs_pixel_density and name in PIXEL_DENSITY_WEIGHTS:
+            return PIXEL_DENSITY_WEIGHTS[name]
+        return TERM_WEIGHTS.get(name, 1.0)
 
     def trim_terms(self):
         """The terms that rank the training samples for trimming: those of

@@ -200,6 +200,20 @@ TERM_WEIGHTS = {
     "latent": 1.0,
     "range": 3.0,
 }
+#: ... but where the density term reads the pixels themselves (images of
+#: at most DENSITY_MAX_SIDE pixels a side: scikit-learn's 8x8 digits), it
+#: and the "range" term weigh this much (file format 12): on the 8x8
+#: validation tasks (small_images.py --term-weights '{"density": 6, "range":
+#: 6}' at d030317, the default beside it; selection.py --tasks
+#: dn5,dn10,dg1,dg8 --candidates "d3+lat (default),density 6 range 6" at
+#: 96a7443) several kinds .967 -> .972, corrupted .978 -> .979, one class
+#: .996, contaminated 5% / 10% .996 / .994 (the same), Gaussian noise
+#: sigma .05 / .1 .890 / .974 -> .906 / .977, 150 images of a digit .988
+#: (the same). The density term at 6 alone diluted the range term's noise
+#: (dn5 .839; at 12 .765: results/selection_density_8x8_0ffe8c1.md).
+#: Larger images keep TERM_WEIGHTS: there a heavier density term cost the
+#: contaminated and corrupted MNIST tasks (selection_density_weight_0cb5adb.md).
+PIXEL_DENSITY_WEIGHTS = {"density": 6.0, "range": 6.0}
 
 # -- outliers in the training set (benchmarks/contamination.py) ------------------
 #: A float contamination c drops the most outlying c of the training

@@ -92,11 +92,12 @@ def test_data_format_set_after_fit_waits_for_the_next_fit(tiny, tmp_path):
     assert loaded.data_format_ == "channels_last"
     np.testing.assert_array_equal(loaded.score_samples(X), before)
     # written only where it differs from the saved parameter (a hybrid
-    # image score's file is format 11, its "range" term's, either way)
-    assert _config(path)["format_version"] == 11
+    # score of images of at most 8x8 pixels is format 12, its pixel density
+    # weights', either way)
+    assert _config(path)["format_version"] == 12
     assert _config(path)["fitted"]["data_format_"] == "channels_last"
     skcae.save(det.set_params(data_format="channels_last"), tmp_path / "same.skcae")
-    assert _config(tmp_path / "same.skcae")["format_version"] == 11
+    assert _config(tmp_path / "same.skcae")["format_version"] == 12
     assert "data_format_" not in _config(tmp_path / "same.skcae")["fitted"]
     assert skcae.load(tmp_path / "same.skcae").data_format_ == "channels_last"
     # other scores: format 10 with the layout (older readers refuse it),

@@ -173,8 +173,9 @@ def test_file_is_a_zip_of_json_and_safetensors(detector, saved):
         assert sorted(archive.namelist()) == [CONFIG, WEIGHTS]
         config = json.loads(archive.read(CONFIG))
         tensors = st.load(archive.read(WEIGHTS))
-    # the hybrid image score has the "range" term since format 11
-    assert config["format"] == "skcae" and config["format_version"] == 11
+    # the hybrid image score has the "range" term since format 11, and on
+    # images of at most 8x8 pixels heavier density and range terms since 12
+    assert config["format"] == "skcae" and config["format_version"] == 12
     assert "model.terms.range.low" in tensors
     assert config["class"] == "ConvAutoencoderOutlierDetector"
     assert config["params"]["channels"] == {"tuple": [4]}
@@ -1274,6 +1275,39 @@ def test_hybrid_image_files_before_the_range_term_are_refused(version, monkeypat
         "per-pixel 'range' term .*Refit the estimator"
     )
     _check_older_hybrid_files(version, monkeypatch, message)
+
+
+def test_8x8_hybrid_files_before_the_pixel_density_weights_are_refused(monkeypatch):
+    """Version 12 weighs the density and range terms of a hybrid score of
+    images of at most 8x8 pixels (whose density term reads the pixels)
+    more; the weights are this skcae's, not the file's, so a version 11
+    file of such a score is refused with a refit message; other score
+    types and the dense detector load and score as before."""
+    from skcae import _scorer
+
+    monkeypatch.setattr(_scorer, "PIXEL_DENSITY_WEIGHTS", {})  # as version 11
+    message = (
+        r"file format version 11\) whose hybrid score of images of at most "
+        "8x8 pixels weighed its density and range terms less.*Refit the "
+        "estimator"
+    )
+    _check_older_hybrid_files(11, monkeypatch, message)
+
+
+def test_larger_hybrid_image_files_stay_format_11(tmp_path):
+    """16x16 images: the density term reads the first block's maps, the
+    weights are TERM_WEIGHTS as in version 11, and the file says 11."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 16, 16)
+    det = ConvAutoencoderOutlierDetector(**TINY).fit(X)
+    assert not det.scorer_.weighs_pixel_density
+    path = tmp_path / "m.skcae"
+    skcae.save(det, path)
+    with zipfile.ZipFile(path) as archive:
+        assert json.loads(archive.read(CONFIG))["format_version"] == 11
+    np.testing.assert_array_equal(
+        skcae.load(path).score_samples(X), det.score_samples(X)
+    )
 
 
 def test_save_to_a_text_file_or_a_non_file_says_what_it_takes(tmp_path):

@@ -1017,3 +1017,37 @@ def test_scores_of_narrow_layers_do_not_depend_on_order(make, shape):
     np.testing.assert_array_equal(singles, full)
     det.set_threshold_from(X, false_positive_rate=0.3)
     assert (det.predict(X[perm]) == det.predict(X)[perm]).all()
+
+
+def test_8x8_images_weigh_the_pixel_density_and_range_terms_more(monkeypatch):
+    """Where the density term reads the pixels (images of at most 8x8),
+    it and the range term weigh PIXEL_DENSITY_WEIGHTS in the hybrid score
+    (file format 12); larger images keep TERM_WEIGHTS."""
+    from _settings import TINY
+    from sklearn.datasets import load_digits
+
+    from skcae import _scorer
+    from skcae._tuning import PIXEL_DENSITY_WEIGHTS, TERM_WEIGHTS
+
+    X = load_digits().data[:120]
+    det = ConvAutoencoderOutlierDetector(image_shape=(8, 8), **TINY).fit(X)
+    scorer = det.scorer_
+    assert scorer.weighs_pixel_density
+    for name in scorer.terms:
+        expected = PIXEL_DENSITY_WEIGHTS.get(name, TERM_WEIGHTS.get(name, 1.0))
+        assert scorer.term_weight(name) == expected
+    assert scorer.term_weight("density") > TERM_WEIGHTS["density"]
+    scores = det.score_samples(X)
+    # the scores follow the weights: without them, as version 11 scored...
+    monkeypatch.setattr(_scorer, "PIXEL_DENSITY_WEIGHTS", {})
+    assert not np.allclose(det.score_samples(X), scores)
+    # ... and with them written into TERM_WEIGHTS, the same
+    for name, weight in PIXEL_DENSITY_WEIGHTS.items():
+        monkeypatch.setitem(_scorer.TERM_WEIGHTS, name, weight)
+    np.testing.assert_allclose(det.score_samples(X), scores, rtol=1e-12)
+    monkeypatch.undo()
+    big = ConvAutoencoderOutlierDetector(**TINY).fit(
+        np.random.RandomState(0).rand(40, 16, 16)
+    )
+    assert not big.scorer_.weighs_pixel_density
+    assert big.scorer_.term_weight("density") == TERM_WEIGHTS["density"]
