@@ -194,6 +194,7 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
         )
     elif own_shape is not None and tuple(own_shape) != tuple(fitted):
         h, w = fitted[1:]
+        form = _fitted_form(estimator, fitted)
         problems.append(
             f"X holds images of shape {tuple(own_shape)} ({_pixels(own_shape)}), "
             f"but this estimator was fitted on images of shape {tuple(fitted)} "
@@ -203,8 +204,8 @@ def fitted_shape_error(estimator, n_features, own_shape, shape=None):
                 f", or, if they are the same {math.prod(fitted)} values "
                 "arranged otherwise (a reshape that split the rows "
                 "wrongly), pass X as it was fitted: X.reshape(len(X), "
-                + ", ".join(str(v) for v in _fitted_form(estimator, fitted))
-                + f") (input_shape_={_fitted_form(estimator, fitted)})"
+                + ", ".join(str(v) for v in form)
+                + f") (input_shape_={form})"
                 if math.prod(own_shape) == math.prod(fitted)
                 else ""
             )

@@ -652,9 +652,12 @@ class FeatureDensity(KNNTerm):
     def __init__(self, config):
         features = _meta_features(config)
         n_map = int(_pooled_map(_density_map(features)).shape[1])
+        # whether it reads the pixels themselves (images of at most
+        # DENSITY_MAX_SIDE pixels a side), not the first block's maps
+        self.reads_pixels = _reads_pixels(features["z"])
         # the statistics are functions of the pixels: read with them, they
         # would only weigh brightness and contrast twice
-        self.n_stats = 0 if _reads_pixels(features["z"]) else 2 * int(config.n_channels)
+        self.n_stats = 0 if self.reads_pixels else 2 * int(config.n_channels)
         n_stats = self.n_stats
         n_components = min(DENSITY_COMPONENTS, n_map)
         super().__init__(config, n_map + n_stats, n_components + n_stats)

@@ -424,7 +424,7 @@ FITTED_CHECKS = {
 #: The fitted float arrays saved as tensors (beside the model's state).
 ARRAY_ATTRIBUTES = ("validation_scores_",)
 #: (``data_format_`` is written only where it differs from the saved
-#: ``data_format`` parameter, in a version 10 or 11 file; elsewhere, and in files
+#: ``data_format`` parameter, in a file of version 10 or later; elsewhere, and in files
 #: written before it was kept, the loaded model's is that parameter.)
 _OPTIONAL = {"feature_names_in_", "validation_scores_", "data_format_"}
 

@@ -310,7 +310,7 @@ class Scorer(AutoencoderModel):
             self.config.score_type == "hybrid"
             and "range" in terms
             and "density" in terms
-            and terms["density"].n_stats == 0
+            and terms["density"].reads_pixels
         )
 
     def term_weight(self, name):

@@ -1051,3 +1051,7 @@ def test_8x8_images_weigh_the_pixel_density_and_range_terms_more(monkeypatch):
     )
     assert not big.scorer_.weighs_pixel_density
     assert big.scorer_.term_weight("density") == TERM_WEIGHTS["density"]
+    # the default detector, as a user fits it on 8x8 digits
+    default = ConvAutoencoderOutlierDetector(image_shape=(8, 8), random_state=0)
+    assert default.fit(X).scorer_.weighs_pixel_density
+    assert default.scorer_.term_weight("range") == PIXEL_DENSITY_WEIGHTS["range"]
